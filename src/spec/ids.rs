@@ -1,0 +1,184 @@
+//! Identifiers as types: a `VpcId` is known to be well-formed wherever it travels.
+//!
+//! Each type's pattern appears once, in its JSON Schema, in its own check, and in the hint
+//! that turns a pattern mismatch into words.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+use crate::checked::PatternHint;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $pattern:literal, $expected:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub const HINT: PatternHint = PatternHint { pattern: $pattern, expected: $expected };
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                static RE: LazyLock<Regex> =
+                    LazyLock::new(|| Regex::new($pattern).expect("the pattern is a literal"));
+                if RE.is_match(&text) {
+                    Ok($name(text))
+                } else {
+                    Err(format!("`{text}` is not {}", $expected))
+                }
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = String;
+
+            fn try_from(text: &str) -> Result<Self, String> {
+                Self::try_from(text.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({ "type": "string", "pattern": $pattern, "description": $expected })
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An endpoint's name: unique in the endpoints directory, used in tags and metrics.
+    Name,
+    "^[a-z][a-z0-9-]{0,62}$",
+    "a valid name (1-63 characters of a-z, 0-9 and -, starting with a letter)"
+);
+id_type!(ProjectId, "^[0-9]{1,20}$", "a TiDB Cloud ID (digits only)");
+id_type!(ClusterId, "^[0-9]{1,20}$", "a TiDB Cloud ID (digits only)");
+id_type!(
+    NodeGroupId,
+    "^[0-9]{1,20}$",
+    "a TiDB Cloud ID (digits only)"
+);
+id_type!(
+    /// An AWS region code such as `us-east-1` (GovCloud and ISO partitions included).
+    Region,
+    "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$",
+    "an AWS region code such as us-east-1"
+);
+id_type!(
+    VpcId,
+    "^vpc-([0-9a-f]{8}|[0-9a-f]{17})$",
+    "a VPC ID (vpc- and 8 or 17 lowercase hex digits)"
+);
+id_type!(
+    SubnetId,
+    "^subnet-([0-9a-f]{8}|[0-9a-f]{17})$",
+    "a subnet ID (subnet- and 8 or 17 lowercase hex digits)"
+);
+id_type!(
+    SecurityGroupId,
+    "^sg-([0-9a-f]{8}|[0-9a-f]{17})$",
+    "a security group ID (sg- and 8 or 17 lowercase hex digits)"
+);
+id_type!(
+    VpcEndpointId,
+    "^vpce-([0-9a-f]{8}|[0-9a-f]{17})$",
+    "a VPC endpoint ID (vpce- and 8 or 17 lowercase hex digits)"
+);
+id_type!(
+    /// A name from the daemon config's AWS accounts; `default` is the ambient credentials.
+    AccountName,
+    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+    "an account name (letters, digits, _ . -)"
+);
+
+/// Every hint, for the checker to put patterns into words (the three TiDB IDs share one).
+pub const HINTS: &[PatternHint] = &[
+    Name::HINT,
+    ClusterId::HINT,
+    Region::HINT,
+    VpcId::HINT,
+    SubnetId::HINT,
+    SecurityGroupId::HINT,
+    VpcEndpointId::HINT,
+    AccountName::HINT,
+];
+
+impl AccountName {
+    pub fn default_account() -> AccountName {
+        AccountName("default".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_short_and_long_forms_only() {
+        for ok in ["vpc-0a1b2c3d", "vpc-0a1b2c3d4e5f67890"] {
+            assert!(VpcId::try_from(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "vpc-0A1B2C3D",
+            "vpc-123",
+            "vpc-0a1b2c3d4e5f6789",
+            "subnet-0a1b2c3d",
+            " vpc-0a1b2c3d",
+        ] {
+            assert!(VpcId::try_from(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regions_and_names() {
+        for ok in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "eu-central-1",
+        ] {
+            assert!(Region::try_from(ok).is_ok(), "{ok}");
+        }
+        for bad in ["us-east", "US-EAST-1", "aws-us-east-1", "useast1"] {
+            assert!(Region::try_from(bad).is_err(), "{bad}");
+        }
+        assert!(Name::try_from("orders-prod").is_ok());
+        assert!(Name::try_from("a".repeat(63)).is_ok());
+        for bad in ["", "1orders", "Orders", "orders_prod", &"a".repeat(64)] {
+            assert!(Name::try_from(bad).is_err(), "{bad}");
+        }
+    }
+}
