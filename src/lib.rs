@@ -12,7 +12,13 @@
 //! - [`diag`]: `PATH:LINE:COL: error: MESSAGE`.
 
 pub mod checked;
+pub mod cloud;
+pub mod daemon;
 pub mod diag;
+pub mod plan;
+pub mod reconcile;
+pub mod settings;
 pub mod source;
 pub mod spec;
+pub mod status;
 pub mod yaml;

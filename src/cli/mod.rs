@@ -1,5 +1,6 @@
 //! Command-line interface: the only place where errors become `anyhow` and exit codes.
 
+mod daemon;
 mod validate;
 
 use std::process::ExitCode;
@@ -20,6 +21,41 @@ pub const EXIT_INVALID: u8 = 1;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "PRIVATELINKD_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Logs go to stderr: `RUST_LOG` filters (default `info`); under journald (`JOURNAL_STREAM`)
+/// lines carry no timestamp or colour, since the journal adds its own.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal() && !journald);
+    match (format, journald) {
+        (LogFormat::Json, _) => builder.json().flatten_event(true).init(),
+        (LogFormat::Text, true) => builder.without_time().init(),
+        (LogFormat::Text, false) => builder.init(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +64,12 @@ enum Command {
     Validate(validate::Args),
     /// Print the JSON Schema (draft 2020-12) of an endpoint document.
     Schema,
+    /// Run the daemon: keep the cloud equal to the endpoint files.
+    Run(daemon::RunArgs),
+    /// Show what the next passes would do, without changing anything.
+    Plan(daemon::ShowArgs),
+    /// Show every endpoint's phase from the status files.
+    Status(daemon::ShowArgs),
 }
 
 /// How a command prints its findings.
@@ -39,8 +81,12 @@ pub enum Output {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging(cli.log_format);
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Run(args) => daemon::run(args),
+        Command::Plan(args) => daemon::plan(args),
+        Command::Status(args) => daemon::status(args),
         Command::Schema => {
             let schema = privatelinkd::checked::schema_of::<privatelinkd::spec::EndpointDocument>();
             println!("{}", serde_json::to_string_pretty(&schema)?);

@@ -1,0 +1,450 @@
+//! The daemon: files -> pass -> status files, on change, on a timer, until told to stop.
+//!
+//! One loop owns all state and reacts to one closed set of events; a pass runs inside the loop
+//! but stays interruptible by a stop signal, after which in-flight calls get a bounded drain.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::cloud::sim::{SimCloud, World};
+use crate::plan::{Phase, Plan, Policy};
+use crate::reconcile::{Engine, PassOutcome, Seen, Wanted};
+use crate::settings::{Backend, Settings};
+use crate::source::{self, Catalog};
+use crate::status::{
+    self, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile, StatusWriter,
+    VpcEndpointStatus,
+};
+
+/// After a pass that changed something, look again this soon.
+const AFTER_CHANGE: Duration = Duration::from_secs(1);
+/// How long in-flight calls may finish after SIGTERM before the daemon exits anyway.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// Everything that makes the loop act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Endpoint files changed (debounced).
+    FilesChanged,
+    /// SIGHUP: re-read the daemon config, then resync.
+    Reload,
+    /// SIGTERM / SIGINT.
+    Stop,
+}
+
+/// What one pass amounted to.
+#[derive(Debug, Clone, Default)]
+pub struct PassSummary {
+    pub plan: Plan,
+    pub actions_ok: usize,
+    pub actions_failed: usize,
+    pub observe_errors: usize,
+    pub invalid_files: usize,
+    pub status_writes: u64,
+}
+
+impl PassSummary {
+    pub fn is_clean(&self) -> bool {
+        self.actions_failed == 0 && self.observe_errors == 0
+    }
+
+    fn settled(&self) -> bool {
+        self.plan
+            .endpoints
+            .iter()
+            .all(|p| !p.phase.is_transitional())
+            && self.plan.removals.is_empty()
+    }
+}
+
+/// The daemon's state between passes.
+pub struct Daemon {
+    settings: Settings,
+    engine: Engine<SimCloud, SimCloud>,
+    cloud: SimCloud,
+    writer: StatusWriter,
+    /// The last status of every endpoint, by file: kept for invalid files and transition times.
+    last: BTreeMap<PathBuf, StatusFile>,
+    allow_mass_delete: bool,
+}
+
+/// Builds the cloud the settings ask for.
+pub fn build_cloud(settings: &Settings) -> anyhow::Result<SimCloud> {
+    match settings.backends() {
+        (Backend::Simulated, Backend::Simulated) => {
+            let sim = settings.file.simulated.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("cloud: simulated needs a `simulated.world` file")
+            })?;
+            let world = World::load(&sim.world).map_err(|problems| {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("invalid world file:\n{}", lines.join("\n"))
+            })?;
+            Ok(SimCloud::new(world, sim.state_file.clone())?)
+        }
+        _ => anyhow::bail!(
+            "this build runs on the simulated cloud only (cloud: simulated); the real TiDB Cloud and AWS clients are not in it yet"
+        ),
+    }
+}
+
+impl Daemon {
+    pub fn new(settings: Settings, cloud: SimCloud, allow_mass_delete: bool) -> Daemon {
+        let engine = Engine::new(cloud.clone(), cloud.clone(), settings.file.owner_id.clone());
+        Daemon {
+            settings,
+            engine,
+            cloud,
+            writer: StatusWriter::default(),
+            last: BTreeMap::new(),
+            allow_mass_delete,
+        }
+    }
+
+    pub fn cloud(&self) -> &SimCloud {
+        &self.cloud
+    }
+
+    /// Reads the endpoint files, runs one pass, and (when applying) writes status files.
+    pub async fn pass(&mut self, apply: bool) -> PassSummary {
+        let root = self.settings.file.endpoints_dir.clone();
+        let catalog = match Catalog::read(std::slice::from_ref(&root)) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("cannot read the endpoints directory: {e}");
+                Catalog::default()
+            }
+        };
+        let rel = |p: &Path| {
+            p.strip_prefix(&root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let mut wanted = Vec::new();
+        let mut frozen = BTreeSet::new();
+        for file in &catalog.files {
+            if file.is_valid() {
+                wanted.extend(file.documents.iter().map(|d| Wanted {
+                    doc: d.spec.clone(),
+                    file: rel(&file.path),
+                }));
+            } else {
+                frozen.insert(rel(&file.path));
+            }
+        }
+        let policy = Policy {
+            owner_id: self.settings.file.owner_id.clone(),
+            max_deletes_per_pass: self.settings.file.prune.max_deletes_per_pass,
+            allow_mass_delete: self.allow_mass_delete,
+            source_empty: catalog.files.is_empty(),
+        };
+        let outcome = self.engine.pass(&wanted, &frozen, &policy, apply).await;
+        let mut summary = PassSummary {
+            actions_ok: outcome.applied.iter().filter(|a| a.2.is_none()).count(),
+            actions_failed: outcome.applied.iter().filter(|a| a.2.is_some()).count(),
+            observe_errors: outcome.observe_errors,
+            invalid_files: frozen.len(),
+            ..PassSummary::default()
+        };
+        if apply {
+            for (name, kind, failure) in &outcome.applied {
+                match failure {
+                    None => info!(endpoint = %name, action = %kind, "applied"),
+                    Some(e) => warn!(endpoint = %name, action = %kind, "action failed: {e}"),
+                }
+            }
+            if let Some(reason) = &outcome.plan.deletions_blocked {
+                warn!("deletions blocked: {reason}");
+            }
+            self.report(&catalog, &outcome);
+        }
+        summary.status_writes = self.writer.writes;
+        summary.plan = outcome.plan;
+        summary
+    }
+
+    /// Writes one status file per endpoint file, and removes those of vanished files.
+    fn report(&mut self, catalog: &Catalog, outcome: &PassOutcome) {
+        let status_dir = self.settings.file.status_dir.clone();
+        let root = &self.settings.file.endpoints_dir;
+        let plans: BTreeMap<&str, &crate::plan::EndpointPlan> = outcome
+            .plan
+            .endpoints
+            .iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect();
+        let mut keep = BTreeSet::new();
+        for file in &catalog.files {
+            let path = status::status_path(&file.path, status_dir.as_deref());
+            keep.insert(path.clone());
+            let previous = self
+                .last
+                .get(&path)
+                .cloned()
+                .or_else(|| StatusWriter::read(&path));
+            let old: BTreeMap<String, EndpointStatus> = previous
+                .iter()
+                .flat_map(|s| s.endpoints.iter().map(|e| (e.name.clone(), e.clone())))
+                .collect();
+            let display = file
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&file.path)
+                .to_string_lossy()
+                .into_owned();
+            let status = if file.is_valid() {
+                let endpoints = file
+                    .documents
+                    .iter()
+                    .filter_map(|d| {
+                        let name = d.spec.metadata.name.as_str();
+                        let plan = plans.get(name)?;
+                        let seen = outcome.seen.get(name).cloned().unwrap_or_default();
+                        Some(endpoint_status(
+                            name,
+                            plan,
+                            &seen,
+                            old.get(name),
+                            crate::plan::generation(&d.spec),
+                        ))
+                    })
+                    .collect();
+                StatusFile {
+                    file: display,
+                    errors: Vec::new(),
+                    endpoints,
+                }
+            } else {
+                // An invalid file keeps its endpoints' last known status, untouched.
+                StatusFile {
+                    file: display,
+                    errors: file.problems.iter().map(|p| p.to_string()).collect(),
+                    endpoints: previous.map(|p| p.endpoints).unwrap_or_default(),
+                }
+            };
+            for e in &status.endpoints {
+                if old.get(&e.name).is_none_or(|o| o.phase != e.phase) {
+                    info!(endpoint = %e.name, phase = %e.phase.as_str(), "phase changed: {}", e.message);
+                }
+            }
+            if let Err(e) = self.writer.write(&path, &status) {
+                error!("cannot write {}: {e}", path.display());
+            }
+            self.last.insert(path, status);
+        }
+        self.last.retain(|p, _| keep.contains(p));
+        self.writer.retain(&keep);
+    }
+
+    /// Re-reads the config file; a bad one is reported and the old one kept.
+    fn reload(&mut self) {
+        match Settings::load(&self.settings.path) {
+            Ok(new) => {
+                self.engine.set_owner(&new.file.owner_id);
+                self.settings = new;
+                info!("configuration reloaded");
+            }
+            Err(problems) => {
+                for p in problems {
+                    error!("{p}");
+                }
+                warn!("the new configuration is invalid; keeping the old one");
+            }
+        }
+    }
+
+    /// Runs until a stop event; passes on start, on file changes, on reload, and on a timer.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) -> PassSummary {
+        let mut next = Instant::now();
+        let mut last = PassSummary::default();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                event = events.recv() => match event {
+                    Some(Event::Stop) | None => break,
+                    Some(Event::Reload) => self.reload(),
+                    Some(Event::FilesChanged) => {}
+                },
+            }
+            let mut again = false;
+            let mut stop = false;
+            let mut reload = false;
+            {
+                let pass = self.pass(true);
+                tokio::pin!(pass);
+                loop {
+                    tokio::select! {
+                        summary = &mut pass => { last = summary; break; }
+                        event = events.recv() => match event {
+                            Some(Event::Stop) | None => {
+                                stop = true;
+                                // In-flight calls may finish, within bounds.
+                                if let Ok(summary) = tokio::time::timeout(DRAIN, &mut pass).await {
+                                    last = summary;
+                                }
+                                break;
+                            }
+                            Some(Event::Reload) => { reload = true; again = true; }
+                            Some(Event::FilesChanged) => again = true,
+                        },
+                    }
+                }
+            }
+            if stop {
+                break;
+            }
+            if reload {
+                self.reload();
+            }
+            let interval = self.settings.interval();
+            let delay = if again {
+                Duration::ZERO
+            } else if last.actions_ok + last.actions_failed > 0 {
+                AFTER_CHANGE
+            } else if !last.settled() {
+                self.settings.file.settle_interval.0.min(interval)
+            } else {
+                interval
+            };
+            next = Instant::now() + delay;
+        }
+        info!("stopped");
+        last
+    }
+}
+
+/// The status of one endpoint after a pass.
+fn endpoint_status(
+    name: &str,
+    plan: &crate::plan::EndpointPlan,
+    seen: &Seen,
+    old: Option<&EndpointStatus>,
+    generation: String,
+) -> EndpointStatus {
+    let (phase, message) = match old {
+        Some(o) if plan.uncertain => (o.phase, plan.message.clone()),
+        _ => (plan.phase, plan.message.clone()),
+    };
+    let last_transition_time = match old {
+        Some(o) if o.phase == phase => o.last_transition_time.clone(),
+        _ => status::now_rfc3339(),
+    };
+    EndpointStatus {
+        name: name.to_string(),
+        phase,
+        message,
+        observed_generation: generation,
+        last_transition_time,
+        service: seen.service.as_ref().map(|s| ServiceStatus {
+            state: format!("{:?}", s.state),
+            name: s.name.clone(),
+            dns_name: s.dns_name.clone(),
+            available_zones: s.available_zones.clone(),
+        }),
+        vpc_endpoint: seen.endpoint.as_ref().map(|e| VpcEndpointStatus {
+            id: e.id.clone(),
+            state: e.state.clone(),
+            private_dns_enabled: e.private_dns_enabled,
+            subnet_ids: e.subnet_ids.clone(),
+            security_group_ids: e.security_group_ids.clone(),
+        }),
+        connection: seen.connection.as_ref().map(|c| ConnectionStatus {
+            id: c.id.clone(),
+            state: serde_json::to_value(c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            host: c.host.clone(),
+            port: c.port,
+        }),
+    }
+}
+
+/// Starts the file watcher: endpoint file changes become `FilesChanged` events.
+///
+/// The returned debouncer must be kept alive; dropping it stops watching.
+pub fn watch(
+    dir: &Path,
+    events: mpsc::Sender<Event>,
+) -> notify::Result<
+    notify_debouncer_full::Debouncer<
+        notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
+> {
+    use notify::RecursiveMode;
+    let mut debouncer = notify_debouncer_full::new_debouncer(
+        Duration::from_millis(300),
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| {
+            let Ok(batch) = result else { return };
+            // Our own status files and temp files are not changes to react to.
+            let relevant = batch
+                .iter()
+                .flat_map(|e| e.paths.iter())
+                .any(|p| source::is_spec_file(p) || is_directory_name(p));
+            if relevant {
+                let _ = events.try_send(Event::FilesChanged);
+            }
+        },
+    )?;
+    debouncer.watch(dir, RecursiveMode::Recursive)?;
+    Ok(debouncer)
+}
+
+/// A directory appearing or vanishing may carry endpoint files with it; our own status and
+/// temp files all have extensions or are hidden, so they never look like one.
+fn is_directory_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    !name.starts_with('.') && path.extension().is_none()
+}
+
+/// Forwards SIGHUP, SIGTERM and SIGINT to the loop (signal-hook's iterator on its own thread).
+pub fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let event = if signal == SIGHUP {
+                Event::Reload
+            } else {
+                Event::Stop
+            };
+            if events.blocking_send(event).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Endpoint status files that belong to endpoint files under `root`, for `privatelinkd status`.
+pub fn status_files(root: &Path, status_dir: Option<&Path>) -> Vec<(PathBuf, Option<StatusFile>)> {
+    let catalog = Catalog::read(&[root.to_path_buf()]).unwrap_or_default();
+    catalog
+        .files
+        .iter()
+        .map(|f| {
+            let path = status::status_path(&f.path, status_dir);
+            let status = StatusWriter::read(&path);
+            (path, status)
+        })
+        .collect()
+}
+
+/// Phases counted, for one-line summaries.
+pub fn phase_counts(plan: &Plan) -> BTreeMap<Phase, usize> {
+    let mut counts = BTreeMap::new();
+    for p in &plan.endpoints {
+        *counts.entry(p.phase).or_default() += 1;
+    }
+    counts
+}

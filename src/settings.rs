@@ -1,0 +1,268 @@
+//! The daemon's own config file (`--config FILE`).
+//!
+//! Read through the same located checker as endpoint files, so its problems carry lines and
+//! columns too. Relative paths resolve against the config file's directory.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+use crate::checked::{Checker, PatternHint};
+use crate::diag::{Diagnostic, Pos};
+use crate::yaml;
+
+/// A duration written as `500ms`, `30s`, `5m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HumanDuration(pub Duration);
+
+const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
+pub const DURATION_HINT: PatternHint = PatternHint {
+    pattern: DURATION_PATTERN,
+    expected: "a duration such as 30s, 5m or 1h",
+};
+
+impl TryFrom<String> for HumanDuration {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration"))?;
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(format!("`{text}` is not a duration (use ms, s, m or h)")),
+        };
+        Ok(HumanDuration(d))
+    }
+}
+
+impl From<HumanDuration> for String {
+    fn from(d: HumanDuration) -> String {
+        d.to_string()
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        match ms {
+            _ if ms.is_multiple_of(3_600_000) && ms > 0 => write!(f, "{}h", ms / 3_600_000),
+            _ if ms.is_multiple_of(60_000) && ms > 0 => write!(f, "{}m", ms / 60_000),
+            _ if ms.is_multiple_of(1000) => write!(f, "{}s", ms / 1000),
+            _ => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": DURATION_PATTERN, "description": DURATION_HINT.expected })
+    }
+}
+
+/// Which implementation serves each provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Simulated,
+    Real,
+}
+
+/// `cloud: simulated`, or one choice per provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CloudChoice {
+    Both(Backend),
+    #[serde(rename_all = "camelCase")]
+    Each {
+        tidb_cloud: Backend,
+        aws: Backend,
+    },
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsFile {
+    /// Where the endpoint files are (searched recursively).
+    pub endpoints_dir: PathBuf,
+    /// Where status files go; next to each endpoint file when null.
+    #[serde(default)]
+    pub status_dir: Option<PathBuf>,
+    /// Full resync period.
+    #[serde(default = "default_interval")]
+    pub interval: HumanDuration,
+    /// While endpoints are on their way (creating, waiting for acceptance), look again this
+    /// often instead of waiting a whole `interval`.
+    #[serde(default = "default_settle")]
+    pub settle_interval: HumanDuration,
+    /// Marks the cloud resources this daemon owns (AWS tags).
+    pub owner_id: String,
+    #[serde(default = "default_cloud")]
+    pub cloud: CloudChoice,
+    #[serde(default)]
+    pub simulated: Option<SimulatedSettings>,
+    /// Filled by the TiDB Cloud client.
+    #[serde(default)]
+    pub tidb_cloud: serde_json::Map<String, serde_json::Value>,
+    /// Filled by the AWS client.
+    #[serde(default)]
+    pub aws: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub prune: PruneSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulatedSettings {
+    /// The simulated cloud's inventory.
+    pub world: PathBuf,
+    /// Keeps the simulated world across daemon restarts.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricsSettings {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PruneSettings {
+    /// More deletions than this in one pass are all held back (unless --allow-mass-delete).
+    #[serde(default = "default_max_deletes")]
+    pub max_deletes_per_pass: usize,
+}
+
+impl Default for PruneSettings {
+    fn default() -> Self {
+        PruneSettings {
+            max_deletes_per_pass: default_max_deletes(),
+        }
+    }
+}
+
+fn default_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+fn default_settle() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+fn default_cloud() -> CloudChoice {
+    CloudChoice::Both(Backend::Simulated)
+}
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+fn default_max_deletes() -> usize {
+    5
+}
+
+/// The settings in force: paths resolved, choices made.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub file: SettingsFile,
+    /// The config file itself (SIGHUP re-reads it).
+    pub path: PathBuf,
+}
+
+impl Settings {
+    /// Reads and checks a config file; every problem is returned with its place.
+    pub fn load(path: &Path) -> Result<Settings, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Diagnostic::new(
+                path,
+                Pos::START,
+                format!("cannot read config: {e}"),
+            )]
+        })?;
+        let file = parse_one::<SettingsFile>(path, &text, &[DURATION_HINT])?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| base.join(p);
+        let mut file = file;
+        file.endpoints_dir = resolve(&file.endpoints_dir);
+        file.status_dir = file.status_dir.as_deref().map(resolve);
+        if let Some(sim) = &mut file.simulated {
+            sim.world = resolve(&sim.world);
+            sim.state_file = sim.state_file.as_deref().map(resolve);
+        }
+        Ok(Settings {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.file.interval.0
+    }
+
+    /// (TiDB Cloud, AWS) backends.
+    pub fn backends(&self) -> (Backend, Backend) {
+        match &self.file.cloud {
+            CloudChoice::Both(b) => (*b, *b),
+            CloudChoice::Each { tidb_cloud, aws } => (*tidb_cloud, *aws),
+        }
+    }
+}
+
+/// Reads a single-document YAML file into `T`, every problem located.
+pub fn parse_one<T>(
+    path: &Path,
+    text: &str,
+    hints: &'static [PatternHint],
+) -> Result<T, Vec<Diagnostic>>
+where
+    T: JsonSchema + serde::de::DeserializeOwned,
+{
+    let loaded = yaml::load(text);
+    let mut problems: Vec<Diagnostic> = loaded
+        .problems
+        .into_iter()
+        .map(|f| f.in_file(path))
+        .collect();
+    let Some(doc) = loaded.documents.first() else {
+        problems.push(Diagnostic::new(path, Pos::START, "the file is empty"));
+        return Err(problems);
+    };
+    match Checker::<T>::new(hints).check(doc) {
+        Ok(value) if problems.is_empty() => Ok(value),
+        Ok(_) => Err(problems),
+        Err(findings) => {
+            problems.extend(findings.into_iter().map(|f| f.in_file(path)));
+            Err(problems)
+        }
+    }
+}

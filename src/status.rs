@@ -1,0 +1,157 @@
+//! Status sidecar files: `dir/orders.yaml` -> `dir/orders.status.yaml` (or under `statusDir`).
+//!
+//! Written atomically (temp file, fsync, rename) and only when the content changes: nothing in
+//! them changes per pass (no timestamps but the phase's transition time), so a converged
+//! daemon writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Phase;
+
+const HEADER: &str = "# Written by privatelinkd; edits are overwritten.\n";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusFile {
+    pub file: String,
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub endpoints: Vec<EndpointStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointStatus {
+    pub name: String,
+    pub phase: Phase,
+    pub message: String,
+    pub observed_generation: String,
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint: Option<VpcEndpointStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub state: String,
+    pub name: String,
+    pub dns_name: String,
+    pub available_zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcEndpointStatus {
+    pub id: String,
+    pub state: String,
+    pub private_dns_enabled: bool,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionStatus {
+    pub id: String,
+    pub state: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Where the status file of an endpoint file goes.
+pub fn status_path(spec_file: &Path, status_dir: Option<&Path>) -> PathBuf {
+    let name = spec_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let stem = name.trim_end_matches(".yaml").trim_end_matches(".yml");
+    let dir = status_dir.or(spec_file.parent()).unwrap_or(Path::new("."));
+    dir.join(format!("{stem}.status.yaml"))
+}
+
+/// Writes status files, remembering what is on disk so unchanged ones are not rewritten.
+#[derive(Debug, Default)]
+pub struct StatusWriter {
+    written: BTreeMap<PathBuf, String>,
+    /// Files written since start (tests and benchmarks count them).
+    pub writes: u64,
+}
+
+impl StatusWriter {
+    /// Reads existing status files back, so a restarted daemon keeps transition times and
+    /// does not rewrite files whose content it would not change.
+    pub fn read(path: &Path) -> Option<StatusFile> {
+        let text = fs::read_to_string(path).ok()?;
+        serde_saphyr::from_str(&text).ok()
+    }
+
+    /// Writes `status` to `path` unless it already holds exactly that.
+    pub fn write(&mut self, path: &Path, status: &StatusFile) -> std::io::Result<bool> {
+        let body = serde_saphyr::to_string(status).map_err(std::io::Error::other)?;
+        let content = format!("{HEADER}{body}");
+        if self.written.get(path) == Some(&content) {
+            return Ok(false);
+        }
+        if fs::read_to_string(path).is_ok_and(|on_disk| on_disk == content) {
+            self.written.insert(path.to_path_buf(), content);
+            return Ok(false);
+        }
+        write_atomically(path, content.as_bytes())?;
+        self.written.insert(path.to_path_buf(), content);
+        self.writes += 1;
+        Ok(true)
+    }
+
+    /// Removes status files this writer wrote that are no longer wanted.
+    pub fn retain(&mut self, keep: &BTreeSet<PathBuf>) {
+        let gone: Vec<PathBuf> = self
+            .written
+            .keys()
+            .filter(|p| !keep.contains(*p))
+            .cloned()
+            .collect();
+        for path in gone {
+            let _ = fs::remove_file(&path);
+            self.written.remove(&path);
+        }
+    }
+
+    /// Removes a status file found on disk whose endpoint file is gone.
+    pub fn remove(&mut self, path: &Path) {
+        if fs::remove_file(path).is_ok() {
+            self.written.remove(path);
+        }
+    }
+}
+
+/// Temp file in the same directory, fsync, rename: readers see the old or the new file.
+pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("status");
+    // Hidden and not `*.yaml`: the watcher ignores it.
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(content)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+/// Now, as RFC 3339 in UTC to the second.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
