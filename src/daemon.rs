@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::cloud::budget::{Budgeted, Rates};
 use crate::cloud::sim::{SimCloud, World};
 use crate::plan::{Phase, Plan, Policy};
 use crate::reconcile::{Engine, PassOutcome, Seen, Wanted};
@@ -65,12 +66,14 @@ impl PassSummary {
 /// The daemon's state between passes.
 pub struct Daemon {
     settings: Settings,
-    engine: Engine<SimCloud, SimCloud>,
+    engine: Engine<Budgeted<SimCloud>, Budgeted<SimCloud>>,
     cloud: SimCloud,
     writer: StatusWriter,
     /// The last status of every endpoint, by file: kept for invalid files and transition times.
     last: BTreeMap<PathBuf, StatusFile>,
     allow_mass_delete: bool,
+    /// Stale status files are swept once, after the first pass.
+    swept: bool,
 }
 
 /// Builds the cloud the settings ask for.
@@ -94,7 +97,9 @@ pub fn build_cloud(settings: &Settings) -> anyhow::Result<SimCloud> {
 
 impl Daemon {
     pub fn new(settings: Settings, cloud: SimCloud, allow_mass_delete: bool) -> Daemon {
-        let engine = Engine::new(cloud.clone(), cloud.clone(), settings.file.owner_id.clone());
+        // The simulated providers meter their budgets on the simulated clock.
+        let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()));
+        let engine = Engine::new(budgeted.clone(), budgeted, settings.file.owner_id.clone());
         Daemon {
             settings,
             engine,
@@ -102,6 +107,7 @@ impl Daemon {
             writer: StatusWriter::default(),
             last: BTreeMap::new(),
             allow_mass_delete,
+            swept: false,
         }
     }
 
@@ -239,6 +245,13 @@ impl Daemon {
         }
         self.last.retain(|p, _| keep.contains(p));
         self.writer.retain(&keep);
+        if !self.swept {
+            self.swept = true;
+            match &status_dir {
+                Some(dir) => status::sweep(dir, false, &keep),
+                None => status::sweep(root, true, &keep),
+            }
+        }
     }
 
     /// Re-reads the config file; a bad one is reported and the old one kept.

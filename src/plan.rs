@@ -463,12 +463,32 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
             return here(
                 Phase::Deleting,
                 format!(
-                    "VPC endpoint {} is being deleted outside privatelinkd; it will be recreated",
+                    "VPC endpoint {} is being deleted; a new one will be created",
                     endpoint.id
                 ),
             );
         }
         _ => {}
+    }
+
+    // An endpoint cannot move to another service or VPC: it is replaced.
+    let vpc_id = spec.aws.vpc_id.as_str();
+    if endpoint.service_name != service.name || endpoint.vpc_id != vpc_id {
+        let moved = format!(
+            "VPC endpoint {} connects {} to {}, but the document asks for {vpc_id} to {}",
+            endpoint.id, endpoint.vpc_id, endpoint.service_name, service.name
+        );
+        if spec.aws.endpoint_id.is_some() {
+            return here(
+                Phase::Failed,
+                format!(
+                    "{moved}; an adopted endpoint is not replaced: fix endpointId or remove it"
+                ),
+            );
+        }
+        let mut plan = here(Phase::Deleting, format!("{moved}; replacing it"));
+        plan.actions = delete_actions(&scope, endpoint, o.connection.as_ref());
+        return plan;
     }
 
     // Drift in subnets and security groups is corrected in place whatever else is going on.
@@ -776,6 +796,11 @@ pub fn client_token(owner_id: &str, doc: &EndpointDocument, service_name: &str) 
     format!("privatelinkd-{:016x}", fnv(&key))
 }
 
+/// The token to use when `token`'s endpoint `dead_id` was deleted: deterministic as well.
+pub fn next_client_token(token: &str, dead_id: &str) -> String {
+    format!("privatelinkd-{:016x}", fnv(&format!("{token}\n{dead_id}")))
+}
+
 /// A hash of the spec, written to the status file as `observedGeneration`.
 pub fn generation(doc: &EndpointDocument) -> String {
     let json = serde_json::to_string(doc).expect("documents serialize");
@@ -812,21 +837,28 @@ fn plan_removal(leftover: &Leftover) -> EndpointPlan {
         return plan;
     }
     plan.message = format!("document removed; deleting {}", e.id);
-    if let Some(c) = leftover
-        .connection
-        .as_ref()
-        .filter(|c| c.state != ConnectionState::Deleting)
-    {
-        plan.actions.push(Action::DeleteConnection {
+    plan.actions = delete_actions(&leftover.scope, e, leftover.connection.as_ref());
+    plan
+}
+
+/// The connection first (TiDB Cloud stops using the endpoint), then the endpoint.
+fn delete_actions(
+    scope: &Scope,
+    endpoint: &VpcEndpoint,
+    connection: Option<&Connection>,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if let Some(c) = connection.filter(|c| c.state != ConnectionState::Deleting) {
+        actions.push(Action::DeleteConnection {
             connection: c.clone(),
             connection_id: c.id.clone(),
         });
     }
-    if e.state != "deleting" {
-        plan.actions.push(Action::DeleteVpcEndpoint {
-            scope: leftover.scope.clone(),
-            endpoint_id: e.id.clone(),
+    if endpoint.state != "deleting" {
+        actions.push(Action::DeleteVpcEndpoint {
+            scope: scope.clone(),
+            endpoint_id: endpoint.id.clone(),
         });
     }
-    plan
+    actions
 }

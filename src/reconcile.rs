@@ -5,11 +5,12 @@
 //! are cached; VPC facts are fetched only for endpoints about to be created or modified.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::cloud::{
-    CloudError, Cluster, Connection, Ec2, Scope, Service, ServiceState, TidbCloud, VpcEndpoint,
-    tags,
+    CloudError, Cluster, Connection, CreateEndpoint, Ec2, Network, Page, Scope, Service,
+    ServiceState, TidbCloud, VpcAttribute, VpcEndpoint, tags,
 };
 use crate::plan::{self, Action, Desired, EndpointPlan, Leftover, Observed, Phase, Plan, Policy};
 use crate::spec::EndpointDocument;
@@ -271,11 +272,7 @@ where
         let adoptees = self.describe_adoptees(&adopt_ids, outcome).await;
         let mut networks = BTreeMap::new();
         for (scope, q) in &checks {
-            match self
-                .ec2
-                .describe_network(scope, &q.vpcs, &q.subnets, &q.groups)
-                .await
-            {
+            match self.describe_network(scope, q).await {
                 Ok(n) => {
                     networks.insert(scope.clone(), n);
                 }
@@ -359,8 +356,13 @@ where
         outcome: &mut PassOutcome,
     ) -> Option<HashMap<String, Connection>> {
         let mut connections = HashMap::new();
+        let tidb = &self.tidb;
         for project in projects {
-            match self.tidb.list_connections(project).await {
+            match all_pages(|token| async move {
+                tidb.list_connections(project, token.as_deref()).await
+            })
+            .await
+            {
                 Ok(list) => {
                     connections.extend(list.into_iter().map(|c| (c.endpoint_id.clone(), c)))
                 }
@@ -390,7 +392,13 @@ where
         let mut owned: BTreeMap<String, (Scope, VpcEndpoint)> = BTreeMap::new();
         let mut unlisted = BTreeSet::new();
         for scope in &self.scopes {
-            match self.ec2.list_owned_endpoints(scope, &self.owner_id).await {
+            let (ec2, owner) = (&self.ec2, self.owner_id.as_str());
+            match all_pages(|token| async move {
+                ec2.list_owned_endpoints(scope, owner, token.as_deref())
+                    .await
+            })
+            .await
+            {
                 Ok(list) => {
                     for e in list {
                         let name = e.tag(tags::NAME).unwrap_or(&e.id).to_string();
@@ -416,6 +424,35 @@ where
             }
         }
         (owned, unlisted)
+    }
+
+    /// What exists of the VPCs, subnets and groups about to be used.
+    async fn describe_network(
+        &self,
+        scope: &Scope,
+        q: &NetworkQuery,
+    ) -> Result<Network, CloudError> {
+        let mut network = Network::default();
+        for vpc in &q.vpcs {
+            let support = self
+                .ec2
+                .describe_vpc_attribute(scope, vpc, VpcAttribute::EnableDnsSupport)
+                .await?;
+            let hostnames = self
+                .ec2
+                .describe_vpc_attribute(scope, vpc, VpcAttribute::EnableDnsHostnames)
+                .await?;
+            if let (Some(support), Some(hostnames)) = (support, hostnames) {
+                network.vpcs.insert(vpc.clone(), (support, hostnames));
+            }
+        }
+        if !q.subnets.is_empty() {
+            network.subnets = self.ec2.describe_subnets(scope, &q.subnets).await?;
+        }
+        if !q.groups.is_empty() {
+            network.security_groups = self.ec2.describe_security_groups(scope, &q.groups).await?;
+        }
+        Ok(network)
     }
 
     /// Endpoints named by `endpointId` that are not ours yet, per scope that could be asked.
@@ -586,11 +623,50 @@ where
     }
 }
 
+/// Every item of a paginated listing, page after page.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, CloudError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page<T>, CloudError>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let p = page(token.take()).await?;
+        items.extend(p.items);
+        match p.next {
+            Some(next) => token = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 fn scope_of(doc: &EndpointDocument) -> Scope {
     Scope {
         account: doc.spec.aws.account.to_string(),
         region: doc.spec.aws.region.to_string(),
     }
+}
+
+/// Creates an endpoint. EC2 answers a reused ClientToken with the token's first endpoint,
+/// even if that one was deleted since (behind our back): then a new token, derived from the
+/// old one and the dead endpoint's ID, asks for a new endpoint and is just as repeatable.
+async fn create<E: Ec2>(
+    ec2: &E,
+    scope: &Scope,
+    request: &CreateEndpoint,
+) -> Result<(), CloudError> {
+    let mut request = request.clone();
+    for _ in 0..8 {
+        let endpoint = ec2.create_endpoint(scope, &request).await?;
+        if !matches!(endpoint.state.as_str(), "deleted" | "deleting") {
+            return Ok(());
+        }
+        request.client_token = plan::next_client_token(&request.client_token, &endpoint.id);
+    }
+    Err(CloudError::Permanent(
+        "CreateVpcEndpoint keeps answering with deleted endpoints for this ClientToken".into(),
+    ))
 }
 
 async fn execute<T: TidbCloud, E: Ec2>(
@@ -599,9 +675,7 @@ async fn execute<T: TidbCloud, E: Ec2>(
     action: &Action,
 ) -> Result<(), CloudError> {
     match action {
-        Action::CreateVpcEndpoint { scope, request, .. } => {
-            ec2.create_endpoint(scope, request).await.map(drop)
-        }
+        Action::CreateVpcEndpoint { scope, request, .. } => create(ec2, scope, request).await,
         Action::ModifyVpcEndpoint { scope, request } => ec2.modify_endpoint(scope, request).await,
         Action::RegisterConnection {
             cluster_id,

@@ -136,6 +136,32 @@ impl StatusWriter {
     }
 }
 
+/// Removes status files under `dir` that privatelinkd wrote (they start with its header) and
+/// that no endpoint file claims any more: their endpoint file went away while we were down.
+pub fn sweep(dir: &Path, recursive: bool, keep: &BTreeSet<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            if recursive {
+                sweep(&path, recursive, keep);
+            }
+        } else if name.ends_with(".status.yaml")
+            && !keep.contains(&path)
+            && fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADER))
+        {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
 /// Temp file in the same directory, fsync, rename: readers see the old or the new file.
 pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));

@@ -4,6 +4,7 @@
 //! is a thin translation: batched listings (one paginated call for many endpoints), single-item
 //! lookups only where the API has nothing else. The simulated cloud (`sim`) implements both.
 
+pub mod budget;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,13 @@ impl CloudError {
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;
+
+/// One page of a listing, and the token of the next page if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
 
 /// A TiDB Cloud Dedicated cluster, as far as private endpoints care.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +172,13 @@ pub struct Network {
     pub security_groups: BTreeMap<String, String>,
 }
 
+/// The VPC attributes private DNS depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcAttribute {
+    EnableDnsSupport,
+    EnableDnsHostnames,
+}
+
 /// A CreateVpcEndpoint request (always an interface endpoint, private DNS off at first).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateEndpoint {
@@ -200,11 +215,12 @@ pub trait TidbCloud: Send + Sync {
         cluster_id: &str,
         node_group_id: &str,
     ) -> impl Future<Output = CloudResult<Service>> + Send;
-    /// Every connection of a project, all pages (`-`/`-` wildcards with `projectId`).
+    /// One page (up to 100) of a project's connections (`-`/`-` wildcards with `projectId`).
     fn list_connections(
         &self,
         project_id: &str,
-    ) -> impl Future<Output = CloudResult<Vec<Connection>>> + Send;
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<Connection>>> + Send;
     fn create_connection(
         &self,
         cluster_id: &str,
@@ -219,27 +235,41 @@ pub trait TidbCloud: Send + Sync {
 
 /// AWS EC2, as privatelinkd uses it.
 pub trait Ec2: Send + Sync {
-    /// Every endpoint tagged with our owner ID in one account and region, all pages,
-    /// `deleted` ones left out.
+    /// One page (up to 1,000) of the endpoints tagged with our owner ID in one account and
+    /// region; `deleted` ones are left out of the items (they still fill pages).
     fn list_owned_endpoints(
         &self,
         scope: &Scope,
         owner: &str,
-    ) -> impl Future<Output = CloudResult<Vec<VpcEndpoint>>> + Send;
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<VpcEndpoint>>> + Send;
     /// Endpoints by ID (for adoption); unknown IDs are simply absent from the answer.
     fn describe_endpoints(
         &self,
         scope: &Scope,
         ids: &[String],
     ) -> impl Future<Output = CloudResult<Vec<VpcEndpoint>>> + Send;
-    /// What exists of these VPCs, subnets and security groups.
-    fn describe_network(
+    /// One DNS attribute of a VPC (DescribeVpcAttribute answers one per call); `None` if
+    /// the VPC does not exist.
+    fn describe_vpc_attribute(
         &self,
         scope: &Scope,
-        vpc_ids: &[String],
-        subnet_ids: &[String],
-        security_group_ids: &[String],
-    ) -> impl Future<Output = CloudResult<Network>> + Send;
+        vpc_id: &str,
+        attribute: VpcAttribute,
+    ) -> impl Future<Output = CloudResult<Option<bool>>> + Send;
+    /// Subnet ID -> (VPC ID, AZ ID) for those of `ids` that exist (a `subnet-id` filter, so
+    /// unknown IDs are left out rather than failing the call).
+    fn describe_subnets(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> impl Future<Output = CloudResult<BTreeMap<String, (String, String)>>> + Send;
+    /// Security group ID -> VPC ID for those of `ids` that exist (a `group-id` filter).
+    fn describe_security_groups(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> impl Future<Output = CloudResult<BTreeMap<String, String>>> + Send;
     fn create_endpoint(
         &self,
         scope: &Scope,

@@ -617,24 +617,35 @@ impl TidbCloud for SimCloud {
         Ok(sim.service(cluster, group, now))
     }
 
-    async fn list_connections(&self, project_id: &str) -> CloudResult<Vec<Connection>> {
+    async fn list_connections(
+        &self,
+        project_id: &str,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Connection>> {
         let mut sim = self.lock();
+        sim.tidb("ListPrivateEndpointConnections")?;
         let now = sim.now();
-        let all: Vec<Connection> = sim
+        let after = page_token.unwrap_or_default();
+        let mut items: Vec<(String, Connection)> = sim
             .state
             .connections
-            .values()
-            .filter_map(|c| sim.view_connection(c, now))
-            .filter(|c| {
+            .iter()
+            .filter(|(id, _)| id.as_str() > after)
+            .filter_map(|(id, c)| sim.view_connection(c, now).map(|v| (id.clone(), v)))
+            .filter(|(_, c)| {
                 sim.cluster(&c.cluster_id)
                     .is_ok_and(|cl| cl.project_id == project_id)
             })
+            .take(PAGE_TIDB + 1)
             .collect();
-        // One request per page of 100, each against the budget, as the real API does.
-        for _ in 0..all.len().div_ceil(PAGE_TIDB).max(1) {
-            sim.tidb("ListPrivateEndpointConnections")?;
-        }
-        Ok(all)
+        let next = (items.len() > PAGE_TIDB).then(|| {
+            items.truncate(PAGE_TIDB);
+            items[PAGE_TIDB - 1].0.clone()
+        });
+        Ok(Page {
+            items: items.into_iter().map(|(_, c)| c).collect(),
+            next,
+        })
     }
 
     async fn create_connection(
@@ -723,21 +734,28 @@ impl Ec2 for SimCloud {
         &self,
         scope: &Scope,
         owner: &str,
-    ) -> CloudResult<Vec<VpcEndpoint>> {
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<VpcEndpoint>> {
         let mut sim = self.lock();
+        sim.ec2(scope, "DescribeVpcEndpoints", false)?;
         let now = sim.now();
-        let owned: Vec<VpcEndpoint> = sim
+        let after = page_token.unwrap_or_default();
+        let mut page: Vec<VpcEndpoint> = sim
             .state
             .endpoints
-            .values()
+            .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .map(|(_, e)| e)
             .filter(|e| e.scope == *scope && e.endpoint.tag(tags::OWNER) == Some(owner))
             .map(|e| sim.view_endpoint(e, now))
+            .take(PAGE_EC2 + 1)
             .collect();
+        let next = (page.len() > PAGE_EC2).then(|| {
+            page.truncate(PAGE_EC2);
+            page[PAGE_EC2 - 1].id.clone()
+        });
         // The tag filter matches `deleted` endpoints too; they fill pages like the rest.
-        for _ in 0..owned.len().div_ceil(PAGE_EC2).max(1) {
-            sim.ec2(scope, "DescribeVpcEndpoints", false)?;
-        }
-        Ok(owned.into_iter().filter(|e| e.state != "deleted").collect())
+        page.retain(|e| e.state != "deleted");
+        Ok(Page { items: page, next })
     }
 
     async fn describe_endpoints(
@@ -756,46 +774,47 @@ impl Ec2 for SimCloud {
             .collect())
     }
 
-    async fn describe_network(
+    async fn describe_vpc_attribute(
         &self,
         scope: &Scope,
-        vpc_ids: &[String],
-        subnet_ids: &[String],
-        security_group_ids: &[String],
-    ) -> CloudResult<Network> {
+        vpc_id: &str,
+        attribute: VpcAttribute,
+    ) -> CloudResult<Option<bool>> {
         let mut sim = self.lock();
-        let mut network = Network::default();
-        if !vpc_ids.is_empty() {
-            // DescribeVpcAttribute answers one attribute per call.
-            for id in vpc_ids {
-                sim.ec2(scope, "DescribeVpcAttribute", false)?;
-                sim.ec2(scope, "DescribeVpcAttribute", false)?;
-                if let Some(v) = sim.vpc(scope, id) {
-                    network
-                        .vpcs
-                        .insert(id.clone(), (v.dns_support, v.dns_hostnames));
-                }
-            }
-        }
-        if !subnet_ids.is_empty() {
-            sim.ec2(scope, "DescribeSubnets", false)?;
-            for id in subnet_ids {
-                if let Some((vpc, subnet)) = sim.subnet(scope, id) {
-                    network
-                        .subnets
-                        .insert(id.clone(), (vpc.id.clone(), subnet.az_id.clone()));
-                }
-            }
-        }
-        if !security_group_ids.is_empty() {
-            sim.ec2(scope, "DescribeSecurityGroups", false)?;
-            for id in security_group_ids {
-                if let Some(vpc) = sim.group_exists(scope, id) {
-                    network.security_groups.insert(id.clone(), vpc.id.clone());
-                }
-            }
-        }
-        Ok(network)
+        sim.ec2(scope, "DescribeVpcAttribute", false)?;
+        Ok(sim.vpc(scope, vpc_id).map(|v| match attribute {
+            VpcAttribute::EnableDnsSupport => v.dns_support,
+            VpcAttribute::EnableDnsHostnames => v.dns_hostnames,
+        }))
+    }
+
+    async fn describe_subnets(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, (String, String)>> {
+        let mut sim = self.lock();
+        sim.ec2(scope, "DescribeSubnets", false)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let (vpc, subnet) = sim.subnet(scope, id)?;
+                Some((id.clone(), (vpc.id.clone(), subnet.az_id.clone())))
+            })
+            .collect())
+    }
+
+    async fn describe_security_groups(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, String>> {
+        let mut sim = self.lock();
+        sim.ec2(scope, "DescribeSecurityGroups", false)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), sim.group_exists(scope, id)?.id.clone())))
+            .collect())
     }
 
     async fn create_endpoint(

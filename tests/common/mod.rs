@@ -1,0 +1,153 @@
+//! Shared test scaffolding: worlds, endpoint files and daemon configs in temp directories.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const CLUSTER: &str = "1379661944646413143";
+pub const FAILING_CLUSTER: &str = "1379661944646413999";
+pub const VPC: &str = "vpc-0a1b2c3d4e5f67890";
+pub const SUBNET_AZ1: &str = "subnet-0a1b2c3d4e5f67890";
+pub const SUBNET_AZ4: &str = "subnet-0b1c2d3e4f5a67890";
+pub const SUBNET_AZ6: &str = "subnet-0d1e2f3a4b5c67890";
+/// In use1-az2, which the clusters' services do not offer.
+pub const SUBNET_AZ2: &str = "subnet-0c1d2e3f4a5b67890";
+pub const SG: &str = "sg-0a1b2c3d4e5f67890";
+
+/// A world where everything takes a (simulated) second or two and time runs `scale` times
+/// faster than real time.
+pub fn world(scale: u32, rate_limits: bool) -> String {
+    format!(
+        r#"clusters:
+  - id: "{CLUSTER}"
+    projectId: "1372813089454548012"
+    region: us-east-1
+    nodeGroups: [{{id: "1379661944646413144", default: true, availableZones: [use1-az1, use1-az4, use1-az6]}}]
+  - id: "{FAILING_CLUSTER}"
+    projectId: "1372813089454548012"
+    region: us-east-1
+    nodeGroups: [{{id: "1379661944646414000", default: true, availableZones: [use1-az1, use1-az4, use1-az6]}}]
+vpcs:
+  - id: {VPC}
+    region: us-east-1
+    subnets:
+      - {{id: {SUBNET_AZ1}, azId: use1-az1}}
+      - {{id: {SUBNET_AZ4}, azId: use1-az4}}
+      - {{id: {SUBNET_AZ6}, azId: use1-az6}}
+      - {{id: {SUBNET_AZ2}, azId: use1-az2}}
+    securityGroups: [{SG}]
+timing: {{serviceCreate: 1s, accept: 1s, activate: 2s, privateDns: 1s, delete: 1s}}
+timeScale: {scale}
+faults: {{rateLimits: {rate_limits}, failConnections: ["{FAILING_CLUSTER}"]}}
+"#
+    )
+}
+
+/// One endpoint document.
+pub fn endpoint(name: &str, cluster: &str, subnets: &[&str], extra: &str) -> String {
+    format!(
+        "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"{cluster}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {VPC}\n    subnetIds: [{}]\n    securityGroupIds: [{SG}]\n{extra}",
+        subnets.join(", ")
+    )
+}
+
+/// A daemon set-up in a temp directory: config, world, endpoints/ and a persisted world.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+}
+
+impl Setup {
+    pub fn new(world_text: &str, config_extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("endpoints")).unwrap();
+        std::fs::write(dir.path().join("world.yaml"), world_text).unwrap();
+        let mut config = String::new();
+        writeln!(config, "endpointsDir: ./endpoints").unwrap();
+        writeln!(config, "interval: 60s").unwrap();
+        writeln!(config, "settleInterval: 100ms").unwrap();
+        writeln!(config, "ownerId: test-host").unwrap();
+        writeln!(
+            config,
+            "simulated: {{world: ./world.yaml, stateFile: ./world-state.json}}"
+        )
+        .unwrap();
+        config.push_str(config_extra);
+        std::fs::write(dir.path().join("privatelinkd.yaml"), config).unwrap();
+        Setup { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("privatelinkd.yaml")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path(&format!("endpoints/{rel}"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.path(&format!("endpoints/{rel}"))).unwrap();
+    }
+
+    /// The status file of `endpoints/<stem>.yaml`, parsed, if there is one.
+    pub fn status(&self, stem: &str) -> Option<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.path(&format!("endpoints/{stem}.status.yaml"))).ok()?;
+        serde_saphyr::from_str(&text).ok()
+    }
+
+    /// The phase of endpoint `name` in status file `stem`.
+    pub fn phase(&self, stem: &str, name: &str) -> Option<String> {
+        let status = self.status(stem)?;
+        status["endpoints"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["phase"].as_str().map(String::from))
+    }
+
+    /// The simulated world as persisted: every endpoint EC2 ever made, with its tags.
+    pub fn world_state(&self) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.path("world-state.json")).unwrap_or_else(|_| "{}".into());
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Endpoints in the persisted world that are not deleted (by `deleted_at`).
+    pub fn live_endpoints(&self) -> Vec<serde_json::Value> {
+        let state = self.world_state();
+        let Some(map) = state["endpoints"].as_object() else {
+            return Vec::new();
+        };
+        map.values()
+            .filter(|e| e["deleted_at"].is_null())
+            .cloned()
+            .collect()
+    }
+}
+
+/// Polls `check` until it holds or `limit` passes; the test fails with `what` otherwise.
+pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_privatelinkd"))
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}

@@ -1,0 +1,250 @@
+//! The engine against the simulated cloud, in-process: exact call counts and convergence.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use privatelinkd::cloud::budget::{Budgeted, Rates};
+use privatelinkd::cloud::sim::{SimCloud, World};
+use privatelinkd::plan::{Phase, Policy};
+use privatelinkd::reconcile::{Engine, PassOutcome, Wanted};
+use privatelinkd::spec::{self, EndpointDocument};
+use proptest::prelude::*;
+
+fn doc(text: &str) -> EndpointDocument {
+    let loaded = privatelinkd::yaml::load(text);
+    spec::checker()
+        .check(&loaded.documents[0])
+        .expect("test documents are valid")
+}
+
+fn wanted(docs: &[String]) -> Vec<Wanted> {
+    docs.iter()
+        .map(|t| Wanted {
+            doc: doc(t),
+            file: "test.yaml".into(),
+        })
+        .collect()
+}
+
+fn cloud(scale: u32, rate_limits: bool) -> SimCloud {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.yaml");
+    std::fs::write(&path, world(scale, rate_limits)).unwrap();
+    SimCloud::new(World::load(&path).unwrap(), None).unwrap()
+}
+
+fn policy() -> Policy {
+    Policy {
+        owner_id: "owner".into(),
+        max_deletes_per_pass: 5,
+        allow_mass_delete: false,
+        source_empty: false,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Passes until one changes nothing and nothing is on its way, or `limit` passes.
+type Sim = Budgeted<SimCloud>;
+
+fn engine(cloud: &SimCloud) -> Engine<Sim, Sim> {
+    let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()));
+    Engine::new(budgeted.clone(), budgeted, "owner")
+}
+
+async fn converge(engine: &mut Engine<Sim, Sim>, wanted: &[Wanted], limit: usize) -> PassOutcome {
+    let mut last = PassOutcome::default();
+    for _ in 0..limit {
+        last = engine.pass(wanted, &BTreeSet::new(), &policy(), true).await;
+        let settled = last
+            .plan
+            .endpoints
+            .iter()
+            .all(|p| !p.phase.is_transitional());
+        if last.applied.is_empty() && settled && last.plan.removals.is_empty() {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    last
+}
+
+#[test]
+fn a_converged_pass_over_1000_endpoints_costs_ten_list_pages_and_one_describe() {
+    let docs: Vec<String> = (0..1000)
+        .map(|i| {
+            endpoint(
+                &format!("ep-{i:04}"),
+                CLUSTER,
+                &[SUBNET_AZ1, SUBNET_AZ4],
+                "  privateDns: false\n",
+            )
+        })
+        .collect();
+    let wanted = wanted(&docs);
+    let cloud = cloud(1_000_000, false);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let last = converge(&mut engine, &wanted, 30).await;
+        assert!(
+            last.plan.endpoints.iter().all(|p| p.phase == Phase::Active),
+            "{:?}",
+            last.plan.endpoints[0]
+        );
+        cloud.reset_calls();
+        let pass = engine
+            .pass(&wanted, &BTreeSet::new(), &policy(), true)
+            .await;
+        assert_eq!(pass.plan.actions().count(), 0);
+        let want = BTreeMap::from([
+            ("ec2.DescribeVpcEndpoints".to_string(), 1),
+            ("tidbcloud.ListPrivateEndpointConnections".to_string(), 10),
+        ]);
+        assert_eq!(cloud.calls(), want);
+    });
+}
+
+#[test]
+fn an_endpoint_deleted_behind_our_back_is_recreated_once() {
+    let wanted = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
+    let cloud = cloud(1_000_000, false);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &wanted, 30).await;
+        let first = cloud.all_endpoints()[0].id.clone();
+        cloud.delete_endpoint_behind_our_back(&first);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let last = converge(&mut engine, &wanted, 30).await;
+        assert_eq!(last.plan.endpoints[0].phase, Phase::Active);
+        let live: Vec<_> = cloud
+            .all_endpoints()
+            .into_iter()
+            .filter(|e| e.state != "deleted")
+            .collect();
+        assert_eq!(live.len(), 1);
+        assert_ne!(live[0].id, first);
+        // The old connection went with its endpoint's registration; the new one is ACTIVE.
+        assert!(
+            cloud
+                .all_connections()
+                .iter()
+                .any(|c| c.endpoint_id == live[0].id)
+        );
+    });
+}
+
+#[test]
+fn rate_limits_are_met_by_waiting_not_by_throttling_errors() {
+    // 12 creates against a bucket of 4 + 0.3/s: the engine must spread them out.
+    let docs: Vec<String> = (0..12)
+        .map(|i| {
+            endpoint(
+                &format!("ep-{i}"),
+                CLUSTER,
+                &[SUBNET_AZ1],
+                "  privateDns: false\n",
+            )
+        })
+        .collect();
+    let wanted = wanted(&docs);
+    let cloud = cloud(100, true);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let last = converge(&mut engine, &wanted, 400).await;
+        assert!(last.plan.endpoints.iter().all(|p| p.phase == Phase::Active));
+        assert_eq!(
+            cloud.calls().get("ec2.throttled"),
+            None,
+            "{:?}",
+            cloud.calls()
+        );
+    });
+}
+
+/// One endpoint's wish in a generated scenario.
+#[derive(Debug, Clone)]
+struct Wish {
+    failing_cluster: bool,
+    subnets: Vec<&'static str>,
+    private_dns: bool,
+}
+
+fn wish() -> impl Strategy<Value = Wish> {
+    (
+        prop::bool::weighted(0.2),
+        prop::sample::subsequence(vec![SUBNET_AZ1, SUBNET_AZ4, SUBNET_AZ6, SUBNET_AZ2], 1..=3),
+        any::<bool>(),
+    )
+        .prop_map(|(failing_cluster, subnets, private_dns)| Wish {
+            failing_cluster,
+            subnets,
+            private_dns,
+        })
+}
+
+fn docs_of(wishes: &[Wish]) -> Vec<String> {
+    wishes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let cluster = if w.failing_cluster {
+                FAILING_CLUSTER
+            } else {
+                CLUSTER
+            };
+            endpoint(
+                &format!("ep-{i}"),
+                cluster,
+                &w.subnets,
+                &format!("  privateDns: {}\n", w.private_dns),
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Whatever is wanted, and however it is changed afterwards, passes converge to a world
+    /// that plans nothing, with each endpoint Active or Failed for the reason it should.
+    #[test]
+    fn passes_converge_and_a_converged_world_plans_nothing(
+        first in prop::collection::vec(wish(), 1..5),
+        second in prop::collection::vec(wish(), 0..5),
+    ) {
+        let cloud = cloud(1_000_000, false);
+        runtime().block_on(async {
+            let mut engine = engine(&cloud);
+            for wishes in [&first, &second] {
+                let wanted = wanted(&docs_of(wishes));
+                let last = converge(&mut engine, &wanted, 40).await;
+                let again = engine.pass(&wanted, &BTreeSet::new(), &policy(), true).await;
+                prop_assert_eq!(again.plan.actions().count(), 0, "{:?}", again.plan);
+                for (p, w) in last.plan.endpoints.iter().zip(wishes.iter()) {
+                    let bad_zone = w.subnets.contains(&SUBNET_AZ2);
+                    let want = if bad_zone || w.failing_cluster { Phase::Failed } else { Phase::Active };
+                    prop_assert_eq!(p.phase, want, "{:?} {:?}", p, w);
+                }
+                // Exactly one live endpoint per name, none for removed documents.
+                let mut names = BTreeMap::new();
+                for e in cloud.all_endpoints().iter().filter(|e| !matches!(e.state.as_str(), "deleted" | "deleting")) {
+                    *names.entry(e.tags["privatelinkd.io/name"].clone()).or_insert(0) += 1;
+                }
+                for (name, count) in &names {
+                    prop_assert_eq!(*count, 1, "{}", name);
+                    let index: usize = name.trim_start_matches("ep-").parse().unwrap();
+                    prop_assert!(index < wishes.len(), "{} outlived its document", name);
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
