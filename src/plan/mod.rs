@@ -862,3 +862,6 @@ fn delete_actions(
     }
     actions
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,561 @@
+//! The planner, table by table: each case starts from a converged endpoint and changes one
+//! observed fact.
+
+use super::*;
+use crate::cloud::Network;
+
+const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
+
+fn doc(extra: &str) -> EndpointDocument {
+    let text = format!(
+        "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: orders}}\nspec:\n  tidbCloud: {{clusterId: \"1\"}}\n  aws:\n    region: us-east-1\n    vpcId: vpc-0a1b2c3d\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n    securityGroupIds: [sg-0000000a]\n{extra}"
+    );
+    let loaded = crate::yaml::load(&text);
+    crate::spec::checker()
+        .check(&loaded.documents[0])
+        .expect("valid test document")
+}
+
+fn endpoint() -> VpcEndpoint {
+    VpcEndpoint {
+        id: "vpce-0000000a".into(),
+        vpc_id: "vpc-0a1b2c3d".into(),
+        service_name: SERVICE.into(),
+        state: "available".into(),
+        private_dns_enabled: true,
+        subnet_ids: vec!["subnet-0000000a".into(), "subnet-0000000b".into()],
+        security_group_ids: vec!["sg-0000000a".into()],
+        tags: BTreeMap::from([
+            (tags::OWNER.into(), "me".into()),
+            (tags::NAME.into(), "orders".into()),
+            (tags::DELETION_POLICY.into(), "Delete".into()),
+        ]),
+    }
+}
+
+fn connection(state: ConnectionState) -> Connection {
+    Connection {
+        id: "42".into(),
+        cluster_id: "1".into(),
+        node_group_id: "2".into(),
+        endpoint_id: "vpce-0000000a".into(),
+        state,
+        message: if state == ConnectionState::Failed {
+            "rejected by the service".into()
+        } else {
+            String::new()
+        },
+        host: "h".into(),
+        port: 4000,
+    }
+}
+
+fn network() -> Network {
+    Network {
+        vpcs: BTreeMap::from([("vpc-0a1b2c3d".into(), (true, true))]),
+        subnets: BTreeMap::from([
+            (
+                "subnet-0000000a".into(),
+                ("vpc-0a1b2c3d".into(), "use1-az1".into()),
+            ),
+            (
+                "subnet-0000000b".into(),
+                ("vpc-0a1b2c3d".into(), "use1-az4".into()),
+            ),
+            (
+                "subnet-0000000c".into(),
+                ("vpc-0a1b2c3d".into(), "use1-az2".into()),
+            ),
+            (
+                "subnet-0000000d".into(),
+                ("vpc-0a1b2c3d".into(), "use1-az1".into()),
+            ),
+        ]),
+        security_groups: BTreeMap::from([("sg-0000000a".into(), "vpc-0a1b2c3d".into())]),
+    }
+}
+
+/// A converged endpoint: every step done.
+fn converged() -> Observed {
+    Observed {
+        cluster: Some(Ok(Cluster {
+            id: "1".into(),
+            project_id: "9".into(),
+            region: "us-east-1".into(),
+            cloud_provider: "aws".into(),
+            port: 4000,
+        })),
+        node_group_id: Some("2".into()),
+        service: Some(Service {
+            state: ServiceState::Active,
+            name: SERVICE.into(),
+            dns_name: "d".into(),
+            available_zones: vec!["use1-az1".into(), "use1-az4".into(), "use1-az6".into()],
+        }),
+        endpoint: Some(endpoint()),
+        connection: Some(connection(ConnectionState::Active)),
+        ..Observed::default()
+    }
+}
+
+fn plan_of(doc: &EndpointDocument, o: &Observed) -> EndpointPlan {
+    plan_endpoint(
+        &Desired {
+            doc,
+            file: "orders.yaml",
+        },
+        o,
+        "me",
+    )
+}
+
+fn kinds(p: &EndpointPlan) -> Vec<&'static str> {
+    p.actions.iter().map(Action::kind).collect()
+}
+
+/// (case, document extra, change to the converged observation, phase, actions, message words)
+type Case = (
+    &'static str,
+    &'static str,
+    fn(&mut Observed),
+    Phase,
+    &'static [&'static str],
+    &'static str,
+);
+
+#[test]
+fn decision_table() {
+    let cases: &[Case] = &[
+        ("converged", "", |_| {}, Phase::Active, &[], ""),
+        (
+            "cluster not found",
+            "",
+            |o| o.cluster = Some(Err("cluster 1 not found".into())),
+            Phase::Failed,
+            &[],
+            "cluster 1 not found",
+        ),
+        (
+            "cluster on gcp",
+            "",
+            |o| {
+                if let Some(Ok(c)) = &mut o.cluster {
+                    c.cloud_provider = "gcp".into()
+                }
+            },
+            Phase::Failed,
+            &[],
+            "runs on gcp",
+        ),
+        (
+            "other region",
+            "",
+            |o| {
+                if let Some(Ok(c)) = &mut o.cluster {
+                    c.region = "eu-west-1".into()
+                }
+            },
+            Phase::Failed,
+            &[],
+            "does not cross regions: use a VPC in eu-west-1",
+        ),
+        (
+            "service creating",
+            "",
+            |o| o.service.as_mut().unwrap().state = ServiceState::Creating,
+            Phase::NotConfigured,
+            &[],
+            "being created",
+        ),
+        (
+            "cluster not looked up yet",
+            "",
+            |o| o.cluster = None,
+            Phase::NotConfigured,
+            &[],
+            "waiting",
+        ),
+        (
+            "no endpoint, VPC checked",
+            "",
+            |o| {
+                o.endpoint = None;
+                o.connection = None;
+                o.network = Some(network())
+            },
+            Phase::NotConfigured,
+            &["create_vpc_endpoint"],
+            "creating",
+        ),
+        (
+            "no endpoint, VPC not checked yet",
+            "",
+            |o| {
+                o.endpoint = None;
+                o.connection = None
+            },
+            Phase::NotConfigured,
+            &[],
+            "waiting to check the VPC",
+        ),
+        (
+            "no endpoint, VPC missing",
+            "",
+            |o| {
+                o.endpoint = None;
+                o.network = Some(Network::default())
+            },
+            Phase::Failed,
+            &[],
+            "VPC vpc-0a1b2c3d does not exist",
+        ),
+        (
+            "no endpoint, DNS off in VPC",
+            "",
+            |o| {
+                o.endpoint = None;
+                let mut n = network();
+                n.vpcs.insert("vpc-0a1b2c3d".into(), (true, false));
+                o.network = Some(n)
+            },
+            Phase::Failed,
+            &[],
+            "enableDnsHostnames",
+        ),
+        (
+            "no endpoint, DNS off but not wanted",
+            "  privateDns: false\n",
+            |o| {
+                o.endpoint = None;
+                o.connection = None;
+                let mut n = network();
+                n.vpcs.insert("vpc-0a1b2c3d".into(), (false, false));
+                o.network = Some(n)
+            },
+            Phase::NotConfigured,
+            &["create_vpc_endpoint"],
+            "",
+        ),
+        (
+            "no endpoint, SG missing",
+            "",
+            |o| {
+                o.endpoint = None;
+                let mut n = network();
+                n.security_groups.clear();
+                o.network = Some(n)
+            },
+            Phase::Failed,
+            &[],
+            "security group sg-0000000a does not exist",
+        ),
+        (
+            "registered nowhere",
+            "",
+            |o| o.connection = None,
+            Phase::Initiating,
+            &["register_connection"],
+            "registering",
+        ),
+        (
+            "TiDB verifying",
+            "",
+            |o| o.connection = Some(connection(ConnectionState::Pending)),
+            Phase::Initiating,
+            &[],
+            "verifying",
+        ),
+        (
+            "TiDB discovered",
+            "",
+            |o| o.connection = Some(connection(ConnectionState::Discovered)),
+            Phase::Initiating,
+            &[],
+            "verifying",
+        ),
+        (
+            "TiDB failed",
+            "",
+            |o| o.connection = Some(connection(ConnectionState::Failed)),
+            Phase::Failed,
+            &[],
+            "TiDB Cloud: rejected by the service",
+        ),
+        (
+            "AWS pending acceptance",
+            "",
+            |o| o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into(),
+            Phase::Initiating,
+            &[],
+            "pendingAcceptance",
+        ),
+        (
+            "AWS rejected",
+            "",
+            |o| o.endpoint.as_mut().unwrap().state = "rejected".into(),
+            Phase::Failed,
+            &[],
+            "is rejected in AWS",
+        ),
+        (
+            "private DNS not on yet",
+            "",
+            |o| o.endpoint.as_mut().unwrap().private_dns_enabled = false,
+            Phase::Pending,
+            &["enable_private_dns"],
+            "enabling private DNS",
+        ),
+        (
+            "private DNS on, unwanted",
+            "  privateDns: false\n",
+            |_| {},
+            Phase::Pending,
+            &["enable_private_dns"],
+            "disabling private DNS",
+        ),
+        (
+            "a subnet removed by hand",
+            "",
+            |o| {
+                o.endpoint.as_mut().unwrap().subnet_ids.pop();
+                o.network = Some(network())
+            },
+            Phase::Pending,
+            &["modify_vpc_endpoint"],
+            "correcting subnets",
+        ),
+        (
+            "an SG swapped by hand",
+            "",
+            |o| {
+                o.endpoint.as_mut().unwrap().security_group_ids = vec!["sg-0000000b".into()];
+                o.network = Some(network())
+            },
+            Phase::Pending,
+            &["modify_vpc_endpoint"],
+            "correcting",
+        ),
+        (
+            "moved to another VPC",
+            "",
+            |o| o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into(),
+            Phase::Deleting,
+            &["delete_connection", "delete_vpc_endpoint"],
+            "replacing it",
+        ),
+        (
+            "being deleted outside",
+            "",
+            |o| o.endpoint.as_mut().unwrap().state = "deleting".into(),
+            Phase::Deleting,
+            &[],
+            "a new one will be created",
+        ),
+        (
+            "suspended and not registered",
+            "  suspend: true\n",
+            |o| o.connection = None,
+            Phase::Initiating,
+            &[],
+            "suspended",
+        ),
+        (
+            "listing trouble is shown",
+            "",
+            |o| o.trouble = Some("HTTP 503".into()),
+            Phase::Active,
+            &[],
+            "HTTP 503",
+        ),
+    ];
+    for (case, extra, change, phase, actions, words) in cases {
+        let d = doc(extra);
+        let mut o = converged();
+        change(&mut o);
+        let p = plan_of(&d, &o);
+        assert_eq!(p.phase, *phase, "{case}: {p:?}");
+        assert_eq!(kinds(&p), *actions, "{case}: {p:?}");
+        assert!(
+            p.message.contains(words),
+            "{case}: {:?} lacks {words:?}",
+            p.message
+        );
+    }
+}
+
+#[test]
+fn subnet_checks_name_the_subnet_its_zone_and_the_allowed_zones() {
+    let d = doc("");
+    let mut o = converged();
+    o.endpoint = None;
+    o.network = Some(network());
+    let mut wrong_zone = d.clone();
+    wrong_zone.spec.aws.subnet_ids = vec![
+        "subnet-0000000a".try_into().unwrap(),
+        "subnet-0000000c".try_into().unwrap(),
+    ];
+    let p = plan_of(&wrong_zone, &o);
+    assert_eq!(p.phase, Phase::Failed);
+    assert!(p.message.contains("subnet subnet-0000000c is in availability zone use1-az2, which the cluster's service does not offer (it offers use1-az1, use1-az4, use1-az6)"), "{}", p.message);
+    let mut same_zone = d;
+    same_zone.spec.aws.subnet_ids = vec![
+        "subnet-0000000a".try_into().unwrap(),
+        "subnet-0000000d".try_into().unwrap(),
+    ];
+    let p = plan_of(&same_zone, &o);
+    assert!(
+        p.message
+            .contains("subnets subnet-0000000a and subnet-0000000d are both in use1-az1"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn creates_are_interface_endpoints_tagged_for_ownership_with_a_stable_token() {
+    let d = doc("");
+    let mut o = converged();
+    o.endpoint = None;
+    o.network = Some(network());
+    let p = plan_of(&d, &o);
+    let Action::CreateVpcEndpoint { request, .. } = &p.actions[0] else {
+        panic!("{p:?}")
+    };
+    assert_eq!(request.tags[tags::OWNER], "me");
+    assert_eq!(request.tags[tags::NAME], "orders");
+    assert_eq!(request.tags[tags::DELETION_POLICY], "Delete");
+    assert_eq!(request.tags[tags::FILE], "orders.yaml");
+    assert_eq!(request.service_name, SERVICE);
+    let Action::CreateVpcEndpoint { request: again, .. } = &plan_of(&d, &o).actions[0] else {
+        panic!()
+    };
+    assert_eq!(request.client_token, again.client_token);
+    let mut other = d.clone();
+    other.spec.aws.subnet_ids.pop();
+    assert_ne!(
+        client_token("me", &d, SERVICE),
+        client_token("me", &other, SERVICE)
+    );
+    assert!(
+        request.client_token.len() <= 64,
+        "EC2 caps ClientToken at 64 characters"
+    );
+}
+
+#[test]
+fn drift_correction_removes_and_adds_in_one_modify() {
+    let d = doc("");
+    let mut o = converged();
+    o.network = Some(network());
+    o.endpoint.as_mut().unwrap().subnet_ids =
+        vec!["subnet-0000000a".into(), "subnet-0000000d".into()];
+    let p = plan_of(&d, &o);
+    let Action::ModifyVpcEndpoint { request, .. } = &p.actions[0] else {
+        panic!("{p:?}")
+    };
+    assert_eq!(request.remove_subnet_ids, ["subnet-0000000d"]);
+    assert_eq!(request.add_subnet_ids, ["subnet-0000000b"]);
+    assert_eq!(request.private_dns_enabled, None);
+}
+
+fn adoption(adoptee: Option<VpcEndpoint>) -> EndpointPlan {
+    let d = doc("    endpointId: vpce-0000000a\n");
+    let mut o = converged();
+    o.endpoint = None;
+    o.adoptee_checked = true;
+    o.adoptee = adoptee;
+    plan_of(&d, &o)
+}
+
+#[test]
+fn adoption_tags_an_existing_endpoint_and_never_takes_anothers() {
+    let mut untagged = endpoint();
+    untagged.tags.clear();
+    let p = adoption(Some(untagged));
+    assert_eq!(kinds(&p), ["tag"]);
+    assert!(adoption(None).message.contains("does not exist"));
+    let mut elsewhere = endpoint();
+    elsewhere.service_name = "com.amazonaws.vpce.us-east-1.vpce-svc-other".into();
+    assert!(
+        adoption(Some(elsewhere))
+            .message
+            .contains("not to the cluster's service")
+    );
+    let mut theirs = endpoint();
+    theirs
+        .tags
+        .insert(tags::OWNER.into(), "another-host".into());
+    let p = adoption(Some(theirs));
+    assert_eq!(p.phase, Phase::Failed);
+    assert!(p.actions.is_empty());
+}
+
+fn leftover(policy: &str, frozen: bool) -> Leftover {
+    let mut e = endpoint();
+    e.tags.insert(tags::DELETION_POLICY.into(), policy.into());
+    Leftover {
+        scope: Scope {
+            account: "default".into(),
+            region: "us-east-1".into(),
+        },
+        endpoint: e,
+        connection: Some(connection(ConnectionState::Active)),
+        frozen,
+    }
+}
+
+fn guard(max: usize, allow: bool, empty: bool) -> Policy {
+    Policy {
+        owner_id: "me".into(),
+        max_deletes_per_pass: max,
+        allow_mass_delete: allow,
+        source_empty: empty,
+    }
+}
+
+#[test]
+fn removals_follow_the_deletion_policy() {
+    let p = plan(&[], &[leftover("Delete", false)], &guard(5, false, false));
+    assert_eq!(
+        kinds(&p.removals[0]),
+        ["delete_connection", "delete_vpc_endpoint"]
+    );
+    let p = plan(&[], &[leftover("Orphan", false)], &guard(5, false, false));
+    let Action::Untag { keys, .. } = &p.removals[0].actions[0] else {
+        panic!()
+    };
+    assert!(keys.iter().all(|k| k.starts_with("privatelinkd.io/")));
+    assert!(keys.contains(&tags::OWNER.to_string()));
+    let p = plan(&[], &[leftover("Delete", true)], &guard(5, false, false));
+    assert!(
+        p.removals.is_empty(),
+        "an endpoint of an invalid file is frozen"
+    );
+}
+
+#[test]
+fn the_mass_deletion_guard_holds_back_every_deletion() {
+    let many: Vec<Leftover> = (0..3).map(|_| leftover("Delete", false)).collect();
+    let p = plan(&[], &many, &guard(2, false, false));
+    assert!(
+        p.deletions_blocked
+            .as_deref()
+            .unwrap()
+            .contains("exceed prune.maxDeletesPerPass (2)")
+    );
+    assert_eq!(p.actions().count(), 0);
+    let p = plan(&[], &many[..1], &guard(5, false, true));
+    assert!(
+        p.deletions_blocked
+            .as_deref()
+            .unwrap()
+            .contains("empty or missing")
+    );
+    assert_eq!(p.actions().count(), 0);
+    let p = plan(&[], &many, &guard(2, true, true));
+    assert_eq!(p.deletions_blocked, None);
+    assert_eq!(p.actions().count(), 6);
+    // Orphaning is no deletion: it passes the guard.
+    let p = plan(&[], &[leftover("Orphan", false)], &guard(0, false, true));
+    assert_eq!(p.actions().count(), 1);
+}
