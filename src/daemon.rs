@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::cloud::Scope;
 use crate::cloud::budget::{Budgeted, Rates};
 use crate::cloud::sim::{SimCloud, World};
 use crate::plan::{Phase, Plan, Policy};
@@ -99,7 +100,13 @@ impl Daemon {
     pub fn new(settings: Settings, cloud: SimCloud, allow_mass_delete: bool) -> Daemon {
         // The simulated providers meter their budgets on the simulated clock.
         let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()));
-        let engine = Engine::new(budgeted.clone(), budgeted, settings.file.owner_id.clone());
+        let mut engine = Engine::new(budgeted.clone(), budgeted, settings.file.owner_id.clone());
+        match &settings.file.state_dir {
+            Some(dir) => engine.remember_scopes(load_scopes(dir)),
+            None => warn!(
+                "no stateDir: a region whose last endpoint file is removed while privatelinkd is down is not cleaned up"
+            ),
+        }
         Daemon {
             settings,
             engine,
@@ -149,7 +156,13 @@ impl Daemon {
             allow_mass_delete: self.allow_mass_delete,
             source_empty: catalog.files.is_empty(),
         };
+        let known = self.engine.scopes().len();
         let outcome = self.engine.pass(&wanted, &frozen, &policy, apply).await;
+        if let Some(dir) = &self.settings.file.state_dir
+            && self.engine.scopes().len() != known
+        {
+            save_scopes(dir, self.engine.scopes());
+        }
         let mut summary = PassSummary {
             actions_ok: outcome.applied.iter().filter(|a| a.2.is_none()).count(),
             actions_failed: outcome.applied.iter().filter(|a| a.2.is_some()).count(),
@@ -328,6 +341,29 @@ impl Daemon {
         }
         info!("stopped");
         last
+    }
+}
+
+const SCOPES_FILE: &str = "scopes.json";
+
+/// The accounts and regions remembered in the state directory.
+fn load_scopes(dir: &Path) -> Vec<Scope> {
+    let path = dir.join(SCOPES_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            warn!("ignoring {}: {e}", path.display());
+            Vec::new()
+        }),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn save_scopes(dir: &Path, scopes: &BTreeSet<Scope>) {
+    let json = serde_json::to_vec_pretty(scopes).expect("scopes serialize");
+    if let Err(e) = std::fs::create_dir_all(dir)
+        .and_then(|()| status::write_atomically(&dir.join(SCOPES_FILE), &json))
+    {
+        error!("cannot save {} in {}: {e}", SCOPES_FILE, dir.display());
     }
 }
 

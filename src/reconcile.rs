@@ -163,6 +163,15 @@ where
         }
     }
 
+    /// Every account and region ever listed: the daemon saves them across restarts.
+    pub fn scopes(&self) -> &BTreeSet<Scope> {
+        &self.scopes
+    }
+
+    pub fn remember_scopes(&mut self, scopes: impl IntoIterator<Item = Scope>) {
+        self.scopes.extend(scopes);
+    }
+
     pub fn set_owner(&mut self, owner_id: &str) {
         self.owner_id = owner_id.to_string();
     }

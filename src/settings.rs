@@ -109,6 +109,12 @@ pub struct SettingsFile {
     /// Where status files go; next to each endpoint file when null.
     #[serde(default)]
     pub status_dir: Option<PathBuf>,
+    /// Where the daemon keeps what it must remember across restarts (the accounts and regions
+    /// it has endpoints in). Null: `$STATE_DIRECTORY` (systemd's `StateDirectory=`), else
+    /// nowhere, and a region whose last document goes away while the daemon is down is then
+    /// not cleaned up.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     /// Full resync period.
     #[serde(default = "default_interval")]
     pub interval: HumanDuration,
@@ -215,6 +221,11 @@ impl Settings {
         let mut file = file;
         file.endpoints_dir = resolve(&file.endpoints_dir);
         file.status_dir = file.status_dir.as_deref().map(resolve);
+        file.state_dir = file
+            .state_dir
+            .as_deref()
+            .map(resolve)
+            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from));
         if let Some(sim) = &mut file.simulated {
             sim.world = resolve(&sim.world);
             sim.state_file = sim.state_file.as_deref().map(resolve);

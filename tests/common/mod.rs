@@ -67,6 +67,7 @@ impl Setup {
         writeln!(config, "interval: 60s").unwrap();
         writeln!(config, "settleInterval: 100ms").unwrap();
         writeln!(config, "ownerId: test-host").unwrap();
+        writeln!(config, "stateDir: ./state").unwrap();
         writeln!(
             config,
             "simulated: {{world: ./world.yaml, stateFile: ./world-state.json}}"
