@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -183,8 +183,9 @@ impl World {
 /// What changes as the simulation runs; saved to `stateFile` after every change.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
-    /// Simulated milliseconds since the world began.
-    now_ms: u64,
+    /// Wall-clock time (ms since the Unix epoch) at which simulated time began: the cloud's
+    /// clock keeps running while the daemon is down, as a real cloud's does.
+    epoch_ms: u64,
     endpoints: BTreeMap<String, SimEndpoint>,
     connections: BTreeMap<String, SimConnection>,
     /// ClientToken -> endpoint ID, as EC2 remembers them.
@@ -221,9 +222,6 @@ struct Sim {
     world: World,
     state: State,
     state_file: Option<PathBuf>,
-    /// Real time at which the simulated clock read `base_ms`.
-    started: Instant,
-    base_ms: u64,
     buckets: BTreeMap<String, Bucket>,
     calls: BTreeMap<String, u64>,
     rng: u64,
@@ -244,14 +242,15 @@ impl SimCloud {
         let state = match &state_file {
             Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-            _ => State::default(),
+            _ => State {
+                epoch_ms: unix_ms(),
+                ..State::default()
+            },
         };
         let sim = Sim {
-            base_ms: state.now_ms,
             world,
             state,
             state_file,
-            started: Instant::now(),
             buckets: BTreeMap::new(),
             calls: BTreeMap::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -314,8 +313,8 @@ impl SimCloud {
 
 impl Sim {
     fn now(&self) -> u64 {
-        let real = self.started.elapsed().as_secs_f64();
-        self.base_ms + (real * self.world.time_scale * 1000.0) as u64
+        let real_ms = unix_ms().saturating_sub(self.state.epoch_ms) as f64;
+        (real_ms * self.world.time_scale) as u64
     }
 
     fn ms(d: HumanDuration) -> u64 {
@@ -323,7 +322,6 @@ impl Sim {
     }
 
     fn persist(&mut self) {
-        self.state.now_ms = self.now();
         let Some(path) = &self.state_file else { return };
         let tmp = path.with_extension("tmp");
         let json = serde_json::to_vec(&self.state).expect("the state is plain data");
@@ -566,6 +564,11 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
 }
 
 /// FNV-1a: a small stable hash for names the simulator makes up.
