@@ -7,13 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::cloud::Scope;
 use crate::cloud::budget::{Budgeted, Rates};
 use crate::cloud::sim::{SimCloud, World};
+use crate::http::Readiness;
+use crate::metrics::{EndpointInfo, EndpointView, Metrics};
 use crate::plan::{Phase, Plan, Policy};
 use crate::reconcile::{Engine, PassOutcome, Seen, Wanted};
 use crate::settings::{Backend, Settings};
@@ -22,6 +26,7 @@ use crate::status::{
     self, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile, StatusWriter,
     VpcEndpointStatus,
 };
+use crate::systemd;
 
 /// After a pass that changed something, look again this soon.
 const AFTER_CHANGE: Duration = Duration::from_secs(1);
@@ -29,7 +34,7 @@ const AFTER_CHANGE: Duration = Duration::from_secs(1);
 pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// Everything that makes the loop act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Event {
     /// Endpoint files changed (debounced).
     FilesChanged,
@@ -37,7 +42,12 @@ pub enum Event {
     Reload,
     /// SIGTERM / SIGINT.
     Stop,
+    /// `/healthz`: the loop answers, proving it is not stuck.
+    Ping(oneshot::Sender<()>),
 }
+
+/// Without a first pass by then, systemd is told READY anyway (the pass goes on).
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 
 /// What one pass amounted to.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +85,10 @@ pub struct Daemon {
     allow_mass_delete: bool,
     /// Stale status files are swept once, after the first pass.
     swept: bool,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Mutex<Readiness>>,
+    /// Each endpoint's metric labels, kept for the endpoints of invalid files.
+    views: BTreeMap<String, EndpointView>,
 }
 
 /// Builds the cloud the settings ask for.
@@ -97,9 +111,15 @@ pub fn build_cloud(settings: &Settings) -> anyhow::Result<SimCloud> {
 }
 
 impl Daemon {
-    pub fn new(settings: Settings, cloud: SimCloud, allow_mass_delete: bool) -> Daemon {
+    pub fn new(
+        settings: Settings,
+        cloud: SimCloud,
+        allow_mass_delete: bool,
+        metrics: Arc<Metrics>,
+    ) -> Daemon {
         // The simulated providers meter their budgets on the simulated clock.
-        let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()));
+        let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()))
+            .observed_by(metrics.clone());
         let mut engine = Engine::new(budgeted.clone(), budgeted, settings.file.owner_id.clone());
         match &settings.file.state_dir {
             Some(dir) => engine.remember_scopes(load_scopes(dir)),
@@ -107,6 +127,7 @@ impl Daemon {
                 "no stateDir: a region whose last endpoint file is removed while privatelinkd is down is not cleaned up"
             ),
         }
+        let settings_interval = settings.interval();
         Daemon {
             settings,
             engine,
@@ -115,7 +136,15 @@ impl Daemon {
             last: BTreeMap::new(),
             allow_mass_delete,
             swept: false,
+            readiness: Arc::new(Mutex::new(Readiness::new(settings_interval))),
+            metrics,
+            views: BTreeMap::new(),
         }
+    }
+
+    /// What `/readyz` reads.
+    pub fn readiness(&self) -> Arc<Mutex<Readiness>> {
+        self.readiness.clone()
     }
 
     pub fn cloud(&self) -> &SimCloud {
@@ -124,6 +153,7 @@ impl Daemon {
 
     /// Reads the endpoint files, runs one pass, and (when applying) writes status files.
     pub async fn pass(&mut self, apply: bool) -> PassSummary {
+        let started = std::time::Instant::now();
         let root = self.settings.file.endpoints_dir.clone();
         let catalog = match Catalog::read(std::slice::from_ref(&root)) {
             Ok(c) => c,
@@ -172,6 +202,7 @@ impl Daemon {
         };
         if apply {
             for (name, kind, failure) in &outcome.applied {
+                self.metrics.record_action(kind, failure.is_none());
                 match failure {
                     None => info!(endpoint = %name, action = %kind, "applied"),
                     Some(e) => warn!(endpoint = %name, action = %kind, "action failed: {e}"),
@@ -181,6 +212,16 @@ impl Daemon {
                 warn!("deletions blocked: {reason}");
             }
             self.report(&catalog, &outcome);
+            let valid = catalog.files.len() - frozen.len();
+            self.metrics.set_config_files(valid, frozen.len());
+            let blocked = outcome.plan.deletions_blocked.is_some();
+            self.metrics
+                .record_pass(summary.is_clean(), started.elapsed(), blocked);
+            if summary.observe_errors == 0
+                && let Ok(mut r) = self.readiness.lock()
+            {
+                r.last_full_observe = Some(std::time::Instant::now());
+            }
         }
         summary.status_writes = self.writer.writes;
         summary.plan = outcome.plan;
@@ -198,6 +239,8 @@ impl Daemon {
             .map(|p| (p.name.as_str(), p))
             .collect();
         let mut keep = BTreeSet::new();
+        let mut views = BTreeMap::new();
+        let mut services = BTreeMap::new();
         for file in &catalog.files {
             let path = status::status_path(&file.path, status_dir.as_deref());
             keep.insert(path.clone());
@@ -216,6 +259,49 @@ impl Daemon {
                 .unwrap_or(&file.path)
                 .to_string_lossy()
                 .into_owned();
+            if file.is_valid() {
+                for d in &file.documents {
+                    let name = d.spec.metadata.name.to_string();
+                    let seen = outcome.seen.get(&name).cloned().unwrap_or_default();
+                    let group = seen.node_group_id.clone().unwrap_or_default();
+                    if let Some(service) = &seen.service {
+                        services.insert(
+                            (d.spec.spec.tidb_cloud.cluster_id.to_string(), group.clone()),
+                            service.state,
+                        );
+                    }
+                    let phase = plans
+                        .get(name.as_str())
+                        .map_or(Phase::NotConfigured, |p| p.phase);
+                    let info = EndpointInfo {
+                        name: name.clone(),
+                        file: display.clone(),
+                        cluster_id: d.spec.spec.tidb_cloud.cluster_id.to_string(),
+                        node_group_id: group,
+                        region: d.spec.spec.aws.region.to_string(),
+                        vpc_id: d.spec.spec.aws.vpc_id.to_string(),
+                        vpc_endpoint_id: seen
+                            .endpoint
+                            .as_ref()
+                            .map(|e| e.id.clone())
+                            .unwrap_or_default(),
+                    };
+                    views.insert(name, EndpointView { info, phase });
+                }
+            } else {
+                // An invalid file's endpoints keep their last labels and phase.
+                for e in previous.iter().flat_map(|p| p.endpoints.iter()) {
+                    if let Some(view) = self.views.get(&e.name) {
+                        views.insert(
+                            e.name.clone(),
+                            EndpointView {
+                                phase: e.phase,
+                                ..view.clone()
+                            },
+                        );
+                    }
+                }
+            }
             let status = if file.is_valid() {
                 let endpoints = file
                     .documents
@@ -258,6 +344,18 @@ impl Daemon {
         }
         self.last.retain(|p, _| keep.contains(p));
         self.writer.retain(&keep);
+        // Uncertain phases were kept from the last status: show the same in metrics.
+        for status in self.last.values() {
+            for e in &status.endpoints {
+                if let Some(v) = views.get_mut(&e.name) {
+                    v.phase = e.phase;
+                }
+            }
+        }
+        let services: Vec<_> = services.into_iter().map(|((c, g), s)| (c, g, s)).collect();
+        self.metrics
+            .set_endpoints(&views.values().cloned().collect::<Vec<_>>(), &services);
+        self.views = views;
         if !self.swept {
             self.swept = true;
             match &status_dir {
@@ -269,9 +367,15 @@ impl Daemon {
 
     /// Re-reads the config file; a bad one is reported and the old one kept.
     fn reload(&mut self) {
-        match Settings::load(&self.settings.path) {
+        systemd::reloading();
+        let result = Settings::load(&self.settings.path);
+        systemd::ready("configuration reloaded");
+        match result {
             Ok(new) => {
                 self.engine.set_owner(&new.file.owner_id);
+                if let Ok(mut r) = self.readiness.lock() {
+                    r.interval = new.interval();
+                }
                 self.settings = new;
                 info!("configuration reloaded");
             }
@@ -288,13 +392,20 @@ impl Daemon {
     pub async fn run(mut self, mut events: mpsc::Receiver<Event>) -> PassSummary {
         let mut next = Instant::now();
         let mut last = PassSummary::default();
+        // The watchdog is fed by this loop, so a wedged loop is restarted by systemd.
+        let watchdog_period = systemd::watchdog_period().unwrap_or(Duration::from_secs(3600));
+        let mut watchdog = tokio::time::interval(watchdog_period);
+        let startup_deadline = Instant::now() + STARTUP_LIMIT;
+        let mut ready = false;
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
+                _ = watchdog.tick() => { systemd::watchdog(); continue; }
                 event = events.recv() => match event {
                     Some(Event::Stop) | None => break,
                     Some(Event::Reload) => self.reload(),
                     Some(Event::FilesChanged) => {}
+                    Some(Event::Ping(reply)) => { let _ = reply.send(()); continue; }
                 },
             }
             let mut again = false;
@@ -306,9 +417,15 @@ impl Daemon {
                 loop {
                     tokio::select! {
                         summary = &mut pass => { last = summary; break; }
+                        _ = watchdog.tick() => systemd::watchdog(),
+                        () = tokio::time::sleep_until(startup_deadline), if !ready => {
+                            ready = true;
+                            systemd::ready("the first pass is taking long; serving anyway");
+                        }
                         event = events.recv() => match event {
                             Some(Event::Stop) | None => {
                                 stop = true;
+                                systemd::stopping();
                                 // In-flight calls may finish, within bounds.
                                 if let Ok(summary) = tokio::time::timeout(DRAIN, &mut pass).await {
                                     last = summary;
@@ -317,12 +434,20 @@ impl Daemon {
                             }
                             Some(Event::Reload) => { reload = true; again = true; }
                             Some(Event::FilesChanged) => again = true,
+                            Some(Event::Ping(reply)) => { let _ = reply.send(()); }
                         },
                     }
                 }
             }
             if stop {
                 break;
+            }
+            let summary = summary_line(&last);
+            if ready {
+                systemd::status(&summary);
+            } else {
+                ready = true;
+                systemd::ready(&summary);
             }
             if reload {
                 self.reload();
@@ -339,9 +464,29 @@ impl Daemon {
             };
             next = Instant::now() + delay;
         }
+        systemd::stopping();
         info!("stopped");
         last
     }
+}
+
+/// One line for `systemctl status`: how many endpoints in which phase.
+fn summary_line(summary: &PassSummary) -> String {
+    let counts: Vec<String> = phase_counts(&summary.plan)
+        .iter()
+        .map(|(phase, n)| format!("{n} {}", phase.as_str()))
+        .collect();
+    let mut line = format!("{} endpoint(s)", summary.plan.endpoints.len());
+    if !counts.is_empty() {
+        line += &format!(": {}", counts.join(", "));
+    }
+    if summary.invalid_files > 0 {
+        line += &format!("; {} invalid file(s)", summary.invalid_files);
+    }
+    if summary.plan.deletions_blocked.is_some() {
+        line += "; deletions blocked";
+    }
+    line
 }
 
 const SCOPES_FILE: &str = "scopes.json";

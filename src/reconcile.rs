@@ -46,6 +46,8 @@ pub struct PassOutcome {
 /// The observed objects of one endpoint, for reporting.
 #[derive(Debug, Clone, Default)]
 pub struct Seen {
+    /// The node group in use (the document's, or the cluster's default).
+    pub node_group_id: Option<String>,
     pub service: Option<Service>,
     pub endpoint: Option<VpcEndpoint>,
     pub connection: Option<Connection>,
@@ -298,6 +300,7 @@ where
             outcome.seen.insert(
                 w.doc.metadata.name.to_string(),
                 Seen {
+                    node_group_id: o.node_group_id.clone(),
                     service: o.service.clone(),
                     endpoint: o.endpoint.clone(),
                     connection: o.connection.clone(),

@@ -124,11 +124,11 @@ fn validate_checks_the_daemon_config_and_its_world() {
         privatelinkd(&["validate", "--config", setup.config().to_str().unwrap()]);
     assert_eq!(code, Some(1));
     let lines: Vec<&str> = stderr.lines().collect();
-    assert!(lines.iter().any(|l| l.ends_with("privatelinkd.yaml:7:28: error: prune.maxDeletesPerPass: expected a whole number, found the string \"many\"")), "{stderr}");
+    assert!(lines.iter().any(|l| l.ends_with("privatelinkd.yaml:8:28: error: prune.maxDeletesPerPass: expected a whole number, found the string \"many\"")), "{stderr}");
     assert!(
         lines
             .iter()
-            .any(|l| l.ends_with("privatelinkd.yaml:8:1: error: unknown field `bogus`")),
+            .any(|l| l.ends_with("privatelinkd.yaml:9:1: error: unknown field `bogus`")),
         "{stderr}"
     );
     assert!(

@@ -2,10 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use privatelinkd::daemon::{self, Daemon, phase_counts};
+use privatelinkd::http;
+use privatelinkd::metrics::Metrics;
 use privatelinkd::settings::Settings;
 use tokio::sync::mpsc;
 
@@ -51,10 +54,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
     let cloud = daemon::build_cloud(&settings)?;
     let dir = settings.file.endpoints_dir.clone();
+    let listen = settings.file.metrics.listen.clone();
+    let metrics = Arc::new(Metrics::new());
     let rt = runtime()?;
     rt.block_on(async move {
-        let mut d = Daemon::new(settings, cloud, args.allow_mass_delete);
+        let d = Daemon::new(settings, cloud, args.allow_mass_delete, metrics.clone());
         if args.once {
+            let mut d = d;
             let summary = d.pass(true).await;
             return Ok(if summary.is_clean() {
                 ExitCode::SUCCESS
@@ -65,6 +71,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let (tx, rx) = mpsc::channel(16);
         // Signal handlers go in before anything else, so an early SIGTERM is not lost.
         daemon::forward_signals(tx.clone()).context("cannot install signal handlers")?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (metrics.listen)"))?;
+        tracing::info!(
+            "serving /metrics, /healthz and /readyz on http://{}",
+            listener.local_addr()?
+        );
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(http::serve(
+            listener,
+            metrics,
+            d.readiness(),
+            tx.clone(),
+            async {
+                let _ = http_stopped.await;
+            },
+        ));
         let _watcher = match daemon::watch(&dir, tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -76,8 +99,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         };
         tracing::info!(endpoints = %dir.display(), "privatelinkd started");
-        let _ = tx; // the loop ends on Stop, not on the channel closing
         d.run(rx).await;
+        let _ = stop_http.send(());
+        let _ = server.await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -86,7 +110,11 @@ pub fn plan(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
     let cloud = daemon::build_cloud(&settings)?;
     let rt = runtime()?;
-    let summary = rt.block_on(async move { Daemon::new(settings, cloud, false).pass(false).await });
+    let summary = rt.block_on(async move {
+        Daemon::new(settings, cloud, false, Arc::new(Metrics::new()))
+            .pass(false)
+            .await
+    });
     let plan = &summary.plan;
     match args.output {
         Output::Json => {

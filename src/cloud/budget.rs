@@ -1,13 +1,15 @@
-//! Client-side rate limits: the providers' published budgets, shared by every endpoint.
+//! The call gate: client-side rate limits and per-call observation, in front of any client.
 //!
-//! `Budgeted<C>` wraps any cloud client and waits for a token before each call, so the daemon
-//! schedules itself to the providers' limits instead of running into throttling errors. One
-//! bucket for the TiDB Cloud API key; for EC2 one bucket per account, region and action, as
-//! EC2 meters them. Token buckets are `governor`'s.
+//! `Budgeted<C>` waits for a token before each call, so the daemon schedules itself to the
+//! providers' published budgets instead of running into throttling errors: one bucket for the
+//! TiDB Cloud API key; for EC2 one bucket per account, region and action, as EC2 meters them.
+//! Token buckets are `governor`'s. Each call's outcome and latency, and each wait, go to an
+//! optional [`CallObserver`] (the metrics).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -75,12 +77,19 @@ fn quota(rate: Rate) -> Quota {
         .allow_burst(NonZeroU32::new(rate.burst.max(1)).expect("at least 1"))
 }
 
+/// Which bucket a call draws from.
+enum Bucket<'a> {
+    Tidb,
+    /// EC2 create/modify/delete of endpoints.
+    Mutating(&'a Scope),
+    /// EC2 describes (and tags, which have a bucket of their own at least as large).
+    Describe(&'a Scope),
+}
+
 struct Limits {
     tidb: DefaultDirectRateLimiter,
     mutating: DefaultKeyedRateLimiter<String>,
     describe: DefaultKeyedRateLimiter<String>,
-    /// Time spent waiting for a token, per API: a metric.
-    waited: Mutex<BTreeMap<&'static str, Duration>>,
 }
 
 /// A cloud client that keeps to the budgets; clones share them.
@@ -88,6 +97,7 @@ struct Limits {
 pub struct Budgeted<C> {
     inner: C,
     limits: Arc<Limits>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl<C> Budgeted<C> {
@@ -98,63 +108,69 @@ impl<C> Budgeted<C> {
                 tidb: RateLimiter::direct(quota(rates.tidb)),
                 mutating: RateLimiter::keyed(quota(rates.ec2_mutating)),
                 describe: RateLimiter::keyed(quota(rates.ec2_describe)),
-                waited: Mutex::new(BTreeMap::new()),
             }),
+            observer: None,
         }
+    }
+
+    /// Reports every call and every wait to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn inner(&self) -> &C {
         &self.inner
     }
 
-    /// Total time spent waiting for the budget, per API (`tidbcloud`, `ec2`).
-    pub fn waited(&self) -> BTreeMap<&'static str, Duration> {
-        self.limits
-            .waited
-            .lock()
-            .map(|w| w.clone())
-            .unwrap_or_default()
-    }
-
-    async fn tidb(&self) {
+    /// Waits for the budget, makes the call, and reports both.
+    async fn gated<T>(
+        &self,
+        bucket: Bucket<'_>,
+        operation: &'static str,
+        call: impl Future<Output = CloudResult<T>>,
+    ) -> CloudResult<T> {
         let start = Instant::now();
-        self.limits.tidb.until_ready().await;
-        self.note("tidbcloud", start);
-    }
-
-    async fn ec2(&self, scope: &Scope, action: &str, mutating: bool) {
-        let start = Instant::now();
-        let key = format!("{}/{}/{action}", scope.account, scope.region);
-        let limiter = if mutating {
-            &self.limits.mutating
-        } else {
-            &self.limits.describe
+        let api = match bucket {
+            Bucket::Tidb => {
+                self.limits.tidb.until_ready().await;
+                "tidbcloud"
+            }
+            Bucket::Mutating(scope) | Bucket::Describe(scope) => {
+                let key = format!("{}/{}/{operation}", scope.account, scope.region);
+                let limiter = match bucket {
+                    Bucket::Mutating(_) => &self.limits.mutating,
+                    _ => &self.limits.describe,
+                };
+                limiter.until_key_ready(&key).await;
+                "ec2"
+            }
         };
-        limiter.until_key_ready(&key).await;
-        self.note("ec2", start);
-    }
-
-    fn note(&self, api: &'static str, start: Instant) {
-        if let Ok(mut waited) = self.limits.waited.lock() {
-            *waited.entry(api).or_default() += start.elapsed();
+        let sent = Instant::now();
+        let result = call.await;
+        if let Some(observer) = &self.observer {
+            observer.budget_wait(api, sent - start);
+            observer.call(api, operation, Outcome::of(&result), sent.elapsed());
         }
+        result
     }
 }
 
 impl<C: TidbCloud> TidbCloud for Budgeted<C> {
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
-        self.tidb().await;
-        self.inner.get_cluster(cluster_id).await
+        let call = self.inner.get_cluster(cluster_id);
+        self.gated(Bucket::Tidb, "GetCluster", call).await
     }
 
     async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
-        self.tidb().await;
-        self.inner.list_node_groups(cluster_id).await
+        let call = self.inner.list_node_groups(cluster_id);
+        self.gated(Bucket::Tidb, "ListTidbNodeGroups", call).await
     }
 
     async fn get_service(&self, cluster_id: &str, node_group_id: &str) -> CloudResult<Service> {
-        self.tidb().await;
-        self.inner.get_service(cluster_id, node_group_id).await
+        let call = self.inner.get_service(cluster_id, node_group_id);
+        self.gated(Bucket::Tidb, "GetPrivateLinkService", call)
+            .await
     }
 
     async fn list_connections(
@@ -162,8 +178,9 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         project_id: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<Connection>> {
-        self.tidb().await;
-        self.inner.list_connections(project_id, page_token).await
+        let call = self.inner.list_connections(project_id, page_token);
+        self.gated(Bucket::Tidb, "ListPrivateEndpointConnections", call)
+            .await
     }
 
     async fn create_connection(
@@ -172,15 +189,17 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         node_group_id: &str,
         endpoint_id: &str,
     ) -> CloudResult<Connection> {
-        self.tidb().await;
-        self.inner
-            .create_connection(cluster_id, node_group_id, endpoint_id)
+        let call = self
+            .inner
+            .create_connection(cluster_id, node_group_id, endpoint_id);
+        self.gated(Bucket::Tidb, "CreatePrivateEndpointConnection", call)
             .await
     }
 
     async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
-        self.tidb().await;
-        self.inner.delete_connection(connection).await
+        let call = self.inner.delete_connection(connection);
+        self.gated(Bucket::Tidb, "DeletePrivateEndpointConnection", call)
+            .await
     }
 }
 
@@ -191,9 +210,8 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         owner: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
-        self.ec2(scope, "DescribeVpcEndpoints", false).await;
-        self.inner
-            .list_owned_endpoints(scope, owner, page_token)
+        let call = self.inner.list_owned_endpoints(scope, owner, page_token);
+        self.gated(Bucket::Describe(scope), "DescribeVpcEndpoints", call)
             .await
     }
 
@@ -202,8 +220,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<Vec<VpcEndpoint>> {
-        self.ec2(scope, "DescribeVpcEndpoints", false).await;
-        self.inner.describe_endpoints(scope, ids).await
+        let call = self.inner.describe_endpoints(scope, ids);
+        self.gated(Bucket::Describe(scope), "DescribeVpcEndpoints", call)
+            .await
     }
 
     async fn describe_vpc_attribute(
@@ -212,9 +231,8 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         vpc_id: &str,
         attribute: VpcAttribute,
     ) -> CloudResult<Option<bool>> {
-        self.ec2(scope, "DescribeVpcAttribute", false).await;
-        self.inner
-            .describe_vpc_attribute(scope, vpc_id, attribute)
+        let call = self.inner.describe_vpc_attribute(scope, vpc_id, attribute);
+        self.gated(Bucket::Describe(scope), "DescribeVpcAttribute", call)
             .await
     }
 
@@ -223,8 +241,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, (String, String)>> {
-        self.ec2(scope, "DescribeSubnets", false).await;
-        self.inner.describe_subnets(scope, ids).await
+        let call = self.inner.describe_subnets(scope, ids);
+        self.gated(Bucket::Describe(scope), "DescribeSubnets", call)
+            .await
     }
 
     async fn describe_security_groups(
@@ -232,8 +251,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, String>> {
-        self.ec2(scope, "DescribeSecurityGroups", false).await;
-        self.inner.describe_security_groups(scope, ids).await
+        let call = self.inner.describe_security_groups(scope, ids);
+        self.gated(Bucket::Describe(scope), "DescribeSecurityGroups", call)
+            .await
     }
 
     async fn create_endpoint(
@@ -241,18 +261,21 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         request: &CreateEndpoint,
     ) -> CloudResult<VpcEndpoint> {
-        self.ec2(scope, "CreateVpcEndpoint", true).await;
-        self.inner.create_endpoint(scope, request).await
+        let call = self.inner.create_endpoint(scope, request);
+        self.gated(Bucket::Mutating(scope), "CreateVpcEndpoint", call)
+            .await
     }
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
-        self.ec2(scope, "ModifyVpcEndpoint", true).await;
-        self.inner.modify_endpoint(scope, request).await
+        let call = self.inner.modify_endpoint(scope, request);
+        self.gated(Bucket::Mutating(scope), "ModifyVpcEndpoint", call)
+            .await
     }
 
     async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        self.ec2(scope, "DeleteVpcEndpoints", true).await;
-        self.inner.delete_endpoint(scope, endpoint_id).await
+        let call = self.inner.delete_endpoint(scope, endpoint_id);
+        self.gated(Bucket::Mutating(scope), "DeleteVpcEndpoints", call)
+            .await
     }
 
     async fn create_tags(
@@ -261,8 +284,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         endpoint_id: &str,
         tags: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
-        self.ec2(scope, "CreateTags", false).await;
-        self.inner.create_tags(scope, endpoint_id, tags).await
+        let call = self.inner.create_tags(scope, endpoint_id, tags);
+        self.gated(Bucket::Describe(scope), "CreateTags", call)
+            .await
     }
 
     async fn delete_tags(
@@ -271,7 +295,8 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         endpoint_id: &str,
         keys: &[String],
     ) -> CloudResult<()> {
-        self.ec2(scope, "DeleteTags", false).await;
-        self.inner.delete_tags(scope, endpoint_id, keys).await
+        let call = self.inner.delete_tags(scope, endpoint_id, keys);
+        self.gated(Bucket::Describe(scope), "DeleteTags", call)
+            .await
     }
 }

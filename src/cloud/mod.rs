@@ -34,9 +34,12 @@ pub mod tags {
 /// Why a call failed, as far as the daemon's reaction is concerned.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum CloudError {
-    /// Timeouts, 5xx, connection trouble: retried with backoff, never shown as Failed.
+    /// The provider answered with a server error (5xx): retried with backoff, never Failed.
     #[error("{0}")]
     Transient(String),
+    /// The provider could not be reached or did not answer in time: retried like `Transient`.
+    #[error("{0}")]
+    Unreachable(String),
     /// The provider's rate limit answered (HTTP 429, `RequestLimitExceeded`).
     #[error("throttled by {api}; retry in {}s", retry_after.as_secs())]
     Throttled {
@@ -55,9 +58,49 @@ impl CloudError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            CloudError::Transient(_) | CloudError::Throttled { .. }
+            CloudError::Transient(_) | CloudError::Unreachable(_) | CloudError::Throttled { .. }
         )
     }
+}
+
+/// How a call ended, for metrics: a small closed set, never error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Throttled,
+    ClientError,
+    ServerError,
+    TransportError,
+}
+
+impl Outcome {
+    pub fn of<T>(result: &CloudResult<T>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(CloudError::Throttled { .. }) => Outcome::Throttled,
+            Err(CloudError::Permanent(_) | CloudError::NotFound(_)) => Outcome::ClientError,
+            Err(CloudError::Transient(_)) => Outcome::ServerError,
+            Err(CloudError::Unreachable(_)) => Outcome::TransportError,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Throttled => "throttled",
+            Outcome::ClientError => "client_error",
+            Outcome::ServerError => "server_error",
+            Outcome::TransportError => "transport_error",
+        }
+    }
+}
+
+/// Receives every provider call as it ends (metrics implement this).
+pub trait CallObserver: Send + Sync {
+    /// One request: `api` is `tidbcloud` or `ec2`, `operation` the provider's own name.
+    fn call(&self, api: &'static str, operation: &'static str, outcome: Outcome, elapsed: Duration);
+    /// Time spent waiting for the client-side budget before a request.
+    fn budget_wait(&self, api: &'static str, waited: Duration);
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;

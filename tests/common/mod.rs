@@ -68,6 +68,7 @@ impl Setup {
         writeln!(config, "settleInterval: 100ms").unwrap();
         writeln!(config, "ownerId: test-host").unwrap();
         writeln!(config, "stateDir: ./state").unwrap();
+        writeln!(config, "metrics: {{listen: \"127.0.0.1:0\"}}").unwrap();
         writeln!(
             config,
             "simulated: {{world: ./world.yaml, stateFile: ./world-state.json}}"

@@ -1,0 +1,476 @@
+//! Prometheus metrics: names and labels are a contract (alert rules and dashboards use them).
+//!
+//! Labels come only from small closed sets or from names the user chose (endpoint names, IDs);
+//! never from error text. Series of endpoints that are gone are removed.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::cloud::{CallObserver, Outcome, ServiceState};
+use crate::plan::Phase;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct PhaseLabels {
+    name: String,
+    phase: &'static str,
+}
+
+/// One endpoint as `privatelinkd_endpoint_info` shows it.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct EndpointInfo {
+    pub name: String,
+    pub file: String,
+    pub cluster_id: String,
+    pub node_group_id: String,
+    pub region: String,
+    pub vpc_id: String,
+    pub vpc_endpoint_id: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ServiceLabels {
+    cluster_id: String,
+    node_group_id: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiOutcome {
+    api: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiOperation {
+    api: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabel {
+    api: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: &'static str,
+}
+
+/// One endpoint's state after a pass, as the metrics need it.
+#[derive(Debug, Clone)]
+pub struct EndpointView {
+    pub info: EndpointInfo,
+    pub phase: Phase,
+}
+
+/// Series that exist now, so the next report can remove those that went away.
+#[derive(Debug, Default)]
+struct Present {
+    endpoints: BTreeSet<String>,
+    infos: BTreeSet<EndpointInfo>,
+    services: BTreeSet<(String, String)>,
+}
+
+/// Every metric of the daemon, in one registry.
+pub struct Metrics {
+    registry: Registry,
+    endpoint_phase: Family<PhaseLabels, Gauge>,
+    endpoint_info: Family<EndpointInfo, Gauge>,
+    service_state: Family<ServiceLabels, Gauge>,
+    config_files: Family<ResultLabel, Gauge>,
+    passes: Family<ResultLabel, Counter>,
+    pass_duration: Histogram,
+    actions: Family<ActionLabels, Counter>,
+    api_requests: Family<ApiOutcome, Counter>,
+    api_duration: Family<ApiOperation, Histogram>,
+    budget_wait: Family<ApiLabel, Counter<f64, AtomicU64>>,
+    deletions_blocked: Gauge,
+    last_success: Gauge<f64, AtomicU64>,
+    present: Mutex<Present>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let endpoint_phase = Family::default();
+        registry.register(
+            "privatelinkd_endpoint_phase",
+            "1 for the endpoint's current phase, 0 for the others",
+            endpoint_phase.clone(),
+        );
+        let endpoint_info = Family::default();
+        registry.register(
+            "privatelinkd_endpoint_info",
+            "Where each endpoint is (always 1)",
+            endpoint_info.clone(),
+        );
+        let service_state = Family::default();
+        registry.register(
+            "privatelinkd_service_state",
+            "1 for the private link service's current state, 0 for the others",
+            service_state.clone(),
+        );
+        let config_files = Family::default();
+        registry.register(
+            "privatelinkd_config_files",
+            "Endpoint files by validity",
+            config_files.clone(),
+        );
+        let passes = Family::default();
+        registry.register(
+            "privatelinkd_reconcile_passes",
+            "Reconcile passes by result",
+            passes.clone(),
+        );
+        let pass_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "privatelinkd_reconcile_pass_duration_seconds",
+            "Duration of a reconcile pass",
+            pass_duration.clone(),
+        );
+        let actions = Family::default();
+        registry.register(
+            "privatelinkd_actions",
+            "Actions taken by kind and result",
+            actions.clone(),
+        );
+        let api_requests = Family::default();
+        registry.register(
+            "privatelinkd_api_requests",
+            "Provider API requests by outcome",
+            api_requests.clone(),
+        );
+        let api_duration = Family::<ApiOperation, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
+        registry.register(
+            "privatelinkd_api_request_duration_seconds",
+            "Provider API request latency",
+            api_duration.clone(),
+        );
+        let budget_wait = Family::default();
+        registry.register(
+            "privatelinkd_api_budget_wait_seconds",
+            "Time spent waiting for the client-side rate limiters",
+            budget_wait.clone(),
+        );
+        let deletions_blocked = Gauge::default();
+        registry.register(
+            "privatelinkd_deletions_blocked",
+            "1 while the mass-deletion guard holds deletions back",
+            deletions_blocked.clone(),
+        );
+        let last_success = Gauge::default();
+        registry.register(
+            "privatelinkd_last_successful_sync_timestamp_seconds",
+            "Unix time of the last pass that observed everything and whose actions all succeeded",
+            last_success.clone(),
+        );
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "privatelinkd_build_info",
+            "The running version (always 1)",
+            build_info,
+        );
+        // Both series exist from the start, so `rate()` sees the first error.
+        for result in ["ok", "error"] {
+            let _ = passes.get_or_create(&ResultLabel { result });
+        }
+        Metrics {
+            registry,
+            endpoint_phase,
+            endpoint_info,
+            service_state,
+            config_files,
+            passes,
+            pass_duration,
+            actions,
+            api_requests,
+            api_duration,
+            budget_wait,
+            deletions_blocked,
+            last_success,
+            present: Mutex::new(Present::default()),
+        }
+    }
+
+    /// Replaces the per-endpoint and per-service series with this pass's view.
+    pub fn set_endpoints(
+        &self,
+        endpoints: &[EndpointView],
+        services: &[(String, String, ServiceState)],
+    ) {
+        let mut present = self.present.lock().unwrap_or_else(|e| e.into_inner());
+        let now: BTreeSet<String> = endpoints.iter().map(|e| e.info.name.clone()).collect();
+        for gone in present.endpoints.difference(&now) {
+            for phase in Phase::ALL {
+                self.endpoint_phase.remove(&PhaseLabels {
+                    name: gone.clone(),
+                    phase: phase.as_str(),
+                });
+            }
+        }
+        for e in endpoints {
+            for phase in Phase::ALL {
+                let labels = PhaseLabels {
+                    name: e.info.name.clone(),
+                    phase: phase.as_str(),
+                };
+                self.endpoint_phase
+                    .get_or_create(&labels)
+                    .set(i64::from(phase == e.phase));
+            }
+        }
+        let infos: BTreeSet<EndpointInfo> = endpoints.iter().map(|e| e.info.clone()).collect();
+        for gone in present.infos.difference(&infos) {
+            self.endpoint_info.remove(gone);
+        }
+        for info in &infos {
+            self.endpoint_info.get_or_create(info).set(1);
+        }
+        let keys: BTreeSet<(String, String)> = services
+            .iter()
+            .map(|(c, g, _)| (c.clone(), g.clone()))
+            .collect();
+        for (cluster_id, node_group_id) in present.services.difference(&keys) {
+            for state in SERVICE_STATES {
+                self.service_state.remove(&ServiceLabels {
+                    cluster_id: cluster_id.clone(),
+                    node_group_id: node_group_id.clone(),
+                    state: state_name(state),
+                });
+            }
+        }
+        for (cluster_id, node_group_id, current) in services {
+            for state in SERVICE_STATES {
+                let labels = ServiceLabels {
+                    cluster_id: cluster_id.clone(),
+                    node_group_id: node_group_id.clone(),
+                    state: state_name(state),
+                };
+                self.service_state
+                    .get_or_create(&labels)
+                    .set(i64::from(state == *current));
+            }
+        }
+        *present = Present {
+            endpoints: now,
+            infos,
+            services: keys,
+        };
+    }
+
+    pub fn set_config_files(&self, valid: usize, invalid: usize) {
+        self.config_files
+            .get_or_create(&ResultLabel { result: "valid" })
+            .set(valid as i64);
+        self.config_files
+            .get_or_create(&ResultLabel { result: "invalid" })
+            .set(invalid as i64);
+    }
+
+    /// One finished pass: `clean` when it observed everything and no action failed.
+    pub fn record_pass(&self, clean: bool, took: Duration, deletions_blocked: bool) {
+        let result = if clean { "ok" } else { "error" };
+        self.passes.get_or_create(&ResultLabel { result }).inc();
+        self.pass_duration.observe(took.as_secs_f64());
+        self.deletions_blocked.set(i64::from(deletions_blocked));
+        if clean {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.last_success.set(now.as_secs_f64());
+        }
+    }
+
+    pub fn record_action(&self, action: &'static str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.actions
+            .get_or_create(&ActionLabels { action, result })
+            .inc();
+    }
+
+    /// The OpenMetrics exposition.
+    pub fn openmetrics(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// The Prometheus text exposition (0.0.4), derived from the OpenMetrics one: counters are
+    /// declared under their `_total` sample name, and the OpenMetrics-only lines go.
+    pub fn prometheus_text(&self) -> String {
+        to_prometheus_text(&self.openmetrics())
+    }
+}
+
+const SERVICE_STATES: [ServiceState; 3] = [
+    ServiceState::Creating,
+    ServiceState::Active,
+    ServiceState::Deleting,
+];
+
+fn state_name(state: ServiceState) -> &'static str {
+    match state {
+        ServiceState::Creating => "Creating",
+        ServiceState::Active => "Active",
+        ServiceState::Deleting => "Deleting",
+    }
+}
+
+impl CallObserver for Metrics {
+    fn call(
+        &self,
+        api: &'static str,
+        operation: &'static str,
+        outcome: Outcome,
+        elapsed: Duration,
+    ) {
+        let outcome = outcome.as_str();
+        self.api_requests
+            .get_or_create(&ApiOutcome {
+                api,
+                operation,
+                outcome,
+            })
+            .inc();
+        self.api_duration
+            .get_or_create(&ApiOperation { api, operation })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn budget_wait(&self, api: &'static str, waited: Duration) {
+        self.budget_wait
+            .get_or_create(&ApiLabel { api })
+            .inc_by(waited.as_secs_f64());
+    }
+}
+
+/// OpenMetrics text -> Prometheus text format 0.0.4.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let declared = line
+            .strip_prefix("# TYPE ")
+            .map(|rest| ("# TYPE ", rest))
+            .or_else(|| line.strip_prefix("# HELP ").map(|rest| ("# HELP ", rest)));
+        match declared {
+            Some((keyword, rest)) => {
+                let name = rest.split(' ').next().unwrap_or_default();
+                if counters.contains(name) {
+                    out.push_str(&format!("{keyword}{name}_total{}", &rest[name.len()..]));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_declared_under_their_sample_names_in_text_format() {
+        let m = Metrics::new();
+        m.record_action("create_vpc_endpoint", true);
+        let text = m.prometheus_text();
+        assert!(
+            text.contains("# TYPE privatelinkd_actions_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP privatelinkd_actions_total Actions taken"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "privatelinkd_actions_total{action=\"create_vpc_endpoint\",result=\"ok\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"));
+        assert!(m.openmetrics().ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn endpoint_series_appear_with_all_six_phases_and_vanish_with_the_endpoint() {
+        let m = Metrics::new();
+        let view = |name: &str, phase| EndpointView {
+            info: EndpointInfo {
+                name: name.into(),
+                file: "f.yaml".into(),
+                cluster_id: "1".into(),
+                node_group_id: "2".into(),
+                region: "us-east-1".into(),
+                vpc_id: "vpc-0a1b2c3d".into(),
+                vpc_endpoint_id: String::new(),
+            },
+            phase,
+        };
+        m.set_endpoints(
+            &[view("a", Phase::Failed), view("b", Phase::Active)],
+            &[("1".into(), "2".into(), ServiceState::Active)],
+        );
+        let text = m.prometheus_text();
+        assert_eq!(
+            text.matches("privatelinkd_endpoint_phase{name=\"a\"")
+                .count(),
+            6
+        );
+        assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Failed\"} 1"));
+        assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Active\"} 0"));
+        assert!(text.contains(
+            "privatelinkd_service_state{cluster_id=\"1\",node_group_id=\"2\",state=\"Active\"} 1"
+        ));
+        m.set_endpoints(&[view("b", Phase::Active)], &[]);
+        let text = m.prometheus_text();
+        assert!(!text.contains("name=\"a\""), "{text}");
+        assert!(!text.contains("privatelinkd_service_state{"), "{text}");
+    }
+}
