@@ -128,6 +128,7 @@ impl Daemon {
             ),
         }
         let settings_interval = settings.interval();
+        metrics.set_interval(settings_interval);
         Daemon {
             settings,
             engine,
@@ -376,6 +377,7 @@ impl Daemon {
                 if let Ok(mut r) = self.readiness.lock() {
                     r.interval = new.interval();
                 }
+                self.metrics.set_interval(new.interval());
                 self.settings = new;
                 info!("configuration reloaded");
             }

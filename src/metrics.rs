@@ -107,6 +107,7 @@ pub struct Metrics {
     budget_wait: Family<ApiLabel, Counter<f64, AtomicU64>>,
     deletions_blocked: Gauge,
     last_success: Gauge<f64, AtomicU64>,
+    interval: Gauge,
     present: Mutex<Present>,
 }
 
@@ -193,6 +194,12 @@ impl Metrics {
             "Unix time of the last pass that observed everything and whose actions all succeeded",
             last_success.clone(),
         );
+        let interval = Gauge::default();
+        registry.register(
+            "privatelinkd_resync_interval_seconds",
+            "The configured full resync interval (alerts measure staleness in intervals)",
+            interval.clone(),
+        );
         let build_info = Family::<VersionLabel, Gauge>::default();
         build_info
             .get_or_create(&VersionLabel {
@@ -222,6 +229,7 @@ impl Metrics {
             budget_wait,
             deletions_blocked,
             last_success,
+            interval,
             present: Mutex::new(Present::default()),
         }
     }
@@ -290,6 +298,10 @@ impl Metrics {
             infos,
             services: keys,
         };
+    }
+
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval.set(interval.as_secs() as i64);
     }
 
     pub fn set_config_files(&self, valid: usize, invalid: usize) {

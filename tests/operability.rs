@@ -1,0 +1,332 @@
+//! Operability with the real tools: promtool on the rules and a live scrape, systemd-analyze on
+//! the unit, the notify protocol over a real datagram socket, and the log formats.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs a tool CI installs; a missing tool is a failed test, not a skipped one.
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{name} is not installed (scripts/test installs it)"
+    );
+    Command::new(name)
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET: (status, content type, body).
+fn get(port: u16, path: &str, accept: &str) -> Option<(u16, String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_string();
+    Some((status, content_type, body.to_string()))
+}
+
+fn start(setup: &Setup, envs: &[(&str, &str)]) -> Running {
+    let mut command = Command::new(binary());
+    command
+        .args(["run", "--config"])
+        .arg(setup.config())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    Running(command.spawn().unwrap())
+}
+
+#[test]
+fn shipped_alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let check = tool("promtool")
+        .args(["check", "rules", "examples/prometheus/alerts.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let test = tool("promtool")
+        .args(["test", "rules", "examples/prometheus/alerts_test.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stdout)
+    );
+}
+
+#[test]
+fn a_live_scrape_passes_promtool_and_shows_the_failed_endpoint() {
+    let port = free_port();
+    let setup = Setup::new(&world(20, true), "");
+    let config = std::fs::read_to_string(setup.config()).unwrap();
+    std::fs::write(
+        setup.config(),
+        config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    setup.write(
+        "legacy.yaml",
+        &endpoint("legacy", FAILING_CLUSTER, &[SUBNET_AZ4], ""),
+    );
+    setup.write(
+        "broken.yaml",
+        "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\n",
+    );
+    let _daemon = start(&setup, &[]);
+    wait_for("both settled", LIMIT, || {
+        setup.phase("orders", "orders").as_deref() == Some("Active")
+            && setup.phase("legacy", "legacy").as_deref() == Some("Failed")
+    });
+    let mut body = String::new();
+    wait_for("metrics reflect the pass", LIMIT, || {
+        let Some((200, content_type, text)) = get(port, "/metrics", "*/*") else {
+            return false;
+        };
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        body = text;
+        body.contains("privatelinkd_endpoint_phase{name=\"legacy\",phase=\"Failed\"} 1")
+    });
+    for line in [
+        "privatelinkd_endpoint_phase{name=\"orders\",phase=\"Active\"} 1",
+        "privatelinkd_endpoint_phase{name=\"orders\",phase=\"Failed\"} 0",
+        "privatelinkd_config_files{result=\"invalid\"} 1",
+        "privatelinkd_config_files{result=\"valid\"} 2",
+        "privatelinkd_deletions_blocked 0",
+        "privatelinkd_resync_interval_seconds 60",
+        "# TYPE privatelinkd_api_requests_total counter",
+        "privatelinkd_api_requests_total{api=\"ec2\",operation=\"CreateVpcEndpoint\",outcome=\"ok\"} 2",
+        "privatelinkd_actions_total{action=\"create_vpc_endpoint\",result=\"ok\"} 2",
+        "privatelinkd_actions_total{action=\"enable_private_dns\",result=\"ok\"} 1",
+        "privatelinkd_service_state{cluster_id=\"1379661944646413143\",node_group_id=\"1379661944646413144\",state=\"Active\"} 1",
+        &format!(
+            "privatelinkd_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    assert!(body.contains("privatelinkd_endpoint_info{name=\"orders\",file=\"orders.yaml\",cluster_id=\"1379661944646413143\",node_group_id=\"1379661944646413144\",region=\"us-east-1\",vpc_id=\"vpc-0a1b2c3d4e5f67890\",vpc_endpoint_id=\"vpce-"));
+    assert!(body.contains("privatelinkd_api_budget_wait_seconds_total{api=\"tidbcloud\"}"));
+    assert!(body.contains("privatelinkd_reconcile_pass_duration_seconds_bucket"));
+    assert!(body.contains("privatelinkd_last_successful_sync_timestamp_seconds "));
+
+    let mut promtool = tool("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, content_type, open) = get(
+        port,
+        "/metrics",
+        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(open.ends_with("# EOF\n"));
+    assert!(open.contains("# TYPE privatelinkd_actions counter"));
+
+    assert_eq!(get(port, "/healthz", "*/*").unwrap().0, 200);
+    let (status, _, text) = get(port, "/readyz", "*/*").unwrap();
+    assert_eq!((status, text.as_str()), (200, "ready\n"));
+}
+
+#[test]
+fn the_unit_verifies_with_systemd_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string("systemd/privatelinkd.service").unwrap();
+    assert!(unit.contains(
+        "ExecStart=/usr/local/bin/privatelinkd run --config /etc/privatelinkd/privatelinkd.yaml"
+    ));
+    // verify checks that ExecStart exists: point it at the binary under test.
+    let path = dir.path().join("privatelinkd.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/privatelinkd", binary().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = tool("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Unknown keys are only warnings to systemd-analyze; here they are failures.
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}
+
+/// Reads notify datagrams until one contains `want`, returning everything read.
+fn expect_notify(socket: &UnixDatagram, want: &str, seen: &mut Vec<String>) {
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < LIMIT {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let message = String::from_utf8_lossy(&buf[..n]).to_string();
+            seen.push(message.clone());
+            if message.lines().any(|l| l == want || l.starts_with(want)) {
+                return;
+            }
+        }
+    }
+    panic!("no {want:?} among {seen:?}");
+}
+
+#[test]
+fn the_notify_protocol_over_a_real_socket() {
+    let setup = Setup::new(&world(20, true), "");
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    let socket_path = setup.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let daemon = start(
+        &setup,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut seen = Vec::new();
+    expect_notify(&socket, "READY=1", &mut seen);
+    let ready = seen.last().unwrap();
+    assert!(
+        ready.contains("STATUS=1 endpoint(s): 1 NotConfigured"),
+        "{ready}"
+    );
+    expect_notify(&socket, "WATCHDOG=1", &mut seen);
+    expect_notify(&socket, "STATUS=1 endpoint(s): 1 Active", &mut seen);
+
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .args(["-s", signal, &daemon.0.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    kill("HUP");
+    expect_notify(&socket, "RELOADING=1", &mut seen);
+    assert!(seen.last().unwrap().contains("MONOTONIC_USEC="), "{seen:?}");
+    expect_notify(&socket, "READY=1", &mut seen);
+    kill("TERM");
+    expect_notify(&socket, "STOPPING=1", &mut seen);
+}
+
+#[test]
+fn logs_drop_timestamps_under_journald_and_can_be_json() {
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        // A fresh world each time, so the first pass has phase changes to log.
+        let setup = Setup::new(&world(20, true), "");
+        setup.write(
+            "orders.yaml",
+            &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+        );
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .arg("run")
+            .arg("--once")
+            .arg("--config")
+            .arg(setup.config())
+            .env("RUST_LOG", "info");
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        String::from_utf8(command.output().unwrap().stderr).unwrap()
+    };
+    let journal = run(&[("JOURNAL_STREAM", "8:1234")], &[]);
+    assert!(!journal.is_empty());
+    for line in journal.lines() {
+        assert!(
+            line.starts_with(" INFO") || line.starts_with(" WARN") || line.starts_with("ERROR"),
+            "{line:?}"
+        );
+        assert!(!line.contains('\u{1b}'), "no colours: {line:?}");
+    }
+    let json = run(&[], &["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().any(|l| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("phase changed"))
+            && l["endpoint"] == "orders"
+    }));
+}
