@@ -14,8 +14,10 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::cloud::Scope;
-use crate::cloud::budget::{Budgeted, Rates};
+use crate::cloud::any::{AnyEc2, AnyTidb};
+use crate::cloud::budget::{Budgeted, Rate, Rates};
 use crate::cloud::sim::{SimCloud, World};
+use crate::cloud::tidb::client::{TidbClient, TidbSettings};
 use crate::http::Readiness;
 use crate::metrics::{EndpointInfo, EndpointView, Metrics};
 use crate::plan::{Phase, Plan, Policy};
@@ -77,8 +79,7 @@ impl PassSummary {
 /// The daemon's state between passes.
 pub struct Daemon {
     settings: Settings,
-    engine: Engine<Budgeted<SimCloud>, Budgeted<SimCloud>>,
-    cloud: SimCloud,
+    engine: Engine<Budgeted<AnyTidb>, Budgeted<AnyEc2>>,
     writer: StatusWriter,
     /// The last status of every endpoint, by file: kept for invalid files and transition times.
     last: BTreeMap<PathBuf, StatusFile>,
@@ -91,36 +92,98 @@ pub struct Daemon {
     views: BTreeMap<String, EndpointView>,
 }
 
-/// Builds the cloud the settings ask for.
-pub fn build_cloud(settings: &Settings) -> anyhow::Result<SimCloud> {
-    match settings.backends() {
-        (Backend::Simulated, Backend::Simulated) => {
-            let sim = settings.file.simulated.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("cloud: simulated needs a `simulated.world` file")
-            })?;
-            let world = World::load(&sim.world).map_err(|problems| {
-                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!("invalid world file:\n{}", lines.join("\n"))
-            })?;
-            Ok(SimCloud::new(world, sim.state_file.clone())?)
+/// Why the daemon cannot start with these settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `cloud: simulated` (for either provider) without a world file.
+    #[error("cloud: simulated needs `simulated: {{world: FILE}}`")]
+    NoWorld,
+    /// The world file has problems (each with its place).
+    #[error("invalid world file:\n{0}")]
+    World(String),
+    /// The simulated world's state file cannot be read.
+    #[error("cannot read the simulated world's state file")]
+    State(#[source] std::io::Error),
+    /// The TiDB Cloud client cannot be set up (no key, bad URL).
+    #[error("tidbCloud: {0}")]
+    Tidb(String),
+    /// `aws: real` before the AWS client exists.
+    #[error(
+        "the real AWS client is not in this build yet: use `cloud: {{tidbCloud: real, aws: simulated}}`"
+    )]
+    NoRealAws,
+}
+
+/// The provider clients the settings ask for, each behind its budget.
+pub struct Clouds {
+    pub tidb: Budgeted<AnyTidb>,
+    pub ec2: Budgeted<AnyEc2>,
+}
+
+/// Builds the clouds the settings ask for; every call reports to `observer`.
+pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Clouds, StartError> {
+    let (tidb_backend, aws_backend) = settings.backends();
+    let sim = if (tidb_backend, aws_backend) == (Backend::Real, Backend::Real) {
+        None
+    } else {
+        let sim = settings
+            .file
+            .simulated
+            .as_ref()
+            .ok_or(StartError::NoWorld)?;
+        let world = World::load(&sim.world).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            StartError::World(lines.join("\n"))
+        })?;
+        Some(SimCloud::new(world, sim.state_file.clone()).map_err(StartError::State)?)
+    };
+    // The simulated providers meter their budgets on the simulated clock.
+    let simulated_rates = |sim: &SimCloud| Rates::default().scaled(sim.time_scale());
+    let tidb = match (tidb_backend, &sim) {
+        (Backend::Simulated, Some(sim)) => {
+            Budgeted::new(AnyTidb::Simulated(sim.clone()), simulated_rates(sim))
         }
-        _ => anyhow::bail!(
-            "this build runs on the simulated cloud only (cloud: simulated); the real TiDB Cloud and AWS clients are not in it yet"
-        ),
-    }
+        _ => {
+            let t = &settings.file.tidb_cloud;
+            let (public_key, private_key) = t.credentials().map_err(StartError::Tidb)?;
+            let client = TidbClient::new(TidbSettings {
+                api_url: t.api_url.clone(),
+                public_key,
+                private_key,
+                timeout: t.timeout.0,
+            })
+            .map_err(|e| StartError::Tidb(e.to_string()))?;
+            let per_minute = f64::from(t.requests_per_minute.max(1));
+            let rates = Rates {
+                tidb: Rate {
+                    per_second: per_minute / 60.0,
+                    burst: t.requests_per_minute.max(1),
+                },
+                ..Rates::default()
+            };
+            Budgeted::new(AnyTidb::Real(client), rates)
+        }
+    };
+    let ec2 = match (aws_backend, &sim) {
+        (Backend::Simulated, Some(sim)) => {
+            Budgeted::new(AnyEc2::Simulated(sim.clone()), simulated_rates(sim))
+        }
+        _ => return Err(StartError::NoRealAws),
+    };
+    Ok(Clouds {
+        tidb: tidb.observed_by(observer.clone()),
+        ec2: ec2.observed_by(observer),
+    })
 }
 
 impl Daemon {
     pub fn new(
         settings: Settings,
-        cloud: SimCloud,
+        clouds: Clouds,
         allow_mass_delete: bool,
         metrics: Arc<Metrics>,
     ) -> Daemon {
-        // The simulated providers meter their budgets on the simulated clock.
-        let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()))
-            .observed_by(metrics.clone());
-        let mut engine = Engine::new(budgeted.clone(), budgeted, settings.file.owner_id.clone());
+        let mut engine = Engine::new(clouds.tidb, clouds.ec2, settings.file.owner_id.clone());
         match &settings.file.state_dir {
             Some(dir) => engine.remember_scopes(load_scopes(dir)),
             None => warn!(
@@ -132,7 +195,6 @@ impl Daemon {
         Daemon {
             settings,
             engine,
-            cloud,
             writer: StatusWriter::default(),
             last: BTreeMap::new(),
             allow_mass_delete,
@@ -146,10 +208,6 @@ impl Daemon {
     /// What `/readyz` reads.
     pub fn readiness(&self) -> Arc<Mutex<Readiness>> {
         self.readiness.clone()
-    }
-
-    pub fn cloud(&self) -> &SimCloud {
-        &self.cloud
     }
 
     /// Reads the endpoint files, runs one pass, and (when applying) writes status files.

@@ -128,9 +128,9 @@ pub struct SettingsFile {
     pub cloud: CloudChoice,
     #[serde(default)]
     pub simulated: Option<SimulatedSettings>,
-    /// Filled by the TiDB Cloud client.
+    /// The TiDB Cloud API (with `cloud: real`).
     #[serde(default)]
-    pub tidb_cloud: serde_json::Map<String, serde_json::Value>,
+    pub tidb_cloud: TidbCloudSettings,
     /// Filled by the AWS client.
     #[serde(default)]
     pub aws: serde_json::Map<String, serde_json::Value>,
@@ -138,6 +138,105 @@ pub struct SettingsFile {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub prune: PruneSettings,
+}
+
+/// How to reach TiDB Cloud, and with which API key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TidbCloudSettings {
+    /// Base URL; `/v1beta1` is appended.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// The API key's public half; else `TIDBCLOUD_PUBLIC_KEY`.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// A file holding the private half; else the systemd credential `tidbcloud-private-key`,
+    /// else `TIDBCLOUD_PRIVATE_KEY`.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The API key's budget (TiDB Cloud allows 100).
+    #[serde(default = "default_rpm")]
+    pub requests_per_minute: u32,
+    /// Per request.
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl Default for TidbCloudSettings {
+    fn default() -> Self {
+        TidbCloudSettings {
+            api_url: default_api_url(),
+            public_key: None,
+            private_key_file: None,
+            requests_per_minute: default_rpm(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_api_url() -> String {
+    "https://dedicated.tidbapi.com".into()
+}
+fn default_rpm() -> u32 {
+    100
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+/// The systemd credential name (`LoadCredential=tidbcloud-private-key:...`).
+pub const PRIVATE_KEY_CREDENTIAL: &str = "tidbcloud-private-key";
+
+impl TidbCloudSettings {
+    /// The API key, from the config, files, systemd credentials or the environment.
+    /// Errors name where the key was looked for, never the key.
+    pub fn credentials(&self) -> Result<(String, crate::cloud::tidb::Secret), String> {
+        use crate::cloud::tidb::Secret;
+        let public = self
+            .public_key
+            .clone()
+            .or_else(|| std::env::var("TIDBCLOUD_PUBLIC_KEY").ok())
+            .filter(|k| !k.is_empty())
+            .ok_or("no TiDB Cloud public key: set tidbCloud.publicKey or TIDBCLOUD_PUBLIC_KEY")?;
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join(PRIVATE_KEY_CREDENTIAL))
+            .filter(|p| p.exists());
+        let file = self.private_key_file.clone().or(credential);
+        let private = match file {
+            Some(path) => {
+                warn_if_readable_by_others(&path);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "cannot read the TiDB Cloud private key from {}: {e}",
+                        path.display()
+                    )
+                })?;
+                text.trim_end().to_string()
+            }
+            None => std::env::var("TIDBCLOUD_PRIVATE_KEY").map_err(|_| {
+                "no TiDB Cloud private key: set tidbCloud.privateKeyFile, TIDBCLOUD_PRIVATE_KEY, \
+                 or the systemd credential tidbcloud-private-key"
+                    .to_string()
+            })?,
+        };
+        if private.is_empty() {
+            return Err("the TiDB Cloud private key is empty".into());
+        }
+        Ok((public, Secret::new(private)))
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{} is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

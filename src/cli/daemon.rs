@@ -52,13 +52,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
-    let cloud = daemon::build_cloud(&settings)?;
+    let metrics = Arc::new(Metrics::new());
+    let clouds = daemon::build_clouds(&settings, metrics.clone())?;
     let dir = settings.file.endpoints_dir.clone();
     let listen = settings.file.metrics.listen.clone();
-    let metrics = Arc::new(Metrics::new());
     let rt = runtime()?;
     rt.block_on(async move {
-        let d = Daemon::new(settings, cloud, args.allow_mass_delete, metrics.clone());
+        let d = Daemon::new(settings, clouds, args.allow_mass_delete, metrics.clone());
         if args.once {
             let mut d = d;
             let summary = d.pass(true).await;
@@ -108,10 +108,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 pub fn plan(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
-    let cloud = daemon::build_cloud(&settings)?;
+    let metrics = Arc::new(Metrics::new());
+    let clouds = daemon::build_clouds(&settings, metrics.clone())?;
     let rt = runtime()?;
     let summary = rt.block_on(async move {
-        Daemon::new(settings, cloud, false, Arc::new(Metrics::new()))
+        Daemon::new(settings, clouds, false, metrics)
             .pass(false)
             .await
     });

@@ -12,6 +12,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::*;
@@ -77,6 +78,9 @@ fn quota(rate: Rate) -> Quota {
         .allow_burst(NonZeroU32::new(rate.burst.max(1)).expect("at least 1"))
 }
 
+/// Retries of an idempotent call after a transient failure (so at most 4 attempts).
+const RETRIES: usize = 3;
+
 /// Which bucket a call draws from.
 enum Bucket<'a> {
     Tidb,
@@ -123,15 +127,52 @@ impl<C> Budgeted<C> {
         &self.inner
     }
 
-    /// Waits for the budget, makes the call, and reports both.
-    async fn gated<T>(
+    /// Waits for the budget, makes the call, reports it, and retries transient failures
+    /// (timeouts, 5xx, throttling) with jittered exponential backoff, each attempt metered
+    /// like the first. Calls that are not idempotent are made once: the next pass observes
+    /// whether they took effect before trying again.
+    async fn gated<T, Fut>(
         &self,
         bucket: Bucket<'_>,
         operation: &'static str,
-        call: impl Future<Output = CloudResult<T>>,
-    ) -> CloudResult<T> {
-        let start = Instant::now();
-        let api = match bucket {
+        idempotent: bool,
+        call: impl Fn() -> Fut,
+    ) -> CloudResult<T>
+    where
+        Fut: Future<Output = CloudResult<T>>,
+    {
+        let attempt = || async {
+            let start = Instant::now();
+            let api = self.wait(&bucket, operation).await;
+            let sent = Instant::now();
+            let result = call().await;
+            if let Some(observer) = &self.observer {
+                observer.budget_wait(api, sent - start);
+                observer.call(api, operation, Outcome::of(&result), sent.elapsed());
+            }
+            result
+        };
+        let retries = if idempotent { RETRIES } else { 0 };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_jitter()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(10))
+                    .with_max_times(retries),
+            )
+            .when(CloudError::is_transient)
+            // A 429 says when the budget resets: waiting less is pointless, more is waste.
+            .adjust(|e, backoff| match e {
+                CloudError::Throttled { retry_after, .. } => Some(*retry_after),
+                _ => backoff,
+            })
+            .await
+    }
+
+    /// Takes a token from the call's bucket; the API's name for metrics.
+    async fn wait(&self, bucket: &Bucket<'_>, operation: &str) -> &'static str {
+        match bucket {
             Bucket::Tidb => {
                 self.limits.tidb.until_ready().await;
                 "tidbcloud"
@@ -145,32 +186,30 @@ impl<C> Budgeted<C> {
                 limiter.until_key_ready(&key).await;
                 "ec2"
             }
-        };
-        let sent = Instant::now();
-        let result = call.await;
-        if let Some(observer) = &self.observer {
-            observer.budget_wait(api, sent - start);
-            observer.call(api, operation, Outcome::of(&result), sent.elapsed());
         }
-        result
     }
 }
 
 impl<C: TidbCloud> TidbCloud for Budgeted<C> {
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
-        let call = self.inner.get_cluster(cluster_id);
-        self.gated(Bucket::Tidb, "GetCluster", call).await
+        self.gated(Bucket::Tidb, "GetCluster", true, || {
+            self.inner.get_cluster(cluster_id)
+        })
+        .await
     }
 
     async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
-        let call = self.inner.list_node_groups(cluster_id);
-        self.gated(Bucket::Tidb, "ListTidbNodeGroups", call).await
+        self.gated(Bucket::Tidb, "ListTidbNodeGroups", true, || {
+            self.inner.list_node_groups(cluster_id)
+        })
+        .await
     }
 
     async fn get_service(&self, cluster_id: &str, node_group_id: &str) -> CloudResult<Service> {
-        let call = self.inner.get_service(cluster_id, node_group_id);
-        self.gated(Bucket::Tidb, "GetPrivateLinkService", call)
-            .await
+        self.gated(Bucket::Tidb, "GetPrivateLinkService", true, || {
+            self.inner.get_service(cluster_id, node_group_id)
+        })
+        .await
     }
 
     async fn list_connections(
@@ -178,9 +217,10 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         project_id: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<Connection>> {
-        let call = self.inner.list_connections(project_id, page_token);
-        self.gated(Bucket::Tidb, "ListPrivateEndpointConnections", call)
-            .await
+        self.gated(Bucket::Tidb, "ListPrivateEndpointConnections", true, || {
+            self.inner.list_connections(project_id, page_token)
+        })
+        .await
     }
 
     async fn create_connection(
@@ -189,17 +229,27 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         node_group_id: &str,
         endpoint_id: &str,
     ) -> CloudResult<Connection> {
-        let call = self
-            .inner
-            .create_connection(cluster_id, node_group_id, endpoint_id);
-        self.gated(Bucket::Tidb, "CreatePrivateEndpointConnection", call)
-            .await
+        // Not retried here: a create whose answer was lost would fail again as a duplicate.
+        self.gated(
+            Bucket::Tidb,
+            "CreatePrivateEndpointConnection",
+            false,
+            || {
+                self.inner
+                    .create_connection(cluster_id, node_group_id, endpoint_id)
+            },
+        )
+        .await
     }
 
     async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
-        let call = self.inner.delete_connection(connection);
-        self.gated(Bucket::Tidb, "DeletePrivateEndpointConnection", call)
-            .await
+        self.gated(
+            Bucket::Tidb,
+            "DeletePrivateEndpointConnection",
+            true,
+            || self.inner.delete_connection(connection),
+        )
+        .await
     }
 }
 
@@ -210,9 +260,13 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         owner: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
-        let call = self.inner.list_owned_endpoints(scope, owner, page_token);
-        self.gated(Bucket::Describe(scope), "DescribeVpcEndpoints", call)
-            .await
+        self.gated(
+            Bucket::Describe(scope),
+            "DescribeVpcEndpoints",
+            true,
+            || self.inner.list_owned_endpoints(scope, owner, page_token),
+        )
+        .await
     }
 
     async fn describe_endpoints(
@@ -220,9 +274,13 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<Vec<VpcEndpoint>> {
-        let call = self.inner.describe_endpoints(scope, ids);
-        self.gated(Bucket::Describe(scope), "DescribeVpcEndpoints", call)
-            .await
+        self.gated(
+            Bucket::Describe(scope),
+            "DescribeVpcEndpoints",
+            true,
+            || self.inner.describe_endpoints(scope, ids),
+        )
+        .await
     }
 
     async fn describe_vpc_attribute(
@@ -231,9 +289,13 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         vpc_id: &str,
         attribute: VpcAttribute,
     ) -> CloudResult<Option<bool>> {
-        let call = self.inner.describe_vpc_attribute(scope, vpc_id, attribute);
-        self.gated(Bucket::Describe(scope), "DescribeVpcAttribute", call)
-            .await
+        self.gated(
+            Bucket::Describe(scope),
+            "DescribeVpcAttribute",
+            true,
+            || self.inner.describe_vpc_attribute(scope, vpc_id, attribute),
+        )
+        .await
     }
 
     async fn describe_subnets(
@@ -241,9 +303,10 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, (String, String)>> {
-        let call = self.inner.describe_subnets(scope, ids);
-        self.gated(Bucket::Describe(scope), "DescribeSubnets", call)
-            .await
+        self.gated(Bucket::Describe(scope), "DescribeSubnets", true, || {
+            self.inner.describe_subnets(scope, ids)
+        })
+        .await
     }
 
     async fn describe_security_groups(
@@ -251,9 +314,13 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, String>> {
-        let call = self.inner.describe_security_groups(scope, ids);
-        self.gated(Bucket::Describe(scope), "DescribeSecurityGroups", call)
-            .await
+        self.gated(
+            Bucket::Describe(scope),
+            "DescribeSecurityGroups",
+            true,
+            || self.inner.describe_security_groups(scope, ids),
+        )
+        .await
     }
 
     async fn create_endpoint(
@@ -261,21 +328,24 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         request: &CreateEndpoint,
     ) -> CloudResult<VpcEndpoint> {
-        let call = self.inner.create_endpoint(scope, request);
-        self.gated(Bucket::Mutating(scope), "CreateVpcEndpoint", call)
-            .await
+        self.gated(Bucket::Mutating(scope), "CreateVpcEndpoint", true, || {
+            self.inner.create_endpoint(scope, request)
+        })
+        .await
     }
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
-        let call = self.inner.modify_endpoint(scope, request);
-        self.gated(Bucket::Mutating(scope), "ModifyVpcEndpoint", call)
-            .await
+        self.gated(Bucket::Mutating(scope), "ModifyVpcEndpoint", true, || {
+            self.inner.modify_endpoint(scope, request)
+        })
+        .await
     }
 
     async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        let call = self.inner.delete_endpoint(scope, endpoint_id);
-        self.gated(Bucket::Mutating(scope), "DeleteVpcEndpoints", call)
-            .await
+        self.gated(Bucket::Mutating(scope), "DeleteVpcEndpoints", true, || {
+            self.inner.delete_endpoint(scope, endpoint_id)
+        })
+        .await
     }
 
     async fn create_tags(
@@ -284,9 +354,10 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         endpoint_id: &str,
         tags: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
-        let call = self.inner.create_tags(scope, endpoint_id, tags);
-        self.gated(Bucket::Describe(scope), "CreateTags", call)
-            .await
+        self.gated(Bucket::Describe(scope), "CreateTags", true, || {
+            self.inner.create_tags(scope, endpoint_id, tags)
+        })
+        .await
     }
 
     async fn delete_tags(
@@ -295,8 +366,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         endpoint_id: &str,
         keys: &[String],
     ) -> CloudResult<()> {
-        let call = self.inner.delete_tags(scope, endpoint_id, keys);
-        self.gated(Bucket::Describe(scope), "DeleteTags", call)
-            .await
+        self.gated(Bucket::Describe(scope), "DeleteTags", true, || {
+            self.inner.delete_tags(scope, endpoint_id, keys)
+        })
+        .await
     }
 }

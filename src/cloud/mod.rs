@@ -4,8 +4,10 @@
 //! is a thin translation: batched listings (one paginated call for many endpoints), single-item
 //! lookups only where the API has nothing else. The simulated cloud (`sim`) implements both.
 
+pub mod any;
 pub mod budget;
 pub mod sim;
+pub mod tidb;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -180,6 +180,13 @@ impl World {
     }
 }
 
+/// Which connections a listing covers: a whole project (`-`/`-`), or one node group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionFilter {
+    Project(String),
+    NodeGroup(String, String),
+}
+
 /// What changes as the simulation runs; saved to `stateFile` after every change.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -225,6 +232,8 @@ struct Sim {
     buckets: BTreeMap<String, Bucket>,
     calls: BTreeMap<String, u64>,
     rng: u64,
+    /// Off behind the fake TiDB Cloud server, which meters requests the way the API does.
+    tidb_limited: bool,
 }
 
 /// The simulated cloud; cheap to clone, all clones share one world.
@@ -254,6 +263,7 @@ impl SimCloud {
             buckets: BTreeMap::new(),
             calls: BTreeMap::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
+            tidb_limited: true,
         };
         Ok(SimCloud {
             sim: Arc::new(Mutex::new(sim)),
@@ -298,6 +308,75 @@ impl SimCloud {
             .values()
             .filter_map(|c| sim.view_connection(c, now))
             .collect()
+    }
+
+    /// Serves TiDB Cloud through the fake HTTP server, which applies the API's own limit.
+    pub fn without_tidb_limit(self) -> SimCloud {
+        self.lock().tidb_limited = false;
+        self
+    }
+
+    /// A cluster's inventory entry (the fake server renders more of it than the trait carries).
+    pub fn cluster_seed(&self, id: &str) -> Option<ClusterSeed> {
+        self.lock()
+            .world
+            .clusters
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+    }
+
+    /// One connection by ID, as TiDB Cloud shows it now.
+    pub fn connection(&self, id: &str) -> Option<Connection> {
+        let sim = self.lock();
+        let now = sim.now();
+        sim.state
+            .connections
+            .get(id)
+            .and_then(|c| sim.view_connection(c, now))
+    }
+
+    /// A page of connections of a project (or of one node group), after `after`, and how
+    /// many there are in all.
+    pub fn connections_page(
+        &self,
+        filter: &ConnectionFilter,
+        after: Option<&str>,
+        size: usize,
+    ) -> CloudResult<(Page<Connection>, usize)> {
+        let mut sim = self.lock();
+        sim.tidb("ListPrivateEndpointConnections")?;
+        let now = sim.now();
+        let matching: Vec<(&String, Connection)> = sim
+            .state
+            .connections
+            .iter()
+            .filter_map(|(id, c)| sim.view_connection(c, now).map(|v| (id, v)))
+            .filter(|(_, c)| match filter {
+                ConnectionFilter::Project(project) => sim
+                    .cluster(&c.cluster_id)
+                    .is_ok_and(|cl| cl.project_id == *project),
+                ConnectionFilter::NodeGroup(cluster, group) => {
+                    c.cluster_id == *cluster && c.node_group_id == *group
+                }
+            })
+            .collect();
+        let total = matching.len();
+        let after = after.unwrap_or_default();
+        let mut items: Vec<(&String, Connection)> = matching
+            .into_iter()
+            .filter(|(id, _)| id.as_str() > after)
+            .take(size + 1)
+            .collect();
+        let next = (items.len() > size).then(|| {
+            items.truncate(size);
+            items[size - 1].0.clone()
+        });
+        let page = Page {
+            items: items.into_iter().map(|(_, c)| c).collect(),
+            next,
+        };
+        Ok((page, total))
     }
 
     /// Deletes an endpoint as a person would in the console (drift for tests and demos).
@@ -361,6 +440,11 @@ impl Sim {
             }
             b.tokens -= 1.0;
         }
+        self.count(api, op)
+    }
+
+    /// Counts a call and applies the configured transient faults.
+    fn count(&mut self, api: &'static str, op: &str) -> CloudResult<()> {
         *self.calls.entry(format!("{api}.{op}")).or_default() += 1;
         if self.world.faults.error_rate > 0.0 && self.random() < self.world.faults.error_rate {
             return Err(CloudError::Transient(format!(
@@ -371,6 +455,9 @@ impl Sim {
     }
 
     fn tidb(&mut self, op: &str) -> CloudResult<()> {
+        if !self.tidb_limited {
+            return self.count("tidbcloud", op);
+        }
         // 100 requests per minute per API key.
         self.call("tidbcloud", op, "tidbcloud".into(), 100.0 / 60.0, 100.0)
     }
@@ -625,30 +712,8 @@ impl TidbCloud for SimCloud {
         project_id: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<Connection>> {
-        let mut sim = self.lock();
-        sim.tidb("ListPrivateEndpointConnections")?;
-        let now = sim.now();
-        let after = page_token.unwrap_or_default();
-        let mut items: Vec<(String, Connection)> = sim
-            .state
-            .connections
-            .iter()
-            .filter(|(id, _)| id.as_str() > after)
-            .filter_map(|(id, c)| sim.view_connection(c, now).map(|v| (id.clone(), v)))
-            .filter(|(_, c)| {
-                sim.cluster(&c.cluster_id)
-                    .is_ok_and(|cl| cl.project_id == project_id)
-            })
-            .take(PAGE_TIDB + 1)
-            .collect();
-        let next = (items.len() > PAGE_TIDB).then(|| {
-            items.truncate(PAGE_TIDB);
-            items[PAGE_TIDB - 1].0.clone()
-        });
-        Ok(Page {
-            items: items.into_iter().map(|(_, c)| c).collect(),
-            next,
-        })
+        let filter = ConnectionFilter::Project(project_id.to_string());
+        Ok(self.connections_page(&filter, page_token, PAGE_TIDB)?.0)
     }
 
     async fn create_connection(

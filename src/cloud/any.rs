@@ -1,0 +1,151 @@
+//! One type per provider whatever serves it (`cloud: simulated | real`, per provider), so the
+//! engine is built once and the choice is made at start-up.
+
+use std::collections::BTreeMap;
+
+use super::sim::SimCloud;
+use super::tidb::client::TidbClient;
+use super::*;
+
+/// The TiDB Cloud side: simulated or real.
+#[derive(Clone)]
+pub enum AnyTidb {
+    Simulated(SimCloud),
+    Real(TidbClient),
+}
+
+/// The EC2 side: simulated (the real client plugs in here).
+#[derive(Clone)]
+pub enum AnyEc2 {
+    Simulated(SimCloud),
+}
+
+macro_rules! tidb {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            AnyTidb::Simulated(c) => c.$method($($arg),*).await,
+            AnyTidb::Real(c) => c.$method($($arg),*).await,
+        }
+    };
+}
+
+macro_rules! ec2 {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            AnyEc2::Simulated(c) => c.$method($($arg),*).await,
+        }
+    };
+}
+
+impl TidbCloud for AnyTidb {
+    async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
+        tidb!(self.get_cluster(cluster_id))
+    }
+
+    async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
+        tidb!(self.list_node_groups(cluster_id))
+    }
+
+    async fn get_service(&self, cluster_id: &str, node_group_id: &str) -> CloudResult<Service> {
+        tidb!(self.get_service(cluster_id, node_group_id))
+    }
+
+    async fn list_connections(
+        &self,
+        project_id: &str,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Connection>> {
+        tidb!(self.list_connections(project_id, page_token))
+    }
+
+    async fn create_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        endpoint_id: &str,
+    ) -> CloudResult<Connection> {
+        tidb!(self.create_connection(cluster_id, node_group_id, endpoint_id))
+    }
+
+    async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
+        tidb!(self.delete_connection(connection))
+    }
+}
+
+impl Ec2 for AnyEc2 {
+    async fn list_owned_endpoints(
+        &self,
+        scope: &Scope,
+        owner: &str,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<VpcEndpoint>> {
+        ec2!(self.list_owned_endpoints(scope, owner, page_token))
+    }
+
+    async fn describe_endpoints(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<Vec<VpcEndpoint>> {
+        ec2!(self.describe_endpoints(scope, ids))
+    }
+
+    async fn describe_vpc_attribute(
+        &self,
+        scope: &Scope,
+        vpc_id: &str,
+        attribute: VpcAttribute,
+    ) -> CloudResult<Option<bool>> {
+        ec2!(self.describe_vpc_attribute(scope, vpc_id, attribute))
+    }
+
+    async fn describe_subnets(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, (String, String)>> {
+        ec2!(self.describe_subnets(scope, ids))
+    }
+
+    async fn describe_security_groups(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, String>> {
+        ec2!(self.describe_security_groups(scope, ids))
+    }
+
+    async fn create_endpoint(
+        &self,
+        scope: &Scope,
+        request: &CreateEndpoint,
+    ) -> CloudResult<VpcEndpoint> {
+        ec2!(self.create_endpoint(scope, request))
+    }
+
+    async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
+        ec2!(self.modify_endpoint(scope, request))
+    }
+
+    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
+        ec2!(self.delete_endpoint(scope, endpoint_id))
+    }
+
+    async fn create_tags(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        ec2!(self.create_tags(scope, endpoint_id, tags))
+    }
+
+    async fn delete_tags(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        keys: &[String],
+    ) -> CloudResult<()> {
+        ec2!(self.delete_tags(scope, endpoint_id, keys))
+    }
+}
