@@ -135,7 +135,11 @@ pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Cloud
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             StartError::World(lines.join("\n"))
         })?;
-        Some(SimCloud::new(world, sim.state_file.clone()).map_err(StartError::State)?)
+        let cloud = SimCloud::new(world, sim.state_file.clone()).map_err(StartError::State)?;
+        Some(match tidb_backend {
+            Backend::Real => cloud.with_tidb_elsewhere(),
+            Backend::Simulated => cloud,
+        })
     };
     // The simulated providers meter their budgets on the simulated clock.
     let simulated_rates = |sim: &SimCloud| Rates::default().scaled(sim.time_scale());

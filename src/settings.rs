@@ -320,6 +320,7 @@ impl Settings {
         let mut file = file;
         file.endpoints_dir = resolve(&file.endpoints_dir);
         file.status_dir = file.status_dir.as_deref().map(resolve);
+        file.tidb_cloud.private_key_file = file.tidb_cloud.private_key_file.as_deref().map(resolve);
         file.state_dir = file
             .state_dir
             .as_deref()

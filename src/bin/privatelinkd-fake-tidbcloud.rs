@@ -88,6 +88,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             Algo::Sha256 => Algorithm::Sha256,
         },
         requests_per_minute: args.requests_per_minute,
+        window: Duration::from_secs(60),
         faults: Faults {
             server_error_rate: args.server_error_rate,
             latency: Duration::from_millis(args.latency_ms),

@@ -204,6 +204,8 @@ struct State {
 struct SimEndpoint {
     endpoint: VpcEndpoint,
     scope: Scope,
+    #[serde(default)]
+    created_at: u64,
     /// When TiDB Cloud was told about it (a connection was created).
     registered_at: Option<u64>,
     /// A private DNS change in progress: the value and when it takes effect.
@@ -234,6 +236,12 @@ struct Sim {
     rng: u64,
     /// Off behind the fake TiDB Cloud server, which meters requests the way the API does.
     tidb_limited: bool,
+    /// The VPC endpoints live in another world (a moto server, another simulation): TiDB
+    /// Cloud takes any endpoint ID it is given.
+    ec2_elsewhere: bool,
+    /// TiDB Cloud lives elsewhere (the real API or the fake server): this EC2 cannot see it
+    /// accept endpoints, so it accepts them `timing.accept` after creation, as if it had.
+    tidb_elsewhere: bool,
 }
 
 /// The simulated cloud; cheap to clone, all clones share one world.
@@ -264,6 +272,8 @@ impl SimCloud {
             calls: BTreeMap::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
             tidb_limited: true,
+            ec2_elsewhere: false,
+            tidb_elsewhere: false,
         };
         Ok(SimCloud {
             sim: Arc::new(Mutex::new(sim)),
@@ -310,9 +320,19 @@ impl SimCloud {
             .collect()
     }
 
-    /// Serves TiDB Cloud through the fake HTTP server, which applies the API's own limit.
-    pub fn without_tidb_limit(self) -> SimCloud {
-        self.lock().tidb_limited = false;
+    /// This world serves TiDB Cloud over HTTP (the fake server), which applies the API's own
+    /// limit, while the VPC endpoints live elsewhere.
+    pub fn serving_tidb_over_http(self) -> SimCloud {
+        let mut sim = self.lock();
+        sim.tidb_limited = false;
+        sim.ec2_elsewhere = true;
+        drop(sim);
+        self
+    }
+
+    /// This world serves EC2 only; TiDB Cloud is elsewhere.
+    pub fn with_tidb_elsewhere(self) -> SimCloud {
+        self.lock().tidb_elsewhere = true;
         self
     }
 
@@ -528,7 +548,11 @@ impl Sim {
     fn view_endpoint(&self, e: &SimEndpoint, now: u64) -> VpcEndpoint {
         let t = &self.world.timing;
         let mut view = e.endpoint.clone();
-        view.state = match (e.deleted_at, e.registered_at) {
+        let registered = match e.registered_at {
+            None if self.tidb_elsewhere => Some(e.created_at),
+            registered => registered,
+        };
+        view.state = match (e.deleted_at, registered) {
             (Some(at), _) if now >= at + Self::ms(t.delete) => "deleted",
             (Some(_), _) => "deleting",
             (None, None) => "pendingAcceptance",
@@ -733,7 +757,7 @@ impl TidbCloud for SimCloud {
             .endpoints
             .get(endpoint_id)
             .filter(|e| e.deleted_at.is_none() && e.endpoint.service_name == service);
-        if known.is_none() {
+        if known.is_none() && !sim.ec2_elsewhere {
             return Err(CloudError::Permanent(format!(
                 "endpoint {endpoint_id} was not found connecting to the private link service of node group {node_group_id}"
             )));
@@ -933,6 +957,7 @@ impl Ec2 for SimCloud {
         let sim_endpoint = SimEndpoint {
             endpoint,
             scope: scope.clone(),
+            created_at: now,
             registered_at: None,
             dns_change: None,
             deleted_at: None,

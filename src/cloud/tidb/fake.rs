@@ -59,7 +59,8 @@ impl Algorithm {
 /// Faults to inject.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    /// Share of authenticated requests answered with HTTP 500.
+    /// Share of authenticated requests answered with HTTP 500, spread evenly (0.25: every
+    /// fourth), so that a retried request never meets a second injected error in a row.
     pub server_error_rate: f64,
     /// Added to every answer.
     pub latency: Duration,
@@ -76,6 +77,8 @@ pub struct Options {
     pub private_key: Secret,
     pub algorithm: Algorithm,
     pub requests_per_minute: u64,
+    /// The rate-limit window: a minute, as the API's; shorter in tests.
+    pub window: Duration,
     pub faults: Faults,
 }
 
@@ -106,6 +109,8 @@ struct Shared {
     window: Mutex<Window>,
     counts: Mutex<Counts>,
     rng: Mutex<u64>,
+    /// Accumulates `server_error_rate` per request; an error is due when it reaches 1.
+    error_debt: Mutex<f64>,
 }
 
 /// A handle on a running fake server.
@@ -121,7 +126,7 @@ impl Fake {
         let _ = getrandom::fill(&mut seed);
         Fake {
             shared: Arc::new(Shared {
-                sim: sim.without_tidb_limit(),
+                sim: sim.serving_tidb_over_http(),
                 options,
                 nonces: Mutex::new(HashMap::new()),
                 window: Mutex::new(Window {
@@ -130,6 +135,7 @@ impl Fake {
                 }),
                 counts: Mutex::new(Counts::default()),
                 rng: Mutex::new(u64::from_le_bytes(seed) | 1),
+                error_debt: Mutex::new(0.0),
             }),
         }
     }
@@ -187,9 +193,7 @@ async fn handle(
     };
     let mut response = if let Some(reset) = forced_burst(&shared) {
         return throttled(&shared, reset);
-    } else if shared.options.faults.server_error_rate > 0.0
-        && (random(&shared) % 10_000) as f64 / 10_000.0 < shared.options.faults.server_error_rate
-    {
+    } else if error_due(&shared) {
         bump(&shared, |c| c.injected_errors += 1);
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -207,6 +211,16 @@ async fn handle(
     h.insert("x-ratelimit-remaining-minute", HeaderValue::from(remaining));
     h.insert("x-ratelimit-reset", HeaderValue::from(reset));
     response
+}
+
+fn error_due(shared: &Shared) -> bool {
+    let mut debt = shared.error_debt.lock().unwrap_or_else(|e| e.into_inner());
+    *debt += shared.options.faults.server_error_rate;
+    if *debt >= 1.0 {
+        *debt -= 1.0;
+        return true;
+    }
+    false
 }
 
 fn bump(shared: &Shared, f: impl FnOnce(&mut Counts)) {
@@ -320,15 +334,16 @@ fn challenge(shared: &Shared, stale: bool) -> Response {
 /// Takes one request from the minute's budget: `Ok((remaining, reset))`, or `Err(reset)`.
 fn take_budget(shared: &Shared) -> Result<(u64, u64), u64> {
     let mut window = shared.window.lock().unwrap_or_else(|e| e.into_inner());
-    if window.started.elapsed() >= Duration::from_secs(60) {
+    let length = shared.options.window;
+    if window.started.elapsed() >= length {
         *window = Window {
             started: Instant::now(),
             used: 0,
         };
     }
-    let reset = 60u64
-        .saturating_sub(window.started.elapsed().as_secs())
-        .max(1);
+    let left = length.saturating_sub(window.started.elapsed());
+    // Whole seconds, rounded up: waiting that long always reaches the new window.
+    let reset = left.as_millis().div_ceil(1000).max(1) as u64;
     let limit = shared.options.requests_per_minute;
     if window.used >= limit {
         return Err(reset);

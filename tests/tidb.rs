@@ -1,0 +1,646 @@
+//! The TiDB Cloud client against the fake server, the fake against the official spec and
+//! curl, and the daemon with `tidbCloud: real` end to end.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use privatelinkd::cloud::budget::{Budgeted, Rate, Rates};
+use privatelinkd::cloud::sim::{SimCloud, World};
+use privatelinkd::cloud::tidb::Secret;
+use privatelinkd::cloud::tidb::client::{TidbClient, TidbSettings};
+use privatelinkd::cloud::tidb::fake::{Algorithm, Counts, Fake, Faults, Options};
+use privatelinkd::cloud::{CloudError, ConnectionState, ServiceState, TidbCloud};
+use privatelinkd::plan::{Phase, Policy};
+use privatelinkd::reconcile::{Engine, Wanted};
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "PUBKEY01";
+const PRIVATE: &str = "pk-SECRET-0a1b2c3d4e5f";
+const PROJECT: &str = "1372813089454548012";
+const GROUP: &str = "1379661944646413144";
+
+/// A world whose services are Active from the start.
+fn ready_world() -> String {
+    world(20, true).replace("serviceCreate: 1s", "serviceCreate: 0s")
+}
+
+fn load_world(text: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.yaml");
+    std::fs::write(&path, text).unwrap();
+    World::load(&path).unwrap()
+}
+
+fn options(algorithm: Algorithm, rpm: u64, window: Duration, faults: Faults) -> Options {
+    Options {
+        public_key: PUBLIC.into(),
+        private_key: Secret::new(PRIVATE),
+        algorithm,
+        requests_per_minute: rpm,
+        window,
+        faults,
+    }
+}
+
+/// A fake server in this process, a client for it, and its URL.
+async fn fake_at(options: Options) -> (Fake, TidbClient, String) {
+    let sim = SimCloud::new(load_world(&ready_world()), None).unwrap();
+    let fake = Fake::new(sim, options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(fake.clone().serve(listener));
+    let client = TidbClient::new(TidbSettings {
+        api_url: format!("http://{addr}"),
+        public_key: PUBLIC.into(),
+        private_key: Secret::new(PRIVATE),
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    (fake, client, format!("http://{addr}"))
+}
+
+async fn fake(options: Options) -> (Fake, TidbClient) {
+    let (fake, client, _) = fake_at(options).await;
+    (fake, client)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A client-side budget too generous to matter: the server's answers drive the waiting.
+fn gated(client: TidbClient) -> Budgeted<TidbClient> {
+    let rate = Rate {
+        per_second: 1000.0,
+        burst: 1000,
+    };
+    Budgeted::new(
+        client,
+        Rates {
+            tidb: rate,
+            ..Rates::default()
+        },
+    )
+}
+
+#[test]
+fn every_operation_with_both_digest_algorithms_and_one_request_per_call() {
+    for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
+        runtime().block_on(async {
+            let (fake, client) = fake(options(
+                algorithm,
+                100,
+                Duration::from_secs(60),
+                Faults::default(),
+            ))
+            .await;
+            let cluster = client.get_cluster(CLUSTER).await.unwrap();
+            assert_eq!(
+                (cluster.region.as_str(), cluster.cloud_provider.as_str()),
+                ("us-east-1", "aws")
+            );
+            assert_eq!((cluster.project_id.as_str(), cluster.port), (PROJECT, 4000));
+            let groups = client.list_node_groups(CLUSTER).await.unwrap();
+            assert!(groups.iter().any(|g| g.id == GROUP && g.is_default));
+            let service = client.get_service(CLUSTER, GROUP).await.unwrap();
+            assert_eq!(service.state, ServiceState::Active);
+            assert_eq!(
+                service.available_zones,
+                ["use1-az1", "use1-az4", "use1-az6"]
+            );
+            let created = client
+                .create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d4e5f67890")
+                .await
+                .unwrap();
+            assert_eq!(created.state, ConnectionState::Pending);
+            let page = client.list_connections(PROJECT, None).await.unwrap();
+            assert_eq!(page.items, std::slice::from_ref(&created));
+            assert_eq!(page.next, None);
+            client.delete_connection(&created).await.unwrap();
+            let gone = client.list_connections(PROJECT, None).await.unwrap();
+            assert_eq!(gone.items[0].state, ConnectionState::Deleting);
+            // One challenge for the whole session: the nonce is reused with counts 1, 2, 3...
+            let counts = fake.counts();
+            assert_eq!(
+                (counts.challenged, counts.authenticated),
+                (1, 7),
+                "{algorithm:?}"
+            );
+        });
+    }
+}
+
+#[test]
+fn errors_are_mapped_and_never_show_the_private_key() {
+    runtime().block_on(async {
+        let (_fake, client, url) = fake_at(options(Algorithm::Sha256, 100, Duration::from_secs(60), Faults::default())).await;
+        let missing = client.get_cluster("999").await.unwrap_err();
+        assert!(matches!(missing, CloudError::NotFound(_)), "{missing:?}");
+        client.create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d").await.unwrap();
+        let twice = client.create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d").await.unwrap_err();
+        assert!(matches!(&twice, CloudError::Permanent(m) if m.contains("already exists") && m.contains("HTTP 400")), "{twice:?}");
+
+        let wrong = TidbClient::new(TidbSettings {
+            api_url: url,
+            public_key: PUBLIC.into(),
+            private_key: Secret::new("not-the-key"),
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        let denied = wrong.get_cluster(CLUSTER).await.unwrap_err();
+        let text = denied.to_string();
+        assert!(text.contains("rejected the API key (HTTP 401)") && text.contains(PUBLIC), "{text}");
+        assert!(!text.contains("not-the-key") && !format!("{denied:?}").contains("not-the-key"));
+        assert_eq!(format!("{:?}", Secret::new(PRIVATE)), "Secret(<redacted>)");
+    });
+}
+
+#[test]
+fn listing_250_connections_takes_three_pages() {
+    runtime().block_on(async {
+        let (fake, client) = fake(options(
+            Algorithm::Sha256,
+            100,
+            Duration::from_secs(60),
+            Faults::default(),
+        ))
+        .await;
+        for i in 0..250 {
+            fake.sim()
+                .create_connection(CLUSTER, GROUP, &format!("vpce-{i:017x}"))
+                .await
+                .unwrap();
+        }
+        let before = fake.counts().authenticated;
+        let (mut all, mut token, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = client
+                .list_connections(PROJECT, token.as_deref())
+                .await
+                .unwrap();
+            pages += 1;
+            all.extend(page.items);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!((pages, all.len()), (3, 250));
+        let ids: BTreeSet<_> = all.iter().map(|c| c.endpoint_id.clone()).collect();
+        assert_eq!(ids.len(), 250, "no connection twice, none missed");
+        assert_eq!(fake.counts().authenticated - before, 3);
+    });
+}
+
+#[test]
+fn the_servers_budget_is_waited_for_not_exceeded() {
+    runtime().block_on(async {
+        // 5 requests per 2-second window: the sixth must wait for the next window.
+        let (fake, client) = fake(options(
+            Algorithm::Sha256,
+            5,
+            Duration::from_secs(2),
+            Faults::default(),
+        ))
+        .await;
+        let client = gated(client);
+        let start = Instant::now();
+        for _ in 0..12 {
+            client.get_cluster(CLUSTER).await.unwrap();
+        }
+        let counts = fake.counts();
+        assert_eq!(
+            counts.throttled, 0,
+            "no request was sent while the budget said wait: {counts:?}"
+        );
+        assert_eq!(counts.authenticated, 12);
+        assert!(
+            start.elapsed() >= Duration::from_secs(2),
+            "two windows were waited for"
+        );
+    });
+}
+
+#[test]
+fn throttling_bursts_and_server_errors_are_retried() {
+    runtime().block_on(async {
+        let faults = Faults {
+            throttle_every: Some(5),
+            throttle_burst: 1,
+            ..Faults::default()
+        };
+        let (throttling, client) = fake(options(
+            Algorithm::Sha256,
+            1000,
+            Duration::from_secs(60),
+            faults,
+        ))
+        .await;
+        let client = gated(client);
+        for _ in 0..10 {
+            client.get_cluster(CLUSTER).await.unwrap();
+        }
+        let Counts {
+            throttled,
+            authenticated,
+            ..
+        } = throttling.counts();
+        assert_eq!(throttled, 2, "requests 5 and 10 were answered 429");
+        assert_eq!(
+            authenticated, 12,
+            "each 429 was followed by one retry after the reset"
+        );
+
+        let faults = Faults {
+            server_error_rate: 0.5,
+            ..Faults::default()
+        };
+        let (failing, client) = fake(options(
+            Algorithm::Sha256,
+            1000,
+            Duration::from_secs(60),
+            faults,
+        ))
+        .await;
+        let client = gated(client);
+        for _ in 0..6 {
+            client.get_cluster(CLUSTER).await.unwrap();
+        }
+        let counts = failing.counts();
+        // Every second request fails; each failed call succeeds on its first retry.
+        assert_eq!(counts.injected_errors, 5, "{counts:?}");
+        assert_eq!(counts.authenticated, 11);
+    });
+}
+
+#[test]
+fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
+    runtime().block_on(async {
+        let (fake, client) = fake(options(
+            Algorithm::Sha256,
+            100_000,
+            Duration::from_secs(60),
+            Faults::default(),
+        ))
+        .await;
+        let ec2 = SimCloud::new(load_world(&world(1_000_000, false)), None)
+            .unwrap()
+            .with_tidb_elsewhere();
+        let rates = Rates::default().scaled(1_000_000.0);
+        let mut engine = Engine::new(gated(client), Budgeted::new(ec2.clone(), rates), "owner");
+        let wanted: Vec<Wanted> = (0..300)
+            .map(|i| {
+                let text = endpoint(
+                    &format!("ep-{i:03}"),
+                    CLUSTER,
+                    &[SUBNET_AZ1],
+                    "  privateDns: false\n",
+                );
+                let doc = privatelinkd::spec::checker()
+                    .check(&privatelinkd::yaml::load(&text).documents[0])
+                    .unwrap();
+                Wanted {
+                    doc,
+                    file: "f.yaml".into(),
+                }
+            })
+            .collect();
+        let policy = Policy {
+            owner_id: "owner".into(),
+            max_deletes_per_pass: 5,
+            allow_mass_delete: false,
+            source_empty: false,
+        };
+        let mut converged = false;
+        for _ in 0..40 {
+            let pass = engine.pass(&wanted, &BTreeSet::new(), &policy, true).await;
+            if pass.applied.is_empty()
+                && pass.plan.endpoints.iter().all(|p| p.phase == Phase::Active)
+            {
+                converged = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert!(converged);
+        let before = fake.counts().authenticated;
+        ec2.reset_calls();
+        let pass = engine.pass(&wanted, &BTreeSet::new(), &policy, true).await;
+        assert_eq!(pass.plan.actions().count(), 0);
+        assert_eq!(
+            fake.counts().authenticated - before,
+            3,
+            "3 list pages, lookups cached"
+        );
+        assert_eq!(
+            ec2.calls().values().sum::<u64>(),
+            1,
+            "one DescribeVpcEndpoints page: {:?}",
+            ec2.calls()
+        );
+    });
+}
+
+/// The fake server binary, killed when dropped.
+struct FakeServer {
+    child: Child,
+    addr: String,
+}
+
+impl FakeServer {
+    fn start(setup: &Setup, extra: &[&str]) -> FakeServer {
+        std::fs::write(setup.path("fake-world.yaml"), ready_world()).unwrap();
+        std::fs::write(setup.path("key.txt"), format!("{PRIVATE}\n")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_privatelinkd-fake-tidbcloud"))
+            .arg("--world")
+            .arg(setup.path("fake-world.yaml"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--public-key",
+                PUBLIC,
+                "--private-key-file",
+            ])
+            .arg(setup.path("key.txt"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        FakeServer {
+            child,
+            addr: line.trim().to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}/v1beta1{path}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `curl --digest`: (HTTP status, body).
+fn curl(user: &str, method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let found = Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "curl is not installed (scripts/test installs it)"
+    );
+    let mut command = Command::new("curl");
+    command.args([
+        "-s",
+        "--digest",
+        "--user",
+        user,
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        url,
+    ]);
+    if let Some(body) = body {
+        command.args(["-H", "content-type: application/json", "-d", body]);
+    }
+    let out = String::from_utf8(command.output().unwrap().stdout).unwrap();
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+/// Validates a response against a definition of the official spec.
+fn conforms(definition: &str, value: &Value) {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/spec/tidbcloud-dedicated-v1beta1.swagger.json")
+            .unwrap(),
+    )
+    .unwrap();
+    let schema = json!({ "$ref": format!("#/definitions/{definition}"), "definitions": spec["definitions"] });
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{definition}: {errors:?}\n{value}");
+}
+
+#[test]
+fn the_fake_answers_curl_digest_and_follows_the_spec() {
+    let setup = Setup::new(&ready_world(), "");
+    let fake = FakeServer::start(&setup, &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let get = |path: &str| {
+        let (status, body) = curl(&user, "GET", &fake.url(path), None);
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        )
+    };
+    let (status, cluster) = get(&format!("/clusters/{CLUSTER}"));
+    assert_eq!(status, 200);
+    conforms("tidb_cloud_open_apidedicatedv1beta1Cluster", &cluster);
+    let (_, groups) = get(&format!("/clusters/{CLUSTER}/tidbNodeGroups"));
+    conforms("dedicatedv1beta1ListTidbNodeGroupsResponse", &groups);
+    let (_, service) = get(&format!(
+        "/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateLinkService"
+    ));
+    conforms("dedicatedv1beta1PrivateLinkService", &service);
+    let connections =
+        format!("/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateEndpointConnections");
+    let (status, created) = curl(
+        &user,
+        "POST",
+        &fake.url(&connections),
+        Some(r#"{"endpointId": "vpce-0a1b2c3d4e5f67890"}"#),
+    );
+    assert_eq!(status, 200, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &created);
+    let id = created["privateEndpointConnectionId"].as_str().unwrap();
+    let (_, list) = get(&format!(
+        "/clusters/-/tidbNodeGroups/-/privateEndpointConnections?projectId={PROJECT}&pageSize=5"
+    ));
+    conforms(
+        "dedicatedv1beta1ListPrivateEndpointConnectionsResponse",
+        &list,
+    );
+    assert_eq!(list["totalSize"], 1);
+    let (_, one) = get(&format!("{connections}/{id}"));
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &one);
+    let (status, _) = curl(
+        &user,
+        "DELETE",
+        &fake.url(&format!("{connections}/{id}")),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, missing) = get("/clusters/999");
+    assert_eq!(status, 404);
+    conforms("googlerpcStatus", &missing);
+    let (status, bad) = get("/clusters/-/tidbNodeGroups/-/privateEndpointConnections");
+    assert_eq!(status, 400);
+    conforms("googlerpcStatus", &bad);
+
+    let (status, denied) = curl(
+        &format!("{PUBLIC}:wrong"),
+        "GET",
+        &fake.url(&format!("/clusters/{CLUSTER}")),
+        None,
+    );
+    assert_eq!(status, 401);
+    conforms("googlerpcStatus", &serde_json::from_str(&denied).unwrap());
+
+    let md5 = FakeServer::start(&setup, &["--algorithm", "md5"]);
+    let (status, _) = curl(
+        &user,
+        "GET",
+        &md5.url(&format!("/clusters/{CLUSTER}")),
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn the_fake_paginates_as_the_spec_says() {
+    let setup = Setup::new(&ready_world(), "");
+    let fake = FakeServer::start(&setup, &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let connections =
+        format!("/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateEndpointConnections");
+    for i in 0..12 {
+        let body = format!(r#"{{"endpointId": "vpce-{i:017x}"}}"#);
+        assert_eq!(
+            curl(&user, "POST", &fake.url(&connections), Some(&body)).0,
+            200
+        );
+    }
+    let list = |query: &str| {
+        let (status, body) = curl(
+            &user,
+            "GET",
+            &fake.url(&format!("{connections}{query}")),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    // 10 by default, then the rest after the token; at most 100 whatever is asked.
+    let first = list("");
+    assert_eq!(
+        first["privateEndpointConnections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert_eq!(first["totalSize"], 12);
+    let token = first["nextPageToken"].as_str().unwrap();
+    let second = list(&format!("?pageToken={token}"));
+    assert_eq!(
+        second["privateEndpointConnections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(second.get("nextPageToken").is_none());
+    let big = list("?pageSize=500");
+    assert_eq!(
+        big["privateEndpointConnections"].as_array().unwrap().len(),
+        12
+    );
+}
+
+#[test]
+fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
+    let setup = Setup::new(
+        &ready_world(),
+        "cloud: {tidbCloud: real, aws: simulated}\ntidbCloud: {apiUrl: \"http://ADDR\", publicKey: PUBKEY01, privateKeyFile: ./key.txt}\n",
+    );
+    let fake = FakeServer::start(&setup, &[]);
+    let config = std::fs::read_to_string(setup.config()).unwrap();
+    std::fs::write(setup.config(), config.replace("ADDR", &fake.addr)).unwrap();
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
+    );
+    setup.write(
+        "bad-zone.yaml",
+        &endpoint("bad-zone", CLUSTER, &[SUBNET_AZ2], ""),
+    );
+    setup.write(
+        "legacy.yaml",
+        &endpoint("legacy", FAILING_CLUSTER, &[SUBNET_AZ4], ""),
+    );
+    let daemon = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(setup.config())
+        // Everything, down to the HTTP stack's own traces, goes to a file (a pipe nobody reads
+        // would fill up and stall the daemon).
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(setup.path("daemon.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let converged = std::panic::catch_unwind(|| {
+        wait_for(
+            "orders Active, legacy Failed",
+            Duration::from_secs(60),
+            || {
+                setup.phase("orders", "orders").as_deref() == Some("Active")
+                    && setup.phase("legacy", "legacy").as_deref() == Some("Failed")
+            },
+        )
+    });
+    if converged.is_err() {
+        let log = std::fs::read_to_string(setup.path("daemon.log")).unwrap_or_default();
+        let interesting: Vec<&str> = log
+            .lines()
+            .filter(|l| !l.contains("TRACE") && !l.contains("DEBUG"))
+            .collect();
+        panic!(
+            "did not converge; the daemon said:\n{}",
+            interesting.join("\n")
+        );
+    }
+    assert_eq!(
+        setup.phase("bad-zone", "bad-zone").as_deref(),
+        Some("Failed")
+    );
+    Command::new("kill")
+        .args(["-s", "TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    let out = daemon.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let logs = std::fs::read_to_string(setup.path("daemon.log")).unwrap();
+    assert!(logs.contains("TRACE"), "trace logs were on");
+    assert!(
+        logs.contains("register_connection"),
+        "the real client did the registering"
+    );
+    assert!(!logs.contains(PRIVATE), "the private key is in the logs");
+    for stem in ["orders", "bad-zone", "legacy"] {
+        let status =
+            std::fs::read_to_string(setup.path(&format!("endpoints/{stem}.status.yaml"))).unwrap();
+        assert!(!status.contains(PRIVATE));
+    }
+}
