@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::cloud::Scope;
 use crate::cloud::any::{AnyEc2, AnyTidb};
+use crate::cloud::aws::AwsClient;
 use crate::cloud::budget::{Budgeted, Rate, Rates};
 use crate::cloud::sim::{SimCloud, World};
 use crate::cloud::tidb::client::{TidbClient, TidbSettings};
@@ -107,11 +108,6 @@ pub enum StartError {
     /// The TiDB Cloud client cannot be set up (no key, bad URL).
     #[error("tidbCloud: {0}")]
     Tidb(String),
-    /// `aws: real` before the AWS client exists.
-    #[error(
-        "the real AWS client is not in this build yet: use `cloud: {{tidbCloud: real, aws: simulated}}`"
-    )]
-    NoRealAws,
 }
 
 /// The provider clients the settings ask for, each behind its budget.
@@ -136,9 +132,10 @@ pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Cloud
             StartError::World(lines.join("\n"))
         })?;
         let cloud = SimCloud::new(world, sim.state_file.clone()).map_err(StartError::State)?;
-        Some(match tidb_backend {
-            Backend::Real => cloud.with_tidb_elsewhere(),
-            Backend::Simulated => cloud,
+        Some(match (tidb_backend, aws_backend) {
+            (Backend::Real, _) => cloud.with_tidb_elsewhere(),
+            (_, Backend::Real) => cloud.with_ec2_elsewhere(),
+            _ => cloud,
         })
     };
     // The simulated providers meter their budgets on the simulated clock.
@@ -172,7 +169,22 @@ pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Cloud
         (Backend::Simulated, Some(sim)) => {
             Budgeted::new(AnyEc2::Simulated(sim.clone()), simulated_rates(sim))
         }
-        _ => return Err(StartError::NoRealAws),
+        _ => {
+            let aws = &settings.file.aws;
+            let limits = &aws.rate_limits;
+            let rates = Rates {
+                ec2_mutating: Rate {
+                    per_second: limits.mutating_per_second,
+                    burst: limits.mutating_burst,
+                },
+                ec2_describe: Rate {
+                    per_second: limits.describe_per_second,
+                    burst: limits.describe_burst,
+                },
+                ..Rates::default()
+            };
+            Budgeted::new(AnyEc2::Real(AwsClient::new(aws.clone())), rates)
+        }
     };
     Ok(Clouds {
         tidb: tidb.observed_by(observer.clone()),

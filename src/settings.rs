@@ -131,13 +131,77 @@ pub struct SettingsFile {
     /// The TiDB Cloud API (with `cloud: real`).
     #[serde(default)]
     pub tidb_cloud: TidbCloudSettings,
-    /// Filled by the AWS client.
+    /// AWS EC2 (with `cloud: real`).
     #[serde(default)]
-    pub aws: serde_json::Map<String, serde_json::Value>,
+    pub aws: AwsSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub prune: PruneSettings,
+}
+
+/// How to reach AWS EC2, with which credentials, at which pace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsSettings {
+    /// Another EC2 endpoint (tests: a moto server on loopback).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Named credentials for `spec.aws.account`; `default` is the ambient credential chain.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, AwsAccount>,
+    #[serde(default)]
+    pub rate_limits: Ec2RateLimits,
+}
+
+/// A named profile from ~/.aws/config, or a role to assume (optionally with an external ID).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsAccount {
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// EC2's token buckets per account, region and action (the defaults are EC2's own).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ec2RateLimits {
+    #[serde(default = "default_mutating_rate")]
+    pub mutating_per_second: f64,
+    #[serde(default = "default_mutating_burst")]
+    pub mutating_burst: u32,
+    #[serde(default = "default_describe_rate")]
+    pub describe_per_second: f64,
+    #[serde(default = "default_describe_burst")]
+    pub describe_burst: u32,
+}
+
+impl Default for Ec2RateLimits {
+    fn default() -> Self {
+        Ec2RateLimits {
+            mutating_per_second: default_mutating_rate(),
+            mutating_burst: default_mutating_burst(),
+            describe_per_second: default_describe_rate(),
+            describe_burst: default_describe_burst(),
+        }
+    }
+}
+
+fn default_mutating_rate() -> f64 {
+    0.3
+}
+fn default_mutating_burst() -> u32 {
+    4
+}
+fn default_describe_rate() -> f64 {
+    20.0
+}
+fn default_describe_burst() -> u32 {
+    100
 }
 
 /// How to reach TiDB Cloud, and with which API key.

@@ -600,17 +600,11 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
         .stderr(std::fs::File::create(setup.path("daemon.log")).unwrap())
         .spawn()
         .unwrap();
-    let converged = std::panic::catch_unwind(|| {
-        wait_for(
-            "orders Active, legacy Failed",
-            Duration::from_secs(60),
-            || {
-                setup.phase("orders", "orders").as_deref() == Some("Active")
-                    && setup.phase("legacy", "legacy").as_deref() == Some("Failed")
-            },
-        )
+    let converged = eventually(Duration::from_secs(60), || {
+        setup.phase("orders", "orders").as_deref() == Some("Active")
+            && setup.phase("legacy", "legacy").as_deref() == Some("Failed")
     });
-    if converged.is_err() {
+    if !converged {
         let log = std::fs::read_to_string(setup.path("daemon.log")).unwrap_or_default();
         let interesting: Vec<&str> = log
             .lines()

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::aws::AwsClient;
 use super::sim::SimCloud;
 use super::tidb::client::TidbClient;
 use super::*;
@@ -14,10 +15,11 @@ pub enum AnyTidb {
     Real(TidbClient),
 }
 
-/// The EC2 side: simulated (the real client plugs in here).
+/// The EC2 side: simulated or real.
 #[derive(Clone)]
 pub enum AnyEc2 {
     Simulated(SimCloud),
+    Real(AwsClient),
 }
 
 macro_rules! tidb {
@@ -33,6 +35,7 @@ macro_rules! ec2 {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
             AnyEc2::Simulated(c) => c.$method($($arg),*).await,
+            AnyEc2::Real(c) => c.$method($($arg),*).await,
         }
     };
 }

@@ -5,6 +5,7 @@
 //! lookups only where the API has nothing else. The simulated cloud (`sim`) implements both.
 
 pub mod any;
+pub mod aws;
 pub mod budget;
 pub mod sim;
 pub mod tidb;

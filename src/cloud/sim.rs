@@ -323,10 +323,13 @@ impl SimCloud {
     /// This world serves TiDB Cloud over HTTP (the fake server), which applies the API's own
     /// limit, while the VPC endpoints live elsewhere.
     pub fn serving_tidb_over_http(self) -> SimCloud {
-        let mut sim = self.lock();
-        sim.tidb_limited = false;
-        sim.ec2_elsewhere = true;
-        drop(sim);
+        self.lock().tidb_limited = false;
+        self.with_ec2_elsewhere()
+    }
+
+    /// This world serves TiDB Cloud only; the VPC endpoints are real (or in moto).
+    pub fn with_ec2_elsewhere(self) -> SimCloud {
+        self.lock().ec2_elsewhere = true;
         self
     }
 

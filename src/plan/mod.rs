@@ -599,15 +599,36 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
         },
     };
     if drift || modify.private_dns_enabled.is_some() {
-        plan.actions.insert(
-            0,
-            Action::ModifyVpcEndpoint {
-                scope,
-                request: modify,
-            },
-        );
+        let modifies =
+            split_subnet_swap(modify)
+                .into_iter()
+                .map(|request| Action::ModifyVpcEndpoint {
+                    scope: scope.clone(),
+                    request,
+                });
+        plan.actions.splice(0..0, modifies);
     }
     plan
+}
+
+/// A subnet swapped for another in the same zone cannot be added while the old one is still
+/// there (one subnet per zone): the removal goes first, in a call of its own.
+fn split_subnet_swap(modify: ModifyEndpoint) -> Vec<ModifyEndpoint> {
+    if modify.remove_subnet_ids.is_empty() || modify.add_subnet_ids.is_empty() {
+        return vec![modify];
+    }
+    let add = ModifyEndpoint {
+        endpoint_id: modify.endpoint_id.clone(),
+        add_subnet_ids: modify.add_subnet_ids.clone(),
+        private_dns_enabled: modify.private_dns_enabled,
+        ..ModifyEndpoint::default()
+    };
+    let remove = ModifyEndpoint {
+        add_subnet_ids: Vec::new(),
+        private_dns_enabled: None,
+        ..modify
+    };
+    vec![remove, add]
 }
 
 /// Takes over an existing endpoint named by `endpointId`.

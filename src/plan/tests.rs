@@ -443,19 +443,28 @@ fn creates_are_interface_endpoints_tagged_for_ownership_with_a_stable_token() {
 }
 
 #[test]
-fn drift_correction_removes_and_adds_in_one_modify() {
+fn a_subnet_swap_removes_before_it_adds() {
     let d = doc("");
     let mut o = converged();
     o.network = Some(network());
     o.endpoint.as_mut().unwrap().subnet_ids =
         vec!["subnet-0000000a".into(), "subnet-0000000d".into()];
+    o.endpoint.as_mut().unwrap().security_group_ids = vec![];
     let p = plan_of(&d, &o);
-    let Action::ModifyVpcEndpoint { request, .. } = &p.actions[0] else {
-        panic!("{p:?}")
-    };
-    assert_eq!(request.remove_subnet_ids, ["subnet-0000000d"]);
-    assert_eq!(request.add_subnet_ids, ["subnet-0000000b"]);
-    assert_eq!(request.private_dns_enabled, None);
+    let requests: Vec<&ModifyEndpoint> = p
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::ModifyVpcEndpoint { request, .. } => request,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(requests.len(), 2, "{p:?}");
+    assert_eq!(requests[0].remove_subnet_ids, ["subnet-0000000d"]);
+    assert!(requests[0].add_subnet_ids.is_empty());
+    assert_eq!(requests[0].add_security_group_ids, ["sg-0000000a"]);
+    assert_eq!(requests[1].add_subnet_ids, ["subnet-0000000b"]);
+    assert!(requests[1].remove_subnet_ids.is_empty());
 }
 
 fn adoption(adoptee: Option<VpcEndpoint>) -> EndpointPlan {

@@ -134,16 +134,24 @@ impl Setup {
     }
 }
 
-/// Polls `check` until it holds or `limit` passes; the test fails with `what` otherwise.
-pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+/// Polls `check` until it holds (true) or `limit` passes (false).
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("timed out after {limit:?} waiting for {what}");
+    false
+}
+
+/// Polls `check` until it holds or `limit` passes; the test fails with `what` otherwise.
+pub fn wait_for(what: &str, limit: Duration, check: impl FnMut() -> bool) {
+    assert!(
+        eventually(limit, check),
+        "timed out after {limit:?} waiting for {what}"
+    );
 }
 
 pub fn binary() -> PathBuf {

@@ -1,0 +1,537 @@
+//! The real EC2 client (aws-sdk-ec2) against moto_server on loopback, and the daemon binary
+//! with `aws: real` end to end.
+//!
+//! Where moto differs from AWS, the difference is covered by the simulated cloud instead:
+//! moto ignores ClientToken (no idempotency), makes interface endpoints `available` at once
+//! (there is no acceptance step, and no acceptance API), does not paginate
+//! DescribeVpcEndpoints (one page whatever MaxResults says), and ignores PrivateDnsEnabled
+//! in ModifyVpcEndpoint.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, VpcEndpointType};
+use common::*;
+use privatelinkd::cloud::aws::AwsClient;
+use privatelinkd::cloud::{
+    CloudError, CreateEndpoint, Ec2, ModifyEndpoint, Scope, VpcAttribute, tags,
+};
+use privatelinkd::settings::AwsSettings;
+
+/// Test credentials for moto, set once before any AWS client is built in this process, so
+/// the SDK's default chain finds them and never probes the instance metadata address.
+fn test_credentials() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: every test of this binary calls this first; `Once` makes all the writes happen
+        // before any test reads the environment.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+            std::env::set_var("AWS_REGION", "us-east-1");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+            std::env::remove_var("AWS_PROFILE");
+        }
+    });
+}
+
+/// A moto_server of our own on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        test_credentials();
+        let found = Command::new("sh")
+            .args(["-c", "command -v moto_server"])
+            .output()
+            .unwrap();
+        assert!(
+            found.status.success(),
+            "moto_server is not installed (scripts/test installs it)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn client(&self) -> AwsClient {
+        AwsClient::new(AwsSettings {
+            endpoint_url: Some(self.url.clone()),
+            ..AwsSettings::default()
+        })
+    }
+
+    /// The SDK itself, for seeding and for looking behind the client's back.
+    async fn sdk(&self) -> aws_sdk_ec2::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .load()
+            .await;
+        aws_sdk_ec2::Client::new(&config)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `seed` made in moto.
+struct Network {
+    vpc: String,
+    /// (subnet ID, AZ ID)
+    subnets: Vec<(String, String)>,
+    groups: Vec<String>,
+    service: String,
+}
+
+/// A VPC with DNS on, a subnet in four zones, and two security groups.
+async fn seed(ec2: &aws_sdk_ec2::Client) -> Network {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    for on in [true] {
+        ec2.modify_vpc_attribute()
+            .vpc_id(&vpc)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(on).build())
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut subnets = Vec::new();
+    for (i, zone) in ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+        .iter()
+        .enumerate()
+    {
+        let out = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.0.{i}.0/24"))
+            .availability_zone(*zone)
+            .send()
+            .await
+            .unwrap();
+        let subnet = out.subnet().unwrap();
+        subnets.push((
+            subnet.subnet_id().unwrap().to_string(),
+            subnet.availability_zone_id().unwrap().to_string(),
+        ));
+    }
+    let mut groups = Vec::new();
+    for name in ["tidb-a", "tidb-b"] {
+        let out = ec2
+            .create_security_group()
+            .group_name(name)
+            .description(name)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        groups.push(out.group_id().unwrap().to_string());
+    }
+    // An endpoint service of our own would need a network load balancer, which moto only
+    // has through the ELBv2 API; moto accepts any service name in CreateVpcEndpoint.
+    let service = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0".to_string();
+    Network {
+        vpc,
+        subnets,
+        groups,
+        service,
+    }
+}
+
+fn scope() -> Scope {
+    Scope {
+        account: "default".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn request(net: &Network, name: &str, token: &str) -> CreateEndpoint {
+    CreateEndpoint {
+        vpc_id: net.vpc.clone(),
+        service_name: net.service.clone(),
+        subnet_ids: vec![net.subnets[0].0.clone()],
+        security_group_ids: vec![net.groups[0].clone()],
+        client_token: token.into(),
+        tags: BTreeMap::from([
+            (tags::OWNER.to_string(), "host-a".to_string()),
+            (tags::NAME.to_string(), name.to_string()),
+            (tags::DELETION_POLICY.to_string(), "Delete".to_string()),
+        ]),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn owned(client: &AwsClient) -> Vec<privatelinkd::cloud::VpcEndpoint> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_owned_endpoints(&scope(), "host-a", token.as_deref())
+            .await
+            .unwrap();
+        all.extend(page.items);
+        match page.next {
+            Some(next) => token = Some(next),
+            None => return all,
+        }
+    }
+}
+
+#[test]
+fn create_find_modify_and_delete_an_interface_endpoint() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let sdk = moto.sdk().await;
+        let net = seed(&sdk).await;
+        let client = moto.client();
+        let created = client
+            .create_endpoint(&scope(), &request(&net, "orders", "tok-1"))
+            .await
+            .unwrap();
+        assert!(created.id.starts_with("vpce-"));
+
+        // What EC2 itself recorded: an interface endpoint, private DNS off, our tags.
+        let raw = sdk
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(&created.id)
+            .send()
+            .await
+            .unwrap();
+        let raw = &raw.vpc_endpoints()[0];
+        assert_eq!(raw.vpc_endpoint_type(), Some(&VpcEndpointType::Interface));
+        assert_eq!(raw.private_dns_enabled(), Some(false));
+
+        let found = owned(&client).await;
+        assert_eq!(found.len(), 1);
+        let e = &found[0];
+        assert_eq!(e.id, created.id);
+        // moto makes interface endpoints available at once; the string is compared as sent.
+        assert_eq!(e.state, "available");
+        assert_eq!(e.tag(tags::NAME), Some("orders"));
+        assert_eq!(e.subnet_ids, [net.subnets[0].0.clone()]);
+        assert_eq!(e.security_group_ids, [net.groups[0].clone()]);
+
+        client
+            .modify_endpoint(
+                &scope(),
+                &ModifyEndpoint {
+                    endpoint_id: e.id.clone(),
+                    add_subnet_ids: vec![net.subnets[1].0.clone()],
+                    add_security_group_ids: vec![net.groups[1].clone()],
+                    remove_security_group_ids: vec![net.groups[0].clone()],
+                    ..ModifyEndpoint::default()
+                },
+            )
+            .await
+            .unwrap();
+        client
+            .modify_endpoint(
+                &scope(),
+                &ModifyEndpoint {
+                    endpoint_id: e.id.clone(),
+                    remove_subnet_ids: vec![net.subnets[0].0.clone()],
+                    // Accepted by moto but not applied: it ignores PrivateDnsEnabled here.
+                    private_dns_enabled: Some(true),
+                    ..ModifyEndpoint::default()
+                },
+            )
+            .await
+            .unwrap();
+        let e = &owned(&client).await[0];
+        assert_eq!(e.subnet_ids, [net.subnets[1].0.clone()]);
+        assert_eq!(e.security_group_ids, [net.groups[1].clone()]);
+
+        client.delete_endpoint(&scope(), &e.id).await.unwrap();
+        // moto keeps it, as AWS does for a while, in state `deleted`: the listing leaves it out.
+        assert!(owned(&client).await.is_empty());
+        let raw = sdk
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(&e.id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.vpc_endpoints()[0].state().map(|s| s.as_str()),
+            Some("deleted")
+        );
+    });
+}
+
+#[test]
+fn adoption_and_orphaning_by_tags() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let sdk = moto.sdk().await;
+        let net = seed(&sdk).await;
+        let client = moto.client();
+        // Someone made this endpoint by hand: no tags of ours.
+        let theirs = sdk
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .vpc_id(&net.vpc)
+            .service_name(&net.service)
+            .subnet_ids(&net.subnets[0].0)
+            .send()
+            .await
+            .unwrap();
+        let id = theirs
+            .vpc_endpoint()
+            .unwrap()
+            .vpc_endpoint_id()
+            .unwrap()
+            .to_string();
+        assert!(owned(&client).await.is_empty(), "not ours until adopted");
+        let described = client
+            .describe_endpoints(&scope(), &[id.clone(), "vpce-0000000000000dead".into()])
+            .await
+            .unwrap();
+        assert_eq!(described.len(), 1, "an unknown ID is simply absent");
+        assert_eq!(described[0].id, id);
+
+        let ours = request(&net, "adopted", "unused").tags;
+        client.create_tags(&scope(), &id, &ours).await.unwrap();
+        assert_eq!(owned(&client).await.len(), 1);
+
+        let keys: Vec<String> = ours.keys().cloned().collect();
+        client.delete_tags(&scope(), &id, &keys).await.unwrap();
+        assert!(
+            owned(&client).await.is_empty(),
+            "orphaned: still there, no longer ours"
+        );
+        assert_eq!(
+            client
+                .describe_endpoints(&scope(), std::slice::from_ref(&id))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    });
+}
+
+#[test]
+fn network_facts_and_error_mapping() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let sdk = moto.sdk().await;
+        let net = seed(&sdk).await;
+        let client = moto.client();
+        let ids: Vec<String> = net.subnets.iter().map(|(id, _)| id.clone()).chain(["subnet-0000000000000dead".to_string()]).collect();
+        let subnets = client.describe_subnets(&scope(), &ids).await.unwrap();
+        assert_eq!(subnets.len(), 4, "the unknown subnet is left out");
+        // moto's zones: us-east-1a is use1-az6, 1b use1-az1, 1c use1-az2, 1d use1-az4.
+        let zones: Vec<&str> = net.subnets.iter().map(|(id, _)| subnets[id].1.as_str()).collect();
+        assert_eq!(zones, ["use1-az6", "use1-az1", "use1-az2", "use1-az4"]);
+        assert!(subnets.values().all(|(vpc, _)| *vpc == net.vpc));
+        let groups = client.describe_security_groups(&scope(), &[net.groups[0].clone(), "sg-0000000000000dead".into()]).await.unwrap();
+        assert_eq!(groups.keys().collect::<Vec<_>>(), [&net.groups[0]]);
+        let support = client.describe_vpc_attribute(&scope(), &net.vpc, VpcAttribute::EnableDnsSupport).await.unwrap();
+        let hostnames = client.describe_vpc_attribute(&scope(), &net.vpc, VpcAttribute::EnableDnsHostnames).await.unwrap();
+        assert_eq!((support, hostnames), (Some(true), Some(true)));
+        let missing = client.describe_vpc_attribute(&scope(), "vpc-0000000000000dead", VpcAttribute::EnableDnsSupport).await.unwrap();
+        assert_eq!(missing, None);
+
+        let mut no_vpc = request(&net, "x", "t2");
+        no_vpc.vpc_id = "vpc-0000000000000dead".into();
+        let e = client.create_endpoint(&scope(), &no_vpc).await.unwrap_err();
+        assert!(matches!(&e, CloudError::Permanent(m) if m.contains("NotFound") && m.contains("vpc-0000000000000dead")), "{e:?}");
+        let mut no_subnet = request(&net, "x", "t3");
+        no_subnet.subnet_ids = vec!["subnet-0000000000000dead".into()];
+        let e = client.create_endpoint(&scope(), &no_subnet).await.unwrap_err();
+        assert!(matches!(&e, CloudError::Permanent(m) if m.contains("InvalidSubnetID.NotFound") && m.contains("subnet-0000000000000dead")), "{e:?}");
+        let e = client.delete_endpoint(&scope(), "vpce-0000000000000dead").await;
+        // moto answers an empty `Unsuccessful` list for unknown IDs; AWS lists them there
+        // (then it is NotFound, which deletion treats as done).
+        assert!(e.is_ok() || matches!(e, Err(CloudError::NotFound(_))), "{e:?}");
+
+        let unknown = AwsClient::new(AwsSettings { endpoint_url: Some(moto.url.clone()), ..AwsSettings::default() });
+        let elsewhere = Scope { account: "prod".into(), region: "us-east-1".into() };
+        let e = unknown.list_owned_endpoints(&elsewhere, "host-a", None).await.unwrap_err();
+        assert!(e.to_string().contains("account `prod` is not defined under aws.accounts"), "{e}");
+    });
+}
+
+#[test]
+fn more_than_a_thousand_owned_endpoints_are_all_found() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let sdk = moto.sdk().await;
+        let net = seed(&sdk).await;
+        let client = moto.client();
+        for i in 0..1050 {
+            let mut r = request(&net, &format!("ep-{i:04}"), &format!("tok-{i}"));
+            r.security_group_ids.clear();
+            client.create_endpoint(&scope(), &r).await.unwrap();
+        }
+        // Someone else's endpoint, not ours.
+        let mut other = request(&net, "other", "tok-other");
+        other.tags.insert(tags::OWNER.into(), "host-b".into());
+        client.create_endpoint(&scope(), &other).await.unwrap();
+        let found = owned(&client).await;
+        assert_eq!(found.len(), 1050);
+        let filter = Filter::builder()
+            .name(format!("tag:{}", tags::OWNER))
+            .values("host-b")
+            .build();
+        let theirs = sdk
+            .describe_vpc_endpoints()
+            .filters(filter)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(theirs.vpc_endpoints().len(), 1);
+    });
+}
+
+#[test]
+fn the_daemon_converges_edits_and_deletes_real_endpoints() {
+    let moto = Moto::start();
+    let net = runtime().block_on(async { seed(&moto.sdk().await).await });
+    // The simulated TiDB Cloud's cluster offers the zones of moto's subnets.
+    let zones: Vec<&str> = net
+        .subnets
+        .iter()
+        .map(|(_, az)| az.as_str())
+        .filter(|az| *az != "use1-az2")
+        .collect();
+    let world = format!(
+        "clusters:\n  - id: \"{CLUSTER}\"\n    projectId: \"1372813089454548012\"\n    region: us-east-1\n    nodeGroups: [{{id: \"1379661944646413144\", default: true, availableZones: [{}]}}]\ntiming: {{serviceCreate: 0s, accept: 1s, activate: 2s, privateDns: 1s, delete: 1s}}\ntimeScale: 20\n",
+        zones.join(", ")
+    );
+    let setup = Setup::new(
+        &world,
+        &format!(
+            "cloud: {{tidbCloud: simulated, aws: real}}\naws: {{endpointUrl: \"{}\"}}\n",
+            moto.url
+        ),
+    );
+    let subnet = |i: usize| net.subnets[i].0.clone();
+    // The AZ subnet checks need AWS IDs of the form the spec accepts: moto's are.
+    let doc = |name: &str, subnets: &[String]| {
+        format!(
+            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n    securityGroupIds: [{}]\n  privateDns: false   # moto ignores PrivateDnsEnabled in ModifyVpcEndpoint\n",
+            net.vpc,
+            subnets.join(", "),
+            net.groups[0]
+        )
+    };
+    setup.write("orders.yaml", &doc("orders", &[subnet(1)]));
+    setup.write("bad-zone.yaml", &doc("bad-zone", &[subnet(2)]));
+    let mut daemon = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(setup.config())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(setup.path("daemon.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let show_log = || std::fs::read_to_string(setup.path("daemon.log")).unwrap_or_default();
+    let settle = |what: &str, check: &dyn Fn() -> bool| {
+        if !eventually(Duration::from_secs(60), check) {
+            panic!(
+                "timed out waiting for {what}; the daemon said\n{}",
+                show_log()
+            );
+        }
+    };
+    settle("orders Active", &|| {
+        setup.phase("orders", "orders").as_deref() == Some("Active")
+    });
+    let bad = setup.status("bad-zone").unwrap();
+    assert_eq!(bad["endpoints"][0]["phase"], "Failed");
+    assert!(
+        bad["endpoints"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use1-az2")
+    );
+
+    let sdk = runtime().block_on(moto.sdk());
+    let live = |sdk: &aws_sdk_ec2::Client| {
+        runtime().block_on(async {
+            let out = sdk.describe_vpc_endpoints().send().await.unwrap();
+            out.vpc_endpoints()
+                .iter()
+                .filter(|e| e.state().map(|s| s.as_str()) != Some("deleted"))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(live(&sdk).len(), 1);
+    // Edit: a second subnet, corrected in place.
+    setup.write("orders.yaml", &doc("orders", &[subnet(1), subnet(3)]));
+    settle("subnet added in moto", &|| {
+        live(&sdk)
+            .first()
+            .is_some_and(|e| e.subnet_ids().len() == 2)
+    });
+    assert_eq!(live(&sdk).len(), 1, "modified in place, not replaced");
+    // Drift: someone removes a subnet by hand; the daemon puts it back.
+    let id = live(&sdk)[0].vpc_endpoint_id().unwrap().to_string();
+    runtime()
+        .block_on(
+            sdk.modify_vpc_endpoint()
+                .vpc_endpoint_id(&id)
+                .remove_subnet_ids(subnet(3))
+                .send(),
+        )
+        .unwrap();
+    settle("drift corrected", &|| {
+        live(&sdk)
+            .first()
+            .is_some_and(|e| e.subnet_ids().len() == 2)
+    });
+    // Removal: the endpoint is deleted in moto.
+    setup.remove("orders.yaml");
+    settle("endpoint deleted in moto", &|| live(&sdk).is_empty());
+
+    Command::new("kill")
+        .args(["-s", "TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    assert!(show_log().contains("delete_vpc_endpoint"));
+}
