@@ -200,6 +200,7 @@ impl Daemon {
         metrics: Arc<Metrics>,
     ) -> Daemon {
         let mut engine = Engine::new(clouds.tidb, clouds.ec2, settings.file.owner_id.clone());
+        engine.set_apply_window(settings.file.settle_interval.0);
         match &settings.file.state_dir {
             Some(dir) => engine.remember_scopes(load_scopes(dir)),
             None => warn!(
@@ -219,6 +220,11 @@ impl Daemon {
             metrics,
             views: BTreeMap::new(),
         }
+    }
+
+    /// Status files written since start (a converged pass writes none).
+    pub fn status_writes(&self) -> u64 {
+        self.writer.writes
     }
 
     /// What `/readyz` reads.
@@ -448,6 +454,7 @@ impl Daemon {
         match result {
             Ok(new) => {
                 self.engine.set_owner(&new.file.owner_id);
+                self.engine.set_apply_window(new.file.settle_interval.0);
                 if let Ok(mut r) = self.readiness.lock() {
                     r.interval = new.interval();
                 }

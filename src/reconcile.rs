@@ -145,6 +145,9 @@ pub struct Engine<T, E> {
     scopes: BTreeSet<Scope>,
     backoff: HashMap<String, Backoff>,
     jitter: u64,
+    /// How long a pass may keep applying; what is still queued for a budget then waits for
+    /// the next pass.
+    apply_window: Duration,
 }
 
 impl<T, E> Engine<T, E>
@@ -162,6 +165,7 @@ where
             scopes: BTreeSet::new(),
             backoff: HashMap::new(),
             jitter: 0x2545_f491_4f6c_dd1d,
+            apply_window: Duration::from_secs(30),
         }
     }
 
@@ -172,6 +176,10 @@ where
 
     pub fn remember_scopes(&mut self, scopes: impl IntoIterator<Item = Scope>) {
         self.scopes.extend(scopes);
+    }
+
+    pub fn set_apply_window(&mut self, window: Duration) {
+        self.apply_window = window;
     }
 
     pub fn set_owner(&mut self, owner_id: &str) {
@@ -538,6 +546,7 @@ where
     /// Carries out the plan: each endpoint's actions in order, endpoints side by side, so one
     /// endpoint's slow or failing call never delays another's.
     async fn apply(&mut self, plan: &mut Plan, generations: &[String], outcome: &mut PassOutcome) {
+        let deadline = Instant::now() + self.apply_window;
         let mut tasks = tokio::task::JoinSet::new();
         for (index, p) in plan.endpoints.iter().chain(&plan.removals).enumerate() {
             if p.actions.is_empty() {
@@ -549,13 +558,28 @@ where
                 p.actions.clone(),
                 p.name.clone(),
             );
+            let deadline = deadline.into();
             tasks.spawn(async move {
                 let mut done = Vec::new();
+                let mut created: Option<String> = None;
                 for action in actions {
-                    let result = execute(&tidb, &ec2, &action).await;
-                    let failed = result.as_ref().err().cloned();
-                    done.push((action.kind(), result));
-                    if failed.is_some() {
+                    // Past the deadline (waiting for a budget), the rest waits for a later
+                    // pass, which re-observes first: other endpoints' next steps need not wait
+                    // for this pass's slowest queue.
+                    let Ok(result) = tokio::time::timeout_at(
+                        deadline,
+                        execute(&tidb, &ec2, &action, created.as_deref()),
+                    )
+                    .await
+                    else {
+                        break;
+                    };
+                    let failed = result.is_err();
+                    if let Ok(Some(id)) = &result {
+                        created = Some(id.clone());
+                    }
+                    done.push((action.kind(), result.map(drop)));
+                    if failed {
                         break;
                     }
                 }
@@ -667,12 +691,12 @@ async fn create<E: Ec2>(
     ec2: &E,
     scope: &Scope,
     request: &CreateEndpoint,
-) -> Result<(), CloudError> {
+) -> Result<String, CloudError> {
     let mut request = request.clone();
     for _ in 0..8 {
         let endpoint = ec2.create_endpoint(scope, &request).await?;
         if !matches!(endpoint.state.as_str(), "deleted" | "deleting") {
-            return Ok(());
+            return Ok(endpoint.id);
         }
         request.client_token = plan::next_client_token(&request.client_token, &endpoint.id);
     }
@@ -681,33 +705,39 @@ async fn create<E: Ec2>(
     ))
 }
 
+/// Carries out one action; a create answers with the new endpoint's ID, which a following
+/// registration without an ID of its own (`created`) uses.
 async fn execute<T: TidbCloud, E: Ec2>(
     tidb: &T,
     ec2: &E,
     action: &Action,
-) -> Result<(), CloudError> {
-    match action {
-        Action::CreateVpcEndpoint { scope, request, .. } => create(ec2, scope, request).await,
+    created: Option<&str>,
+) -> Result<Option<String>, CloudError> {
+    let gone_is_done = |r: Result<(), CloudError>| match r {
+        Err(CloudError::NotFound(_)) => Ok(()),
+        other => other,
+    };
+    let result = match action {
+        Action::CreateVpcEndpoint { scope, request, .. } => {
+            return create(ec2, scope, request).await.map(Some);
+        }
         Action::ModifyVpcEndpoint { scope, request } => ec2.modify_endpoint(scope, request).await,
         Action::RegisterConnection {
             cluster_id,
             node_group_id,
             endpoint_id,
-        } => tidb
-            .create_connection(cluster_id, node_group_id, endpoint_id)
-            .await
-            .map(drop),
+        } => match endpoint_id.as_deref().or(created) {
+            Some(id) => tidb
+                .create_connection(cluster_id, node_group_id, id)
+                .await
+                .map(drop),
+            None => Ok(()),
+        },
         Action::DeleteConnection { connection, .. } => {
-            match tidb.delete_connection(connection).await {
-                Err(CloudError::NotFound(_)) => Ok(()),
-                other => other,
-            }
+            gone_is_done(tidb.delete_connection(connection).await)
         }
         Action::DeleteVpcEndpoint { scope, endpoint_id } => {
-            match ec2.delete_endpoint(scope, endpoint_id).await {
-                Err(CloudError::NotFound(_)) => Ok(()),
-                other => other,
-            }
+            gone_is_done(ec2.delete_endpoint(scope, endpoint_id).await)
         }
         Action::Tag {
             scope,
@@ -719,5 +749,6 @@ async fn execute<T: TidbCloud, E: Ec2>(
             endpoint_id,
             keys,
         } => ec2.delete_tags(scope, endpoint_id, keys).await,
-    }
+    };
+    result.map(|()| None)
 }

@@ -50,10 +50,14 @@ fn plan_shows_what_would_happen_and_changes_nothing() {
         )),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("  + register the new endpoint with TiDB Cloud\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("bad-zone (Failed): subnet"), "{stdout}");
     assert!(
         stdout.ends_with(
-            "Plan: 1 to add, 0 to change, 0 to destroy. Endpoints: 1 NotConfigured, 1 Failed\n"
+            "Plan: 2 to add, 0 to change, 0 to destroy. Endpoints: 1 NotConfigured, 1 Failed\n"
         ),
         "{stdout}"
     );

@@ -298,6 +298,11 @@ impl SimCloud {
         self.lock().world.time_scale
     }
 
+    /// The simulated clock: milliseconds since the world began.
+    pub fn now_ms(&self) -> u64 {
+        self.lock().now()
+    }
+
     /// Every endpoint EC2 knows, `deleted` ones included (for tests and leak checks).
     pub fn all_endpoints(&self) -> Vec<VpcEndpoint> {
         let sim = self.lock();

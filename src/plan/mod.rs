@@ -91,7 +91,9 @@ pub enum Action {
     RegisterConnection {
         cluster_id: String,
         node_group_id: String,
-        endpoint_id: String,
+        /// `None`: the endpoint the preceding create of this plan returns, so a new endpoint
+        /// is registered at once instead of a pass later.
+        endpoint_id: Option<String>,
     },
     DeleteConnection {
         #[serde(skip)]
@@ -178,9 +180,10 @@ impl Action {
                 }
                 format!("modify {}: {}", r.endpoint_id, parts.join("; "))
             }
-            Action::RegisterConnection { endpoint_id, .. } => {
-                format!("register {endpoint_id} with TiDB Cloud")
-            }
+            Action::RegisterConnection { endpoint_id, .. } => match endpoint_id {
+                Some(id) => format!("register {id} with TiDB Cloud"),
+                None => "register the new endpoint with TiDB Cloud".into(),
+            },
             Action::DeleteConnection { connection_id, .. } => {
                 format!("delete TiDB Cloud connection {connection_id}")
             }
@@ -446,6 +449,11 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
         let mut plan = here(Phase::NotConfigured, "creating the VPC endpoint".into());
         plan.actions
             .push(create_action(desired, service, &scope, owner_id));
+        plan.actions.push(Action::RegisterConnection {
+            cluster_id: cluster_id.into(),
+            node_group_id: node_group_id.clone(),
+            endpoint_id: None,
+        });
         return plan;
     };
 
@@ -541,7 +549,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
             p.actions.push(Action::RegisterConnection {
                 cluster_id: cluster_id.into(),
                 node_group_id: node_group_id.clone(),
-                endpoint_id: endpoint.id.clone(),
+                endpoint_id: Some(endpoint.id.clone()),
             });
             p
         }

@@ -184,7 +184,7 @@ fn decision_table() {
                 o.network = Some(network())
             },
             Phase::NotConfigured,
-            &["create_vpc_endpoint"],
+            &["create_vpc_endpoint", "register_connection"],
             "creating",
         ),
         (
@@ -233,7 +233,7 @@ fn decision_table() {
                 o.network = Some(n)
             },
             Phase::NotConfigured,
-            &["create_vpc_endpoint"],
+            &["create_vpc_endpoint", "register_connection"],
             "",
         ),
         (
