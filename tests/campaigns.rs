@@ -1,0 +1,364 @@
+//! Fault campaigns against the daemon binary: crashes, flaky providers, bad input, secrets, soak.
+//!
+//! Quick versions run in CI; `PRIVATELINKD_CAMPAIGN=full` runs the full ones (see
+//! BENCHMARKS.md): 50 kills during a 50-endpoint convergence, and an hour of simulated time.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn full() -> bool {
+    std::env::var("PRIVATELINKD_CAMPAIGN").is_ok_and(|v| v == "full")
+}
+
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(setup: &Setup, log: &str) -> Daemon {
+        let child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(setup.config())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(setup.path(log)).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    fn proc_status(&self, key: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.0.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-s", "TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        let code = self.0.wait().unwrap().code();
+        std::mem::forget(self);
+        code
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn all_active(setup: &Setup, names: &[String]) -> bool {
+    names
+        .iter()
+        .all(|n| setup.phase(n, n).as_deref() == Some("Active"))
+}
+
+#[test]
+fn kill_9_during_convergence_never_duplicates_or_leaks() {
+    let (endpoints, kills) = if full() { (50, 50) } else { (50, 12) };
+    let setup = Setup::new(&world(30, true), "");
+    let names: Vec<String> = (0..endpoints).map(|i| format!("ep-{i:02}")).collect();
+    for n in &names {
+        setup.write(
+            &format!("{n}.yaml"),
+            &endpoint(n, CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
+        );
+    }
+    let mut seed: u64 = 0x0dd_ba11;
+    for _ in 0..kills {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let after = Duration::from_millis(30 + (seed >> 33) % 600);
+        let mut daemon = Daemon::start(&setup, "daemon.log");
+        std::thread::sleep(after);
+        daemon.0.kill().unwrap(); // SIGKILL, at an arbitrary instant
+        daemon.0.wait().unwrap();
+    }
+    let daemon = Daemon::start(&setup, "daemon.log");
+    wait_for("every endpoint Active", Duration::from_secs(120), || {
+        all_active(&setup, &names)
+    });
+    let live = setup.live_endpoints();
+    assert_eq!(live.len(), endpoints, "exactly one endpoint per document");
+    let mut tagged: Vec<&str> = live
+        .iter()
+        .map(|e| {
+            e["endpoint"]["tags"]["privatelinkd.io/name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    tagged.sort();
+    tagged.dedup();
+    assert_eq!(tagged.len(), endpoints, "no name twice");
+    let state = setup.world_state();
+    let connections = state["connections"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|c| c["deleted_at"].is_null())
+        .count();
+    assert_eq!(
+        connections, endpoints,
+        "exactly one connection per document"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[test]
+fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
+    // 20 % of EC2 calls fail (simulated 503s); TiDB Cloud is the fake server, answering 20 %
+    // of requests with 500 and every 7th with a burst of two 429s.
+    let setup = Setup::new(
+        &world(20, true).replace("faults: {", "faults: {errorRate: 0.2, "),
+        "",
+    );
+    std::fs::write(setup.path("fake-world.yaml"), world(20, true)).unwrap();
+    std::fs::write(setup.path("key.txt"), "pk-campaign-SECRET-77\n").unwrap();
+    let mut fake = Command::new(env!("CARGO_BIN_EXE_privatelinkd-fake-tidbcloud"))
+        .arg("--world")
+        .arg(setup.path("fake-world.yaml"))
+        .args(["--public-key", "CAMPAIGN", "--private-key-file"])
+        .arg(setup.path("key.txt"))
+        .args([
+            "--server-error-rate",
+            "0.2",
+            "--throttle-every",
+            "7",
+            "--throttle-burst",
+            "2",
+            "--requests-per-minute",
+            "1000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    BufReader::new(fake.stdout.take().unwrap())
+        .read_line(&mut addr)
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(setup.config())
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let config = format!(
+        "{config}cloud: {{tidbCloud: real, aws: simulated}}\ntidbCloud: {{apiUrl: \"http://{}\", publicKey: CAMPAIGN, privateKeyFile: ./key.txt, requestsPerMinute: 1000}}\n",
+        addr.trim()
+    );
+    std::fs::write(setup.config(), config).unwrap();
+    let names: Vec<String> = (0..8).map(|i| format!("ep-{i}")).collect();
+    for n in &names {
+        setup.write(
+            &format!("{n}.yaml"),
+            &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
+        );
+    }
+    let daemon = Daemon::start(&setup, "daemon.log");
+    let converged = eventually(Duration::from_secs(90), || all_active(&setup, &names));
+    let metrics = scrape(port);
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert!(
+        converged,
+        "did not converge:\n{}",
+        std::fs::read_to_string(setup.path("daemon.log")).unwrap()
+    );
+    for outcome in ["server_error", "throttled"] {
+        let count: f64 = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("privatelinkd_api_requests_total{api=\"tidbcloud\"")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(
+            count > 0.0,
+            "no tidbcloud {outcome} in the metrics:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("api=\"ec2\"") && metrics.contains("outcome=\"server_error\""));
+    // The key is in no log line, status file or metric.
+    let log = std::fs::read_to_string(setup.path("daemon.log")).unwrap();
+    assert!(!log.contains("pk-campaign-SECRET-77") && !metrics.contains("pk-campaign-SECRET-77"));
+    for n in &names {
+        let status =
+            std::fs::read_to_string(setup.path(&format!("endpoints/{n}.status.yaml"))).unwrap();
+        assert!(!status.contains("pk-campaign-SECRET-77"));
+    }
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    raw
+}
+
+#[test]
+fn every_broken_file_of_the_corpus_while_running_deletes_nothing() {
+    let setup = Setup::new(&world(20, true), "");
+    let names = [
+        "keep-a".to_string(),
+        "keep-b".to_string(),
+        "victim".to_string(),
+    ];
+    for n in &names {
+        setup.write(
+            &format!("{n}.yaml"),
+            &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
+        );
+    }
+    let mut daemon = Daemon::start(&setup, "daemon.log");
+    wait_for("all Active", Duration::from_secs(30), || {
+        all_active(&setup, &names)
+    });
+    let ids: Vec<String> = setup
+        .live_endpoints()
+        .iter()
+        .map(|e| e["endpoint"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let corpus: Vec<_> = std::fs::read_dir("tests/fixtures/invalid")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for (i, broken) in corpus.iter().enumerate() {
+        // Written, then edited (a second broken version), then removed and restored.
+        std::fs::copy(broken, setup.path("endpoints/victim.yaml")).unwrap();
+        std::thread::sleep(Duration::from_millis(120));
+        let other = &corpus[(i + 1) % corpus.len()];
+        std::fs::copy(other, setup.path("endpoints/victim.yaml")).unwrap();
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(daemon.alive(), "the daemon died on {}", broken.display());
+        assert_eq!(
+            setup.live_endpoints().len(),
+            3,
+            "something was deleted while {} was in place",
+            broken.display()
+        );
+    }
+    setup.write(
+        "victim.yaml",
+        &endpoint("victim", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    wait_for("all Active again", Duration::from_secs(30), || {
+        all_active(&setup, &names)
+    });
+    let after: Vec<String> = setup
+        .live_endpoints()
+        .iter()
+        .map(|e| e["endpoint"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after, ids, "the same endpoints, untouched");
+
+    // Emptying the directory: the guard holds.
+    for n in &names {
+        setup.remove(&format!("{n}.yaml"));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(setup.live_endpoints().len(), 3);
+    assert!(daemon.alive());
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(
+        std::fs::read_to_string(setup.path("daemon.log"))
+            .unwrap()
+            .contains("deletions blocked")
+    );
+}
+
+#[test]
+fn soak_with_random_edits_keeps_memory_tasks_and_files_flat() {
+    let (real, scale) = if full() {
+        (Duration::from_secs(120), 30)
+    } else {
+        (Duration::from_secs(12), 300)
+    };
+    // An hour of simulated time: 12 s at 300x in the quick run, 2 min at 30x in the full one.
+    let setup = Setup::new(&world(scale, true), "");
+    let names: Vec<String> = (0..20).map(|i| format!("ep-{i:02}")).collect();
+    for n in &names {
+        setup.write(
+            &format!("{n}.yaml"),
+            &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
+        );
+    }
+    let mut daemon = Daemon::start(&setup, "daemon.log");
+    wait_for("all Active", Duration::from_secs(60), || {
+        all_active(&setup, &names)
+    });
+    let (rss0, threads0, files0) = (
+        daemon.proc_status("VmRSS:"),
+        daemon.proc_status("Threads:"),
+        daemon.open_files(),
+    );
+    let start = Instant::now();
+    let mut seed: u64 = 7;
+    let subnet_sets: [&[&str]; 3] = [
+        &[SUBNET_AZ1],
+        &[SUBNET_AZ1, SUBNET_AZ4],
+        &[SUBNET_AZ4, SUBNET_AZ6],
+    ];
+    let mut peak = rss0;
+    while start.elapsed() < real {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let n = &names[(seed >> 33) as usize % names.len()];
+        let subnets = subnet_sets[(seed >> 40) as usize % subnet_sets.len()];
+        setup.write(&format!("{n}.yaml"), &endpoint(n, CLUSTER, subnets, ""));
+        std::thread::sleep(Duration::from_millis(150));
+        peak = peak.max(daemon.proc_status("VmRSS:"));
+        assert!(daemon.alive());
+    }
+    let (rss1, threads1, files1) = (
+        daemon.proc_status("VmRSS:"),
+        daemon.proc_status("Threads:"),
+        daemon.open_files(),
+    );
+    assert!(
+        threads1 <= threads0 + 2,
+        "threads grew: {threads0} -> {threads1}"
+    );
+    assert!(
+        files1 <= files0 + 4,
+        "open files grew: {files0} -> {files1}"
+    );
+    assert!(
+        rss1 < rss0 + 16 * 1024,
+        "memory grew: {rss0} KiB -> {rss1} KiB (peak {peak})"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+}
