@@ -9,8 +9,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::cloud::{
-    CloudError, Cluster, Connection, CreateEndpoint, Ec2, Network, Page, Scope, Service,
-    ServiceState, TidbCloud, VpcAttribute, VpcEndpoint, tags,
+    CloudError, Cluster, Connection, CreateEndpoint, Ec2, ModifyEndpoint, Network, Page, Scope,
+    Service, ServiceState, TidbCloud, VpcAttribute, VpcEndpoint, tags,
 };
 use crate::plan::{self, Action, Desired, EndpointPlan, Leftover, Observed, Phase, Plan, Policy};
 use crate::spec::EndpointDocument;
@@ -99,28 +99,12 @@ fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&VpcEndpoint>)
         return false;
     }
     let Some(e) = endpoint else { return true };
-    let same = |have: &[String], want: Vec<String>| {
-        let mut have = have.to_vec();
-        let mut want = want;
-        have.sort();
-        want.sort();
-        have == want
+    let corrected = plan::drift(spec, e);
+    let in_place = ModifyEndpoint {
+        endpoint_id: e.id.clone(),
+        ..ModifyEndpoint::default()
     };
-    let want_groups: Vec<String> = spec
-        .aws
-        .security_group_ids
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    !same(
-        &e.subnet_ids,
-        spec.aws
-            .subnet_ids
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-    ) || (!want_groups.is_empty() && !same(&e.security_group_ids, want_groups))
-        || (spec.private_dns && !e.private_dns_enabled)
+    corrected != in_place || (spec.private_dns && !e.private_dns_enabled)
 }
 
 /// Retry bookkeeping for one endpoint: when it may act again, and why it waits.

@@ -602,6 +602,15 @@ impl Sim {
         Some(view)
     }
 
+    /// An endpoint of this account and region, to change.
+    fn endpoint_mut(&mut self, scope: &Scope, id: &str) -> CloudResult<&mut SimEndpoint> {
+        self.state
+            .endpoints
+            .get_mut(id)
+            .filter(|e| e.scope == *scope)
+            .ok_or_else(|| CloudError::NotFound(format!("InvalidVpcEndpointId.NotFound: {id}")))
+    }
+
     fn vpc(&self, scope: &Scope, id: &str) -> Option<&VpcSeed> {
         self.world
             .vpcs
@@ -1067,16 +1076,11 @@ impl Ec2 for SimCloud {
         tags: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
         let mut sim = self.lock();
-        sim.ec2(scope, "CreateTags", true)?;
-        let e = sim
-            .state
-            .endpoints
-            .get_mut(endpoint_id)
-            .filter(|e| e.scope == *scope)
-            .ok_or_else(|| {
-                CloudError::NotFound(format!("InvalidVpcEndpointId.NotFound: {endpoint_id}"))
-            })?;
-        e.endpoint.tags.extend(tags.clone());
+        sim.ec2(scope, "CreateTags", false)?;
+        sim.endpoint_mut(scope, endpoint_id)?
+            .endpoint
+            .tags
+            .extend(tags.clone());
         sim.persist();
         Ok(())
     }
@@ -1088,15 +1092,8 @@ impl Ec2 for SimCloud {
         keys: &[String],
     ) -> CloudResult<()> {
         let mut sim = self.lock();
-        sim.ec2(scope, "DeleteTags", true)?;
-        let e = sim
-            .state
-            .endpoints
-            .get_mut(endpoint_id)
-            .filter(|e| e.scope == *scope)
-            .ok_or_else(|| {
-                CloudError::NotFound(format!("InvalidVpcEndpointId.NotFound: {endpoint_id}"))
-            })?;
+        sim.ec2(scope, "DeleteTags", false)?;
+        let e = sim.endpoint_mut(scope, endpoint_id)?;
         e.endpoint.tags.retain(|k, _| !keys.contains(k));
         sim.persist();
         Ok(())

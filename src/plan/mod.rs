@@ -28,7 +28,7 @@ use crate::cloud::{
     Cluster, Connection, ConnectionState, CreateEndpoint, ModifyEndpoint, Network, Scope, Service,
     ServiceState, VpcEndpoint, tags,
 };
-use crate::spec::{DeletionPolicy, EndpointDocument};
+use crate::spec::{DeletionPolicy, EndpointDocument, EndpointSpec};
 
 /// The phase a user sees (status file, metric).
 #[derive(
@@ -500,29 +500,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
     }
 
     // Drift in subnets and security groups is corrected in place whatever else is going on.
-    let mut modify = ModifyEndpoint {
-        endpoint_id: endpoint.id.clone(),
-        ..ModifyEndpoint::default()
-    };
-    let want_subnets: Vec<String> = spec
-        .aws
-        .subnet_ids
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let want_groups: Vec<String> = spec
-        .aws
-        .security_group_ids
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    modify.remove_subnet_ids = missing_from(&endpoint.subnet_ids, &want_subnets);
-    modify.add_subnet_ids = missing_from(&want_subnets, &endpoint.subnet_ids);
-    // An empty list asks for the VPC's default group; only explicit lists are enforced.
-    if !want_groups.is_empty() {
-        modify.remove_security_group_ids = missing_from(&endpoint.security_group_ids, &want_groups);
-        modify.add_security_group_ids = missing_from(&want_groups, &endpoint.security_group_ids);
-    }
+    let mut modify = drift(spec, endpoint);
     let drift = modify
         != ModifyEndpoint {
             endpoint_id: endpoint.id.clone(),
@@ -753,6 +731,35 @@ fn dns_problem(network: &Network, vpc: &str) -> Option<String> {
              turn them on or set privateDns: false"
         )
     })
+}
+
+/// How an endpoint's subnets and security groups differ from the spec, as the modify that
+/// corrects them (empty lists when they agree).
+pub fn drift(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> ModifyEndpoint {
+    let want_subnets: Vec<String> = spec
+        .aws
+        .subnet_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let want_groups: Vec<String> = spec
+        .aws
+        .security_group_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut modify = ModifyEndpoint {
+        endpoint_id: endpoint.id.clone(),
+        remove_subnet_ids: missing_from(&endpoint.subnet_ids, &want_subnets),
+        add_subnet_ids: missing_from(&want_subnets, &endpoint.subnet_ids),
+        ..ModifyEndpoint::default()
+    };
+    // An empty list asks for the VPC's default group; only explicit lists are enforced.
+    if !want_groups.is_empty() {
+        modify.remove_security_group_ids = missing_from(&endpoint.security_group_ids, &want_groups);
+        modify.add_security_group_ids = missing_from(&want_groups, &endpoint.security_group_ids);
+    }
+    modify
 }
 
 fn missing_from(have: &[String], other: &[String]) -> Vec<String> {
