@@ -169,13 +169,15 @@ fn main() {
             if done && summary.actions_ok + summary.actions_failed == 0 {
                 break;
             }
-            // As the daemon spaces passes: 1 s after changes, settleInterval otherwise (scaled).
-            let next = if summary.actions_ok > 0 {
-                1000.0
-            } else {
-                5000.0
-            };
-            tokio::time::sleep(Duration::from_secs_f64(next / a.time_scale / 1000.0)).await;
+            // As the daemon spaces passes (Daemon::next_pass_in), on the simulated clock: 1 s
+            // after changes, settleInterval (5 s) otherwise, and listings kept under half of
+            // TiDB Cloud's 100 requests per minute.
+            let wanted: f64 = if summary.actions_ok > 0 { 1.0 } else { 5.0 };
+            let listing_floor = 2.0 * summary.listing_pages as f64 / (100.0 / 60.0);
+            tokio::time::sleep(Duration::from_secs_f64(
+                wanted.max(listing_floor) / a.time_scale,
+            ))
+            .await;
         }
     });
     let converge_sim = Duration::from_millis(sim.now_ms() - converge_start_sim);

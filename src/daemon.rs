@@ -56,6 +56,8 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Default)]
 pub struct PassSummary {
     pub plan: Plan,
+    /// TiDB Cloud listing pages read (what spaces passes apart).
+    pub listing_pages: usize,
     pub actions_ok: usize,
     pub actions_failed: usize,
     pub observe_errors: usize,
@@ -91,6 +93,8 @@ pub struct Daemon {
     readiness: Arc<Mutex<Readiness>>,
     /// Each endpoint's metric labels, kept for the endpoints of invalid files.
     views: BTreeMap<String, EndpointView>,
+    /// TiDB Cloud requests per second the gate allows (on the simulated clock when simulated).
+    tidb_rate: f64,
 }
 
 /// Why the daemon cannot start with these settings.
@@ -199,6 +203,7 @@ impl Daemon {
         allow_mass_delete: bool,
         metrics: Arc<Metrics>,
     ) -> Daemon {
+        let tidb_rate = clouds.tidb.rates().tidb.per_second;
         let mut engine = Engine::new(clouds.tidb, clouds.ec2, settings.file.owner_id.clone());
         engine.set_apply_window(settings.file.settle_interval.0);
         match &settings.file.state_dir {
@@ -219,7 +224,25 @@ impl Daemon {
             readiness: Arc::new(Mutex::new(Readiness::new(settings_interval))),
             metrics,
             views: BTreeMap::new(),
+            tidb_rate,
         }
+    }
+
+    /// When to pass again after `last`: soon while things move, every interval once settled,
+    /// and never so often that listings take more than half of TiDB Cloud's budget (a pass
+    /// over N endpoints lists ceil(N/100) pages; the budget is shared with registrations).
+    pub fn next_pass_in(&self, last: &PassSummary) -> Duration {
+        let interval = self.settings.interval();
+        let wanted = if last.actions_ok + last.actions_failed > 0 {
+            AFTER_CHANGE
+        } else if !last.settled() {
+            self.settings.file.settle_interval.0.min(interval)
+        } else {
+            interval
+        };
+        let listing_floor =
+            Duration::from_secs_f64(2.0 * last.listing_pages as f64 / self.tidb_rate);
+        wanted.max(listing_floor.min(interval))
     }
 
     /// Status files written since start (a converged pass writes none).
@@ -278,6 +301,7 @@ impl Daemon {
             actions_ok: outcome.applied.iter().filter(|a| a.2.is_none()).count(),
             actions_failed: outcome.applied.iter().filter(|a| a.2.is_some()).count(),
             observe_errors: outcome.observe_errors,
+            listing_pages: outcome.listing_pages,
             invalid_files: frozen.len(),
             ..PassSummary::default()
         };
@@ -535,15 +559,10 @@ impl Daemon {
             if reload {
                 self.reload();
             }
-            let interval = self.settings.interval();
             let delay = if again {
                 Duration::ZERO
-            } else if last.actions_ok + last.actions_failed > 0 {
-                AFTER_CHANGE
-            } else if !last.settled() {
-                self.settings.file.settle_interval.0.min(interval)
             } else {
-                interval
+                self.next_pass_in(&last)
             };
             next = Instant::now() + delay;
         }

@@ -41,6 +41,8 @@ pub struct PassOutcome {
     pub applied: Vec<(String, &'static str, Option<String>)>,
     /// The observe step itself had transient trouble somewhere.
     pub observe_errors: usize,
+    /// TiDB Cloud listing pages this pass read: the part of a pass that grows with N.
+    pub listing_pages: usize,
 }
 
 /// The observed objects of one endpoint, for reporting.
@@ -367,7 +369,8 @@ where
             })
             .await
             {
-                Ok(list) => {
+                Ok((list, pages)) => {
+                    outcome.listing_pages += pages;
                     connections.extend(list.into_iter().map(|c| (c.endpoint_id.clone(), c)))
                 }
                 Err(e) => {
@@ -403,7 +406,7 @@ where
             })
             .await
             {
-                Ok(list) => {
+                Ok((list, _)) => {
                     for e in list {
                         let name = e.tag(tags::NAME).unwrap_or(&e.id).to_string();
                         // Two endpoints with one name (should not happen): prefer a live one.
@@ -643,20 +646,22 @@ where
     }
 }
 
-/// Every item of a paginated listing, page after page.
-async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, CloudError>
+/// Every item of a paginated listing, page after page, and how many pages it took.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<(Vec<T>, usize), CloudError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<Page<T>, CloudError>>,
 {
     let mut items = Vec::new();
     let mut token: Option<String> = None;
+    let mut pages = 0;
     loop {
         let p = page(token.take()).await?;
+        pages += 1;
         items.extend(p.items);
         match p.next {
             Some(next) => token = Some(next),
-            None => return Ok(items),
+            None => return Ok((items, pages)),
         }
     }
 }

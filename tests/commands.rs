@@ -143,7 +143,15 @@ fn validate_checks_the_daemon_config_and_its_world() {
 
 #[test]
 fn the_shipped_production_config_is_valid() {
-    let settings = privatelinkd::settings::Settings::load(std::path::Path::new("config/privatelinkd.yaml")).unwrap();
-    assert_eq!(settings.backends(), (privatelinkd::settings::Backend::Real, privatelinkd::settings::Backend::Real));
+    let settings =
+        privatelinkd::settings::Settings::load(std::path::Path::new("config/privatelinkd.yaml"))
+            .unwrap();
+    assert_eq!(
+        settings.backends(),
+        (
+            privatelinkd::settings::Backend::Real,
+            privatelinkd::settings::Backend::Real
+        )
+    );
     assert_eq!(settings.file.tidb_cloud.requests_per_minute, 100);
 }

@@ -100,6 +100,7 @@ struct Limits {
 #[derive(Clone)]
 pub struct Budgeted<C> {
     inner: C,
+    rates: Rates,
     limits: Arc<Limits>,
     observer: Option<Arc<dyn CallObserver>>,
 }
@@ -108,6 +109,7 @@ impl<C> Budgeted<C> {
     pub fn new(inner: C, rates: Rates) -> Self {
         Budgeted {
             inner,
+            rates,
             limits: Arc::new(Limits {
                 tidb: RateLimiter::direct(quota(rates.tidb)),
                 mutating: RateLimiter::keyed(quota(rates.ec2_mutating)),
@@ -125,6 +127,11 @@ impl<C> Budgeted<C> {
 
     pub fn inner(&self) -> &C {
         &self.inner
+    }
+
+    /// The budgets this gate keeps to.
+    pub fn rates(&self) -> Rates {
+        self.rates
     }
 
     /// Waits for the budget, makes the call, reports it, and retries transient failures

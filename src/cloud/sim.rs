@@ -420,7 +420,9 @@ impl SimCloud {
 
 impl Sim {
     fn now(&self) -> u64 {
-        let real_ms = unix_ms().saturating_sub(self.state.epoch_ms) as f64;
+        // Microseconds: at a time scale of 1000, whole milliseconds would make the simulated
+        // clock jump by seconds, and its rate limits disagree with the client's.
+        let real_ms = (unix_us().saturating_sub(self.state.epoch_ms * 1000)) as f64 / 1000.0;
         (real_ms * self.world.time_scale) as u64
     }
 
@@ -694,9 +696,13 @@ impl Sim {
     }
 }
 
-fn unix_ms() -> u64 {
+fn unix_us() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| d.as_millis() as u64)
+    since.map_or(0, |d| d.as_micros() as u64)
+}
+
+fn unix_ms() -> u64 {
+    unix_us() / 1000
 }
 
 /// FNV-1a: a small stable hash for names the simulator makes up.
