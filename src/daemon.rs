@@ -24,7 +24,7 @@ use crate::metrics::{EndpointInfo, EndpointView, Metrics};
 use crate::plan::{Phase, Plan, Policy};
 use crate::reconcile::{Engine, PassOutcome, Seen, Wanted};
 use crate::settings::{Backend, Settings};
-use crate::source::{self, Catalog};
+use crate::source::{self, Catalog, FileCache};
 use crate::status::{
     self, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile, StatusWriter,
     VpcEndpointStatus,
@@ -95,6 +95,8 @@ pub struct Daemon {
     views: BTreeMap<String, EndpointView>,
     /// TiDB Cloud requests per second the gate allows (on the simulated clock when simulated).
     tidb_rate: f64,
+    /// Endpoint files as last parsed.
+    files: FileCache,
 }
 
 /// Why the daemon cannot start with these settings.
@@ -225,6 +227,7 @@ impl Daemon {
             metrics,
             views: BTreeMap::new(),
             tidb_rate,
+            files: FileCache::default(),
         }
     }
 
@@ -259,7 +262,7 @@ impl Daemon {
     pub async fn pass(&mut self, apply: bool) -> PassSummary {
         let started = std::time::Instant::now();
         let root = self.settings.file.endpoints_dir.clone();
-        let catalog = match Catalog::read(std::slice::from_ref(&root)) {
+        let catalog = match Catalog::read_cached(std::slice::from_ref(&root), &mut self.files) {
             Ok(c) => c,
             Err(e) => {
                 error!("cannot read the endpoints directory: {e}");
@@ -442,7 +445,9 @@ impl Daemon {
                     info!(endpoint = %e.name, phase = %e.phase.as_str(), "phase changed: {}", e.message);
                 }
             }
-            if let Err(e) = self.writer.write(&path, &status) {
+            // Serializing is the costly part of an unchanged status: compare first.
+            let unchanged = self.last.get(&path) == Some(&status);
+            if !unchanged && let Err(e) = self.writer.write(&path, &status) {
                 error!("cannot write {}: {e}", path.display());
             }
             self.last.insert(path, status);

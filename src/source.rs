@@ -71,13 +71,19 @@ pub struct Catalog {
 impl Catalog {
     /// Reads files and directories (recursively) and checks them against each other.
     pub fn read(paths: &[PathBuf]) -> Result<Catalog, SourceError> {
+        Catalog::read_cached(paths, &mut FileCache::default())
+    }
+
+    /// Like `read`, re-reading only the files that changed since `cache` saw them.
+    pub fn read_cached(paths: &[PathBuf], cache: &mut FileCache) -> Result<Catalog, SourceError> {
         let mut found = Vec::new();
         for path in paths {
             discover(path, true, &mut found)?;
         }
         found.sort();
         found.dedup();
-        let mut files: Vec<SpecFile> = found.iter().map(|p| read_file(p)).collect();
+        let mut files: Vec<SpecFile> = found.iter().map(|p| cache.read(p)).collect();
+        cache.files.retain(|p, _| found.binary_search(p).is_ok());
         cross_check(&mut files);
         Ok(Catalog { files })
     }
@@ -91,6 +97,38 @@ impl Catalog {
             .iter()
             .filter(|f| f.is_valid())
             .flat_map(|f| f.documents.iter())
+    }
+}
+
+/// Files as last read, kept while their inode, size and modification time stay the same: the
+/// daemon's pass over an unchanged directory parses nothing again.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    files: HashMap<PathBuf, (Stamp, SpecFile)>,
+}
+
+/// What tells that a file changed.
+type Stamp = (std::time::SystemTime, u64, u64);
+
+impl FileCache {
+    fn read(&mut self, path: &Path) -> SpecFile {
+        use std::os::unix::fs::MetadataExt;
+        let stamp = fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
+        if let (Some(stamp), Some((seen, file))) = (stamp, self.files.get(path))
+            && stamp == *seen
+        {
+            return file.clone();
+        }
+        let file = read_file(path);
+        match stamp {
+            Some(stamp) if !file.unreadable => {
+                self.files.insert(path.to_path_buf(), (stamp, file.clone()));
+            }
+            _ => {
+                self.files.remove(path);
+            }
+        }
+        file
     }
 }
 
