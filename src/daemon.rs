@@ -282,6 +282,7 @@ impl Daemon {
                 wanted.extend(file.documents.iter().map(|d| Wanted {
                     doc: d.spec.clone(),
                     file: rel(&file.path),
+                    generation: d.generation.clone(),
                 }));
             } else {
                 frozen.insert(rel(&file.path));
@@ -423,7 +424,7 @@ impl Daemon {
                             plan,
                             &seen,
                             old.get(name),
-                            crate::plan::generation(&d.spec),
+                            d.generation.clone(),
                         ))
                     })
                     .collect();

@@ -29,6 +29,18 @@ pub struct Wanted {
     pub doc: EndpointDocument,
     /// Relative to the endpoints directory.
     pub file: String,
+    /// `plan::generation` of `doc`: a changed document gets a fresh start after failures.
+    pub generation: String,
+}
+
+impl Wanted {
+    pub fn new(doc: EndpointDocument, file: impl Into<String>) -> Wanted {
+        Wanted {
+            generation: plan::generation(&doc),
+            doc,
+            file: file.into(),
+        }
+    }
 }
 
 /// What a pass saw and did, per endpoint: the input of status files and metrics.
@@ -199,7 +211,7 @@ where
             })
             .collect();
         let mut plan = plan::plan(&desired, &leftovers, policy);
-        let generations: Vec<String> = wanted.iter().map(|w| plan::generation(&w.doc)).collect();
+        let generations: Vec<String> = wanted.iter().map(|w| w.generation.clone()).collect();
         for ((p, (_, o)), generation) in plan.endpoints.iter_mut().zip(&desired).zip(&generations) {
             if o.trouble.is_some() {
                 // Half a picture (a listing failed) is no ground to act on: a connection not

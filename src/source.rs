@@ -35,6 +35,8 @@ pub enum SourceError {
 #[derive(Debug, Clone)]
 pub struct Document {
     pub spec: EndpointDocument,
+    /// `plan::generation` of the spec, computed once when the file is read.
+    pub generation: String,
     pub pos: Pos,
     pub name_pos: Pos,
     pub endpoint_id_pos: Pos,
@@ -113,7 +115,9 @@ type Stamp = (std::time::SystemTime, u64, u64);
 impl FileCache {
     fn read(&mut self, path: &Path) -> SpecFile {
         use std::os::unix::fs::MetadataExt;
-        let stamp = fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
+        let stamp = fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
         if let (Some(stamp), Some((seen, file))) = (stamp, self.files.get(path))
             && stamp == *seen
         {
@@ -229,6 +233,7 @@ pub fn read_file(path: &Path) -> SpecFile {
     for tree in &loaded.documents {
         match spec::checker().check(tree) {
             Ok(spec) => file.documents.push(Document {
+                generation: crate::plan::generation(&spec),
                 spec,
                 pos: tree.pos,
                 name_pos: tree.at("/metadata/name").map_or(tree.pos, |n| n.pos),

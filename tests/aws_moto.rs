@@ -612,7 +612,7 @@ fn converged_pass_through_the_real_clients_at_1000() {
                     net.vpc, net.subnets[1].0
                 );
                 let doc = privatelinkd::spec::checker().check(&privatelinkd::yaml::load(&text).documents[0]).unwrap();
-                Wanted { doc, file: "f.yaml".into() }
+                Wanted::new(doc, "f.yaml")
             })
             .collect();
         let policy = Policy { owner_id: "host-a".into(), max_deletes_per_pass: 5, allow_mass_delete: false, source_empty: false };

@@ -22,10 +22,7 @@ fn doc(text: &str) -> EndpointDocument {
 
 fn wanted(docs: &[String]) -> Vec<Wanted> {
     docs.iter()
-        .map(|t| Wanted {
-            doc: doc(t),
-            file: "test.yaml".into(),
-        })
+        .map(|t| Wanted::new(doc(t), "test.yaml"))
         .collect()
 }
 

@@ -307,10 +307,7 @@ fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
                 let doc = privatelinkd::spec::checker()
                     .check(&privatelinkd::yaml::load(&text).documents[0])
                     .unwrap();
-                Wanted {
-                    doc,
-                    file: "f.yaml".into(),
-                }
+                Wanted::new(doc, "f.yaml")
             })
             .collect();
         let policy = Policy {
