@@ -375,25 +375,35 @@ impl SimCloud {
         let mut sim = self.lock();
         sim.tidb("ListPrivateEndpointConnections")?;
         let now = sim.now();
-        let matching: Vec<(&String, Connection)> = sim
-            .state
-            .connections
-            .iter()
-            .filter_map(|(id, c)| sim.view_connection(c, now).map(|v| (id, v)))
-            .filter(|(_, c)| match filter {
+        // Counted and selected on the stored records; only the page itself is rendered,
+        // so listing N connections page by page stays linear.
+        let gone = |c: &SimConnection| {
+            c.deleted_at
+                .is_some_and(|at| now >= at + Sim::ms(sim.world.timing.delete))
+        };
+        let matches = |c: &SimConnection| {
+            let c = &c.connection;
+            match filter {
                 ConnectionFilter::Project(project) => sim
                     .cluster(&c.cluster_id)
                     .is_ok_and(|cl| cl.project_id == *project),
                 ConnectionFilter::NodeGroup(cluster, group) => {
                     c.cluster_id == *cluster && c.node_group_id == *group
                 }
-            })
-            .collect();
-        let total = matching.len();
+            }
+        };
+        let total = sim
+            .state
+            .connections
+            .values()
+            .filter(|c| !gone(c) && matches(c))
+            .count();
         let after = after.unwrap_or_default();
-        let mut items: Vec<(&String, Connection)> = matching
-            .into_iter()
-            .filter(|(id, _)| id.as_str() > after)
+        let mut items: Vec<(&String, &SimConnection)> = sim
+            .state
+            .connections
+            .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .filter(|(_, c)| !gone(c) && matches(c))
             .take(size + 1)
             .collect();
         let next = (items.len() > size).then(|| {
@@ -401,7 +411,10 @@ impl SimCloud {
             items[size - 1].0.clone()
         });
         let page = Page {
-            items: items.into_iter().map(|(_, c)| c).collect(),
+            items: items
+                .into_iter()
+                .filter_map(|(_, c)| sim.view_connection(c, now))
+                .collect(),
             next,
         };
         Ok((page, total))
