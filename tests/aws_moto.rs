@@ -49,21 +49,29 @@ struct Moto {
 impl Moto {
     fn start() -> Moto {
         test_credentials();
-        let found = Command::new("sh")
-            .args(["-c", "command -v moto_server"])
+        let found = Command::new("python3")
+            .args(["-c", "import moto.server"])
             .output()
             .unwrap();
         assert!(
             found.status.success(),
-            "moto_server is not installed (scripts/test installs it)"
+            "moto[server] is not installed (scripts/test installs it)"
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // The module rather than the `moto_server` script: no PATH or pyenv shim involved.
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
