@@ -133,7 +133,8 @@ fn main() {
         // settleInterval is 5 s of simulated time: the daemon's default, on the bench's clock.
         format!(
             "endpointsDir: ./endpoints\nstatusDir: ./status\nstateDir: ./state\ninterval: 60s\nsettleInterval: {}ms\nownerId: bench\nsimulated: {{world: ./world.yaml}}\n",
-            (5000.0 / a.time_scale).ceil() as u64
+            // Filling without limits, passes may apply for as long as they like.
+            if a.converge_with_limits { (5000.0 / a.time_scale).ceil() as u64 } else { 5000 }
         ),
     )
     .unwrap();

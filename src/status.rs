@@ -165,6 +165,8 @@ pub fn sweep(dir: &Path, recursive: bool, keep: &BTreeSet<PathBuf>) {
 /// Temp file in the same directory, fsync, rename: readers see the old or the new file.
 pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    // statusDir (and its sub-directories) may not exist yet.
+    fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

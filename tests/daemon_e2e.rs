@@ -355,3 +355,32 @@ fn kill_9_at_random_instants_never_duplicates_or_leaks() {
         .collect();
     assert_eq!(connections.len(), 20, "exactly one connection per document");
 }
+
+#[test]
+fn status_files_go_to_status_dir_when_one_is_set() {
+    let setup = Setup::new(&fast_world(), "statusDir: ./status\n");
+    setup.write(
+        "team/orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    let _daemon = Daemon::start(&setup, &[]);
+    wait_for("orders Active in statusDir", LIMIT, || {
+        std::fs::read_to_string(setup.path("status/orders.status.yaml"))
+            .is_ok_and(|t| t.contains("phase: Active"))
+    });
+    assert!(!setup.path("endpoints/team/orders.status.yaml").exists());
+    let status = std::fs::read_to_string(setup.path("status/orders.status.yaml")).unwrap();
+    assert!(status.contains("file: team/orders.yaml"), "{status}");
+    let out = Command::new(binary())
+        .args(["status", "--config"])
+        .arg(setup.config())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("orders ") && l.contains("Active")),
+        "{stdout}"
+    );
+}
