@@ -443,7 +443,11 @@ impl Daemon {
             };
             for e in &status.endpoints {
                 if old.get(&e.name).is_none_or(|o| o.phase != e.phase) {
-                    info!(endpoint = %e.name, phase = %e.phase.as_str(), "phase changed: {}", e.message);
+                    if e.message.is_empty() {
+                        info!(endpoint = %e.name, phase = %e.phase.as_str(), "phase changed");
+                    } else {
+                        info!(endpoint = %e.name, phase = %e.phase.as_str(), "phase changed: {}", e.message);
+                    }
                 }
             }
             // Serializing is the costly part of an unchanged status: compare first.
