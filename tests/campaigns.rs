@@ -6,66 +6,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 fn full() -> bool {
     std::env::var("PRIVATELINKD_CAMPAIGN").is_ok_and(|v| v == "full")
-}
-
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(setup: &Setup, log: &str) -> Daemon {
-        let child = Command::new(binary())
-            .args(["run", "--config"])
-            .arg(setup.config())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(setup.path(log)).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-
-    fn alive(&mut self) -> bool {
-        self.0.try_wait().unwrap().is_none()
-    }
-
-    fn proc_status(&self, key: &str) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn open_files(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.0.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-
-    fn stop(mut self) -> Option<i32> {
-        Command::new("kill")
-            .args(["-s", "TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        let code = self.0.wait().unwrap().code();
-        std::mem::forget(self);
-        code
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn all_active(setup: &Setup, names: &[String]) -> bool {
@@ -91,12 +38,12 @@ fn kill_9_during_convergence_never_duplicates_or_leaks() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let after = Duration::from_millis(30 + (seed >> 33) % 600);
-        let mut daemon = Daemon::start(&setup, "daemon.log");
+        let mut daemon = Daemon::start(&setup, &[]);
         std::thread::sleep(after);
-        daemon.0.kill().unwrap(); // SIGKILL, at an arbitrary instant
-        daemon.0.wait().unwrap();
+        daemon.child.kill().unwrap(); // SIGKILL, at an arbitrary instant
+        daemon.child.wait().unwrap();
     }
-    let daemon = Daemon::start(&setup, "daemon.log");
+    let daemon = Daemon::start(&setup, &[]);
     wait_for("every endpoint Active", Duration::from_secs(120), || {
         all_active(&setup, &names)
     });
@@ -179,7 +126,7 @@ fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
             &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
         );
     }
-    let daemon = Daemon::start(&setup, "daemon.log");
+    let daemon = Daemon::start(&setup, &[]);
     let converged = eventually(Duration::from_secs(90), || all_active(&setup, &names));
     let metrics = scrape(port);
     let _ = fake.kill();
@@ -244,7 +191,7 @@ fn every_broken_file_of_the_corpus_while_running_deletes_nothing() {
             &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
         );
     }
-    let mut daemon = Daemon::start(&setup, "daemon.log");
+    let mut daemon = Daemon::start(&setup, &[]);
     wait_for("all Active", Duration::from_secs(30), || {
         all_active(&setup, &names)
     });
@@ -317,7 +264,7 @@ fn soak_with_random_edits_keeps_memory_tasks_and_files_flat() {
             &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
         );
     }
-    let mut daemon = Daemon::start(&setup, "daemon.log");
+    let mut daemon = Daemon::start(&setup, &[]);
     wait_for("all Active", Duration::from_secs(60), || {
         all_active(&setup, &names)
     });

@@ -5,66 +5,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A running daemon, killed when the test ends whatever happens.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(setup: &Setup, args: &[&str]) -> Daemon {
-        let child = Command::new(binary())
-            .arg("run")
-            .arg("--config")
-            .arg(setup.config())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to end by itself; its exit code and stderr.
-    fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                let mut stderr = String::new();
-                use std::io::Read;
-                self.0
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr)
-                    .unwrap();
-                return (status.code(), stderr);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the daemon did not exit within {limit:?}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn fast_world() -> String {
     world(20, true)
@@ -323,8 +269,8 @@ fn kill_9_at_random_instants_never_duplicates_or_leaks() {
         let after = Duration::from_millis(50 + (seed >> 33) % 400);
         let mut daemon = Daemon::start(&setup, &[]);
         std::thread::sleep(after);
-        daemon.0.kill().unwrap(); // SIGKILL
-        daemon.0.wait().unwrap();
+        daemon.child.kill().unwrap(); // SIGKILL
+        daemon.child.wait().unwrap();
     }
     let _daemon = Daemon::start(&setup, &[]);
     wait_for("all 20 Active", Duration::from_secs(60), || {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const CLUSTER: &str = "1379661944646413143";
@@ -160,4 +161,93 @@ pub fn binary() -> PathBuf {
 
 pub fn exists(path: &Path) -> bool {
     path.exists()
+}
+
+/// The daemon binary running on a setup, killed when dropped. Its log goes to
+/// `<setup>/daemon.log` (appended across restarts): a pipe nobody reads could fill and stall it.
+pub struct Daemon {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(setup: &Setup, args: &[&str]) -> Daemon {
+        let log = setup.path("daemon.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(setup.config())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the process to end by itself: its exit code and the log so far.
+    pub fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (
+                    status.code(),
+                    std::fs::read_to_string(&self.log).unwrap_or_default(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the daemon did not exit within {limit:?}");
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn stop(self) -> Option<i32> {
+        self.signal("TERM");
+        self.wait(Duration::from_secs(30)).0
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A number from /proc/PID/status (`VmRSS:`, `Threads:`).
+    pub fn proc_status(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
