@@ -349,6 +349,8 @@ impl Daemon {
             .collect();
         let mut keep = BTreeSet::new();
         let mut views = BTreeMap::new();
+        // What an endpoint the observation did not reach shows: nothing.
+        let unseen = Seen::default();
         let mut services = BTreeMap::new();
         for file in &catalog.files {
             let path = status::status_path(&file.path, status_dir.as_deref());
@@ -371,7 +373,7 @@ impl Daemon {
             if file.is_valid() {
                 for d in &file.documents {
                     let name = d.spec.metadata.name.to_string();
-                    let seen = outcome.seen.get(&name).cloned().unwrap_or_default();
+                    let seen = outcome.seen.get(&name).unwrap_or(&unseen);
                     let group = seen.node_group_id.clone().unwrap_or_default();
                     if let Some(service) = &seen.service {
                         services.insert(
@@ -418,11 +420,11 @@ impl Daemon {
                     .filter_map(|d| {
                         let name = d.spec.metadata.name.as_str();
                         let plan = plans.get(name)?;
-                        let seen = outcome.seen.get(name).cloned().unwrap_or_default();
+                        let seen = outcome.seen.get(name).unwrap_or(&unseen);
                         Some(endpoint_status(
                             name,
                             plan,
-                            &seen,
+                            seen,
                             old.get(name),
                             d.generation.clone(),
                         ))

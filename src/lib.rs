@@ -22,6 +22,7 @@ pub mod reconcile;
 pub mod settings;
 pub mod source;
 pub mod spec;
+pub mod stable;
 pub mod status;
 pub mod systemd;
 pub mod yaml;

@@ -14,6 +14,7 @@ use crate::cloud::{
 };
 use crate::plan::{self, Action, Desired, EndpointPlan, Leftover, Observed, Phase, Plan, Policy};
 use crate::spec::EndpointDocument;
+use crate::stable::XorShift;
 
 /// Cluster facts hardly change; re-read them this often.
 const CLUSTER_TTL: Duration = Duration::from_secs(3600);
@@ -142,7 +143,7 @@ pub struct Engine<T, E> {
     /// Every account and region ever desired: a removed document's endpoint is still found.
     scopes: BTreeSet<Scope>,
     backoff: HashMap<String, Backoff>,
-    jitter: u64,
+    jitter: XorShift,
     /// How long a pass may keep applying; what is still queued for a budget then waits for
     /// the next pass.
     apply_window: Duration,
@@ -162,7 +163,7 @@ where
             services: HashMap::new(),
             scopes: BTreeSet::new(),
             backoff: HashMap::new(),
-            jitter: 0x2545_f491_4f6c_dd1d,
+            jitter: XorShift::new(0x2545_f491_4f6c_dd1d),
             apply_window: Duration::from_secs(30),
         }
     }
@@ -629,10 +630,7 @@ where
             e if e.is_transient() => {
                 let base = Duration::from_secs(1 << failures.min(8)).min(MAX_BACKOFF);
                 // Full jitter: retries of many endpoints spread out instead of arriving together.
-                self.jitter ^= self.jitter << 13;
-                self.jitter ^= self.jitter >> 7;
-                self.jitter ^= self.jitter << 17;
-                base / 2 + base.mul_f64((self.jitter % 1000) as f64 / 2000.0)
+                base / 2 + base.mul_f64(self.jitter.next_f64() / 2.0)
             }
             _ => FAILED_RETRY,
         };

@@ -47,30 +47,7 @@ fn kill_9_during_convergence_never_duplicates_or_leaks() {
     wait_for("every endpoint Active", Duration::from_secs(120), || {
         all_active(&setup, &names)
     });
-    let live = setup.live_endpoints();
-    assert_eq!(live.len(), endpoints, "exactly one endpoint per document");
-    let mut tagged: Vec<&str> = live
-        .iter()
-        .map(|e| {
-            e["endpoint"]["tags"]["privatelinkd.io/name"]
-                .as_str()
-                .unwrap()
-        })
-        .collect();
-    tagged.sort();
-    tagged.dedup();
-    assert_eq!(tagged.len(), endpoints, "no name twice");
-    let state = setup.world_state();
-    let connections = state["connections"]
-        .as_object()
-        .unwrap()
-        .values()
-        .filter(|c| c["deleted_at"].is_null())
-        .count();
-    assert_eq!(
-        connections, endpoints,
-        "exactly one connection per document"
-    );
+    assert_one_endpoint_and_connection_per_document(&setup, endpoints);
     assert_eq!(daemon.stop(), Some(0));
 }
 

@@ -279,27 +279,7 @@ fn kill_9_at_random_instants_never_duplicates_or_leaks() {
             setup.phase(&n, &n).as_deref() == Some("Active")
         })
     });
-    let live = setup.live_endpoints();
-    assert_eq!(live.len(), 20, "exactly one endpoint per document");
-    let mut names: Vec<&str> = live
-        .iter()
-        .map(|e| {
-            e["endpoint"]["tags"]["privatelinkd.io/name"]
-                .as_str()
-                .unwrap()
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    assert_eq!(names.len(), 20);
-    let state = setup.world_state();
-    let connections: Vec<_> = state["connections"]
-        .as_object()
-        .unwrap()
-        .values()
-        .filter(|c| c["deleted_at"].is_null())
-        .collect();
-    assert_eq!(connections.len(), 20, "exactly one connection per document");
+    assert_one_endpoint_and_connection_per_document(&setup, 20);
 }
 
 #[test]

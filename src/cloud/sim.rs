@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use crate::diag::Diagnostic;
 use crate::settings::{DURATION_HINT, HumanDuration, parse_one};
+use crate::stable::{XorShift, fnv};
 
 /// The world file: the simulated cloud's inventory.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -233,7 +234,8 @@ struct Sim {
     state_file: Option<PathBuf>,
     buckets: BTreeMap<String, Bucket>,
     calls: BTreeMap<String, u64>,
-    rng: u64,
+    /// Fault injection, seeded so that a campaign can be replayed.
+    rng: XorShift,
     /// Off behind the fake TiDB Cloud server, which meters requests the way the API does.
     tidb_limited: bool,
     /// The VPC endpoints live in another world (a moto server, another simulation): TiDB
@@ -270,7 +272,7 @@ impl SimCloud {
             state_file,
             buckets: BTreeMap::new(),
             calls: BTreeMap::new(),
-            rng: 0x9e37_79b9_7f4a_7c15,
+            rng: XorShift::new(0x9e37_79b9_7f4a_7c15),
             tidb_limited: true,
             ec2_elsewhere: false,
             tidb_elsewhere: false,
@@ -489,7 +491,8 @@ impl Sim {
     /// Counts a call and applies the configured transient faults.
     fn count(&mut self, api: &'static str, op: &str) -> CloudResult<()> {
         *self.calls.entry(format!("{api}.{op}")).or_default() += 1;
-        if self.world.faults.error_rate > 0.0 && self.random() < self.world.faults.error_rate {
+        if self.world.faults.error_rate > 0.0 && self.rng.next_f64() < self.world.faults.error_rate
+        {
             return Err(CloudError::Transient(format!(
                 "{api} {op}: simulated server error (HTTP 503)"
             )));
@@ -509,14 +512,6 @@ impl Sim {
         let key = format!("ec2/{}/{}/{op}", scope.account, scope.region);
         let (rate, burst) = if mutating { (0.3, 4.0) } else { (20.0, 100.0) };
         self.call("ec2", op, key, rate, burst)
-    }
-
-    fn random(&mut self) -> f64 {
-        // xorshift64: deterministic, so a fault campaign can be replayed.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn next_id(&mut self) -> u64 {
@@ -716,13 +711,6 @@ fn unix_us() -> u64 {
 
 fn unix_ms() -> u64 {
     unix_us() / 1000
-}
-
-/// FNV-1a: a small stable hash for names the simulator makes up.
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 impl TidbCloud for SimCloud {

@@ -29,6 +29,7 @@ use crate::cloud::{
     ServiceState, VpcEndpoint, tags,
 };
 use crate::spec::{DeletionPolicy, EndpointDocument, EndpointSpec};
+use crate::stable::fnv;
 
 /// The phase a user sees (status file, metric).
 #[derive(
@@ -841,12 +842,6 @@ pub fn next_client_token(token: &str, dead_id: &str) -> String {
 pub fn generation(doc: &EndpointDocument) -> String {
     let json = serde_json::to_string(doc).expect("documents serialize");
     format!("{:016x}", fnv(&json))
-}
-
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// How to remove an owned endpoint that no document names any more.

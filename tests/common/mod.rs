@@ -251,3 +251,32 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// After a crash campaign: exactly `documents` live endpoints, no name twice, and exactly one
+/// live connection each, in the persisted simulated world.
+pub fn assert_one_endpoint_and_connection_per_document(setup: &Setup, documents: usize) {
+    let live = setup.live_endpoints();
+    assert_eq!(live.len(), documents, "exactly one endpoint per document");
+    let mut names: Vec<&str> = live
+        .iter()
+        .map(|e| {
+            e["endpoint"]["tags"]["privatelinkd.io/name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), documents, "no name twice");
+    let state = setup.world_state();
+    let connections = state["connections"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|c| c["deleted_at"].is_null())
+        .count();
+    assert_eq!(
+        connections, documents,
+        "exactly one connection per document"
+    );
+}

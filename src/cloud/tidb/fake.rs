@@ -108,7 +108,6 @@ struct Shared {
     nonces: Mutex<HashMap<String, Nonce>>,
     window: Mutex<Window>,
     counts: Mutex<Counts>,
-    rng: Mutex<u64>,
     /// Accumulates `server_error_rate` per request; an error is due when it reaches 1.
     error_debt: Mutex<f64>,
 }
@@ -121,9 +120,6 @@ pub struct Fake {
 
 impl Fake {
     pub fn new(sim: SimCloud, options: Options) -> Fake {
-        let mut seed = [0u8; 8];
-        // A fixed seed would do for faults, but nonces must not be guessable across runs.
-        let _ = getrandom::fill(&mut seed);
         Fake {
             shared: Arc::new(Shared {
                 sim: sim.serving_tidb_over_http(),
@@ -134,7 +130,6 @@ impl Fake {
                     used: 0,
                 }),
                 counts: Mutex::new(Counts::default()),
-                rng: Mutex::new(u64::from_le_bytes(seed) | 1),
                 error_debt: Mutex::new(0.0),
             }),
         }
@@ -157,14 +152,6 @@ impl Fake {
         let app = Router::new().fallback(handle).with_state(self.shared);
         axum::serve(listener, app).await
     }
-}
-
-fn random(shared: &Shared) -> u64 {
-    let mut x = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
 }
 
 async fn handle(
@@ -300,7 +287,9 @@ fn authenticate(
 
 /// 401 with a fresh challenge.
 fn challenge(shared: &Shared, stale: bool) -> Response {
-    let nonce = format!("{:016x}{:016x}", random(shared), random(shared));
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let nonce = hex::encode(bytes);
     shared
         .nonces
         .lock()
