@@ -7,6 +7,7 @@
 //! two can never disagree about what is valid.
 
 use std::marker::PhantomData;
+use std::path::Path;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError, Validator};
@@ -14,8 +15,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-use crate::diag::{Finding, Pos};
-use crate::yaml::{Node, Value};
+use crate::diag::{Diagnostic, Finding, Pos};
+use crate::yaml::{self, Node, Value};
 
 /// Says in words what a `pattern` in the schema expects, for error messages.
 #[derive(Debug, Clone, Copy)]
@@ -357,6 +358,35 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// Reads a single-document YAML file into `T`, every problem located.
+pub fn parse_one<T>(
+    path: &Path,
+    text: &str,
+    hints: &'static [PatternHint],
+) -> Result<T, Vec<Diagnostic>>
+where
+    T: JsonSchema + serde::de::DeserializeOwned,
+{
+    let loaded = yaml::load(text);
+    let mut problems: Vec<Diagnostic> = loaded
+        .problems
+        .into_iter()
+        .map(|f| f.in_file(path))
+        .collect();
+    let Some(doc) = loaded.documents.first() else {
+        problems.push(Diagnostic::new(path, Pos::START, "the file is empty"));
+        return Err(problems);
+    };
+    match Checker::<T>::new(hints).check(doc) {
+        Ok(value) if problems.is_empty() => Ok(value),
+        Ok(_) => Err(problems),
+        Err(findings) => {
+            problems.extend(findings.into_iter().map(|f| f.in_file(path)));
+            Err(problems)
+        }
+    }
 }
 
 #[cfg(test)]

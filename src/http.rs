@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,47 +12,13 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::Event;
+use crate::daemon::{Event, Readiness};
 use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The loop answers a health probe between two steps of work; a loop stuck longer is unhealthy.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What `/readyz` decides on, updated by the loop after each pass.
-#[derive(Debug, Clone)]
-pub struct Readiness {
-    /// When the last pass that observed everything ended (`None` before the first).
-    pub last_full_observe: Option<Instant>,
-    pub interval: Duration,
-}
-
-impl Readiness {
-    pub fn new(interval: Duration) -> Self {
-        Readiness {
-            last_full_observe: None,
-            interval,
-        }
-    }
-
-    /// Ready once a full pass completed, and while the last full observe is recent.
-    pub fn check(&self) -> Result<(), String> {
-        let Some(at) = self.last_full_observe else {
-            return Err("the first full pass has not completed yet".into());
-        };
-        let age = at.elapsed();
-        let limit = self.interval * 3;
-        if age > limit {
-            return Err(format!(
-                "the last complete observation is {}s old (more than 3 intervals, {}s)",
-                age.as_secs(),
-                limit.as_secs()
-            ));
-        }
-        Ok(())
-    }
-}
 
 #[derive(Clone)]
 struct App {

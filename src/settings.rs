@@ -3,82 +3,19 @@
 //! Read through the same located checker as endpoint files, so its problems carry lines and
 //! columns too. Relative paths resolve against the config file's directory.
 
-use std::borrow::Cow;
-use std::fmt;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::checked::{Checker, PatternHint};
+use crate::checked::parse_one;
+use crate::cloud::BucketClass;
+use crate::cloud::aws::{Account, AwsConfig};
 use crate::diag::{Diagnostic, Pos};
-use crate::yaml;
-
-/// A duration written as `500ms`, `30s`, `5m` or `1h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HumanDuration(pub Duration);
-
-const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
-pub const DURATION_HINT: PatternHint = PatternHint {
-    pattern: DURATION_PATTERN,
-    expected: "a duration such as 30s, 5m or 1h",
-};
-
-impl TryFrom<String> for HumanDuration {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (digits, unit) = text.split_at(split);
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration"))?;
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => return Err(format!("`{text}` is not a duration (use ms, s, m or h)")),
-        };
-        Ok(HumanDuration(d))
-    }
-}
-
-impl From<HumanDuration> for String {
-    fn from(d: HumanDuration) -> String {
-        d.to_string()
-    }
-}
-
-impl fmt::Display for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        match ms {
-            _ if ms.is_multiple_of(3_600_000) && ms > 0 => write!(f, "{}h", ms / 3_600_000),
-            _ if ms.is_multiple_of(60_000) && ms > 0 => write!(f, "{}m", ms / 60_000),
-            _ if ms.is_multiple_of(1000) => write!(f, "{}s", ms / 1000),
-            _ => write!(f, "{ms}ms"),
-        }
-    }
-}
-
-impl JsonSchema for HumanDuration {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "pattern": DURATION_PATTERN, "description": DURATION_HINT.expected })
-    }
-}
+use crate::duration::{DURATION_HINT, HumanDuration};
+use crate::secret::Secret;
 
 /// Which implementation serves each provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -149,21 +86,9 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Named credentials for `spec.aws.account`; `default` is the ambient credential chain.
     #[serde(default)]
-    pub accounts: std::collections::BTreeMap<String, AwsAccount>,
+    pub accounts: BTreeMap<String, Account>,
     #[serde(default)]
     pub rate_limits: Ec2RateLimits,
-}
-
-/// A named profile from ~/.aws/config, or a role to assume (optionally with an external ID).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AwsAccount {
-    #[serde(default)]
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    #[serde(default)]
-    pub external_id: Option<String>,
 }
 
 /// EC2's token buckets per account, region and action (the defaults are EC2's own).
@@ -192,16 +117,26 @@ impl Default for Ec2RateLimits {
 }
 
 fn default_mutating_rate() -> f64 {
-    0.3
+    BucketClass::Ec2Mutating.published().per_second
 }
 fn default_mutating_burst() -> u32 {
-    4
+    BucketClass::Ec2Mutating.published().burst
 }
 fn default_describe_rate() -> f64 {
-    20.0
+    BucketClass::Ec2Describe.published().per_second
 }
 fn default_describe_burst() -> u32 {
-    100
+    BucketClass::Ec2Describe.published().burst
+}
+
+impl AwsSettings {
+    /// What the EC2 client needs of this section.
+    pub fn client_config(&self) -> AwsConfig {
+        AwsConfig {
+            endpoint_url: self.endpoint_url.clone(),
+            accounts: self.accounts.clone(),
+        }
+    }
 }
 
 /// How to reach TiDB Cloud, and with which API key.
@@ -242,7 +177,7 @@ fn default_api_url() -> String {
     "https://dedicated.tidbapi.com".into()
 }
 fn default_rpm() -> u32 {
-    100
+    (BucketClass::Tidb.published().per_second * 60.0).round() as u32
 }
 fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
@@ -254,8 +189,7 @@ pub const PRIVATE_KEY_CREDENTIAL: &str = "tidbcloud-private-key";
 impl TidbCloudSettings {
     /// The API key, from the config, files, systemd credentials or the environment.
     /// Errors name where the key was looked for, never the key.
-    pub fn credentials(&self) -> Result<(String, crate::cloud::tidb::Secret), String> {
-        use crate::cloud::tidb::Secret;
+    pub fn credentials(&self) -> Result<(String, Secret), String> {
         let public = self
             .public_key
             .clone()
@@ -409,35 +343,6 @@ impl Settings {
         match &self.file.cloud {
             CloudChoice::Both(b) => (*b, *b),
             CloudChoice::Each { tidb_cloud, aws } => (*tidb_cloud, *aws),
-        }
-    }
-}
-
-/// Reads a single-document YAML file into `T`, every problem located.
-pub fn parse_one<T>(
-    path: &Path,
-    text: &str,
-    hints: &'static [PatternHint],
-) -> Result<T, Vec<Diagnostic>>
-where
-    T: JsonSchema + serde::de::DeserializeOwned,
-{
-    let loaded = yaml::load(text);
-    let mut problems: Vec<Diagnostic> = loaded
-        .problems
-        .into_iter()
-        .map(|f| f.in_file(path))
-        .collect();
-    let Some(doc) = loaded.documents.first() else {
-        problems.push(Diagnostic::new(path, Pos::START, "the file is empty"));
-        return Err(problems);
-    };
-    match Checker::<T>::new(hints).check(doc) {
-        Ok(value) if problems.is_empty() => Ok(value),
-        Ok(_) => Err(problems),
-        Err(findings) => {
-            problems.extend(findings.into_iter().map(|f| f.in_file(path)));
-            Err(problems)
         }
     }
 }

@@ -35,7 +35,7 @@ pub enum SourceError {
 #[derive(Debug, Clone)]
 pub struct Document {
     pub spec: EndpointDocument,
-    /// `plan::generation` of the spec, computed once when the file is read.
+    /// `spec::generation` of the document, computed once when the file is read.
     pub generation: String,
     pub pos: Pos,
     pub name_pos: Pos,
@@ -233,7 +233,7 @@ pub fn read_file(path: &Path) -> SpecFile {
     for tree in &loaded.documents {
         match spec::checker().check(tree) {
             Ok(spec) => file.documents.push(Document {
-                generation: crate::plan::generation(&spec),
+                generation: spec::generation(&spec),
                 spec,
                 pos: tree.pos,
                 name_pos: tree.at("/metadata/name").map_or(tree.pos, |n| n.pos),

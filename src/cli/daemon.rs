@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use privatelinkd::daemon::{self, Daemon, phase_counts};
+use privatelinkd::daemon::{self, Daemon};
 use privatelinkd::http;
 use privatelinkd::metrics::Metrics;
+use privatelinkd::report::phase_counts;
 use privatelinkd::settings::Settings;
+use privatelinkd::source::Catalog;
+use privatelinkd::status::{self, StatusFile, StatusWriter};
 use tokio::sync::mpsc;
 
 use super::Output;
@@ -147,7 +150,7 @@ pub fn plan(args: ShowArgs) -> anyhow::Result<ExitCode> {
             if let Some(reason) = &plan.deletions_blocked {
                 println!("deletions blocked: {reason}");
             }
-            let counts: Vec<String> = phase_counts(plan)
+            let counts: Vec<String> = phase_counts(plan.endpoints.iter().map(|p| &p.phase))
                 .iter()
                 .map(|(p, n)| format!("{n} {}", p.as_str()))
                 .collect();
@@ -170,7 +173,7 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
     if !root.exists() {
         bail!("the endpoints directory {} does not exist", root.display());
     }
-    let files = daemon::status_files(root, settings.file.status_dir.as_deref());
+    let files = status_files(root, settings.file.status_dir.as_deref());
     match args.output {
         Output::Json => {
             let all: Vec<_> = files.iter().filter_map(|(_, s)| s.as_ref()).collect();
@@ -227,4 +230,18 @@ fn age(time: &str) -> String {
         s if s < 172_800 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86400),
     }
+}
+
+/// Endpoint status files that belong to endpoint files under `root`.
+fn status_files(root: &Path, status_dir: Option<&Path>) -> Vec<(PathBuf, Option<StatusFile>)> {
+    let catalog = Catalog::read(&[root.to_path_buf()]).unwrap_or_default();
+    catalog
+        .files
+        .iter()
+        .map(|f| {
+            let path = status::status_path(&f.path, status_dir);
+            let status = StatusWriter::read(&path);
+            (path, status)
+        })
+        .collect()
 }

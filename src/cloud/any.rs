@@ -76,13 +76,13 @@ impl TidbCloud for AnyTidb {
 }
 
 impl Ec2 for AnyEc2 {
-    async fn list_owned_endpoints(
+    async fn list_tagged_endpoints(
         &self,
         scope: &Scope,
-        owner: &str,
+        tag: (&str, &str),
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
-        ec2!(self.list_owned_endpoints(scope, owner, page_token))
+        ec2!(self.list_tagged_endpoints(scope, tag, page_token))
     }
 
     async fn describe_endpoints(

@@ -20,20 +20,47 @@ use aws_sdk_ec2::types::{
 };
 use tokio::sync::Mutex;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::*;
-use crate::settings::AwsSettings;
+
+/// Credentials for `spec.aws.account`: a named profile from ~/.aws/config, or a role to
+/// assume with the default credentials (optionally with an external ID).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Account {
+    /// A profile name from ~/.aws/config.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// A role to assume (`arn:aws:iam::ACCOUNT:role/NAME`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy asks for.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// What the EC2 client needs from the daemon config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AwsConfig {
+    /// Another EC2 endpoint (tests: a moto server on loopback).
+    pub endpoint_url: Option<String>,
+    /// Named credentials; `default` is the ambient credential chain.
+    pub accounts: BTreeMap<String, Account>,
+}
 
 /// The EC2 side for real; clones share the clients.
 #[derive(Clone)]
 pub struct AwsClient {
-    settings: Arc<AwsSettings>,
+    config: Arc<AwsConfig>,
     clients: Arc<Mutex<HashMap<Scope, Client>>>,
 }
 
 impl AwsClient {
-    pub fn new(settings: AwsSettings) -> AwsClient {
+    pub fn new(config: AwsConfig) -> AwsClient {
         AwsClient {
-            settings: Arc::new(settings),
+            config: Arc::new(config),
             clients: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -47,7 +74,7 @@ impl AwsClient {
         let account = if scope.account == "default" {
             None
         } else {
-            let found = self.settings.accounts.get(&scope.account).ok_or_else(|| {
+            let found = self.config.accounts.get(&scope.account).ok_or_else(|| {
                 CloudError::Permanent(format!(
                     "account `{}` is not defined under aws.accounts in the daemon config",
                     scope.account
@@ -66,7 +93,7 @@ impl AwsClient {
         if let Some(profile) = account.and_then(|a| a.profile.as_ref()) {
             loader = loader.profile_name(profile);
         }
-        if let Some(url) = &self.settings.endpoint_url {
+        if let Some(url) = &self.config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
         let base = loader.load().await;
@@ -185,17 +212,17 @@ fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 impl Ec2 for AwsClient {
-    async fn list_owned_endpoints(
+    async fn list_tagged_endpoints(
         &self,
         scope: &Scope,
-        owner: &str,
+        (key, value): (&str, &str),
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
         let out = self
             .client(scope)
             .await?
             .describe_vpc_endpoints()
-            .filters(filter(&format!("tag:{}", tags::OWNER), [owner]))
+            .filters(filter(&format!("tag:{key}"), [value]))
             .max_results(1000)
             .set_next_token(page_token.map(String::from))
             .send()

@@ -17,14 +17,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 
 use super::*;
 
-/// One bucket's refill rate and size.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
-/// The budgets to keep to.
+/// The budgets to keep to: the providers' published ones unless configured otherwise.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {
     pub tidb: Rate,
@@ -33,23 +26,11 @@ pub struct Rates {
 }
 
 impl Default for Rates {
-    /// The providers' published limits: TiDB Cloud 100 requests per minute per key; EC2
-    /// CreateVpcEndpoint / ModifyVpcEndpoint / DeleteVpcEndpoints 4 burst + 0.3/s, and
-    /// Describe* 100 burst + 20/s, per account, region and action.
     fn default() -> Self {
         Rates {
-            tidb: Rate {
-                per_second: 100.0 / 60.0,
-                burst: 100,
-            },
-            ec2_mutating: Rate {
-                per_second: 0.3,
-                burst: 4,
-            },
-            ec2_describe: Rate {
-                per_second: 20.0,
-                burst: 100,
-            },
+            tidb: BucketClass::Tidb.published(),
+            ec2_mutating: BucketClass::Ec2Mutating.published(),
+            ec2_describe: BucketClass::Ec2Describe.published(),
         }
     }
 }
@@ -80,15 +61,6 @@ fn quota(rate: Rate) -> Quota {
 
 /// Retries of an idempotent call after a transient failure (so at most 4 attempts).
 const RETRIES: usize = 3;
-
-/// Which bucket a call draws from.
-enum Bucket<'a> {
-    Tidb,
-    /// EC2 create/modify/delete of endpoints.
-    Mutating(&'a Scope),
-    /// EC2 describes (and tags, which have a bucket of their own at least as large).
-    Describe(&'a Scope),
-}
 
 struct Limits {
     tidb: DefaultDirectRateLimiter,
@@ -140,9 +112,8 @@ impl<C> Budgeted<C> {
     /// whether they took effect before trying again.
     async fn gated<T, Fut>(
         &self,
-        bucket: Bucket<'_>,
-        operation: &'static str,
-        idempotent: bool,
+        op: Operation,
+        scope: Option<&Scope>,
         call: impl Fn() -> Fut,
     ) -> CloudResult<T>
     where
@@ -150,16 +121,17 @@ impl<C> Budgeted<C> {
     {
         let attempt = || async {
             let start = Instant::now();
-            let api = self.wait(&bucket, operation).await;
+            self.wait(op, scope).await;
             let sent = Instant::now();
             let result = call().await;
             if let Some(observer) = &self.observer {
+                let api = op.class.api();
                 observer.budget_wait(api, sent - start);
-                observer.call(api, operation, Outcome::of(&result), sent.elapsed());
+                observer.call(api, op.name, Outcome::of(&result), sent.elapsed());
             }
             result
         };
-        let retries = if idempotent { RETRIES } else { 0 };
+        let retries = if op.idempotent { RETRIES } else { 0 };
         attempt
             .retry(
                 ExponentialBuilder::default()
@@ -177,43 +149,35 @@ impl<C> Budgeted<C> {
             .await
     }
 
-    /// Takes a token from the call's bucket; the API's name for metrics.
-    async fn wait(&self, bucket: &Bucket<'_>, operation: &str) -> &'static str {
-        match bucket {
-            Bucket::Tidb => {
-                self.limits.tidb.until_ready().await;
-                "tidbcloud"
-            }
-            Bucket::Mutating(scope) | Bucket::Describe(scope) => {
-                let key = format!("{}/{}/{operation}", scope.account, scope.region);
-                let limiter = match bucket {
-                    Bucket::Mutating(_) => &self.limits.mutating,
-                    _ => &self.limits.describe,
-                };
-                limiter.until_key_ready(&key).await;
-                "ec2"
-            }
-        }
+    /// Takes a token from the call's bucket: the key's, or the account's, region's and
+    /// action's.
+    async fn wait(&self, op: Operation, scope: Option<&Scope>) {
+        let limiter = match op.class {
+            BucketClass::Tidb => return self.limits.tidb.until_ready().await,
+            BucketClass::Ec2Mutating => &self.limits.mutating,
+            BucketClass::Ec2Describe => &self.limits.describe,
+        };
+        let scope = scope.expect("EC2 operations have a scope");
+        let key = format!("{}/{}/{}", scope.account, scope.region, op.name);
+        limiter.until_key_ready(&key).await;
     }
 }
 
 impl<C: TidbCloud> TidbCloud for Budgeted<C> {
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
-        self.gated(Bucket::Tidb, "GetCluster", true, || {
-            self.inner.get_cluster(cluster_id)
-        })
-        .await
+        self.gated(op::GET_CLUSTER, None, || self.inner.get_cluster(cluster_id))
+            .await
     }
 
     async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
-        self.gated(Bucket::Tidb, "ListTidbNodeGroups", true, || {
+        self.gated(op::LIST_NODE_GROUPS, None, || {
             self.inner.list_node_groups(cluster_id)
         })
         .await
     }
 
     async fn get_service(&self, cluster_id: &str, node_group_id: &str) -> CloudResult<Service> {
-        self.gated(Bucket::Tidb, "GetPrivateLinkService", true, || {
+        self.gated(op::GET_SERVICE, None, || {
             self.inner.get_service(cluster_id, node_group_id)
         })
         .await
@@ -224,7 +188,7 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         project_id: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<Connection>> {
-        self.gated(Bucket::Tidb, "ListPrivateEndpointConnections", true, || {
+        self.gated(op::LIST_CONNECTIONS, None, || {
             self.inner.list_connections(project_id, page_token)
         })
         .await
@@ -236,43 +200,31 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         node_group_id: &str,
         endpoint_id: &str,
     ) -> CloudResult<Connection> {
-        // Not retried here: a create whose answer was lost would fail again as a duplicate.
-        self.gated(
-            Bucket::Tidb,
-            "CreatePrivateEndpointConnection",
-            false,
-            || {
-                self.inner
-                    .create_connection(cluster_id, node_group_id, endpoint_id)
-            },
-        )
+        self.gated(op::CREATE_CONNECTION, None, || {
+            self.inner
+                .create_connection(cluster_id, node_group_id, endpoint_id)
+        })
         .await
     }
 
     async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
-        self.gated(
-            Bucket::Tidb,
-            "DeletePrivateEndpointConnection",
-            true,
-            || self.inner.delete_connection(connection),
-        )
+        self.gated(op::DELETE_CONNECTION, None, || {
+            self.inner.delete_connection(connection)
+        })
         .await
     }
 }
 
 impl<C: Ec2> Ec2 for Budgeted<C> {
-    async fn list_owned_endpoints(
+    async fn list_tagged_endpoints(
         &self,
         scope: &Scope,
-        owner: &str,
+        tag: (&str, &str),
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
-        self.gated(
-            Bucket::Describe(scope),
-            "DescribeVpcEndpoints",
-            true,
-            || self.inner.list_owned_endpoints(scope, owner, page_token),
-        )
+        self.gated(op::DESCRIBE_VPC_ENDPOINTS, Some(scope), || {
+            self.inner.list_tagged_endpoints(scope, tag, page_token)
+        })
         .await
     }
 
@@ -281,12 +233,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<Vec<VpcEndpoint>> {
-        self.gated(
-            Bucket::Describe(scope),
-            "DescribeVpcEndpoints",
-            true,
-            || self.inner.describe_endpoints(scope, ids),
-        )
+        self.gated(op::DESCRIBE_VPC_ENDPOINTS, Some(scope), || {
+            self.inner.describe_endpoints(scope, ids)
+        })
         .await
     }
 
@@ -296,12 +245,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         vpc_id: &str,
         attribute: VpcAttribute,
     ) -> CloudResult<Option<bool>> {
-        self.gated(
-            Bucket::Describe(scope),
-            "DescribeVpcAttribute",
-            true,
-            || self.inner.describe_vpc_attribute(scope, vpc_id, attribute),
-        )
+        self.gated(op::DESCRIBE_VPC_ATTRIBUTE, Some(scope), || {
+            self.inner.describe_vpc_attribute(scope, vpc_id, attribute)
+        })
         .await
     }
 
@@ -310,7 +256,7 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, (String, String)>> {
-        self.gated(Bucket::Describe(scope), "DescribeSubnets", true, || {
+        self.gated(op::DESCRIBE_SUBNETS, Some(scope), || {
             self.inner.describe_subnets(scope, ids)
         })
         .await
@@ -321,12 +267,9 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, String>> {
-        self.gated(
-            Bucket::Describe(scope),
-            "DescribeSecurityGroups",
-            true,
-            || self.inner.describe_security_groups(scope, ids),
-        )
+        self.gated(op::DESCRIBE_SECURITY_GROUPS, Some(scope), || {
+            self.inner.describe_security_groups(scope, ids)
+        })
         .await
     }
 
@@ -335,21 +278,21 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         scope: &Scope,
         request: &CreateEndpoint,
     ) -> CloudResult<VpcEndpoint> {
-        self.gated(Bucket::Mutating(scope), "CreateVpcEndpoint", true, || {
+        self.gated(op::CREATE_VPC_ENDPOINT, Some(scope), || {
             self.inner.create_endpoint(scope, request)
         })
         .await
     }
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
-        self.gated(Bucket::Mutating(scope), "ModifyVpcEndpoint", true, || {
+        self.gated(op::MODIFY_VPC_ENDPOINT, Some(scope), || {
             self.inner.modify_endpoint(scope, request)
         })
         .await
     }
 
     async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        self.gated(Bucket::Mutating(scope), "DeleteVpcEndpoints", true, || {
+        self.gated(op::DELETE_VPC_ENDPOINTS, Some(scope), || {
             self.inner.delete_endpoint(scope, endpoint_id)
         })
         .await
@@ -361,7 +304,7 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         endpoint_id: &str,
         tags: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
-        self.gated(Bucket::Describe(scope), "CreateTags", true, || {
+        self.gated(op::CREATE_TAGS, Some(scope), || {
             self.inner.create_tags(scope, endpoint_id, tags)
         })
         .await
@@ -373,7 +316,7 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         endpoint_id: &str,
         keys: &[String],
     ) -> CloudResult<()> {
-        self.gated(Bucket::Describe(scope), "DeleteTags", true, || {
+        self.gated(op::DELETE_TAGS, Some(scope), || {
             self.inner.delete_tags(scope, endpoint_id, keys)
         })
         .await

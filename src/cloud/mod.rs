@@ -3,35 +3,130 @@
 //! Two narrow traits, one per provider, each shaped after the real API so that a real client
 //! is a thin translation: batched listings (one paginated call for many endpoints), single-item
 //! lookups only where the API has nothing else. The simulated cloud (`sim`) implements both.
+//!
+//! The providers' facts that the rest of the code must agree on live here once: the
+//! [`op`] table (every operation's name, the budget it draws from, whether a retry is safe)
+//! and the budgets the providers publish ([`BucketClass::published`]).
 
 pub mod any;
 pub mod aws;
 pub mod budget;
 pub mod sim;
 pub mod tidb;
+mod types;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Tag keys that mark and describe the endpoints this daemon owns.
-pub mod tags {
-    /// The daemon's `ownerId`; nothing without it is ever modified or deleted (adoption aside).
-    pub const OWNER: &str = "privatelinkd.io/owner";
-    /// The endpoint's `metadata.name`: how an endpoint is found again after a crash.
-    pub const NAME: &str = "privatelinkd.io/name";
-    /// `Delete` or `Orphan`, so a removed document's policy is still known.
-    pub const DELETION_POLICY: &str = "privatelinkd.io/deletion-policy";
-    /// The endpoint file (relative to the endpoints directory): while that file is invalid,
-    /// the endpoint is frozen rather than taken for removed.
-    pub const FILE: &str = "privatelinkd.io/file";
-    /// Prefix for the document's labels.
-    pub const LABEL_PREFIX: &str = "privatelinkd.io/label/";
-    /// `Name`, as the AWS console shows it.
-    pub const CONSOLE_NAME: &str = "Name";
+pub use types::*;
+
+/// A token bucket: its refill rate and its size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// Which of a provider's budgets a call draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BucketClass {
+    /// The TiDB Cloud API key: one bucket per key.
+    Tidb,
+    /// EC2 CreateVpcEndpoint / ModifyVpcEndpoint / DeleteVpcEndpoints: one bucket per
+    /// account, region and action.
+    Ec2Mutating,
+    /// EC2 describes (and tag calls, whose own bucket is at least as large): one bucket per
+    /// account, region and action.
+    Ec2Describe,
+}
+
+impl BucketClass {
+    /// The API's name in metrics and logs.
+    pub const fn api(self) -> &'static str {
+        match self {
+            BucketClass::Tidb => "tidbcloud",
+            BucketClass::Ec2Mutating | BucketClass::Ec2Describe => "ec2",
+        }
+    }
+
+    /// The budget the provider publishes: TiDB Cloud 100 requests per minute per API key;
+    /// EC2 4 burst + 0.3/s for endpoint create/modify/delete, 100 burst + 20/s for describes.
+    pub const fn published(self) -> Rate {
+        match self {
+            BucketClass::Tidb => Rate {
+                per_second: 100.0 / 60.0,
+                burst: 100,
+            },
+            BucketClass::Ec2Mutating => Rate {
+                per_second: 0.3,
+                burst: 4,
+            },
+            BucketClass::Ec2Describe => Rate {
+                per_second: 20.0,
+                burst: 100,
+            },
+        }
+    }
+}
+
+/// One provider operation, as the call gate, the simulator and the metrics see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// The provider's own name (`CreateVpcEndpoint`): a metric label.
+    pub name: &'static str,
+    pub class: BucketClass,
+    /// A retry after a lost answer is harmless (a create with a ClientToken is).
+    pub idempotent: bool,
+    /// It changes the cloud (what a leader must hold its lease for).
+    pub mutating: bool,
+}
+
+/// Every operation privatelinkd makes.
+pub mod op {
+    use super::{BucketClass, Operation};
+
+    const fn tidb(name: &'static str, idempotent: bool, mutating: bool) -> Operation {
+        Operation {
+            name,
+            class: BucketClass::Tidb,
+            idempotent,
+            mutating,
+        }
+    }
+
+    const fn ec2(name: &'static str, class: BucketClass, mutating: bool) -> Operation {
+        Operation {
+            name,
+            class,
+            idempotent: true,
+            mutating,
+        }
+    }
+
+    pub const GET_CLUSTER: Operation = tidb("GetCluster", true, false);
+    pub const LIST_NODE_GROUPS: Operation = tidb("ListTidbNodeGroups", true, false);
+    pub const GET_SERVICE: Operation = tidb("GetPrivateLinkService", true, false);
+    pub const LIST_CONNECTIONS: Operation = tidb("ListPrivateEndpointConnections", true, false);
+    /// Not idempotent: a create whose answer was lost would fail again as a duplicate; the
+    /// next pass observes whether it took effect instead.
+    pub const CREATE_CONNECTION: Operation = tidb("CreatePrivateEndpointConnection", false, true);
+    pub const DELETE_CONNECTION: Operation = tidb("DeletePrivateEndpointConnection", true, true);
+
+    const DESCRIBE: BucketClass = BucketClass::Ec2Describe;
+    const MUTATING: BucketClass = BucketClass::Ec2Mutating;
+    pub const DESCRIBE_VPC_ENDPOINTS: Operation = ec2("DescribeVpcEndpoints", DESCRIBE, false);
+    pub const DESCRIBE_VPC_ATTRIBUTE: Operation = ec2("DescribeVpcAttribute", DESCRIBE, false);
+    pub const DESCRIBE_SUBNETS: Operation = ec2("DescribeSubnets", DESCRIBE, false);
+    pub const DESCRIBE_SECURITY_GROUPS: Operation = ec2("DescribeSecurityGroups", DESCRIBE, false);
+    /// Idempotent thanks to the deterministic ClientToken.
+    pub const CREATE_VPC_ENDPOINT: Operation = ec2("CreateVpcEndpoint", MUTATING, true);
+    pub const MODIFY_VPC_ENDPOINT: Operation = ec2("ModifyVpcEndpoint", MUTATING, true);
+    pub const DELETE_VPC_ENDPOINTS: Operation = ec2("DeleteVpcEndpoints", MUTATING, true);
+    pub const CREATE_TAGS: Operation = ec2("CreateTags", DESCRIBE, true);
+    pub const DELETE_TAGS: Operation = ec2("DeleteTags", DESCRIBE, true);
 }
 
 /// Why a call failed, as far as the daemon's reaction is concerned.
@@ -108,147 +203,6 @@ pub trait CallObserver: Send + Sync {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
-/// One page of a listing, and the token of the next page if there is one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
-
-/// A TiDB Cloud Dedicated cluster, as far as private endpoints care.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cluster {
-    pub id: String,
-    pub project_id: String,
-    /// The AWS region code (`us-east-1`), taken from TiDB's `regionId` (`aws-us-east-1`).
-    pub region: String,
-    /// `aws`, `gcp` or `azure`.
-    pub cloud_provider: String,
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeGroup {
-    pub id: String,
-    pub is_default: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ServiceState {
-    Creating,
-    Active,
-    Deleting,
-}
-
-/// A node group's private link service (an AWS endpoint service owned by TiDB Cloud).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Service {
-    pub state: ServiceState,
-    pub name: String,
-    pub dns_name: String,
-    /// AZ IDs (`use1-az1`), not names.
-    pub available_zones: Vec<String>,
-}
-
-/// TiDB Cloud's `endpointState` of a private endpoint connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ConnectionState {
-    Pending,
-    Active,
-    Deleting,
-    Failed,
-    Discovered,
-}
-
-/// A private endpoint connection: TiDB Cloud's record of our VPC endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Connection {
-    pub id: String,
-    pub cluster_id: String,
-    pub node_group_id: String,
-    pub endpoint_id: String,
-    pub state: ConnectionState,
-    /// Why it is FAILED, in TiDB Cloud's words.
-    pub message: String,
-    pub host: String,
-    pub port: u16,
-}
-
-/// An AWS interface endpoint as DescribeVpcEndpoints shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VpcEndpoint {
-    pub id: String,
-    pub vpc_id: String,
-    pub service_name: String,
-    /// AWS's lowercase camelCase state (`pendingAcceptance`, `available`, `deleted`, ...),
-    /// compared as a string: the Rust SDK parses these as `Unknown`.
-    pub state: String,
-    pub private_dns_enabled: bool,
-    pub subnet_ids: Vec<String>,
-    pub security_group_ids: Vec<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-impl VpcEndpoint {
-    pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.get(key).map(String::as_str)
-    }
-}
-
-/// Where an AWS call goes: credentials (account name) and region.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
-
-/// What a VPC offers an endpoint: checked before creating or changing one.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Network {
-    /// VPC ID -> (enableDnsSupport, enableDnsHostnames), for the VPCs that exist.
-    pub vpcs: BTreeMap<String, (bool, bool)>,
-    /// Subnet ID -> (VPC ID, AZ ID), for the subnets that exist.
-    pub subnets: BTreeMap<String, (String, String)>,
-    /// Security group ID -> VPC ID, for the groups that exist.
-    pub security_groups: BTreeMap<String, String>,
-}
-
-/// The VPC attributes private DNS depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VpcAttribute {
-    EnableDnsSupport,
-    EnableDnsHostnames,
-}
-
-/// A CreateVpcEndpoint request (always an interface endpoint, private DNS off at first).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateEndpoint {
-    pub vpc_id: String,
-    pub service_name: String,
-    pub subnet_ids: Vec<String>,
-    pub security_group_ids: Vec<String>,
-    /// Deterministic, so a retried or repeated create returns the first endpoint.
-    pub client_token: String,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// A ModifyVpcEndpoint request; empty lists and `None` leave that part alone.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModifyEndpoint {
-    pub endpoint_id: String,
-    pub add_subnet_ids: Vec<String>,
-    pub remove_subnet_ids: Vec<String>,
-    pub add_security_group_ids: Vec<String>,
-    pub remove_security_group_ids: Vec<String>,
-    pub private_dns_enabled: Option<bool>,
-}
-
 /// The TiDB Cloud Dedicated API (v1beta1), as privatelinkd uses it.
 pub trait TidbCloud: Send + Sync {
     fn get_cluster(&self, cluster_id: &str) -> impl Future<Output = CloudResult<Cluster>> + Send;
@@ -281,12 +235,12 @@ pub trait TidbCloud: Send + Sync {
 
 /// AWS EC2, as privatelinkd uses it.
 pub trait Ec2: Send + Sync {
-    /// One page (up to 1,000) of the endpoints tagged with our owner ID in one account and
-    /// region; `deleted` ones are left out of the items (they still fill pages).
-    fn list_owned_endpoints(
+    /// One page (up to 1,000) of the endpoints carrying the tag `key` = `value` in one
+    /// account and region; `deleted` ones are left out of the items (they still fill pages).
+    fn list_tagged_endpoints(
         &self,
         scope: &Scope,
-        owner: &str,
+        tag: (&str, &str),
         page_token: Option<&str>,
     ) -> impl Future<Output = CloudResult<Page<VpcEndpoint>>> + Send;
     /// Endpoints by ID (for adoption); unknown IDs are simply absent from the answer.

@@ -1,8 +1,11 @@
 //! The planner, table by table: each case starts from a converged endpoint and changes one
 //! observed fact.
 
+use std::collections::BTreeMap;
+
+use super::ownership::{self as tags, client_token};
 use super::*;
-use crate::cloud::Network;
+use crate::cloud::{ConnectionState, ModifyEndpoint, Network, ServiceState};
 
 const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
 

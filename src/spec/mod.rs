@@ -121,3 +121,10 @@ pub fn checker() -> &'static Checker<EndpointDocument> {
     static CHECKER: LazyLock<Checker<EndpointDocument>> = LazyLock::new(|| Checker::new(HINTS));
     &CHECKER
 }
+
+/// A hash of the document, written to the status file as `observedGeneration`: a changed
+/// document is a new generation (and gets a fresh start after failures).
+pub fn generation(doc: &EndpointDocument) -> String {
+    let json = serde_json::to_string(doc).expect("documents serialize");
+    format!("{:016x}", crate::stable::fnv(&json))
+}

@@ -16,12 +16,12 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::{
-    Secret, WireCluster, WireConnection, WireConnectionList, WireNodeGroupList, WireService,
-    WireStatus,
+    WireCluster, WireConnection, WireConnectionList, WireNodeGroupList, WireService, WireStatus,
 };
 use crate::cloud::{
     CloudError, CloudResult, Cluster, Connection, NodeGroup, Page, Service, TidbCloud,
 };
+use crate::secret::Secret;
 
 /// Connections per listing page: the API's maximum.
 const PAGE_SIZE: usize = 100;

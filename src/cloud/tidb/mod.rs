@@ -1,40 +1,18 @@
-//! TiDB Cloud Dedicated API v1beta1: the wire format, the client, and a fake server.
+//! TiDB Cloud Dedicated API v1beta1: the wire format and the client.
 //!
 //! The JSON types here follow the official OpenAPI spec
 //! (`shared/reference/tidbcloud-dedicated-v1beta1.swagger.json`); the client reads them and
-//! the fake server writes them, and the tests validate the fake's answers against the spec's
-//! own schemas, so client, fake and spec cannot drift apart silently.
+//! the fake server (the `fake-tidbcloud` workspace member) writes them, and its tests validate
+//! its answers against the spec's own schemas, so client, fake and spec cannot drift apart
+//! silently.
 
 pub mod client;
-pub mod fake;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cluster, Connection, ConnectionState, NodeGroup, Service, ServiceState};
-
-/// The API key's private half: never printed, logged or serialized.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that needs it: computing a digest response.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// `tidb_cloud_open_apidedicatedv1beta1Cluster`, the fields we use and those the spec requires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,11 +1,9 @@
 //! The engine against the simulated cloud, in-process: exact call counts and convergence.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use privatelinkd::cloud::budget::{Budgeted, Rates};
 use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::plan::{Phase, Policy};
@@ -106,6 +104,53 @@ fn a_converged_pass_over_1000_endpoints_costs_ten_list_pages_and_one_describe() 
             ("tidbcloud.ListPrivateEndpointConnections".to_string(), 10),
         ]);
         assert_eq!(cloud.calls(), want);
+    });
+}
+
+#[test]
+fn a_removal_whose_delete_keeps_failing_is_retried_on_the_backoff_schedule() {
+    use privatelinkd::cloud::{CloudError, op};
+    let docs = [endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")];
+    let cloud = cloud(1_000_000, false);
+    let deletes = |cloud: &SimCloud| {
+        cloud
+            .calls()
+            .get("ec2.DeleteVpcEndpoints")
+            .copied()
+            .unwrap_or(0)
+    };
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &wanted(&docs), 30).await;
+        cloud.fail(
+            op::DELETE_VPC_ENDPOINTS,
+            Some(CloudError::Permanent("DependencyViolation: in use".into())),
+        );
+        // Virtual time from here: the backoff runs on tokio's clock.
+        tokio::time::pause();
+        let first = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+        assert_eq!(deletes(&cloud), 1);
+        let held = &first.held["orders"];
+        assert!(held.permanent && held.message.contains("DependencyViolation"));
+        // Passes come about once a second while something is on its way: none of them tries
+        // again before the backoff (5 minutes for an error a person must fix) is over.
+        for _ in 0..290 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            let pass = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+            assert!(pass.plan.removals[0].actions.is_empty());
+            assert!(pass.held.contains_key("orders"));
+        }
+        assert_eq!(deletes(&cloud), 1, "retried before its backoff ended");
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let again = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+        assert_eq!(deletes(&cloud), 2, "not retried after its backoff");
+        assert_eq!(again.applied.len(), 1);
+        // Healed: the next attempt, another backoff later, deletes it.
+        cloud.fail(op::DELETE_VPC_ENDPOINTS, None);
+        tokio::time::advance(Duration::from_secs(301)).await;
+        let healed = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+        assert!(healed.applied.iter().all(|a| a.result.is_ok()));
+        assert!(!healed.held.contains_key("orders"));
     });
 }
 

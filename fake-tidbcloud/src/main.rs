@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use fake_tidbcloud::{Algorithm, Fake, Faults, Options};
 use privatelinkd::cloud::sim::{SimCloud, World};
-use privatelinkd::cloud::tidb::Secret;
-use privatelinkd::cloud::tidb::fake::{Algorithm, Fake, Faults, Options};
+use privatelinkd::secret::Secret;
 
 #[derive(Debug, Parser)]
 #[command(name = "privatelinkd-fake-tidbcloud", version, about)]

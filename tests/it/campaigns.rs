@@ -3,13 +3,9 @@
 //! Quick versions run in CI; `PRIVATELINKD_CAMPAIGN=full` runs the full ones (see
 //! BENCHMARKS.md): 50 kills during a 50-endpoint convergence, and an hour of simulated time.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn full() -> bool {
     std::env::var("PRIVATELINKD_CAMPAIGN").is_ok_and(|v| v == "full")
@@ -59,30 +55,23 @@ fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
         &world(20, true).replace("faults: {", "faults: {errorRate: 0.2, "),
         "",
     );
-    std::fs::write(setup.path("fake-world.yaml"), world(20, true)).unwrap();
     std::fs::write(setup.path("key.txt"), "pk-campaign-SECRET-77\n").unwrap();
-    let mut fake = Command::new(env!("CARGO_BIN_EXE_privatelinkd-fake-tidbcloud"))
-        .arg("--world")
-        .arg(setup.path("fake-world.yaml"))
-        .args(["--public-key", "CAMPAIGN", "--private-key-file"])
-        .arg(setup.path("key.txt"))
-        .args([
-            "--server-error-rate",
-            "0.2",
-            "--throttle-every",
-            "7",
-            "--throttle-burst",
-            "2",
-            "--requests-per-minute",
-            "1000",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut addr = String::new();
-    BufReader::new(fake.stdout.take().unwrap())
-        .read_line(&mut addr)
-        .unwrap();
+    let fake = FakeTidb::start(
+        &world(20, true),
+        fake_tidbcloud::Options {
+            public_key: "CAMPAIGN".into(),
+            private_key: privatelinkd::secret::Secret::new("pk-campaign-SECRET-77"),
+            algorithm: fake_tidbcloud::Algorithm::Sha256,
+            requests_per_minute: 1000,
+            window: Duration::from_secs(60),
+            faults: fake_tidbcloud::Faults {
+                server_error_rate: 0.2,
+                latency: Duration::ZERO,
+                throttle_every: Some(7),
+                throttle_burst: 2,
+            },
+        },
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -92,8 +81,8 @@ fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
         .unwrap()
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let config = format!(
-        "{config}cloud: {{tidbCloud: real, aws: simulated}}\ntidbCloud: {{apiUrl: \"http://{}\", publicKey: CAMPAIGN, privateKeyFile: ./key.txt, requestsPerMinute: 1000}}\n",
-        addr.trim()
+        "{config}cloud: {{tidbCloud: real, aws: simulated}}\ntidbCloud: {{apiUrl: \"{}\", publicKey: CAMPAIGN, privateKeyFile: ./key.txt, requestsPerMinute: 1000}}\n",
+        fake.url()
     );
     std::fs::write(setup.config(), config).unwrap();
     let names: Vec<String> = (0..8).map(|i| format!("ep-{i}")).collect();
@@ -106,8 +95,7 @@ fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
     let daemon = Daemon::start(&setup, &[]);
     let converged = eventually(Duration::from_secs(90), || all_active(&setup, &names));
     let metrics = scrape(port);
-    let _ = fake.kill();
-    let _ = fake.wait();
+    drop(fake);
     assert!(
         converged,
         "did not converge:\n{}",

@@ -1,4 +1,4 @@
-//! A fake TiDB Cloud Dedicated API over the simulated world, for tests and demos.
+//! A fake TiDB Cloud Dedicated API over privatelinkd's simulated world, for tests and demos.
 //!
 //! It serves the endpoints privatelinkd uses, the way the spec describes them: HTTP Digest
 //! authentication (MD5 or SHA-256, `qop=auth`, nonce counts, stale nonces), the per-key limit of
@@ -9,7 +9,9 @@
 //! Server-side digest verification is written here: no maintained crate offers it, and it is
 //! a few hashes. The client side uses `http-auth`.
 
-use std::collections::{BTreeSet, HashMap};
+mod digest;
+
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,43 +20,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use md5::Md5;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 
-use super::*;
-use crate::cloud::sim::{ConnectionFilter, SimCloud};
-use crate::cloud::{CloudError, TidbCloud};
+use privatelinkd::cloud::sim::{ConnectionFilter, SimCloud};
+use privatelinkd::cloud::tidb::*;
+use privatelinkd::cloud::{CloudError, Connection, TidbCloud};
+use privatelinkd::secret::Secret;
 
-const REALM: &str = "tidb.cloud";
-/// A nonce is honoured this long; then the client is told it is stale and gets a new one.
-const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+pub use digest::Algorithm;
+use digest::Nonces;
+
 /// The spec's code for "over the rate limit".
 const RATE_LIMIT_CODE: i64 = 49_900_007;
-
-/// The digest algorithm the server challenges with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    Md5,
-    Sha256,
-}
-
-impl Algorithm {
-    fn name(self) -> &'static str {
-        match self {
-            Algorithm::Md5 => "MD5",
-            Algorithm::Sha256 => "SHA-256",
-        }
-    }
-
-    fn hash(self, text: &str) -> String {
-        match self {
-            Algorithm::Md5 => hex::encode(Md5::digest(text.as_bytes())),
-            Algorithm::Sha256 => hex::encode(Sha256::digest(text.as_bytes())),
-        }
-    }
-}
 
 /// Faults to inject.
 #[derive(Debug, Clone, Default)]
@@ -91,12 +69,6 @@ pub struct Counts {
     pub injected_errors: u64,
 }
 
-struct Nonce {
-    issued: Instant,
-    /// Nonce counts already used: a replayed request is refused.
-    seen: BTreeSet<u64>,
-}
-
 struct Window {
     started: Instant,
     used: u64,
@@ -105,7 +77,7 @@ struct Window {
 struct Shared {
     sim: SimCloud,
     options: Options,
-    nonces: Mutex<HashMap<String, Nonce>>,
+    nonces: Nonces,
     window: Mutex<Window>,
     counts: Mutex<Counts>,
     /// Accumulates `server_error_rate` per request; an error is due when it reaches 1.
@@ -124,7 +96,7 @@ impl Fake {
             shared: Arc::new(Shared {
                 sim: sim.serving_tidb_over_http(),
                 options,
-                nonces: Mutex::new(HashMap::new()),
+                nonces: Nonces::default(),
                 window: Mutex::new(Window {
                     started: Instant::now(),
                     used: 0,
@@ -149,8 +121,19 @@ impl Fake {
 
     /// Serves on `listener` until the process ends.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn serve_until(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = Router::new().fallback(handle).with_state(self.shared);
-        axum::serve(listener, app).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
@@ -169,7 +152,18 @@ async fn handle(
         .path_and_query()
         .map_or(uri.path(), |p| p.as_str())
         .to_string();
-    if let Err(stale) = authenticate(&shared, &method, &request_uri, &headers) {
+    let key = digest::Key {
+        public: &shared.options.public_key,
+        private: &shared.options.private_key,
+        algorithm: shared.options.algorithm,
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(stale) = shared
+        .nonces
+        .verify(&key, method.as_str(), &request_uri, authorization)
+    {
         bump(&shared, |c| c.challenged += 1);
         return challenge(&shared, stale);
     }
@@ -216,98 +210,9 @@ fn bump(shared: &Shared, f: impl FnOnce(&mut Counts)) {
     }
 }
 
-/// Checks the `Authorization: Digest ...` header; `Err(stale)` asks for a new challenge.
-fn authenticate(
-    shared: &Shared,
-    method: &Method,
-    request_uri: &str,
-    headers: &HeaderMap,
-) -> Result<(), bool> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(false)?;
-    let parsed = http_auth::parse_challenges(value).map_err(|_| false)?;
-    let credentials = parsed
-        .first()
-        .filter(|c| c.scheme.eq_ignore_ascii_case("Digest"))
-        .ok_or(false)?;
-    let param = |name: &str| {
-        credentials
-            .params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.to_unescaped())
-    };
-    let options = &shared.options;
-    let algorithm = match param("algorithm").as_deref().unwrap_or("MD5") {
-        "MD5" => Algorithm::Md5,
-        "SHA-256" => Algorithm::Sha256,
-        _ => return Err(false),
-    };
-    let (Some(username), Some(nonce), Some(uri), Some(response), Some(nc), Some(cnonce)) = (
-        param("username"),
-        param("nonce"),
-        param("uri"),
-        param("response"),
-        param("nc"),
-        param("cnonce"),
-    ) else {
-        return Err(false);
-    };
-    if algorithm != options.algorithm
-        || username != options.public_key
-        || param("realm").as_deref() != Some(REALM)
-        || param("qop").as_deref() != Some("auth")
-        || uri != request_uri
-    {
-        return Err(false);
-    }
-    let count = u64::from_str_radix(&nc, 16).map_err(|_| false)?;
-    let ha1 = algorithm.hash(&format!(
-        "{username}:{REALM}:{}",
-        options.private_key.expose()
-    ));
-    let ha2 = algorithm.hash(&format!("{method}:{uri}"));
-    let expected = algorithm.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
-    if expected != response {
-        return Err(false);
-    }
-    let mut nonces = shared.nonces.lock().unwrap_or_else(|e| e.into_inner());
-    let known = nonces.get_mut(&nonce).ok_or(true)?;
-    if known.issued.elapsed() > NONCE_LIFETIME {
-        nonces.remove(&nonce);
-        return Err(true);
-    }
-    if !known.seen.insert(count) {
-        return Err(false);
-    }
-    Ok(())
-}
-
 /// 401 with a fresh challenge.
 fn challenge(shared: &Shared, stale: bool) -> Response {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    let nonce = hex::encode(bytes);
-    shared
-        .nonces
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            nonce.clone(),
-            Nonce {
-                issued: Instant::now(),
-                seen: BTreeSet::new(),
-            },
-        );
-    let algorithm = shared.options.algorithm.name();
-    let mut value = format!(
-        "Digest realm=\"{REALM}\", qop=\"auth\", algorithm={algorithm}, nonce=\"{nonce}\", opaque=\"privatelinkd-fake\""
-    );
-    if stale {
-        value += ", stale=true";
-    }
+    let value = shared.nonces.challenge(shared.options.algorithm, stale);
     let mut response = error(
         StatusCode::UNAUTHORIZED,
         16,

@@ -1,15 +1,13 @@
 //! Operability with the real tools: promtool on the rules and a live scrape, systemd-analyze on
 //! the unit, the notify protocol over a real datagram socket, and the log formats.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 

@@ -3,12 +3,10 @@
 //! Each test runs `privatelinkd run` in a temp directory with a persisted simulated world, so
 //! the world can be inspected from outside the process (and survives kill -9).
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 

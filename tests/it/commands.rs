@@ -1,11 +1,9 @@
 //! `privatelinkd plan`, `status` and `validate --config`, as a user runs them.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn privatelinkd(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(binary())

@@ -7,29 +7,25 @@
 //! DescribeVpcEndpoints (one page whatever MaxResults says), and ignores PrivateDnsEnabled
 //! in ModifyVpcEndpoint.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, VpcEndpointType};
-use common::*;
-use privatelinkd::cloud::aws::AwsClient;
-use privatelinkd::cloud::{
-    CloudError, CreateEndpoint, Ec2, ModifyEndpoint, Scope, VpcAttribute, tags,
-};
-use privatelinkd::settings::AwsSettings;
+use privatelinkd::cloud::aws::{AwsClient, AwsConfig};
+use privatelinkd::cloud::{CloudError, CreateEndpoint, Ec2, ModifyEndpoint, Scope, VpcAttribute};
+use privatelinkd::plan::ownership as tags;
 
 /// Test credentials for moto, set once before any AWS client is built in this process, so
 /// the SDK's default chain finds them and never probes the instance metadata address.
 fn test_credentials() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        // SAFETY: every test of this binary calls this first; `Once` makes all the writes happen
-        // before any test reads the environment.
+        // SAFETY: the suite's runner (nextest) runs each test in a process of its own, and this
+        // runs before the test starts a thread or a child; `Once` keeps it to one write.
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
@@ -91,9 +87,9 @@ impl Moto {
     }
 
     fn client(&self) -> AwsClient {
-        AwsClient::new(AwsSettings {
+        AwsClient::new(AwsConfig {
             endpoint_url: Some(self.url.clone()),
-            ..AwsSettings::default()
+            ..AwsConfig::default()
         })
     }
 
@@ -217,7 +213,7 @@ async fn owned(client: &AwsClient) -> Vec<privatelinkd::cloud::VpcEndpoint> {
     let mut token = None;
     loop {
         let page = client
-            .list_owned_endpoints(&scope(), "host-a", token.as_deref())
+            .list_tagged_endpoints(&scope(), (tags::OWNER, "host-a"), token.as_deref())
             .await
             .unwrap();
         all.extend(page.items);
@@ -395,9 +391,9 @@ fn network_facts_and_error_mapping() {
         // (then it is NotFound, which deletion treats as done).
         assert!(e.is_ok() || matches!(e, Err(CloudError::NotFound(_))), "{e:?}");
 
-        let unknown = AwsClient::new(AwsSettings { endpoint_url: Some(moto.url.clone()), ..AwsSettings::default() });
+        let unknown = AwsClient::new(AwsConfig { endpoint_url: Some(moto.url.clone()), ..AwsConfig::default() });
         let elsewhere = Scope { account: "prod".into(), region: "us-east-1".into() };
-        let e = unknown.list_owned_endpoints(&elsewhere, "host-a", None).await.unwrap_err();
+        let e = unknown.list_tagged_endpoints(&elsewhere, (tags::OWNER, "host-a"), None).await.unwrap_err();
         assert!(e.to_string().contains("account `prod` is not defined under aws.accounts"), "{e}");
     });
 }
@@ -569,17 +565,18 @@ impl privatelinkd::cloud::CallObserver for Counter {
 
 /// The benchmark's converged pass through the real clients: moto for EC2, the fake server for
 /// TiDB Cloud, 1,000 endpoints. Slow (it creates them first), so run on demand:
-/// `cargo test --release --test aws_moto -- --ignored --nocapture`.
+/// `cargo test --release --test it -- --ignored --nocapture aws_moto::converged_pass`.
 #[test]
 #[ignore]
 fn converged_pass_through_the_real_clients_at_1000() {
-    use privatelinkd::cloud::budget::{Budgeted, Rate, Rates};
+    use fake_tidbcloud::{Algorithm, Fake, Faults, Options};
+    use privatelinkd::cloud::Rate;
+    use privatelinkd::cloud::budget::{Budgeted, Rates};
     use privatelinkd::cloud::sim::{SimCloud, World};
-    use privatelinkd::cloud::tidb::Secret;
     use privatelinkd::cloud::tidb::client::{TidbClient, TidbSettings};
-    use privatelinkd::cloud::tidb::fake::{Algorithm, Fake, Faults, Options};
     use privatelinkd::plan::{Phase, Policy};
     use privatelinkd::reconcile::{Engine, Wanted};
+    use privatelinkd::secret::Secret;
     let n = 1000;
     let moto = Moto::start();
     runtime().block_on(async {

@@ -1,8 +1,8 @@
-//! Shared test scaffolding: worlds, endpoint files and daemon configs in temp directories.
-#![allow(dead_code)]
+//! Shared test scaffolding: worlds, endpoint files and daemon configs in temp directories,
+//! the daemon binary as a process, and the fake TiDB Cloud server in this process.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -159,10 +159,6 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_privatelinkd"))
 }
 
-pub fn exists(path: &Path) -> bool {
-    path.exists()
-}
-
 /// The daemon binary running on a setup, killed when dropped. Its log goes to
 /// `<setup>/daemon.log` (appended across restarts): a pipe nobody reads could fill and stall it.
 pub struct Daemon {
@@ -223,10 +219,6 @@ impl Daemon {
         self.wait(Duration::from_secs(30)).0
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// A number from /proc/PID/status (`VmRSS:`, `Threads:`).
     pub fn proc_status(&self, key: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -279,4 +271,63 @@ pub fn assert_one_endpoint_and_connection_per_document(setup: &Setup, documents:
         connections, documents,
         "exactly one connection per document"
     );
+}
+
+/// The fake TiDB Cloud server, in this process on a thread of its own (the daemon under test
+/// is another process, the client under test may run on the test's runtime); stopped when
+/// dropped.
+pub struct FakeTidb {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeTidb {
+    /// Serves `world_text` (a world file) with `options`.
+    pub fn start(world_text: &str, options: fake_tidbcloud::Options) -> FakeTidb {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.yaml");
+        std::fs::write(&path, world_text).unwrap();
+        let world = privatelinkd::cloud::sim::World::load(&path).unwrap();
+        let sim = privatelinkd::cloud::sim::SimCloud::new(world, None).unwrap();
+        let fake = fake_tidbcloud::Fake::new(sim, options);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = fake;
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                serving.serve_until(listener, shutdown).await.unwrap();
+            });
+        });
+        FakeTidb {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeTidb {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

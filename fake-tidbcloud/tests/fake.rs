@@ -1,0 +1,246 @@
+//! The fake server as a program: its command line (the address on the first stdout line),
+//! `curl --digest` against it, and its answers against the official spec's own schemas.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "PUBKEY01";
+const PRIVATE: &str = "pk-SECRET-0a1b2c3d4e5f";
+const PROJECT: &str = "1372813089454548012";
+const CLUSTER: &str = "1379661944646413143";
+const GROUP: &str = "1379661944646413144";
+
+/// One cluster whose service is Active from the start.
+const WORLD: &str = r#"clusters:
+  - id: "1379661944646413143"
+    projectId: "1372813089454548012"
+    region: us-east-1
+    nodeGroups: [{id: "1379661944646413144", default: true, availableZones: [use1-az1, use1-az4, use1-az6]}]
+timing: {serviceCreate: 0s}
+"#;
+
+/// The fake server binary, killed when dropped.
+struct FakeServer {
+    child: Child,
+    addr: String,
+}
+
+impl FakeServer {
+    fn start(dir: &Path, extra: &[&str]) -> FakeServer {
+        std::fs::write(dir.join("world.yaml"), WORLD).unwrap();
+        std::fs::write(dir.join("key.txt"), format!("{PRIVATE}\n")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_privatelinkd-fake-tidbcloud"))
+            .arg("--world")
+            .arg(dir.join("world.yaml"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--public-key",
+                PUBLIC,
+                "--private-key-file",
+            ])
+            .arg(dir.join("key.txt"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        FakeServer {
+            child,
+            addr: line.trim().to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}/v1beta1{path}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `curl --digest`: (HTTP status, body).
+fn curl(user: &str, method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let found = Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "curl is not installed (scripts/test installs it)"
+    );
+    let mut command = Command::new("curl");
+    command.args([
+        "-s",
+        "--digest",
+        "--user",
+        user,
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        url,
+    ]);
+    if let Some(body) = body {
+        command.args(["-H", "content-type: application/json", "-d", body]);
+    }
+    let out = String::from_utf8(command.output().unwrap().stdout).unwrap();
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+/// Validates a response against a definition of the official spec.
+fn conforms(definition: &str, value: &Value) {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/spec/tidbcloud-dedicated-v1beta1.swagger.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let schema = json!({ "$ref": format!("#/definitions/{definition}"), "definitions": spec["definitions"] });
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{definition}: {errors:?}\n{value}");
+}
+
+#[test]
+fn the_fake_answers_curl_digest_and_follows_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start(dir.path(), &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let get = |path: &str| {
+        let (status, body) = curl(&user, "GET", &fake.url(path), None);
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        )
+    };
+    let (status, cluster) = get(&format!("/clusters/{CLUSTER}"));
+    assert_eq!(status, 200);
+    conforms("tidb_cloud_open_apidedicatedv1beta1Cluster", &cluster);
+    let (_, groups) = get(&format!("/clusters/{CLUSTER}/tidbNodeGroups"));
+    conforms("dedicatedv1beta1ListTidbNodeGroupsResponse", &groups);
+    let (_, service) = get(&format!(
+        "/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateLinkService"
+    ));
+    conforms("dedicatedv1beta1PrivateLinkService", &service);
+    let connections =
+        format!("/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateEndpointConnections");
+    let (status, created) = curl(
+        &user,
+        "POST",
+        &fake.url(&connections),
+        Some(r#"{"endpointId": "vpce-0a1b2c3d4e5f67890"}"#),
+    );
+    assert_eq!(status, 200, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &created);
+    let id = created["privateEndpointConnectionId"].as_str().unwrap();
+    let (_, list) = get(&format!(
+        "/clusters/-/tidbNodeGroups/-/privateEndpointConnections?projectId={PROJECT}&pageSize=5"
+    ));
+    conforms(
+        "dedicatedv1beta1ListPrivateEndpointConnectionsResponse",
+        &list,
+    );
+    assert_eq!(list["totalSize"], 1);
+    let (_, one) = get(&format!("{connections}/{id}"));
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &one);
+    let (status, _) = curl(
+        &user,
+        "DELETE",
+        &fake.url(&format!("{connections}/{id}")),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, missing) = get("/clusters/999");
+    assert_eq!(status, 404);
+    conforms("googlerpcStatus", &missing);
+    let (status, bad) = get("/clusters/-/tidbNodeGroups/-/privateEndpointConnections");
+    assert_eq!(status, 400);
+    conforms("googlerpcStatus", &bad);
+
+    let (status, denied) = curl(
+        &format!("{PUBLIC}:wrong"),
+        "GET",
+        &fake.url(&format!("/clusters/{CLUSTER}")),
+        None,
+    );
+    assert_eq!(status, 401);
+    conforms("googlerpcStatus", &serde_json::from_str(&denied).unwrap());
+
+    let md5 = FakeServer::start(dir.path(), &["--algorithm", "md5"]);
+    let (status, _) = curl(
+        &user,
+        "GET",
+        &md5.url(&format!("/clusters/{CLUSTER}")),
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn the_fake_paginates_as_the_spec_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start(dir.path(), &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let connections =
+        format!("/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateEndpointConnections");
+    for i in 0..12 {
+        let body = format!(r#"{{"endpointId": "vpce-{i:017x}"}}"#);
+        assert_eq!(
+            curl(&user, "POST", &fake.url(&connections), Some(&body)).0,
+            200
+        );
+    }
+    let list = |query: &str| {
+        let (status, body) = curl(
+            &user,
+            "GET",
+            &fake.url(&format!("{connections}{query}")),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    // 10 by default, then the rest after the token; at most 100 whatever is asked.
+    let first = list("");
+    assert_eq!(
+        first["privateEndpointConnections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert_eq!(first["totalSize"], 12);
+    let token = first["nextPageToken"].as_str().unwrap();
+    let second = list(&format!("?pageToken={token}"));
+    assert_eq!(
+        second["privateEndpointConnections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(second.get("nextPageToken").is_none());
+    let big = list("?pageSize=500");
+    assert_eq!(
+        big["privateEndpointConnections"].as_array().unwrap().len(),
+        12
+    );
+}

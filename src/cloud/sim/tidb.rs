@@ -1,0 +1,135 @@
+//! The simulated TiDB Cloud Dedicated API.
+
+use super::*;
+
+impl TidbCloud for SimCloud {
+    async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
+        let mut sim = self.lock();
+        sim.call(op::GET_CLUSTER, None)?;
+        let c = sim.cluster(cluster_id)?;
+        Ok(Cluster {
+            id: c.id.clone(),
+            project_id: c.project_id.clone(),
+            region: c.region.clone(),
+            cloud_provider: c.cloud_provider.clone(),
+            port: c.port,
+        })
+    }
+
+    async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
+        let mut sim = self.lock();
+        sim.call(op::LIST_NODE_GROUPS, None)?;
+        Ok(sim
+            .cluster(cluster_id)?
+            .node_groups
+            .iter()
+            .map(|g| NodeGroup {
+                id: g.id.clone(),
+                is_default: g.default,
+            })
+            .collect())
+    }
+
+    async fn get_service(&self, cluster_id: &str, node_group_id: &str) -> CloudResult<Service> {
+        let mut sim = self.lock();
+        sim.call(op::GET_SERVICE, None)?;
+        let now = sim.now();
+        let cluster = sim.cluster(cluster_id)?;
+        if cluster.cloud_provider != "aws" {
+            return Err(CloudError::Permanent(format!(
+                "cluster {cluster_id} is not on AWS"
+            )));
+        }
+        let group = sim.group(cluster_id, node_group_id)?;
+        Ok(sim.service(cluster, group, now))
+    }
+
+    async fn list_connections(
+        &self,
+        project_id: &str,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Connection>> {
+        let filter = ConnectionFilter::Project(project_id.to_string());
+        Ok(self.connections_page(&filter, page_token, PAGE_TIDB)?.0)
+    }
+
+    async fn create_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        endpoint_id: &str,
+    ) -> CloudResult<Connection> {
+        let mut sim = self.lock();
+        sim.call(op::CREATE_CONNECTION, None)?;
+        let now = sim.now();
+        let cluster = sim.cluster(cluster_id)?.clone();
+        sim.group(cluster_id, node_group_id)?;
+        let service = Sim::service_name(&cluster, node_group_id);
+        let known = sim
+            .state
+            .endpoints
+            .get(endpoint_id)
+            .filter(|e| e.deleted_at.is_none() && e.endpoint.service_name == service);
+        if known.is_none() && !sim.ec2_elsewhere {
+            return Err(CloudError::Permanent(format!(
+                "endpoint {endpoint_id} was not found connecting to the private link service of node group {node_group_id}"
+            )));
+        }
+        let exists = sim
+            .state
+            .connections
+            .values()
+            .any(|c| c.connection.endpoint_id == endpoint_id && c.deleted_at.is_none());
+        if exists {
+            return Err(CloudError::Permanent(format!(
+                "a connection for endpoint {endpoint_id} already exists"
+            )));
+        }
+        let id = (1_900_000_000_000_000_000 + sim.next_id()).to_string();
+        let group = sim.group(cluster_id, node_group_id)?.clone();
+        let dns = sim.service(&cluster, &group, now).dns_name;
+        let connection = Connection {
+            id: id.clone(),
+            cluster_id: cluster_id.into(),
+            node_group_id: node_group_id.into(),
+            endpoint_id: endpoint_id.into(),
+            state: ConnectionState::Pending,
+            message: String::new(),
+            host: dns,
+            port: cluster.port,
+        };
+        sim.state.connections.insert(
+            id,
+            SimConnection {
+                connection: connection.clone(),
+                created_at: now,
+                deleted_at: None,
+            },
+        );
+        if let Some(e) = sim.state.endpoints.get_mut(endpoint_id) {
+            e.registered_at = Some(now);
+        }
+        sim.persist();
+        Ok(connection)
+    }
+
+    async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
+        let mut sim = self.lock();
+        sim.call(op::DELETE_CONNECTION, None)?;
+        let now = sim.now();
+        let c = sim
+            .state
+            .connections
+            .get_mut(&connection.id)
+            .ok_or_else(|| {
+                CloudError::NotFound(format!("connection {} not found", connection.id))
+            })?;
+        c.deleted_at.get_or_insert(now);
+        let endpoint = c.connection.endpoint_id.clone();
+        if let Some(e) = sim.state.endpoints.get_mut(&endpoint) {
+            e.registered_at = None;
+        }
+        sim.persist();
+        Ok(())
+    }
+}

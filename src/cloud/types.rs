@@ -1,0 +1,146 @@
+//! What the providers show us, in our words: the observed types and the requests we send.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One page of a listing, and the token of the next page if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A TiDB Cloud Dedicated cluster, as far as private endpoints care.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub id: String,
+    pub project_id: String,
+    /// The AWS region code (`us-east-1`), taken from TiDB's `regionId` (`aws-us-east-1`).
+    pub region: String,
+    /// `aws`, `gcp` or `azure`.
+    pub cloud_provider: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeGroup {
+    pub id: String,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceState {
+    Creating,
+    Active,
+    Deleting,
+}
+
+/// A node group's private link service (an AWS endpoint service owned by TiDB Cloud).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub state: ServiceState,
+    pub name: String,
+    pub dns_name: String,
+    /// AZ IDs (`use1-az1`), not names.
+    pub available_zones: Vec<String>,
+}
+
+/// TiDB Cloud's `endpointState` of a private endpoint connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionState {
+    Pending,
+    Active,
+    Deleting,
+    Failed,
+    Discovered,
+}
+
+/// A private endpoint connection: TiDB Cloud's record of our VPC endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub id: String,
+    pub cluster_id: String,
+    pub node_group_id: String,
+    pub endpoint_id: String,
+    pub state: ConnectionState,
+    /// Why it is FAILED, in TiDB Cloud's words.
+    pub message: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// An AWS interface endpoint as DescribeVpcEndpoints shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcEndpoint {
+    pub id: String,
+    pub vpc_id: String,
+    pub service_name: String,
+    /// AWS's lowercase camelCase state (`pendingAcceptance`, `available`, `deleted`, ...),
+    /// compared as a string: the Rust SDK parses these as `Unknown`.
+    pub state: String,
+    pub private_dns_enabled: bool,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl VpcEndpoint {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+}
+
+/// Where an AWS call goes: credentials (account name) and region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+}
+
+/// What a VPC offers an endpoint: checked before creating or changing one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    /// VPC ID -> (enableDnsSupport, enableDnsHostnames), for the VPCs that exist.
+    pub vpcs: BTreeMap<String, (bool, bool)>,
+    /// Subnet ID -> (VPC ID, AZ ID), for the subnets that exist.
+    pub subnets: BTreeMap<String, (String, String)>,
+    /// Security group ID -> VPC ID, for the groups that exist.
+    pub security_groups: BTreeMap<String, String>,
+}
+
+/// The VPC attributes private DNS depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcAttribute {
+    EnableDnsSupport,
+    EnableDnsHostnames,
+}
+
+/// A CreateVpcEndpoint request (always an interface endpoint, private DNS off at first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateEndpoint {
+    pub vpc_id: String,
+    pub service_name: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    /// Deterministic, so a retried or repeated create returns the first endpoint.
+    pub client_token: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A ModifyVpcEndpoint request; empty lists and `None` leave that part alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifyEndpoint {
+    pub endpoint_id: String,
+    pub add_subnet_ids: Vec<String>,
+    pub remove_subnet_ids: Vec<String>,
+    pub add_security_group_ids: Vec<String>,
+    pub remove_security_group_ids: Vec<String>,
+    pub private_dns_enabled: Option<bool>,
+}

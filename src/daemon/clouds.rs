@@ -1,0 +1,112 @@
+//! Wiring: the provider clients the settings ask for, each behind its budget, each handed its
+//! own part of the config.
+
+use std::sync::Arc;
+
+use crate::cloud::Rate;
+use crate::cloud::any::{AnyEc2, AnyTidb};
+use crate::cloud::aws::AwsClient;
+use crate::cloud::budget::{Budgeted, Rates};
+use crate::cloud::sim::{SimCloud, World};
+use crate::cloud::tidb::client::{TidbClient, TidbSettings};
+use crate::metrics::Metrics;
+use crate::settings::{Backend, Settings};
+
+/// Why the daemon cannot start with these settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `cloud: simulated` (for either provider) without a world file.
+    #[error("cloud: simulated needs `simulated: {{world: FILE}}`")]
+    NoWorld,
+    /// The world file has problems (each with its place).
+    #[error("invalid world file:\n{0}")]
+    World(String),
+    /// The simulated world's state file cannot be read.
+    #[error("cannot read the simulated world's state file")]
+    State(#[source] std::io::Error),
+    /// The TiDB Cloud client cannot be set up (no key, bad URL).
+    #[error("tidbCloud: {0}")]
+    Tidb(String),
+}
+
+/// The provider clients the settings ask for, each behind its budget.
+pub struct Clouds {
+    pub tidb: Budgeted<AnyTidb>,
+    pub ec2: Budgeted<AnyEc2>,
+}
+
+/// Builds the clouds the settings ask for; every call reports to `observer`.
+pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Clouds, StartError> {
+    let (tidb_backend, aws_backend) = settings.backends();
+    let sim = if (tidb_backend, aws_backend) == (Backend::Real, Backend::Real) {
+        None
+    } else {
+        let sim = settings
+            .file
+            .simulated
+            .as_ref()
+            .ok_or(StartError::NoWorld)?;
+        let world = World::load(&sim.world).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            StartError::World(lines.join("\n"))
+        })?;
+        let cloud = SimCloud::new(world, sim.state_file.clone()).map_err(StartError::State)?;
+        Some(match (tidb_backend, aws_backend) {
+            (Backend::Real, _) => cloud.with_tidb_elsewhere(),
+            (_, Backend::Real) => cloud.with_ec2_elsewhere(),
+            _ => cloud,
+        })
+    };
+    // The simulated providers meter their budgets on the simulated clock.
+    let simulated_rates = |sim: &SimCloud| Rates::default().scaled(sim.time_scale());
+    let tidb = match (tidb_backend, &sim) {
+        (Backend::Simulated, Some(sim)) => {
+            Budgeted::new(AnyTidb::Simulated(sim.clone()), simulated_rates(sim))
+        }
+        _ => {
+            let t = &settings.file.tidb_cloud;
+            let (public_key, private_key) = t.credentials().map_err(StartError::Tidb)?;
+            let client = TidbClient::new(TidbSettings {
+                api_url: t.api_url.clone(),
+                public_key,
+                private_key,
+                timeout: t.timeout.0,
+            })
+            .map_err(|e| StartError::Tidb(e.to_string()))?;
+            let per_minute = f64::from(t.requests_per_minute.max(1));
+            let rates = Rates {
+                tidb: Rate {
+                    per_second: per_minute / 60.0,
+                    burst: t.requests_per_minute.max(1),
+                },
+                ..Rates::default()
+            };
+            Budgeted::new(AnyTidb::Real(client), rates)
+        }
+    };
+    let ec2 = match (aws_backend, &sim) {
+        (Backend::Simulated, Some(sim)) => {
+            Budgeted::new(AnyEc2::Simulated(sim.clone()), simulated_rates(sim))
+        }
+        _ => {
+            let aws = &settings.file.aws;
+            let limits = &aws.rate_limits;
+            let rates = Rates {
+                ec2_mutating: Rate {
+                    per_second: limits.mutating_per_second,
+                    burst: limits.mutating_burst,
+                },
+                ec2_describe: Rate {
+                    per_second: limits.describe_per_second,
+                    burst: limits.describe_burst,
+                },
+                ..Rates::default()
+            };
+            Budgeted::new(AnyEc2::Real(AwsClient::new(aws.client_config())), rates)
+        }
+    };
+    Ok(Clouds {
+        tidb: tidb.observed_by(observer.clone()),
+        ec2: ec2.observed_by(observer),
+    })
+}

@@ -1,0 +1,143 @@
+//! The changes a plan can ask for, and how people see them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::cloud::{Connection, CreateEndpoint, ModifyEndpoint, Scope};
+
+/// One change to the cloud.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    CreateVpcEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        #[serde(skip)]
+        request: CreateEndpoint,
+        vpc_id: String,
+        subnet_ids: Vec<String>,
+    },
+    ModifyVpcEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        #[serde(flatten)]
+        request: ModifyEndpoint,
+    },
+    RegisterConnection {
+        cluster_id: String,
+        node_group_id: String,
+        /// `None`: the endpoint the preceding create of this plan returns, so a new endpoint
+        /// is registered at once instead of a pass later.
+        endpoint_id: Option<String>,
+    },
+    DeleteConnection {
+        #[serde(skip)]
+        connection: Connection,
+        connection_id: String,
+    },
+    DeleteVpcEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        endpoint_id: String,
+    },
+    Tag {
+        #[serde(skip)]
+        scope: Scope,
+        endpoint_id: String,
+        tags: BTreeMap<String, String>,
+    },
+    Untag {
+        #[serde(skip)]
+        scope: Scope,
+        endpoint_id: String,
+        keys: Vec<String>,
+    },
+}
+
+impl Action {
+    /// The metric label and log word for this action.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::CreateVpcEndpoint { .. } => "create_vpc_endpoint",
+            Action::ModifyVpcEndpoint { request, .. } if is_dns_only(request) => {
+                "enable_private_dns"
+            }
+            Action::ModifyVpcEndpoint { .. } => "modify_vpc_endpoint",
+            Action::RegisterConnection { .. } => "register_connection",
+            Action::DeleteConnection { .. } => "delete_connection",
+            Action::DeleteVpcEndpoint { .. } => "delete_vpc_endpoint",
+            Action::Tag { .. } => "tag",
+            Action::Untag { .. } => "untag",
+        }
+    }
+
+    /// `+` create, `~` modify, `-` delete: how `privatelinkd plan` shows it.
+    pub fn sign(&self) -> char {
+        match self {
+            Action::CreateVpcEndpoint { .. } | Action::RegisterConnection { .. } => '+',
+            Action::DeleteConnection { .. } | Action::DeleteVpcEndpoint { .. } => '-',
+            _ => '~',
+        }
+    }
+
+    pub fn is_deletion(&self) -> bool {
+        self.sign() == '-'
+    }
+
+    /// One line for people: what and on which resource.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::CreateVpcEndpoint {
+                vpc_id, subnet_ids, ..
+            } => {
+                format!(
+                    "create VPC endpoint in {vpc_id} ({})",
+                    subnet_ids.join(", ")
+                )
+            }
+            Action::ModifyVpcEndpoint { request: r, .. } => {
+                let mut parts = Vec::new();
+                for (verb, ids) in [
+                    ("remove subnets", &r.remove_subnet_ids),
+                    ("add subnets", &r.add_subnet_ids),
+                    ("remove security groups", &r.remove_security_group_ids),
+                    ("add security groups", &r.add_security_group_ids),
+                ] {
+                    if !ids.is_empty() {
+                        parts.push(format!("{verb} {}", ids.join(", ")));
+                    }
+                }
+                if let Some(on) = r.private_dns_enabled {
+                    parts.push(format!(
+                        "{} private DNS",
+                        if on { "enable" } else { "disable" }
+                    ));
+                }
+                format!("modify {}: {}", r.endpoint_id, parts.join("; "))
+            }
+            Action::RegisterConnection { endpoint_id, .. } => match endpoint_id {
+                Some(id) => format!("register {id} with TiDB Cloud"),
+                None => "register the new endpoint with TiDB Cloud".into(),
+            },
+            Action::DeleteConnection { connection_id, .. } => {
+                format!("delete TiDB Cloud connection {connection_id}")
+            }
+            Action::DeleteVpcEndpoint { endpoint_id, .. } => {
+                format!("delete VPC endpoint {endpoint_id}")
+            }
+            Action::Tag { endpoint_id, .. } => format!("adopt {endpoint_id} (add ownership tags)"),
+            Action::Untag { endpoint_id, .. } => {
+                format!("orphan {endpoint_id} (remove ownership tags)")
+            }
+        }
+    }
+}
+
+fn is_dns_only(r: &ModifyEndpoint) -> bool {
+    r.private_dns_enabled.is_some()
+        && r.add_subnet_ids.is_empty()
+        && r.remove_subnet_ids.is_empty()
+        && r.add_security_group_ids.is_empty()
+        && r.remove_security_group_ids.is_empty()
+}

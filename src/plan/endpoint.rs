@@ -1,0 +1,469 @@
+//! One desired endpoint: where it stands and what to do next (the decision table in
+//! `plan`'s documentation, step by step).
+
+use std::collections::BTreeMap;
+
+use super::{Action, Desired, EndpointPlan, Observed, Phase, ownership, removal};
+use crate::cloud::{
+    ConnectionState, CreateEndpoint, ModifyEndpoint, Network, Scope, Service, ServiceState,
+    VpcEndpoint,
+};
+use crate::spec::EndpointSpec;
+
+/// Where one desired endpoint stands and what to do next.
+pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str) -> EndpointPlan {
+    let doc = desired.doc;
+    let name = doc.metadata.name.as_str();
+    let spec = &doc.spec;
+    let mut plan = decide(desired, observed, owner_id);
+    if spec.suspend {
+        plan.actions.clear();
+        if plan.phase != Phase::Failed {
+            plan.message = format!("suspended: {}", plan.message)
+                .trim_end_matches(": ")
+                .to_string();
+        }
+    }
+    if let Some(trouble) = &observed.trouble {
+        // Half a picture (a listing failed) is no ground to act on: a connection that was not
+        // listed is not a missing connection. Say so, and look again next pass.
+        plan.actions.clear();
+        plan.uncertain = true;
+        if plan.message.is_empty() {
+            plan.message = trouble.clone();
+        } else {
+            plan.message = format!("{}; {trouble}", plan.message);
+        }
+    }
+    plan.name = name.to_string();
+    plan
+}
+
+fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
+    let doc = desired.doc;
+    let name = doc.metadata.name.as_str();
+    let spec = &doc.spec;
+    let here = |phase, message: String| EndpointPlan::new(name, phase, message);
+    let cluster_id = spec.tidb_cloud.cluster_id.as_str();
+
+    let cluster = match &o.cluster {
+        None => {
+            return here(
+                Phase::NotConfigured,
+                "waiting to look up the cluster".into(),
+            );
+        }
+        Some(Err(why)) => return here(Phase::Failed, why.clone()),
+        Some(Ok(c)) => c,
+    };
+    if cluster.cloud_provider != "aws" {
+        return here(
+            Phase::Failed,
+            format!(
+                "cluster {cluster_id} runs on {}; AWS PrivateLink needs a cluster on AWS",
+                cluster.cloud_provider
+            ),
+        );
+    }
+    if cluster.region != spec.aws.region.as_str() {
+        return here(
+            Phase::Failed,
+            format!(
+                "cluster {cluster_id} is in {} but spec.aws.region is {}; PrivateLink does not cross regions: use a VPC in {}",
+                cluster.region, spec.aws.region, cluster.region
+            ),
+        );
+    }
+    let Some(node_group_id) = &o.node_group_id else {
+        return here(
+            Phase::NotConfigured,
+            "waiting to look up the TiDB node group".into(),
+        );
+    };
+    let Some(service) = &o.service else {
+        return here(
+            Phase::NotConfigured,
+            "waiting to look up the private link service".into(),
+        );
+    };
+    match service.state {
+        ServiceState::Active => {}
+        ServiceState::Creating => {
+            return here(
+                Phase::NotConfigured,
+                "the cluster's private link service is being created".into(),
+            );
+        }
+        ServiceState::Deleting => {
+            return here(
+                Phase::NotConfigured,
+                "the cluster's private link service is being deleted".into(),
+            );
+        }
+    }
+    let scope = Scope {
+        account: spec.aws.account.to_string(),
+        region: spec.aws.region.to_string(),
+    };
+
+    let Some(endpoint) = &o.endpoint else {
+        if let Some(wanted) = &spec.aws.endpoint_id {
+            return adopt(desired, o, service, &scope, wanted.as_str(), owner_id);
+        }
+        if let Some(problem) = placement_problem(desired, o, service, true) {
+            return here(Phase::Failed, problem);
+        }
+        let Some(_) = &o.network else {
+            return here(Phase::NotConfigured, "waiting to check the VPC".into());
+        };
+        let mut plan = here(Phase::NotConfigured, "creating the VPC endpoint".into());
+        plan.actions
+            .push(create_action(desired, service, &scope, owner_id));
+        plan.actions.push(Action::RegisterConnection {
+            cluster_id: cluster_id.into(),
+            node_group_id: node_group_id.clone(),
+            endpoint_id: None,
+        });
+        return plan;
+    };
+
+    match endpoint.state.as_str() {
+        "failed" | "rejected" | "expired" => {
+            return here(
+                Phase::Failed,
+                format!(
+                    "VPC endpoint {} is {} in AWS; delete it in the console and privatelinkd creates a new one",
+                    endpoint.id, endpoint.state
+                ),
+            );
+        }
+        "deleting" | "deleted" => {
+            return here(
+                Phase::Deleting,
+                format!(
+                    "VPC endpoint {} is being deleted; a new one will be created",
+                    endpoint.id
+                ),
+            );
+        }
+        _ => {}
+    }
+
+    // An endpoint cannot move to another service or VPC: it is replaced.
+    let vpc_id = spec.aws.vpc_id.as_str();
+    if endpoint.service_name != service.name || endpoint.vpc_id != vpc_id {
+        let moved = format!(
+            "VPC endpoint {} connects {} to {}, but the document asks for {vpc_id} to {}",
+            endpoint.id, endpoint.vpc_id, endpoint.service_name, service.name
+        );
+        if spec.aws.endpoint_id.is_some() {
+            return here(
+                Phase::Failed,
+                format!(
+                    "{moved}; an adopted endpoint is not replaced: fix endpointId or remove it"
+                ),
+            );
+        }
+        let mut plan = here(Phase::Deleting, format!("{moved}; replacing it"));
+        plan.actions = removal::delete_actions(&scope, endpoint, o.connection.as_ref());
+        return plan;
+    }
+
+    // Drift in subnets and security groups is corrected in place whatever else is going on.
+    let mut modify = drift(spec, endpoint);
+    let drift = modify
+        != ModifyEndpoint {
+            endpoint_id: endpoint.id.clone(),
+            ..Default::default()
+        };
+    if drift {
+        if let Some(problem) = placement_problem(desired, o, service, false) {
+            return here(Phase::Failed, problem);
+        }
+        if o.network.is_none() {
+            return here(
+                Phase::Pending,
+                "waiting to check the VPC before correcting subnets and security groups".into(),
+            );
+        }
+    }
+
+    let mut plan = match &o.connection {
+        None => {
+            let mut p = here(
+                Phase::Initiating,
+                "registering the endpoint with TiDB Cloud".into(),
+            );
+            p.actions.push(Action::RegisterConnection {
+                cluster_id: cluster_id.into(),
+                node_group_id: node_group_id.clone(),
+                endpoint_id: Some(endpoint.id.clone()),
+            });
+            p
+        }
+        Some(c) => match c.state {
+            ConnectionState::Failed => {
+                return here(Phase::Failed, format!("TiDB Cloud: {}", c.message));
+            }
+            ConnectionState::Deleting => here(
+                Phase::Initiating,
+                "the TiDB Cloud connection is being deleted; it will be registered again".into(),
+            ),
+            ConnectionState::Pending | ConnectionState::Discovered => here(
+                Phase::Initiating,
+                "TiDB Cloud is verifying the endpoint".into(),
+            ),
+            // TiDB Cloud accepted; AWS shows `pending` while it applies acceptance or a change.
+            ConnectionState::Active if endpoint.state == "pending" => here(
+                Phase::Pending,
+                "AWS is applying a change to the endpoint (pending)".into(),
+            ),
+            ConnectionState::Active if endpoint.state != "available" => here(
+                Phase::Initiating,
+                format!(
+                    "waiting for AWS to accept the endpoint ({})",
+                    endpoint.state
+                ),
+            ),
+            ConnectionState::Active => {
+                if endpoint.private_dns_enabled != spec.private_dns {
+                    let problem = o
+                        .network
+                        .as_ref()
+                        .and_then(|n| dns_problem(n, &endpoint.vpc_id));
+                    if let Some(problem) = problem.filter(|_| spec.private_dns) {
+                        return here(Phase::Failed, problem);
+                    }
+                    modify.private_dns_enabled = Some(spec.private_dns);
+                    let verb = if spec.private_dns {
+                        "enabling"
+                    } else {
+                        "disabling"
+                    };
+                    here(Phase::Pending, format!("{verb} private DNS"))
+                } else if drift {
+                    here(
+                        Phase::Pending,
+                        "correcting subnets and security groups".into(),
+                    )
+                } else {
+                    let mut p = here(Phase::Active, String::new());
+                    p.message = String::new();
+                    p
+                }
+            }
+        },
+    };
+    if drift || modify.private_dns_enabled.is_some() {
+        let modifies =
+            split_subnet_swap(modify)
+                .into_iter()
+                .map(|request| Action::ModifyVpcEndpoint {
+                    scope: scope.clone(),
+                    request,
+                });
+        plan.actions.splice(0..0, modifies);
+    }
+    plan
+}
+
+/// A subnet swapped for another in the same zone cannot be added while the old one is still
+/// there (one subnet per zone): the removal goes first, in a call of its own.
+fn split_subnet_swap(modify: ModifyEndpoint) -> Vec<ModifyEndpoint> {
+    if modify.remove_subnet_ids.is_empty() || modify.add_subnet_ids.is_empty() {
+        return vec![modify];
+    }
+    let add = ModifyEndpoint {
+        endpoint_id: modify.endpoint_id.clone(),
+        add_subnet_ids: modify.add_subnet_ids.clone(),
+        private_dns_enabled: modify.private_dns_enabled,
+        ..ModifyEndpoint::default()
+    };
+    let remove = ModifyEndpoint {
+        add_subnet_ids: Vec::new(),
+        private_dns_enabled: None,
+        ..modify
+    };
+    vec![remove, add]
+}
+
+/// Takes over an existing endpoint named by `endpointId`.
+fn adopt(
+    desired: &Desired<'_>,
+    o: &Observed,
+    service: &Service,
+    scope: &Scope,
+    wanted: &str,
+    owner_id: &str,
+) -> EndpointPlan {
+    let name = desired.doc.metadata.name.as_str();
+    if !o.adoptee_checked {
+        return EndpointPlan::new(
+            name,
+            Phase::NotConfigured,
+            format!("waiting to look up {wanted}"),
+        );
+    }
+    let Some(e) = o.adoptee.as_ref().filter(|e| e.state != "deleted") else {
+        return EndpointPlan::new(
+            name,
+            Phase::Failed,
+            format!(
+                "VPC endpoint {wanted} does not exist in {} (account {})",
+                scope.region, scope.account
+            ),
+        );
+    };
+    if e.service_name != service.name {
+        return EndpointPlan::new(
+            name,
+            Phase::Failed,
+            format!(
+                "VPC endpoint {wanted} connects to {}, not to the cluster's service {}",
+                e.service_name, service.name
+            ),
+        );
+    }
+    if let Some(other) = ownership::owner_of(e).filter(|o| *o != owner_id) {
+        return EndpointPlan::new(
+            name,
+            Phase::Failed,
+            format!("VPC endpoint {wanted} is owned by privatelinkd instance {other}"),
+        );
+    }
+    let mut plan = EndpointPlan::new(name, Phase::NotConfigured, format!("adopting {wanted}"));
+    plan.actions.push(Action::Tag {
+        scope: scope.clone(),
+        endpoint_id: wanted.to_string(),
+        tags: ownership::ownership_tags(desired, owner_id),
+    });
+    plan
+}
+
+/// Problems that stop a create or modify, checked against the VPC as observed.
+fn placement_problem(
+    desired: &Desired<'_>,
+    o: &Observed,
+    service: &Service,
+    creating: bool,
+) -> Option<String> {
+    let aws = &desired.doc.spec.aws;
+    let network = o.network.as_ref()?;
+    let vpc = aws.vpc_id.as_str();
+    let mut problems = Vec::new();
+    if !network.vpcs.contains_key(vpc) {
+        problems.push(format!(
+            "VPC {vpc} does not exist in {} (account {})",
+            aws.region, aws.account
+        ));
+    }
+    let mut zones: BTreeMap<&str, &str> = BTreeMap::new();
+    for subnet in &aws.subnet_ids {
+        match network.subnets.get(subnet.as_str()) {
+            None => problems.push(format!("subnet {subnet} does not exist")),
+            Some((subnet_vpc, _)) if subnet_vpc != vpc => {
+                problems.push(format!("subnet {subnet} is in {subnet_vpc}, not in {vpc}"))
+            }
+            Some((_, az)) => {
+                if !service.available_zones.contains(az) {
+                    problems.push(format!(
+                        "subnet {subnet} is in availability zone {az}, which the cluster's service does not offer (it offers {})",
+                        service.available_zones.join(", ")
+                    ));
+                }
+                if let Some(first) = zones.insert(az, subnet.as_str()) {
+                    problems.push(format!("subnets {first} and {subnet} are both in {az}; use one subnet per availability zone"));
+                }
+            }
+        }
+    }
+    for group in &aws.security_group_ids {
+        match network.security_groups.get(group.as_str()) {
+            None => problems.push(format!("security group {group} does not exist")),
+            Some(group_vpc) if group_vpc != vpc => problems.push(format!(
+                "security group {group} is in {group_vpc}, not in {vpc}"
+            )),
+            Some(_) => {}
+        }
+    }
+    if creating && desired.doc.spec.private_dns {
+        problems.extend(dns_problem(network, vpc));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Private DNS needs both DNS attributes of the VPC on.
+fn dns_problem(network: &Network, vpc: &str) -> Option<String> {
+    let (support, hostnames) = network.vpcs.get(vpc)?;
+    (!(support & hostnames)).then(|| {
+        format!(
+            "private DNS needs enableDnsSupport and enableDnsHostnames on {vpc} (now {support} and {hostnames}); \
+             turn them on or set privateDns: false"
+        )
+    })
+}
+
+/// How an endpoint's subnets and security groups differ from the spec, as the modify that
+/// corrects them (empty lists when they agree).
+pub fn drift(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> ModifyEndpoint {
+    let want_subnets: Vec<String> = spec
+        .aws
+        .subnet_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let want_groups: Vec<String> = spec
+        .aws
+        .security_group_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut modify = ModifyEndpoint {
+        endpoint_id: endpoint.id.clone(),
+        remove_subnet_ids: missing_from(&endpoint.subnet_ids, &want_subnets),
+        add_subnet_ids: missing_from(&want_subnets, &endpoint.subnet_ids),
+        ..ModifyEndpoint::default()
+    };
+    // An empty list asks for the VPC's default group; only explicit lists are enforced.
+    if !want_groups.is_empty() {
+        modify.remove_security_group_ids = missing_from(&endpoint.security_group_ids, &want_groups);
+        modify.add_security_group_ids = missing_from(&want_groups, &endpoint.security_group_ids);
+    }
+    modify
+}
+
+fn missing_from(have: &[String], other: &[String]) -> Vec<String> {
+    have.iter()
+        .filter(|x| !other.contains(x))
+        .cloned()
+        .collect()
+}
+
+fn create_action(
+    desired: &Desired<'_>,
+    service: &Service,
+    scope: &Scope,
+    owner_id: &str,
+) -> Action {
+    let aws = &desired.doc.spec.aws;
+    let tags = ownership::creation_tags(desired, owner_id);
+    let subnet_ids: Vec<String> = aws.subnet_ids.iter().map(ToString::to_string).collect();
+    let request = CreateEndpoint {
+        vpc_id: aws.vpc_id.to_string(),
+        service_name: service.name.clone(),
+        subnet_ids: subnet_ids.clone(),
+        security_group_ids: aws
+            .security_group_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        client_token: ownership::client_token(owner_id, desired.doc, &service.name),
+        tags,
+    };
+    Action::CreateVpcEndpoint {
+        scope: scope.clone(),
+        vpc_id: request.vpc_id.clone(),
+        subnet_ids,
+        request,
+    }
+}

@@ -1,0 +1,116 @@
+//! Ownership: the one place that knows how an endpoint is marked as ours, what the marks say
+//! about it, and how a create is made repeatable.
+//!
+//! Everything privatelinkd may ever change carries the owner tag; the other tags let a
+//! restarted daemon find an endpoint again (name), know what to do when its document goes
+//! away (deletion policy) and which file to blame while that file is invalid (file).
+
+use std::collections::BTreeMap;
+
+use super::Desired;
+use crate::cloud::VpcEndpoint;
+use crate::spec::{DeletionPolicy, EndpointDocument};
+use crate::stable::fnv;
+
+/// Every tag key of ours starts with this.
+pub const PREFIX: &str = "privatelinkd.io/";
+/// The daemon's `ownerId`; nothing without it is ever modified or deleted (adoption aside).
+pub const OWNER: &str = "privatelinkd.io/owner";
+/// The endpoint's `metadata.name`: how an endpoint is found again after a crash.
+pub const NAME: &str = "privatelinkd.io/name";
+/// `Delete` or `Orphan`, so a removed document's policy is still known.
+pub const DELETION_POLICY: &str = "privatelinkd.io/deletion-policy";
+/// The endpoint file (relative to the endpoints directory): while that file is invalid,
+/// the endpoint is frozen rather than taken for removed.
+pub const FILE: &str = "privatelinkd.io/file";
+/// Prefix for the document's labels.
+pub const LABEL_PREFIX: &str = "privatelinkd.io/label/";
+/// `Name`, as the AWS console shows it.
+pub const CONSOLE_NAME: &str = "Name";
+
+/// The tag that the owned-endpoint listing filters on.
+pub fn owner_tag(owner_id: &str) -> (&'static str, &str) {
+    (OWNER, owner_id)
+}
+
+/// The document name an owned endpoint belongs to (its ID if the tag is missing).
+pub fn name_of(endpoint: &VpcEndpoint) -> &str {
+    endpoint.tag(NAME).unwrap_or(&endpoint.id)
+}
+
+/// The file an owned endpoint's document was last seen in.
+pub fn file_of(endpoint: &VpcEndpoint) -> Option<&str> {
+    endpoint.tag(FILE)
+}
+
+/// The deletion policy written on an endpoint; `Delete` unless it says `Orphan`.
+pub fn policy_of(endpoint: &VpcEndpoint) -> DeletionPolicy {
+    match endpoint.tag(DELETION_POLICY) {
+        Some("Orphan") => DeletionPolicy::Orphan,
+        _ => DeletionPolicy::Delete,
+    }
+}
+
+/// The owner named on an endpoint, if any.
+pub fn owner_of(endpoint: &VpcEndpoint) -> Option<&str> {
+    endpoint.tag(OWNER)
+}
+
+/// Our tag keys on an endpoint: what orphaning removes.
+pub fn our_keys(endpoint: &VpcEndpoint) -> Vec<String> {
+    endpoint
+        .tags
+        .keys()
+        .filter(|k| k.starts_with(PREFIX))
+        .cloned()
+        .collect()
+}
+
+fn policy_name(policy: DeletionPolicy) -> &'static str {
+    match policy {
+        DeletionPolicy::Delete => "Delete",
+        DeletionPolicy::Orphan => "Orphan",
+    }
+}
+
+/// Tags that make an endpoint ours and findable again after a crash.
+pub fn ownership_tags(desired: &Desired<'_>, owner_id: &str) -> BTreeMap<String, String> {
+    let doc = desired.doc;
+    let policy = policy_name(doc.spec.deletion_policy);
+    let mut t = BTreeMap::from([
+        (OWNER.to_string(), owner_id.to_string()),
+        (NAME.to_string(), doc.metadata.name.to_string()),
+        (DELETION_POLICY.to_string(), policy.to_string()),
+        (FILE.to_string(), desired.file.to_string()),
+    ]);
+    for (k, v) in &doc.metadata.labels {
+        t.insert(format!("{LABEL_PREFIX}{k}"), v.clone());
+    }
+    t
+}
+
+/// The tags a new endpoint is created with: ours, and a name for the console.
+pub fn creation_tags(desired: &Desired<'_>, owner_id: &str) -> BTreeMap<String, String> {
+    let mut tags = ownership_tags(desired, owner_id);
+    tags.insert(
+        CONSOLE_NAME.into(),
+        format!("privatelinkd-{}", desired.doc.metadata.name),
+    );
+    tags
+}
+
+/// The ClientToken of a create: the same owner, name and request give the same token, so a
+/// create retried after a timeout or a crash returns the first endpoint instead of a second.
+pub fn client_token(owner_id: &str, doc: &EndpointDocument, service_name: &str) -> String {
+    let aws = &doc.spec.aws;
+    let key = format!(
+        "{owner_id}\n{}\n{}\n{}\n{service_name}\n{:?}\n{:?}",
+        doc.metadata.name, aws.region, aws.vpc_id, aws.subnet_ids, aws.security_group_ids
+    );
+    format!("privatelinkd-{:016x}", fnv(&key))
+}
+
+/// The token to use when `token`'s endpoint `dead_id` was deleted: deterministic as well.
+pub fn next_client_token(token: &str, dead_id: &str) -> String {
+    format!("privatelinkd-{:016x}", fnv(&format!("{token}\n{dead_id}")))
+}

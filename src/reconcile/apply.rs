@@ -1,0 +1,141 @@
+//! Carrying a plan out: each endpoint's actions in order, endpoints side by side, so one
+//! endpoint's slow or failing call never delays another's.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cloud::{CloudError, CreateEndpoint, Ec2, Scope, TidbCloud};
+use crate::plan::{Action, Plan, ownership};
+
+/// One action carried out (or tried).
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The endpoint (or removal) it belongs to.
+    pub name: String,
+    /// `Action::kind`: the metric label and log word.
+    pub kind: &'static str,
+    pub result: Result<(), CloudError>,
+}
+
+/// Carries out every action of `plan` within `window`: past it (waiting for a budget), the
+/// rest waits for a later pass, which observes first, so other endpoints' next steps need not
+/// wait for this pass's slowest queue. Results come back in plan order.
+pub async fn apply<T, E>(tidb: &T, ec2: &E, plan: &Plan, window: Duration) -> Vec<Applied>
+where
+    T: TidbCloud + Clone + 'static,
+    E: Ec2 + Clone + 'static,
+{
+    let deadline = Instant::now() + window;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, p) in plan.endpoints.iter().chain(&plan.removals).enumerate() {
+        if p.actions.is_empty() {
+            continue;
+        }
+        let (tidb, ec2, actions, name) =
+            (tidb.clone(), ec2.clone(), p.actions.clone(), p.name.clone());
+        tasks.spawn(async move {
+            let mut done = Vec::new();
+            let mut created: Option<String> = None;
+            for action in actions {
+                let Ok(result) = tokio::time::timeout_at(
+                    deadline,
+                    execute(&tidb, &ec2, &action, created.as_deref()),
+                )
+                .await
+                else {
+                    break;
+                };
+                let failed = result.is_err();
+                if let Ok(Some(id)) = &result {
+                    created = Some(id.clone());
+                }
+                done.push(Applied {
+                    name: name.clone(),
+                    kind: action.kind(),
+                    result: result.map(drop),
+                });
+                if failed {
+                    break;
+                }
+            }
+            (index, done)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        // A task only ends by returning; a panic in one is a bug worth surfacing.
+        results.push(joined.expect("an apply task panicked"));
+    }
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().flat_map(|(_, done)| done).collect()
+}
+
+/// Creates an endpoint. EC2 answers a reused ClientToken with the token's first endpoint,
+/// even if that one was deleted since (behind our back): then a new token, derived from the
+/// old one and the dead endpoint's ID, asks for a new endpoint and is just as repeatable.
+async fn create<E: Ec2>(
+    ec2: &E,
+    scope: &Scope,
+    request: &CreateEndpoint,
+) -> Result<String, CloudError> {
+    let mut request = request.clone();
+    for _ in 0..8 {
+        let endpoint = ec2.create_endpoint(scope, &request).await?;
+        if !matches!(endpoint.state.as_str(), "deleted" | "deleting") {
+            return Ok(endpoint.id);
+        }
+        request.client_token = ownership::next_client_token(&request.client_token, &endpoint.id);
+    }
+    Err(CloudError::Permanent(
+        "CreateVpcEndpoint keeps answering with deleted endpoints for this ClientToken".into(),
+    ))
+}
+
+/// Carries out one action; a create answers with the new endpoint's ID, which a following
+/// registration without an ID of its own (`created`) uses.
+async fn execute<T: TidbCloud, E: Ec2>(
+    tidb: &T,
+    ec2: &E,
+    action: &Action,
+    created: Option<&str>,
+) -> Result<Option<String>, CloudError> {
+    let gone_is_done = |r: Result<(), CloudError>| match r {
+        Err(CloudError::NotFound(_)) => Ok(()),
+        other => other,
+    };
+    let result = match action {
+        Action::CreateVpcEndpoint { scope, request, .. } => {
+            return create(ec2, scope, request).await.map(Some);
+        }
+        Action::ModifyVpcEndpoint { scope, request } => ec2.modify_endpoint(scope, request).await,
+        Action::RegisterConnection {
+            cluster_id,
+            node_group_id,
+            endpoint_id,
+        } => match endpoint_id.as_deref().or(created) {
+            Some(id) => tidb
+                .create_connection(cluster_id, node_group_id, id)
+                .await
+                .map(drop),
+            None => Ok(()),
+        },
+        Action::DeleteConnection { connection, .. } => {
+            gone_is_done(tidb.delete_connection(connection).await)
+        }
+        Action::DeleteVpcEndpoint { scope, endpoint_id } => {
+            gone_is_done(ec2.delete_endpoint(scope, endpoint_id).await)
+        }
+        Action::Tag {
+            scope,
+            endpoint_id,
+            tags,
+        } => ec2.create_tags(scope, endpoint_id, tags).await,
+        Action::Untag {
+            scope,
+            endpoint_id,
+            keys,
+        } => ec2.delete_tags(scope, endpoint_id, keys).await,
+    };
+    result.map(|()| None)
+}

@@ -1,0 +1,380 @@
+//! Observing in batches: one paginated connection listing per TiDB Cloud project, one tagged,
+//! paginated endpoint listing per AWS account and region; cluster, node group and service
+//! lookups cached; VPC facts fetched only for endpoints about to be created or modified.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use tokio::time::Instant;
+
+use super::{
+    CLUSTER_TTL, ClusterFacts, Engine, FAILED_RETRY, PassOutcome, SERVICE_TTL, Seen, Wanted,
+    scope_of,
+};
+use crate::cloud::{
+    CloudError, Connection, Ec2, ModifyEndpoint, Network, Page, Scope, Service, ServiceState,
+    TidbCloud, VpcAttribute, VpcEndpoint,
+};
+use crate::plan::{self, Leftover, Observed, ownership};
+use crate::spec::EndpointDocument;
+
+/// VPCs, subnets and security groups to look up in one account and region.
+#[derive(Debug, Default)]
+struct NetworkQuery {
+    vpcs: Vec<String>,
+    subnets: Vec<String>,
+    groups: Vec<String>,
+}
+
+impl NetworkQuery {
+    fn add(&mut self, doc: &EndpointDocument) {
+        let aws = &doc.spec.aws;
+        push_new(&mut self.vpcs, aws.vpc_id.as_str());
+        aws.subnet_ids
+            .iter()
+            .for_each(|s| push_new(&mut self.subnets, s.as_str()));
+        aws.security_group_ids
+            .iter()
+            .for_each(|g| push_new(&mut self.groups, g.as_str()));
+    }
+}
+
+fn push_new(list: &mut Vec<String>, item: &str) {
+    if !list.iter().any(|x| x == item) {
+        list.push(item.to_string());
+    }
+}
+
+/// VPC facts are needed only before a create or a modify: never in a converged pass.
+fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&VpcEndpoint>) -> bool {
+    let spec = &w.doc.spec;
+    if spec.suspend
+        || !o
+            .service
+            .as_ref()
+            .is_some_and(|s| s.state == ServiceState::Active)
+    {
+        return false;
+    }
+    let Some(e) = endpoint else { return true };
+    let corrected = plan::drift(spec, e);
+    let in_place = ModifyEndpoint {
+        endpoint_id: e.id.clone(),
+        ..ModifyEndpoint::default()
+    };
+    corrected != in_place || (spec.private_dns && !e.private_dns_enabled)
+}
+
+impl<T, E> Engine<T, E>
+where
+    T: TidbCloud + Clone + 'static,
+    E: Ec2 + Clone + 'static,
+{
+    pub(super) async fn observe(
+        &mut self,
+        wanted: &[Wanted],
+        frozen_files: &BTreeSet<String>,
+        outcome: &mut PassOutcome,
+    ) -> (Vec<Observed>, Vec<Leftover>) {
+        let mut per: Vec<Observed> = wanted.iter().map(|_| Observed::default()).collect();
+        let projects = self.observe_tidb_targets(wanted, &mut per).await;
+        let connections = self.list_connections(&projects, &mut per, outcome).await;
+        let listed_projects = connections.is_some();
+        let connections = connections.unwrap_or_default();
+        let (mut owned, unlisted) = self.list_owned(wanted, &mut per, outcome).await;
+
+        // Match each document with its endpoint and connection; note what needs a lookup.
+        let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
+        let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            let scope = scope_of(&w.doc);
+            if unlisted.contains(&scope) {
+                continue;
+            }
+            o.endpoint = owned.remove(w.doc.metadata.name.as_str()).map(|(_, e)| e);
+            o.connection = o
+                .endpoint
+                .as_ref()
+                .and_then(|e| connections.get(&e.id).cloned());
+            let aws = &w.doc.spec.aws;
+            match (&o.endpoint, &aws.endpoint_id) {
+                (None, Some(id)) => adopt_ids.entry(scope).or_default().push(id.to_string()),
+                (endpoint, _) if needs_network_check(w, o, endpoint.as_ref()) => {
+                    checks.entry(scope).or_default().add(&w.doc)
+                }
+                _ => {}
+            }
+        }
+        let adoptees = self.describe_adoptees(&adopt_ids, outcome).await;
+        let mut networks = BTreeMap::new();
+        for (scope, q) in &checks {
+            match self.describe_network(scope, q).await {
+                Ok(n) => {
+                    networks.insert(scope.clone(), n);
+                }
+                Err(_) => outcome.observe_errors += 1,
+            }
+        }
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            let scope = scope_of(&w.doc);
+            o.network = networks.get(&scope).cloned();
+            if let (Some(id), Some(found)) = (&w.doc.spec.aws.endpoint_id, adoptees.get(&scope)) {
+                o.adoptee_checked = true;
+                o.adoptee = found.get(id.as_str()).cloned();
+            }
+            outcome.seen.insert(
+                w.doc.metadata.name.to_string(),
+                Seen {
+                    node_group_id: o.node_group_id.clone(),
+                    service: o.service.clone(),
+                    endpoint: o.endpoint.clone(),
+                    connection: o.connection.clone(),
+                },
+            );
+        }
+
+        // Whatever owned endpoint is left names no valid document.
+        let leftovers = owned
+            .into_values()
+            .map(|(scope, endpoint)| Leftover {
+                frozen: ownership::file_of(&endpoint).is_some_and(|f| frozen_files.contains(f)),
+                connection: connections.get(&endpoint.id).cloned(),
+                scope,
+                endpoint,
+            })
+            // Without a connection listing, a removal could leave a connection behind.
+            .filter(|l| listed_projects || l.frozen)
+            .collect();
+        (per, leftovers)
+    }
+
+    /// Clusters, node groups and services (cached); returns the projects to list.
+    async fn observe_tidb_targets(
+        &mut self,
+        wanted: &[Wanted],
+        per: &mut [Observed],
+    ) -> BTreeSet<String> {
+        let mut projects = BTreeSet::new();
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            let t = &w.doc.spec.tidb_cloud;
+            match self.cluster(t.cluster_id.as_str()).await {
+                Ok(Ok(facts)) => {
+                    let project = t
+                        .project_id
+                        .as_ref()
+                        .map_or(facts.cluster.project_id.clone(), ToString::to_string);
+                    projects.insert(project);
+                    let group = t
+                        .node_group_id
+                        .as_ref()
+                        .map_or(facts.default_group, ToString::to_string);
+                    o.cluster = Some(Ok(facts.cluster));
+                    match self.service(t.cluster_id.as_str(), &group).await {
+                        Ok(s) => o.service = Some(s),
+                        Err(e) if e.is_transient() => o.trouble = Some(e.to_string()),
+                        Err(e) => o.cluster = Some(Err(e.to_string())),
+                    }
+                    o.node_group_id = Some(group);
+                }
+                Ok(Err(why)) => o.cluster = Some(Err(why)),
+                Err(e) => o.trouble = Some(e.to_string()),
+            }
+        }
+        projects
+    }
+
+    /// Every connection of every project, by endpoint ID; `None` if a listing failed.
+    async fn list_connections(
+        &self,
+        projects: &BTreeSet<String>,
+        per: &mut [Observed],
+        outcome: &mut PassOutcome,
+    ) -> Option<HashMap<String, Connection>> {
+        let mut connections = HashMap::new();
+        let tidb = &self.tidb;
+        for project in projects {
+            match all_pages(|token| async move {
+                tidb.list_connections(project, token.as_deref()).await
+            })
+            .await
+            {
+                Ok((list, pages)) => {
+                    outcome.listing_pages += pages;
+                    connections.extend(list.into_iter().map(|c| (c.endpoint_id.clone(), c)))
+                }
+                Err(e) => {
+                    outcome.observe_errors += 1;
+                    for o in per.iter_mut() {
+                        o.trouble.get_or_insert_with(|| {
+                            format!("cannot list TiDB Cloud connections: {e}")
+                        });
+                    }
+                    return None;
+                }
+            }
+        }
+        Some(connections)
+    }
+
+    /// Our endpoints by name, one tagged listing per account and region, and the scopes
+    /// whose listing failed.
+    async fn list_owned(
+        &mut self,
+        wanted: &[Wanted],
+        per: &mut [Observed],
+        outcome: &mut PassOutcome,
+    ) -> (BTreeMap<String, (Scope, VpcEndpoint)>, BTreeSet<Scope>) {
+        self.scopes.extend(wanted.iter().map(|w| scope_of(&w.doc)));
+        let mut owned: BTreeMap<String, (Scope, VpcEndpoint)> = BTreeMap::new();
+        let mut unlisted = BTreeSet::new();
+        for scope in &self.scopes {
+            let (ec2, owner) = (&self.ec2, ownership::owner_tag(&self.owner_id));
+            match all_pages(|token| async move {
+                ec2.list_tagged_endpoints(scope, owner, token.as_deref())
+                    .await
+            })
+            .await
+            {
+                Ok((list, _)) => {
+                    for e in list {
+                        let name = ownership::name_of(&e).to_string();
+                        // Two endpoints with one name (should not happen): prefer a live one.
+                        if owned
+                            .get(&name)
+                            .is_none_or(|(_, old)| old.state == "deleting")
+                        {
+                            owned.insert(name, (scope.clone(), e));
+                        }
+                    }
+                }
+                Err(e) => {
+                    outcome.observe_errors += 1;
+                    unlisted.insert(scope.clone());
+                    for (w, o) in wanted.iter().zip(per.iter_mut()) {
+                        if scope_of(&w.doc) == *scope {
+                            o.trouble
+                                .get_or_insert_with(|| format!("cannot list VPC endpoints: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        (owned, unlisted)
+    }
+
+    /// What exists of the VPCs, subnets and groups about to be used.
+    async fn describe_network(
+        &self,
+        scope: &Scope,
+        q: &NetworkQuery,
+    ) -> Result<Network, CloudError> {
+        let mut network = Network::default();
+        for vpc in &q.vpcs {
+            let support = self
+                .ec2
+                .describe_vpc_attribute(scope, vpc, VpcAttribute::EnableDnsSupport)
+                .await?;
+            let hostnames = self
+                .ec2
+                .describe_vpc_attribute(scope, vpc, VpcAttribute::EnableDnsHostnames)
+                .await?;
+            if let (Some(support), Some(hostnames)) = (support, hostnames) {
+                network.vpcs.insert(vpc.clone(), (support, hostnames));
+            }
+        }
+        if !q.subnets.is_empty() {
+            network.subnets = self.ec2.describe_subnets(scope, &q.subnets).await?;
+        }
+        if !q.groups.is_empty() {
+            network.security_groups = self.ec2.describe_security_groups(scope, &q.groups).await?;
+        }
+        Ok(network)
+    }
+
+    /// Endpoints named by `endpointId` that are not ours yet, per scope that could be asked.
+    async fn describe_adoptees(
+        &self,
+        ids: &BTreeMap<Scope, Vec<String>>,
+        outcome: &mut PassOutcome,
+    ) -> BTreeMap<Scope, BTreeMap<String, VpcEndpoint>> {
+        let mut found = BTreeMap::new();
+        for (scope, ids) in ids {
+            match self.ec2.describe_endpoints(scope, ids).await {
+                Ok(list) => {
+                    found.insert(
+                        scope.clone(),
+                        list.into_iter().map(|e| (e.id.clone(), e)).collect(),
+                    );
+                }
+                Err(_) => outcome.observe_errors += 1,
+            }
+        }
+        found
+    }
+
+    /// The cluster and its default node group, cached. `Err` is a transient failure;
+    /// `Ok(Err)` a permanent one to show.
+    async fn cluster(&mut self, id: &str) -> Result<Result<ClusterFacts, String>, CloudError> {
+        if let Some((cached, at)) = self.clusters.get(id) {
+            let ttl = if cached.is_ok() {
+                CLUSTER_TTL
+            } else {
+                FAILED_RETRY
+            };
+            if at.elapsed() < ttl {
+                return Ok(cached.clone());
+            }
+        }
+        let answer = match self.tidb.get_cluster(id).await {
+            Ok(cluster) => match self.tidb.list_node_groups(id).await {
+                Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
+                    Some(g) => Ok(ClusterFacts {
+                        cluster,
+                        default_group: g.id.clone(),
+                    }),
+                    None => Err(format!("cluster {id} has no TiDB node group")),
+                },
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) if e.is_transient() => return Err(e),
+            Err(CloudError::NotFound(_)) => Err(format!("cluster {id} not found")),
+            Err(e) => Err(e.to_string()),
+        };
+        self.clusters
+            .insert(id.to_string(), (answer.clone(), Instant::now()));
+        Ok(answer)
+    }
+
+    async fn service(&mut self, cluster: &str, group: &str) -> Result<Service, CloudError> {
+        let key = (cluster.to_string(), group.to_string());
+        if let Some((s, at)) = self.services.get(&key)
+            && s.state == ServiceState::Active
+            && at.elapsed() < SERVICE_TTL
+        {
+            return Ok(s.clone());
+        }
+        let s = self.tidb.get_service(cluster, group).await?;
+        self.services.insert(key, (s.clone(), Instant::now()));
+        Ok(s)
+    }
+}
+
+/// Every item of a paginated listing, page after page, and how many pages it took.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<(Vec<T>, usize), CloudError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page<T>, CloudError>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let p = page(token.take()).await?;
+        pages += 1;
+        items.extend(p.items);
+        match p.next {
+            Some(next) => token = Some(next),
+            None => return Ok((items, pages)),
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The report: the one place that turns a pass's outcome (plan, backoff, apply results) and the
+//! last status into what people see: status files, metrics, log lines and systemd's STATUS.
+//!
+//! What an endpoint shows is decided by [`shown`] alone: the planner's phase and message, a
+//! held-back endpoint's failure and next attempt, and the last known phase while observation
+//! is incomplete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use tracing::{error, info, warn};
+
+use crate::metrics::{EndpointInfo, EndpointView, Metrics};
+use crate::plan::{EndpointPlan, Phase, Plan};
+use crate::reconcile::{Held, PassOutcome, Seen};
+use crate::source::{Catalog, SpecFile};
+use crate::status::{
+    self, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile, StatusWriter,
+    VpcEndpointStatus,
+};
+
+/// What one endpoint shows: its phase and message.
+///
+/// - held back after a failure: the failure, and when it is tried again (Failed if a person
+///   must act);
+/// - observed only in part: the last known phase (a guess is no news), with the planner's
+///   message saying why;
+/// - otherwise: what the planner decided.
+pub fn shown(
+    plan: &EndpointPlan,
+    held: Option<&Held>,
+    last: Option<&EndpointStatus>,
+) -> (Phase, String) {
+    if let Some(held) = held {
+        let phase = if held.permanent {
+            Phase::Failed
+        } else {
+            plan.phase
+        };
+        let at = humantime::format_rfc3339_seconds(held.retry_at);
+        return (phase, format!("{}; next attempt at {at}", held.message));
+    }
+    match last {
+        Some(last) if plan.uncertain => (last.phase, plan.message.clone()),
+        _ => (plan.phase, plan.message.clone()),
+    }
+}
+
+/// Writes status files and metric series after each pass, remembering what it showed.
+#[derive(Debug, Default)]
+pub struct Reporter {
+    writer: StatusWriter,
+    /// The last status of every endpoint, by status file: kept for invalid files and for
+    /// transition times.
+    last: BTreeMap<PathBuf, StatusFile>,
+    /// Each endpoint's metric labels, kept for the endpoints of invalid files.
+    views: BTreeMap<String, EndpointView>,
+    /// Stale status files are swept once, after the first pass.
+    swept: bool,
+}
+
+/// Where the endpoint files and their status files are.
+#[derive(Debug, Clone, Copy)]
+pub struct Places<'a> {
+    pub endpoints_dir: &'a Path,
+    pub status_dir: Option<&'a Path>,
+}
+
+impl Reporter {
+    /// Status files written since start (a converged pass writes none).
+    pub fn writes(&self) -> u64 {
+        self.writer.writes
+    }
+
+    /// Logs and counts what was applied; writes one status file per endpoint file (removing
+    /// those of vanished files); sets the per-endpoint metric series. Returns the phases
+    /// shown, endpoint by endpoint.
+    pub fn report(
+        &mut self,
+        places: Places<'_>,
+        catalog: &Catalog,
+        outcome: &PassOutcome,
+        metrics: &Metrics,
+    ) -> BTreeMap<String, Phase> {
+        log_applied(outcome, metrics);
+        if let Some(reason) = &outcome.plan.deletions_blocked {
+            warn!("deletions blocked: {reason}");
+        }
+        let plans: BTreeMap<&str, &EndpointPlan> = outcome
+            .plan
+            .endpoints
+            .iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect();
+        let mut keep = BTreeSet::new();
+        let mut views = BTreeMap::new();
+        let mut services = BTreeMap::new();
+        for file in &catalog.files {
+            let path = status::status_path(&file.path, places.status_dir);
+            keep.insert(path.clone());
+            let previous = self
+                .last
+                .get(&path)
+                .cloned()
+                .or_else(|| StatusWriter::read(&path));
+            let display = relative(places.endpoints_dir, &file.path);
+            let status = if file.is_valid() {
+                let old: BTreeMap<&str, &EndpointStatus> = previous
+                    .iter()
+                    .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
+                    .collect();
+                let mut endpoints = Vec::new();
+                for d in &file.documents {
+                    let name = d.spec.metadata.name.as_str();
+                    let Some(plan) = plans.get(name) else {
+                        continue;
+                    };
+                    let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
+                    let (phase, message) =
+                        shown(plan, outcome.held.get(name), old.get(name).copied());
+                    let status = endpoint_status(
+                        name,
+                        phase,
+                        message,
+                        seen,
+                        old.get(name).copied(),
+                        d.generation.clone(),
+                    );
+                    log_transition(old.get(name).copied(), &status);
+                    let group = seen.node_group_id.clone().unwrap_or_default();
+                    let cluster_id = d.spec.spec.tidb_cloud.cluster_id.to_string();
+                    if let Some(service) = &seen.service {
+                        services.insert((cluster_id.clone(), group.clone()), service.state);
+                    }
+                    let info = EndpointInfo {
+                        name: name.to_string(),
+                        file: display.clone(),
+                        cluster_id,
+                        node_group_id: group,
+                        region: d.spec.spec.aws.region.to_string(),
+                        vpc_id: d.spec.spec.aws.vpc_id.to_string(),
+                        vpc_endpoint_id: seen
+                            .endpoint
+                            .as_ref()
+                            .map(|e| e.id.clone())
+                            .unwrap_or_default(),
+                    };
+                    views.insert(name.to_string(), EndpointView { info, phase });
+                    endpoints.push(status);
+                }
+                StatusFile {
+                    file: display,
+                    errors: Vec::new(),
+                    endpoints,
+                }
+            } else {
+                frozen_status(file, display, previous, &self.views, &mut views)
+            };
+            // Serializing is the costly part of an unchanged status: compare first.
+            let unchanged = self.last.get(&path) == Some(&status);
+            if !unchanged && let Err(e) = self.writer.write(&path, &status) {
+                error!("cannot write {}: {e}", path.display());
+            }
+            self.last.insert(path, status);
+        }
+        self.last.retain(|p, _| keep.contains(p));
+        self.writer.retain(&keep);
+        let services: Vec<_> = services.into_iter().map(|((c, g), s)| (c, g, s)).collect();
+        metrics.set_endpoints(&views.values().cloned().collect::<Vec<_>>(), &services);
+        let phases = views.iter().map(|(n, v)| (n.clone(), v.phase)).collect();
+        self.views = views;
+        if !self.swept {
+            self.swept = true;
+            match places.status_dir {
+                Some(dir) => status::sweep(dir, false, &keep),
+                None => status::sweep(places.endpoints_dir, true, &keep),
+            }
+        }
+        phases
+    }
+}
+
+/// What an endpoint the observation did not reach shows: nothing.
+static UNSEEN: Seen = Seen {
+    node_group_id: None,
+    service: None,
+    endpoint: None,
+    connection: None,
+};
+
+/// An invalid file keeps its endpoints' last known status and labels, untouched.
+fn frozen_status(
+    file: &SpecFile,
+    display: String,
+    previous: Option<StatusFile>,
+    last_views: &BTreeMap<String, EndpointView>,
+    views: &mut BTreeMap<String, EndpointView>,
+) -> StatusFile {
+    let endpoints = previous.map(|p| p.endpoints).unwrap_or_default();
+    for e in &endpoints {
+        if let Some(view) = last_views.get(&e.name) {
+            let view = EndpointView {
+                phase: e.phase,
+                ..view.clone()
+            };
+            views.insert(e.name.clone(), view);
+        }
+    }
+    StatusFile {
+        file: display,
+        errors: file.problems.iter().map(|p| p.to_string()).collect(),
+        endpoints,
+    }
+}
+
+/// One log line and one counter per action.
+fn log_applied(outcome: &PassOutcome, metrics: &Metrics) {
+    for a in &outcome.applied {
+        metrics.record_action(a.kind, a.result.is_ok());
+        match &a.result {
+            Ok(()) => info!(endpoint = %a.name, action = %a.kind, "applied"),
+            Err(e) => warn!(endpoint = %a.name, action = %a.kind, "action failed: {e}"),
+        }
+    }
+}
+
+fn log_transition(old: Option<&EndpointStatus>, new: &EndpointStatus) {
+    if old.is_some_and(|o| o.phase == new.phase) {
+        return;
+    }
+    if new.message.is_empty() {
+        info!(endpoint = %new.name, phase = %new.phase.as_str(), "phase changed");
+    } else {
+        info!(endpoint = %new.name, phase = %new.phase.as_str(), "phase changed: {}", new.message);
+    }
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The status of one endpoint after a pass.
+fn endpoint_status(
+    name: &str,
+    phase: Phase,
+    message: String,
+    seen: &Seen,
+    old: Option<&EndpointStatus>,
+    generation: String,
+) -> EndpointStatus {
+    let last_transition_time = match old {
+        Some(o) if o.phase == phase => o.last_transition_time.clone(),
+        _ => status::now_rfc3339(),
+    };
+    EndpointStatus {
+        name: name.to_string(),
+        phase,
+        message,
+        observed_generation: generation,
+        last_transition_time,
+        service: seen.service.as_ref().map(|s| ServiceStatus {
+            state: format!("{:?}", s.state),
+            name: s.name.clone(),
+            dns_name: s.dns_name.clone(),
+            available_zones: s.available_zones.clone(),
+        }),
+        vpc_endpoint: seen.endpoint.as_ref().map(|e| VpcEndpointStatus {
+            id: e.id.clone(),
+            state: e.state.clone(),
+            private_dns_enabled: e.private_dns_enabled,
+            subnet_ids: e.subnet_ids.clone(),
+            security_group_ids: e.security_group_ids.clone(),
+        }),
+        connection: seen.connection.as_ref().map(|c| ConnectionStatus {
+            id: c.id.clone(),
+            state: serde_json::to_value(c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            host: c.host.clone(),
+            port: c.port,
+        }),
+    }
+}
+
+/// Phases counted, for one-line summaries.
+pub fn phase_counts<'a>(phases: impl IntoIterator<Item = &'a Phase>) -> BTreeMap<Phase, usize> {
+    let mut counts = BTreeMap::new();
+    for phase in phases {
+        *counts.entry(*phase).or_default() += 1;
+    }
+    counts
+}
+
+/// One line for `systemctl status`: how many endpoints in which phase.
+pub fn summary_line(phases: &BTreeMap<String, Phase>, invalid_files: usize, plan: &Plan) -> String {
+    let counts: Vec<String> = phase_counts(phases.values())
+        .iter()
+        .map(|(phase, n)| format!("{n} {}", phase.as_str()))
+        .collect();
+    let mut line = format!("{} endpoint(s)", phases.len());
+    if !counts.is_empty() {
+        line += &format!(": {}", counts.join(", "));
+    }
+    if invalid_files > 0 {
+        line += &format!("; {invalid_files} invalid file(s)");
+    }
+    if plan.deletions_blocked.is_some() {
+        line += "; deletions blocked";
+    }
+    line
+}

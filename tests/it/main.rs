@@ -1,0 +1,16 @@
+//! privatelinkd's integration tests: one binary, so the AWS SDK is linked once, with a module
+//! per area.
+//!
+//! Outside tools they use are installed by `scripts/test`: moto_server (EC2), promtool,
+//! systemd-analyze and curl.
+
+mod common;
+
+mod aws_moto;
+mod campaigns;
+mod commands;
+mod daemon_e2e;
+mod engine;
+mod operability;
+mod tidb;
+mod validate_cli;
