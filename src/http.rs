@@ -1,18 +1,24 @@
-//! The daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz` (axum).
+//! The daemon's HTTP endpoint (axum): `/metrics`, `/healthz`, `/readyz`, and the control
+//! endpoints the CLI uses: `GET /v1/deletions` (what the mass-deletion guard holds back) and
+//! `POST /v1/deletions/approve` (release exactly that set). Control requests are accepted
+//! from loopback only, whatever address `metrics.listen` binds.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::{Event, Readiness};
+use crate::daemon::{Approvals, Event, HeldBack, Readiness};
 use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -20,33 +26,78 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The loop answers a health probe between two steps of work; a loop stuck longer is unhealthy.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the listener serves from.
 #[derive(Clone)]
-struct App {
-    metrics: Arc<Metrics>,
-    readiness: Arc<Mutex<Readiness>>,
-    events: mpsc::Sender<Event>,
+pub struct App {
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Mutex<Readiness>>,
+    pub approvals: Arc<Mutex<Approvals>>,
+    pub events: mpsc::Sender<Event>,
 }
 
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    metrics: Arc<Metrics>,
-    readiness: Arc<Mutex<Readiness>>,
-    events: mpsc::Sender<Event>,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let router = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(App {
-            metrics,
-            readiness,
-            events,
-        });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .route("/v1/deletions", get(held_back))
+        .route("/v1/deletions/approve", post(approve))
+        .with_state(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Control requests come from this host only.
+fn loopback_only(peer: SocketAddr) -> Result<(), (StatusCode, String)> {
+    if peer.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::FORBIDDEN,
+            "control requests are accepted from loopback only\n".into(),
+        ))
+    }
+}
+
+fn lock(app: &App) -> std::sync::MutexGuard<'_, Approvals> {
+    app.approvals.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn held_back(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Json<HeldBack>, (StatusCode, String)> {
+    loopback_only(peer)?;
+    Ok(Json(lock(&app).held().clone()))
+}
+
+/// The body of `POST /v1/deletions/approve`.
+#[derive(Debug, Deserialize)]
+struct Approval {
+    digest: String,
+}
+
+async fn approve(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(approval): Json<Approval>,
+) -> Result<Json<HeldBack>, (StatusCode, String)> {
+    loopback_only(peer)?;
+    let approved = lock(&app)
+        .approve(&approval.digest)
+        .map_err(|why| (StatusCode::CONFLICT, format!("{why}\n")))?;
+    // The loop passes at once; if it is busy, the event waits for the current pass.
+    let _ = app.events.try_send(Event::Approved);
+    Ok(Json(approved))
 }
 
 async fn metrics_handler(State(app): State<App>, headers: HeaderMap) -> Response {

@@ -25,7 +25,7 @@ struct PhaseLabels {
 }
 
 /// One endpoint as `privatelinkd_endpoint_info` shows it.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+#[derive(Debug, Clone, Default, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct EndpointInfo {
     pub name: String,
     pub file: String,
@@ -106,6 +106,8 @@ pub struct Metrics {
     api_duration: Family<ApiOperation, Histogram>,
     budget_wait: Family<ApiLabel, Counter<f64, AtomicU64>>,
     deletions_blocked: Gauge,
+    deletions_held_back: Gauge,
+    notify_dropped: Counter,
     last_success: Gauge<f64, AtomicU64>,
     interval: Gauge,
     present: Mutex<Present>,
@@ -188,6 +190,18 @@ impl Metrics {
             "1 while the mass-deletion guard holds deletions back",
             deletions_blocked.clone(),
         );
+        let deletions_held_back = Gauge::default();
+        registry.register(
+            "privatelinkd_deletions_held_back",
+            "Endpoints the mass-deletion guard holds back from leaving management",
+            deletions_held_back.clone(),
+        );
+        let notify_dropped = Counter::default();
+        registry.register(
+            "privatelinkd_systemd_notify_dropped",
+            "systemd notify messages dropped because the service manager's socket was full",
+            notify_dropped.clone(),
+        );
         let last_success = Gauge::default();
         registry.register(
             "privatelinkd_last_successful_sync_timestamp_seconds",
@@ -228,6 +242,8 @@ impl Metrics {
             api_duration,
             budget_wait,
             deletions_blocked,
+            deletions_held_back,
+            notify_dropped,
             last_success,
             interval,
             present: Mutex::new(Present::default()),
@@ -325,6 +341,15 @@ impl Metrics {
                 .unwrap_or_default();
             self.last_success.set(now.as_secs_f64());
         }
+    }
+
+    pub fn set_deletions_held_back(&self, count: usize) {
+        self.deletions_held_back.set(count as i64);
+    }
+
+    /// The counter the systemd notifier counts dropped messages in.
+    pub fn notify_dropped(&self) -> Counter {
+        self.notify_dropped.clone()
     }
 
     pub fn record_action(&self, action: &'static str, ok: bool) {

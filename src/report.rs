@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{error, info, warn};
 
+use crate::diag::Diagnostic;
 use crate::metrics::{EndpointInfo, EndpointView, Metrics};
 use crate::plan::{EndpointPlan, Phase, Plan};
 use crate::reconcile::{Held, PassOutcome, Seen};
@@ -21,6 +22,8 @@ use crate::status::{
 
 /// What one endpoint shows: its phase and message.
 ///
+/// - held back by the mass-deletion guard: what would happen, why it waits, and the command
+///   that releases it (`guard` says the last two);
 /// - held back after a failure: the failure, and when it is tried again (Failed if a person
 ///   must act);
 /// - observed only in part: the last known phase (a guess is no news), with the planner's
@@ -30,7 +33,12 @@ pub fn shown(
     plan: &EndpointPlan,
     held: Option<&Held>,
     last: Option<&EndpointStatus>,
+    guard: Option<&str>,
 ) -> (Phase, String) {
+    if plan.held_by_guard {
+        let guard = guard.unwrap_or("held back by the mass-deletion guard");
+        return (plan.phase, format!("{}; {guard}", plan.message));
+    }
     if let Some(held) = held {
         let phase = if held.permanent {
             Phase::Failed
@@ -57,13 +65,36 @@ pub struct Reporter {
     views: BTreeMap<String, EndpointView>,
     /// Stale status files are swept once, after the first pass.
     swept: bool,
+    /// The problems of each invalid file in the last pass: a file's problems are logged when
+    /// they change, not every pass.
+    last_problems: BTreeMap<PathBuf, Vec<Diagnostic>>,
 }
 
-/// Where the endpoint files and their status files are.
+/// Where the endpoint files, their status files and the daemon config are.
 #[derive(Debug, Clone, Copy)]
 pub struct Places<'a> {
     pub endpoints_dir: &'a Path,
     pub status_dir: Option<&'a Path>,
+    /// The daemon config, for the commands a message tells people to run.
+    pub config: &'a Path,
+}
+
+/// The command that releases the departures the mass-deletion guard holds back.
+pub fn release_command(config: &Path, digest: &str) -> String {
+    format!(
+        "privatelinkd approve-deletions --config {} --digest {digest}",
+        config.display()
+    )
+}
+
+/// What a held-back departure says after its own message.
+fn guard_note(plan: &Plan, places: Places<'_>) -> Option<String> {
+    let reason = plan.deletions_blocked.as_deref()?;
+    let digest = plan.held_back_digest()?;
+    Some(format!(
+        "held back by the mass-deletion guard: {reason}; release exactly this set with `{}`",
+        release_command(places.config, &digest)
+    ))
 }
 
 impl Reporter {
@@ -83,8 +114,14 @@ impl Reporter {
         metrics: &Metrics,
     ) -> BTreeMap<String, Phase> {
         log_applied(outcome, metrics);
-        if let Some(reason) = &outcome.plan.deletions_blocked {
-            warn!("deletions blocked: {reason}");
+        let guard = guard_note(&outcome.plan, places);
+        let guard = guard.as_deref();
+        // Removed documents report into the status file of the file they were last in.
+        let mut removals: BTreeMap<PathBuf, Vec<&EndpointPlan>> = BTreeMap::new();
+        for p in &outcome.plan.removals {
+            let file = p.leaving.as_ref().and_then(|l| l.file.as_deref());
+            let path = places.endpoints_dir.join(file.unwrap_or(&p.name));
+            removals.entry(path).or_default().push(p);
         }
         let plans: BTreeMap<&str, &EndpointPlan> = outcome
             .plan
@@ -95,7 +132,16 @@ impl Reporter {
         let mut keep = BTreeSet::new();
         let mut views = BTreeMap::new();
         let mut services = BTreeMap::new();
+        let gone: Vec<PathBuf> = removals
+            .keys()
+            .filter(|p| !catalog.files.iter().any(|f| &f.path == *p))
+            .cloned()
+            .collect();
         for file in &catalog.files {
+            log_problems(self.last_problems.get(&file.path), file);
+            if file.directory {
+                continue;
+            }
             let path = status::status_path(&file.path, places.status_dir);
             keep.insert(path.clone());
             let previous = self
@@ -117,7 +163,7 @@ impl Reporter {
                     };
                     let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
                     let (phase, message) =
-                        shown(plan, outcome.held.get(name), old.get(name).copied());
+                        shown(plan, outcome.held.get(name), old.get(name).copied(), guard);
                     let status = endpoint_status(
                         name,
                         phase,
@@ -148,6 +194,8 @@ impl Reporter {
                     views.insert(name.to_string(), EndpointView { info, phase });
                     endpoints.push(status);
                 }
+                let removed = removals.get(&file.path).map(Vec::as_slice).unwrap_or(&[]);
+                endpoints.extend(self.removed(removed, &display, outcome, &old, guard, &mut views));
                 StatusFile {
                     file: display,
                     errors: Vec::new(),
@@ -163,6 +211,40 @@ impl Reporter {
             }
             self.last.insert(path, status);
         }
+        // A file that is gone keeps a status file while its documents' endpoints leave.
+        for file in gone {
+            let path = status::status_path(&file, places.status_dir);
+            keep.insert(path.clone());
+            let display = relative(places.endpoints_dir, &file);
+            let previous = self
+                .last
+                .get(&path)
+                .cloned()
+                .or_else(|| StatusWriter::read(&path));
+            let old: BTreeMap<&str, &EndpointStatus> = previous
+                .iter()
+                .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
+                .collect();
+            let endpoints =
+                self.removed(&removals[&file], &display, outcome, &old, guard, &mut views);
+            let status = StatusFile {
+                file: display,
+                errors: Vec::new(),
+                endpoints,
+            };
+            if self.last.get(&path) != Some(&status)
+                && let Err(e) = self.writer.write(&path, &status)
+            {
+                error!("cannot write {}: {e}", path.display());
+            }
+            self.last.insert(path, status);
+        }
+        self.last_problems = catalog
+            .files
+            .iter()
+            .filter(|f| !f.is_valid())
+            .map(|f| (f.path.clone(), f.problems.clone()))
+            .collect();
         self.last.retain(|p, _| keep.contains(p));
         self.writer.retain(&keep);
         let services: Vec<_> = services.into_iter().map(|((c, g), s)| (c, g, s)).collect();
@@ -177,6 +259,48 @@ impl Reporter {
             }
         }
         phases
+    }
+}
+
+impl Reporter {
+    /// The statuses of endpoints whose documents are gone, while they leave management.
+    fn removed(
+        &self,
+        plans: &[&EndpointPlan],
+        file: &str,
+        outcome: &PassOutcome,
+        old: &BTreeMap<&str, &EndpointStatus>,
+        guard: Option<&str>,
+        views: &mut BTreeMap<String, EndpointView>,
+    ) -> Vec<EndpointStatus> {
+        let mut statuses = Vec::new();
+        for p in plans {
+            let old = old.get(p.name.as_str()).copied();
+            let (phase, message) = shown(p, outcome.held.get(&p.name), old, guard);
+            let id = p.leaving.as_ref().map(|l| l.endpoint_id.clone());
+            let mut status = endpoint_status(&p.name, phase, message, &UNSEEN, old, String::new());
+            status.removed = true;
+            log_transition(old, &status);
+            let info = EndpointInfo {
+                name: p.name.clone(),
+                file: file.to_string(),
+                vpc_endpoint_id: id.unwrap_or_default(),
+                ..EndpointInfo::default()
+            };
+            views.insert(p.name.clone(), EndpointView { info, phase });
+            statuses.push(status);
+        }
+        statuses
+    }
+}
+
+/// A file's problems, logged once when they appear or change.
+fn log_problems(last: Option<&Vec<Diagnostic>>, file: &SpecFile) {
+    if last.map_or(file.is_valid(), |l| *l == file.problems) {
+        return;
+    }
+    for problem in &file.problems {
+        warn!("{problem}");
     }
 }
 
@@ -257,6 +381,7 @@ fn endpoint_status(
     };
     EndpointStatus {
         name: name.to_string(),
+        removed: false,
         phase,
         message,
         observed_generation: generation,

@@ -312,7 +312,12 @@ impl Settings {
                 format!("cannot read config: {e}"),
             )]
         })?;
-        let file = parse_one::<SettingsFile>(path, &text, &[DURATION_HINT])?;
+        Settings::parse(path, &text)
+    }
+
+    /// Checks a config file's text (`path` names it in problems and anchors relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<Diagnostic>> {
+        let file = parse_one::<SettingsFile>(path, text, &[DURATION_HINT])?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
         let mut file = file;

@@ -4,11 +4,18 @@
 //! daemon then leaves every endpoint the file held exactly as it was. Problems between files
 //! (a name used twice) are charged to the later file in path order, so adding a bad file never
 //! disturbs the files that were already there.
+//!
+//! Whatever sits in the directory is a finding about its own path, never a reason to stop
+//! reading the others: only regular files are opened (a FIFO would block `open` forever),
+//! symlinks are followed but a directory is never read twice (no cycles), and an entry that
+//! cannot be read at all freezes the endpoints that came from it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::io;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use thiserror::Error;
 
@@ -51,9 +58,35 @@ pub struct SpecFile {
     pub problems: Vec<Diagnostic>,
     /// Set when the file could not be read at all (permissions, vanished meanwhile).
     pub unreadable: bool,
+    /// A directory (or what looks like one) that could not be read: everything that came
+    /// from under it is frozen, and it has no status file of its own.
+    pub directory: bool,
+    /// Endpoint names an invalid file still seems to name (from what parses of it, or from
+    /// `name:` lines): their endpoints are frozen too, even if they came from another file.
+    pub mentions: BTreeSet<String>,
 }
 
 impl SpecFile {
+    fn new(path: &Path) -> SpecFile {
+        SpecFile {
+            path: path.to_path_buf(),
+            documents: Vec::new(),
+            problems: Vec::new(),
+            unreadable: false,
+            directory: false,
+            mentions: BTreeSet::new(),
+        }
+    }
+
+    /// An entry that is a finding by itself (a FIFO, a dangling symlink, a cycle...).
+    fn problem(path: &Path, directory: bool, message: String) -> SpecFile {
+        let mut file = SpecFile::new(path);
+        file.directory = directory;
+        file.problems
+            .push(Diagnostic::new(path, Pos::START, message));
+        file
+    }
+
     pub fn is_valid(&self) -> bool {
         self.problems.is_empty()
     }
@@ -78,14 +111,17 @@ impl Catalog {
 
     /// Like `read`, re-reading only the files that changed since `cache` saw them.
     pub fn read_cached(paths: &[PathBuf], cache: &mut FileCache) -> Result<Catalog, SourceError> {
-        let mut found = Vec::new();
+        let mut walk = Walk::default();
         for path in paths {
-            discover(path, true, &mut found)?;
+            walk.explicit(path)?;
         }
+        let mut found = walk.files;
         found.sort();
         found.dedup();
         let mut files: Vec<SpecFile> = found.iter().map(|p| cache.read(p)).collect();
         cache.files.retain(|p, _| found.binary_search(p).is_ok());
+        files.extend(walk.problems);
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         cross_check(&mut files);
         Ok(Catalog { files })
     }
@@ -114,7 +150,6 @@ type Stamp = (std::time::SystemTime, u64, u64);
 
 impl FileCache {
     fn read(&mut self, path: &Path) -> SpecFile {
-        use std::os::unix::fs::MetadataExt;
         let stamp = fs::metadata(path)
             .ok()
             .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
@@ -157,78 +192,168 @@ fn stem(path: &Path) -> String {
         .to_string()
 }
 
-fn discover(path: &Path, explicit: bool, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
-    let io_error = |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = fs::metadata(path).map_err(io_error)?;
-    if meta.is_dir() {
-        let mut entries = Vec::new();
-        for entry in fs::read_dir(path).map_err(io_error)? {
-            entries.push(entry.map_err(io_error)?.path());
+/// What a walk of the given paths found: files to read, and entries that are findings.
+#[derive(Debug, Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    problems: Vec<SpecFile>,
+    /// Directories read so far, by device and inode: a symlink back to one of them (a cycle)
+    /// or a second way into one is not followed.
+    seen: HashSet<(u64, u64)>,
+}
+
+impl Walk {
+    /// A path the user named: a file is read whatever its name; one that cannot be read at all
+    /// stops the walk (a usage error).
+    fn explicit(&mut self, path: &Path) -> Result<(), SourceError> {
+        let io_error = |source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = fs::metadata(path).map_err(io_error)?;
+        if meta.is_dir() {
+            self.seen.insert((meta.dev(), meta.ino()));
+            let entries = list(path).map_err(io_error)?;
+            entries.iter().for_each(|e| self.entry(e));
+        } else if meta.is_file() {
+            self.files.push(path.to_path_buf());
+        } else {
+            self.problems
+                .push(SpecFile::problem(path, false, not_regular(&meta)));
         }
-        for entry in entries {
-            let hidden = entry
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if !hidden {
-                discover(&entry, false, out)?;
+        Ok(())
+    }
+
+    /// An entry found inside a directory.
+    fn entry(&mut self, path: &Path) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            return;
+        }
+        // What matters here is an entry that may hold endpoint files: one named like an
+        // endpoint file, or one without an extension (a directory, or a link to one).
+        let relevant = is_spec_file(path) || Path::new(name).extension().is_none();
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if relevant => {
+                let message = match fs::read_link(path) {
+                    Ok(target) if e.raw_os_error() == Some(libc::ELOOP) => {
+                        format!("symlink loop (-> {}); not followed", target.display())
+                    }
+                    Ok(target) => format!("dangling symlink (-> {}): {e}", target.display()),
+                    Err(_) => format!("cannot read: {e}"),
+                };
+                let directory = !is_spec_file(path);
+                self.problems
+                    .push(SpecFile::problem(path, directory, message));
+                return;
+            }
+            Err(_) => return,
+        };
+        if meta.is_dir() {
+            if !self.seen.insert((meta.dev(), meta.ino())) {
+                let message =
+                    "a directory already read (a symlink cycle or a second link); not followed";
+                self.problems
+                    .push(SpecFile::problem(path, true, message.into()));
+                return;
+            }
+            match list(path) {
+                Ok(entries) => entries.iter().for_each(|e| self.entry(e)),
+                Err(e) => self.problems.push(SpecFile::problem(
+                    path,
+                    true,
+                    format!("cannot list directory: {e}"),
+                )),
+            }
+        } else if is_spec_file(path) {
+            if meta.is_file() {
+                self.files.push(path.to_path_buf());
+            } else {
+                self.problems
+                    .push(SpecFile::problem(path, false, not_regular(&meta)));
             }
         }
-    } else if explicit || is_spec_file(path) {
-        // A file named on the command line is read whatever its name: the user asked for it.
-        out.push(path.to_path_buf());
     }
-    Ok(())
+}
+
+/// The entries of a directory.
+fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect()
+}
+
+fn not_regular(meta: &fs::Metadata) -> String {
+    let t = meta.file_type();
+    let what = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    format!("not a regular file ({what}); only regular files are read")
+}
+
+/// Opens a regular file without ever blocking (a FIFO put in its place since it was listed
+/// would block `open` until a writer comes) and reads at most `MAX_FILE_BYTES` and one more.
+fn read_bounded(path: &Path) -> io::Result<Result<Vec<u8>, String>> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(Err(not_regular(&meta)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(Err(format!(
+            "file is larger than {} KiB",
+            MAX_FILE_BYTES / 1024
+        )));
+    }
+    Ok(Ok(bytes))
 }
 
 /// Reads and checks one file on its own.
 pub fn read_file(path: &Path) -> SpecFile {
-    let mut file = SpecFile {
-        path: path.to_path_buf(),
-        documents: Vec::new(),
-        problems: Vec::new(),
-        unreadable: false,
-    };
-    let problem = |file: &mut SpecFile, pos: Pos, message: String| {
-        file.problems.push(Diagnostic::new(path, pos, message));
-    };
-    let bytes = match fs::metadata(path).and_then(|m| {
-        if m.len() > MAX_FILE_BYTES {
-            Ok(None)
-        } else {
-            fs::read(path).map(Some)
-        }
-    }) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            let message = format!("file is larger than {} KiB", MAX_FILE_BYTES / 1024);
-            problem(&mut file, Pos::START, message);
-            return file;
-        }
+    match read_bounded(path) {
+        Ok(Ok(bytes)) => parse_file(path, &bytes),
+        Ok(Err(message)) => SpecFile::problem(path, false, message),
         Err(e) => {
+            let mut file = SpecFile::problem(path, false, format!("cannot read file: {e}"));
             file.unreadable = true;
-            problem(&mut file, Pos::START, format!("cannot read file: {e}"));
-            return file;
+            file
         }
-    };
-    let text = match String::from_utf8(bytes) {
+    }
+}
+
+/// Checks the contents of one file (the fuzz harness feeds this directly).
+pub fn parse_file(path: &Path, bytes: &[u8]) -> SpecFile {
+    let mut file = SpecFile::new(path);
+    let text = match std::str::from_utf8(bytes) {
         Ok(text) if !text.contains('\0') => text,
         _ => {
             let message = "not a text file (binary data or not UTF-8)".to_string();
-            problem(&mut file, Pos::START, message);
-            return file;
+            return SpecFile::problem(path, false, message);
         }
     };
-    let loaded = yaml::load(&text);
+    let loaded = yaml::load(text);
     for finding in loaded.problems {
         file.problems.push(finding.in_file(path));
     }
     if loaded.documents.is_empty() && file.problems.is_empty() {
         let message = "no endpoint documents (the file is empty or holds only comments)";
-        problem(&mut file, Pos::START, message.to_string());
+        file.problems
+            .push(Diagnostic::new(path, Pos::START, message));
     }
     for tree in &loaded.documents {
         match spec::checker().check(tree) {
@@ -244,7 +369,28 @@ pub fn read_file(path: &Path) -> SpecFile {
                 .extend(findings.into_iter().map(|f| f.in_file(path))),
         }
     }
+    if !file.is_valid() {
+        file.mentions = mentions(text, &loaded.documents);
+    }
     file
+}
+
+/// The endpoint names an invalid file seems to name: `metadata.name` of what parsed, and any
+/// `name:` line (a file broken beyond parsing still says which endpoints it meant).
+fn mentions(text: &str, documents: &[yaml::Node]) -> BTreeSet<String> {
+    static NAME_LINE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"(?m)^\s*name\s*:\s*["']?([a-z][a-z0-9-]{0,62})["']?\s*(?:#.*)?$"#)
+            .expect("a valid pattern")
+    });
+    let mut names: BTreeSet<String> = documents
+        .iter()
+        .filter_map(|d| match &d.at("/metadata/name")?.value {
+            yaml::Value::Str(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    names.extend(NAME_LINE.captures_iter(text).map(|c| c[1].to_string()));
+    names
 }
 
 /// Problems between files: names, adopted endpoint IDs and status-file names must be unique.
@@ -252,7 +398,7 @@ fn cross_check(files: &mut [SpecFile]) {
     let mut names: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut adopted: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut stems: HashMap<String, PathBuf> = HashMap::new();
-    for file in files.iter_mut() {
+    for file in files.iter_mut().filter(|f| !f.directory) {
         let mut found = Vec::new();
         if let Some(first) = stems.get(&file.stem()) {
             found.push(Diagnostic::new(

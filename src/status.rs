@@ -40,6 +40,10 @@ pub struct EndpointStatus {
     pub vpc_endpoint: Option<VpcEndpointStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionStatus>,
+    /// The endpoint's document is gone: the endpoint is leaving management (or held back by
+    /// the mass-deletion guard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,27 +143,49 @@ impl StatusWriter {
 /// Removes status files under `dir` that privatelinkd wrote (they start with its header) and
 /// that no endpoint file claims any more: their endpoint file went away while we were down.
 pub fn sweep(dir: &Path, recursive: bool, keep: &BTreeSet<PathBuf>) {
+    for path in ours(dir, recursive) {
+        if !keep.contains(&path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// The status files under `dir` that privatelinkd wrote (they start with its header), in
+/// path order. Hidden entries and symlinks are not followed.
+pub fn ours(dir: &Path, recursive: bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return found;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if name.starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        if kind.is_dir() {
             if recursive {
-                sweep(&path, recursive, keep);
+                found.extend(ours(&path, recursive));
             }
-        } else if name.ends_with(".status.yaml")
-            && !keep.contains(&path)
-            && fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADER))
-        {
-            let _ = fs::remove_file(&path);
+        } else if kind.is_file() && name.ends_with(".status.yaml") && starts_with_header(&path) {
+            found.push(path);
         }
     }
+    found.sort();
+    found
+}
+
+/// Reads only as much of a file as the header needs.
+fn starts_with_header(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = vec![0u8; HEADER.len()];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut start))
+        .is_ok_and(|()| start == HEADER.as_bytes())
 }
 
 /// Temp file in the same directory, fsync, rename: readers see the old or the new file.

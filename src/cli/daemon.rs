@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use privatelinkd::daemon::{self, Daemon};
+use privatelinkd::daemon::{self, Daemon, HeldBack};
 use privatelinkd::http;
 use privatelinkd::metrics::Metrics;
 use privatelinkd::report::phase_counts;
 use privatelinkd::settings::Settings;
 use privatelinkd::source::Catalog;
 use privatelinkd::status::{self, StatusFile, StatusWriter};
+use privatelinkd::systemd::Notifier;
 use tokio::sync::mpsc;
 
 use super::Output;
@@ -54,6 +55,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Signal handling goes in before any work: a SIGTERM at any instant, even while the config
+    // is read or the clouds are built, is a clean stop once the loop starts.
+    let (tx, rx) = mpsc::channel(16);
+    if !args.once {
+        daemon::forward_signals(tx.clone()).context("cannot install signal handlers")?;
+    }
     let settings = load_settings(&args.config)?;
     let metrics = Arc::new(Metrics::new());
     let clouds = daemon::build_clouds(&settings, metrics.clone())?;
@@ -71,9 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
-        let (tx, rx) = mpsc::channel(16);
-        // Signal handlers go in before anything else, so an early SIGTERM is not lost.
-        daemon::forward_signals(tx.clone()).context("cannot install signal handlers")?;
+        let d = d.with_notifier(Notifier::from_env(metrics.notify_dropped()));
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (metrics.listen)"))?;
@@ -82,15 +87,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             listener.local_addr()?
         );
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(http::serve(
-            listener,
+        let app = http::App {
             metrics,
-            d.readiness(),
-            tx.clone(),
-            async {
-                let _ = http_stopped.await;
-            },
-        ));
+            readiness: d.readiness(),
+            approvals: d.approvals(),
+            events: tx.clone(),
+        };
+        let server = tokio::spawn(http::serve(listener, app, async {
+            let _ = http_stopped.await;
+        }));
         let _watcher = match daemon::watch(&dir, tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -107,6 +112,98 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let _ = server.await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// The daemon config file (the running daemon is reached on its `metrics.listen`).
+    #[arg(long, env = "PRIVATELINKD_CONFIG")]
+    config: PathBuf,
+    /// Approve only if the held-back set still has this digest (as the daemon's log and the
+    /// held endpoints' status say).
+    #[arg(long)]
+    digest: Option<String>,
+    /// Show what is held back; approve nothing.
+    #[arg(long)]
+    list: bool,
+}
+
+/// `privatelinkd approve-deletions`: releases exactly the departures the running daemon's
+/// mass-deletion guard holds back now.
+pub fn approve_deletions(args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(&args.config)?;
+    let base = control_url(&settings.file.metrics.listen)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let asked = |r: reqwest::Result<reqwest::Response>| {
+            r.with_context(|| format!("cannot reach the daemon at {base} (is it running?)"))
+        };
+        let held: HeldBack = asked(client.get(format!("{base}/v1/deletions")).send().await)?
+            .error_for_status()?
+            .json()
+            .await?;
+        let Some(digest) = held.digest.clone() else {
+            println!("nothing is held back");
+            return Ok(ExitCode::SUCCESS);
+        };
+        println!(
+            "held back ({}): {}",
+            held.reason.as_deref().unwrap_or("the mass-deletion guard"),
+            digest
+        );
+        for e in &held.endpoints {
+            println!("  {e}");
+        }
+        if args.list {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(wanted) = &args.digest
+            && *wanted != digest
+        {
+            bail!(
+                "the held-back set is now {digest}, not {wanted}: look at it again before approving"
+            );
+        }
+        let answer = asked(
+            client
+                .post(format!("{base}/v1/deletions/approve"))
+                .json(&serde_json::json!({ "digest": digest }))
+                .send()
+                .await,
+        )?;
+        if !answer.status().is_success() {
+            bail!("the daemon refused: {}", answer.text().await?.trim());
+        }
+        let approved: HeldBack = answer.json().await?;
+        println!(
+            "approved {} departure(s); the daemon carries them out now",
+            approved.endpoints.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The daemon's control address from `metrics.listen`: a wildcard address is reached on
+/// loopback (control requests are accepted from loopback only).
+fn control_url(listen: &str) -> anyhow::Result<String> {
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("metrics.listen `{listen}` is not an address"))?;
+    if addr.port() == 0 {
+        bail!("metrics.listen `{listen}` picks a random port; the daemon cannot be reached");
+    }
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    Ok(format!(
+        "http://{}",
+        std::net::SocketAddr::new(ip, addr.port())
+    ))
 }
 
 pub fn plan(args: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -198,9 +295,14 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                 };
                 for e in &status.endpoints {
                     let endpoint = e.vpc_endpoint.as_ref().map_or("-", |v| v.id.as_str());
+                    let name = if e.removed {
+                        format!("{} (removed)", e.name)
+                    } else {
+                        e.name.clone()
+                    };
                     println!(
                         "{:<28} {:<14} {:<24} {:>6}  {}",
-                        e.name,
+                        name,
                         e.phase.as_str(),
                         endpoint,
                         age(&e.last_transition_time),
@@ -232,14 +334,23 @@ fn age(time: &str) -> String {
     }
 }
 
-/// Endpoint status files that belong to endpoint files under `root`.
+/// Every status file: those of the endpoint files under `root` (written yet or not), and those
+/// privatelinkd keeps for removed documents while their endpoints leave.
 fn status_files(root: &Path, status_dir: Option<&Path>) -> Vec<(PathBuf, Option<StatusFile>)> {
     let catalog = Catalog::read(&[root.to_path_buf()]).unwrap_or_default();
-    catalog
+    let mut paths: std::collections::BTreeSet<PathBuf> = catalog
         .files
         .iter()
-        .map(|f| {
-            let path = status::status_path(&f.path, status_dir);
+        .filter(|f| !f.directory)
+        .map(|f| status::status_path(&f.path, status_dir))
+        .collect();
+    paths.extend(match status_dir {
+        Some(dir) => status::ours(dir, false),
+        None => status::ours(root, true),
+    });
+    paths
+        .into_iter()
+        .map(|path| {
             let status = StatusWriter::read(&path);
             (path, status)
         })

@@ -70,6 +70,8 @@ enum Command {
     Plan(daemon::ShowArgs),
     /// Show every endpoint's phase from the status files.
     Status(daemon::ShowArgs),
+    /// Release the deletions the running daemon's mass-deletion guard holds back now.
+    ApproveDeletions(daemon::ApproveArgs),
 }
 
 /// How a command prints its findings.
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => daemon::run(args),
         Command::Plan(args) => daemon::plan(args),
         Command::Status(args) => daemon::status(args),
+        Command::ApproveDeletions(args) => daemon::approve_deletions(args),
         Command::Schema => {
             let schema = privatelinkd::checked::schema_of::<privatelinkd::spec::EndpointDocument>();
             println!("{}", serde_json::to_string_pretty(&schema)?);

@@ -5,30 +5,31 @@
 //! Wiring is in `clouds.rs`, what wakes the loop in `watch.rs` and `signals.rs`, what survives
 //! restarts in `state.rs`.
 
+mod approval;
 mod clouds;
+mod run;
 mod signals;
 mod state;
 mod watch;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tokio::sync::oneshot;
+use tracing::{error, warn};
 
 use crate::cloud::any::{AnyEc2, AnyTidb};
 use crate::cloud::budget::Budgeted;
 use crate::metrics::Metrics;
 use crate::plan::{Phase, Plan, Policy};
-use crate::reconcile::{Engine, Wanted};
-use crate::report::{self, Places, Reporter};
+use crate::reconcile::{Engine, Frozen, Wanted};
+use crate::report::{Places, Reporter};
 use crate::settings::Settings;
 use crate::source::{Catalog, FileCache};
-use crate::systemd;
+use crate::systemd::Notifier;
 
+pub use approval::{Approvals, HeldBack};
 pub use clouds::{Clouds, StartError, build_clouds};
 pub use signals::forward_signals;
 pub use watch::watch;
@@ -51,6 +52,8 @@ pub enum Event {
     Stop,
     /// `/healthz`: the loop answers, proving it is not stuck.
     Ping(oneshot::Sender<()>),
+    /// Deletions were approved (`POST /v1/deletions/approve`): pass now.
+    Approved,
 }
 
 /// What `/readyz` decides on, updated by the loop after each pass.
@@ -128,6 +131,10 @@ pub struct Daemon {
     tidb_rate: f64,
     /// Endpoint files as last parsed.
     files: FileCache,
+    /// What the mass-deletion guard holds back, and what a person approved (shared with the
+    /// HTTP listener, which answers and approves without waiting for the loop).
+    approvals: Arc<Mutex<Approvals>>,
+    notifier: Arc<Notifier>,
 }
 
 impl Daemon {
@@ -157,7 +164,20 @@ impl Daemon {
             metrics,
             tidb_rate,
             files: FileCache::default(),
+            approvals: Arc::new(Mutex::new(Approvals::default())),
+            notifier: Arc::new(Notifier::none()),
         }
+    }
+
+    /// Tells systemd through `notifier` (the daemon is silent without one).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Daemon {
+        self.notifier = Arc::new(notifier);
+        self
+    }
+
+    /// What the HTTP listener reads and approves.
+    pub fn approvals(&self) -> Arc<Mutex<Approvals>> {
+        self.approvals.clone()
     }
 
     /// When to pass again after `last`: soon while things move, every interval once settled,
@@ -180,6 +200,11 @@ impl Daemon {
     /// Status files written since start (a converged pass writes none).
     pub fn status_writes(&self) -> u64 {
         self.reporter.writes()
+    }
+
+    fn lock_approvals(&self) -> std::sync::MutexGuard<'_, Approvals> {
+        // Approvals are plain data; a panic elsewhere while holding the lock leaves them usable.
+        self.approvals.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What `/readyz` reads.
@@ -205,7 +230,7 @@ impl Daemon {
                 .into_owned()
         };
         let mut wanted = Vec::new();
-        let mut frozen = BTreeSet::new();
+        let mut frozen = Frozen::default();
         for file in &catalog.files {
             if file.is_valid() {
                 wanted.extend(file.documents.iter().map(|d| Wanted {
@@ -213,15 +238,20 @@ impl Daemon {
                     file: rel(&file.path),
                     generation: d.generation.clone(),
                 }));
+            } else if file.directory {
+                frozen.dirs.insert(rel(&file.path));
             } else {
-                frozen.insert(rel(&file.path));
+                frozen.files.insert(rel(&file.path));
+                frozen.names.extend(file.mentions.iter().cloned());
             }
         }
         let policy = Policy {
             owner_id: self.settings.file.owner_id.clone(),
             max_deletes_per_pass: self.settings.file.prune.max_deletes_per_pass,
             allow_mass_delete: self.allow_mass_delete,
-            source_empty: catalog.files.is_empty(),
+            // No valid document at all looks like a checkout gone wrong or a mount missing.
+            source_empty: wanted.is_empty(),
+            approved: self.lock_approvals().approved().clone(),
         };
         let known = self.engine.scopes().len();
         let outcome = self.engine.pass(&wanted, &frozen, &policy, apply).await;
@@ -236,19 +266,27 @@ impl Daemon {
             actions_failed: failed,
             observe_errors: outcome.observe_errors,
             listing_pages: outcome.listing_pages,
-            invalid_files: frozen.len(),
+            invalid_files: catalog.files.iter().filter(|f| !f.is_valid()).count(),
             ..PassSummary::default()
         };
         if apply {
             let places = Places {
                 endpoints_dir: &root,
                 status_dir: self.settings.file.status_dir.as_deref(),
+                config: &self.settings.path,
             };
             summary.phases = self
                 .reporter
                 .report(places, &catalog, &outcome, &self.metrics);
-            let valid = catalog.files.len() - frozen.len();
-            self.metrics.set_config_files(valid, frozen.len());
+            let held = {
+                let mut approvals = self.lock_approvals();
+                approvals.after_pass(&outcome.plan, &self.settings.path);
+                approvals.held().endpoints.len()
+            };
+            self.metrics.set_deletions_held_back(held);
+            let invalid = summary.invalid_files;
+            self.metrics
+                .set_config_files(catalog.files.len() - invalid, invalid);
             let blocked = outcome.plan.deletions_blocked.is_some();
             self.metrics
                 .record_pass(summary.is_clean(), started.elapsed(), blocked);
@@ -261,106 +299,5 @@ impl Daemon {
         summary.status_writes = self.reporter.writes();
         summary.plan = outcome.plan;
         summary
-    }
-
-    /// Re-reads the config file; a bad one is reported and the old one kept.
-    fn reload(&mut self) {
-        systemd::reloading();
-        let result = Settings::load(&self.settings.path);
-        systemd::ready("configuration reloaded");
-        match result {
-            Ok(new) => {
-                self.engine.set_owner(&new.file.owner_id);
-                self.engine.set_apply_window(new.file.settle_interval.0);
-                if let Ok(mut r) = self.readiness.lock() {
-                    r.interval = new.interval();
-                }
-                self.metrics.set_interval(new.interval());
-                self.settings = new;
-                info!("configuration reloaded");
-            }
-            Err(problems) => {
-                for p in problems {
-                    error!("{p}");
-                }
-                warn!("the new configuration is invalid; keeping the old one");
-            }
-        }
-    }
-
-    /// Runs until a stop event; passes on start, on file changes, on reload, and on a timer.
-    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) -> PassSummary {
-        let mut next = Instant::now();
-        let mut last = PassSummary::default();
-        // The watchdog is fed by this loop, so a wedged loop is restarted by systemd.
-        let watchdog_period = systemd::watchdog_period().unwrap_or(Duration::from_secs(3600));
-        let mut watchdog = tokio::time::interval(watchdog_period);
-        let startup_deadline = Instant::now() + STARTUP_LIMIT;
-        let mut ready = false;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(next) => {}
-                _ = watchdog.tick() => { systemd::watchdog(); continue; }
-                event = events.recv() => match event {
-                    Some(Event::Stop) | None => break,
-                    Some(Event::Reload) => self.reload(),
-                    Some(Event::FilesChanged) => {}
-                    Some(Event::Ping(reply)) => { let _ = reply.send(()); continue; }
-                },
-            }
-            let mut again = false;
-            let mut stop = false;
-            let mut reload = false;
-            {
-                let pass = self.pass(true);
-                tokio::pin!(pass);
-                loop {
-                    tokio::select! {
-                        summary = &mut pass => { last = summary; break; }
-                        _ = watchdog.tick() => systemd::watchdog(),
-                        () = tokio::time::sleep_until(startup_deadline), if !ready => {
-                            ready = true;
-                            systemd::ready("the first pass is taking long; serving anyway");
-                        }
-                        event = events.recv() => match event {
-                            Some(Event::Stop) | None => {
-                                stop = true;
-                                systemd::stopping();
-                                // In-flight calls may finish, within bounds.
-                                if let Ok(summary) = tokio::time::timeout(DRAIN, &mut pass).await {
-                                    last = summary;
-                                }
-                                break;
-                            }
-                            Some(Event::Reload) => { reload = true; again = true; }
-                            Some(Event::FilesChanged) => again = true,
-                            Some(Event::Ping(reply)) => { let _ = reply.send(()); }
-                        },
-                    }
-                }
-            }
-            if stop {
-                break;
-            }
-            let summary = report::summary_line(&last.phases, last.invalid_files, &last.plan);
-            if ready {
-                systemd::status(&summary);
-            } else {
-                ready = true;
-                systemd::ready(&summary);
-            }
-            if reload {
-                self.reload();
-            }
-            let delay = if again {
-                Duration::ZERO
-            } else {
-                self.next_pass_in(&last)
-            };
-            next = Instant::now() + delay;
-        }
-        systemd::stopping();
-        info!("stopped");
-        last
     }
 }

@@ -41,18 +41,34 @@ pub enum Action {
         scope: Scope,
         endpoint_id: String,
     },
+    /// CreateTags: adopting an endpoint, or bringing its tags up to date.
     Tag {
         #[serde(skip)]
         scope: Scope,
         endpoint_id: String,
         tags: BTreeMap<String, String>,
+        purpose: TagPurpose,
     },
+    /// DeleteTags: orphaning an endpoint, or dropping labels the document no longer has.
     Untag {
         #[serde(skip)]
         scope: Scope,
         endpoint_id: String,
         keys: Vec<String>,
+        purpose: TagPurpose,
     },
+}
+
+/// Why tags are written or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagPurpose {
+    /// Our tags go on an endpoint named by `endpointId`.
+    Adopt,
+    /// The tags say what the latest document says (policy, file, labels; a hand edit undone).
+    Correct,
+    /// Our tags come off: the endpoint stays, unmanaged.
+    Orphan,
 }
 
 impl Action {
@@ -126,10 +142,25 @@ impl Action {
             Action::DeleteVpcEndpoint { endpoint_id, .. } => {
                 format!("delete VPC endpoint {endpoint_id}")
             }
-            Action::Tag { endpoint_id, .. } => format!("adopt {endpoint_id} (add ownership tags)"),
-            Action::Untag { endpoint_id, .. } => {
-                format!("orphan {endpoint_id} (remove ownership tags)")
+            Action::Tag {
+                endpoint_id,
+                purpose: TagPurpose::Adopt,
+                ..
+            } => format!("adopt {endpoint_id} (add ownership tags)"),
+            Action::Tag {
+                endpoint_id, tags, ..
+            } => {
+                let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("tag {endpoint_id}: {}", pairs.join(", "))
             }
+            Action::Untag {
+                endpoint_id,
+                purpose: TagPurpose::Orphan,
+                ..
+            } => format!("orphan {endpoint_id} (remove ownership tags)"),
+            Action::Untag {
+                endpoint_id, keys, ..
+            } => format!("untag {endpoint_id}: {}", keys.join(", ")),
         }
     }
 }

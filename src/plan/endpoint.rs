@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Desired, EndpointPlan, Observed, Phase, ownership, removal};
+use super::{
+    Action, Desired, EndpointPlan, LeaveKind, Leaving, Observed, Phase, TagPurpose, ownership,
+    removal,
+};
 use crate::cloud::{
     ConnectionState, CreateEndpoint, ModifyEndpoint, Network, Scope, Service, ServiceState,
     VpcEndpoint,
 };
-use crate::spec::EndpointSpec;
+use crate::spec::{DeletionPolicy, EndpointSpec};
 
 /// Where one desired endpoint stands and what to do next.
 pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str) -> EndpointPlan {
@@ -16,6 +19,33 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
     let name = doc.metadata.name.as_str();
     let spec = &doc.spec;
     let mut plan = decide(desired, observed, owner_id);
+    if let Some(endpoint) = &observed.endpoint
+        && plan.leaving.is_none()
+        && !matches!(endpoint.state.as_str(), "deleting" | "deleted")
+    {
+        // The tags say what the latest document says (its policy, file and labels), from the
+        // pass that first sees a change: a removal later does what the document said last.
+        let scope = scope_of(spec);
+        let (write, drop) = ownership::tag_drift(desired, owner_id, endpoint);
+        let mut retag = Vec::new();
+        if !write.is_empty() {
+            retag.push(Action::Tag {
+                scope: scope.clone(),
+                endpoint_id: endpoint.id.clone(),
+                tags: write,
+                purpose: TagPurpose::Correct,
+            });
+        }
+        if !drop.is_empty() {
+            retag.push(Action::Untag {
+                scope,
+                endpoint_id: endpoint.id.clone(),
+                keys: drop,
+                purpose: TagPurpose::Correct,
+            });
+        }
+        plan.actions.splice(0..0, retag);
+    }
     if spec.suspend {
         plan.actions.clear();
         if plan.phase != Phase::Failed {
@@ -101,10 +131,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
             );
         }
     }
-    let scope = Scope {
-        account: spec.aws.account.to_string(),
-        region: spec.aws.region.to_string(),
-    };
+    let scope = scope_of(spec);
 
     let Some(endpoint) = &o.endpoint else {
         if let Some(wanted) = &spec.aws.endpoint_id {
@@ -164,8 +191,34 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                 ),
             );
         }
-        let mut plan = here(Phase::Deleting, format!("{moved}; replacing it"));
-        plan.actions = removal::delete_actions(&scope, endpoint, o.connection.as_ref());
+        // The old endpoint leaves as the document's deletion policy says.
+        let (kind, message, actions) = match spec.deletion_policy {
+            DeletionPolicy::Delete => (
+                LeaveKind::Replace,
+                format!("{moved}; replacing it"),
+                removal::delete_actions(&scope, endpoint, o.connection.as_ref()),
+            ),
+            DeletionPolicy::Orphan => (
+                LeaveKind::ReplaceOrphan,
+                format!(
+                    "{moved}; leaving it in place without privatelinkd's tags \
+                     (deletionPolicy: Orphan) and creating a new one"
+                ),
+                vec![Action::Untag {
+                    scope: scope.clone(),
+                    endpoint_id: endpoint.id.clone(),
+                    keys: ownership::our_keys(endpoint),
+                    purpose: TagPurpose::Orphan,
+                }],
+            ),
+        };
+        let mut plan = here(Phase::Deleting, message);
+        plan.actions = actions;
+        plan.leaving = Some(Leaving {
+            kind,
+            endpoint_id: endpoint.id.clone(),
+            file: None,
+        });
         return plan;
     }
 
@@ -336,6 +389,7 @@ fn adopt(
         scope: scope.clone(),
         endpoint_id: wanted.to_string(),
         tags: ownership::ownership_tags(desired, owner_id),
+        purpose: TagPurpose::Adopt,
     });
     plan
 }
@@ -465,5 +519,12 @@ fn create_action(
         vpc_id: request.vpc_id.clone(),
         subnet_ids,
         request,
+    }
+}
+
+fn scope_of(spec: &EndpointSpec) -> Scope {
+    Scope {
+        account: spec.aws.account.to_string(),
+        region: spec.aws.region.to_string(),
     }
 }

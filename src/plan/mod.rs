@@ -17,21 +17,32 @@
 //!                                          Active
 //! ```
 //!
-//! An owned endpoint that no valid document names (`removal.rs`) is removed (Delete:
-//! connection, then endpoint; Orphan: our tags dropped), unless its file is invalid (frozen)
-//! or the mass-deletion guard holds. What marks an endpoint as ours is `ownership.rs`.
+//! An owned endpoint that no valid document names (`removal.rs`) leaves management (Delete:
+//! connection, then endpoint; Orphan: our tags dropped) only when all of these hold:
+//! 1. no file names it: not a valid document, and not an invalid or unreadable file (those
+//!    freeze what came from them and what they seem to name);
+//! 2. what happens is what the latest valid document said: its policy as this daemon last saw
+//!    it, else the tags (which every pass brings up to date with the document);
+//! 3. the mass-deletion guard (`guard.rs`) lets it go: it counts every departure of a pass,
+//!    deletions, orphanings and the old half of replacements, and holds them all back when
+//!    there are too many or the directory is empty, unless a person approved exactly them.
+//!
+//! What marks an endpoint as ours, and what the marks say, is `ownership.rs`.
 
 mod action;
 mod endpoint;
+mod guard;
 pub mod ownership;
 mod removal;
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
 use crate::cloud::{Cluster, Connection, Network, Scope, Service, VpcEndpoint};
-use crate::spec::EndpointDocument;
+use crate::spec::{DeletionPolicy, EndpointDocument};
 
-pub use action::Action;
+pub use action::{Action, TagPurpose};
 pub use endpoint::{drift, plan_endpoint};
 
 /// The phase a user sees (status file, metric).
@@ -114,6 +125,12 @@ pub struct EndpointPlan {
     /// Observation was incomplete: the phase is a guess, keep showing the last known one.
     #[serde(skip)]
     pub uncertain: bool,
+    /// The actions take the endpoint out of management (what the mass-deletion guard counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaving: Option<Leaving>,
+    /// The mass-deletion guard took the actions away (see `Plan::deletions_blocked`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held_by_guard: bool,
 }
 
 impl EndpointPlan {
@@ -124,18 +141,61 @@ impl EndpointPlan {
             message: message.into(),
             actions: Vec::new(),
             uncertain: false,
+            leaving: None,
+            held_by_guard: false,
+        }
+    }
+}
+
+/// An endpoint on its way out of management.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Leaving {
+    pub kind: LeaveKind,
+    /// The VPC endpoint that leaves.
+    pub endpoint_id: String,
+    /// For a removed document: the file it was last in (its status goes there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// How an endpoint leaves: as its document's `deletionPolicy` says, whether the document is
+/// gone or asks for another VPC or cluster (then a new endpoint replaces it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaveKind {
+    /// The document is gone and said `deletionPolicy: Delete`.
+    Delete,
+    /// The document is gone and said `deletionPolicy: Orphan`.
+    Orphan,
+    /// The document moved to another VPC or cluster; the old endpoint is deleted.
+    Replace,
+    /// The same, with `deletionPolicy: Orphan`: the old endpoint is left in place, untagged.
+    ReplaceOrphan,
+}
+
+impl LeaveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveKind::Delete => "delete",
+            LeaveKind::Orphan => "orphan",
+            LeaveKind::Replace => "replace",
+            LeaveKind::ReplaceOrphan => "replace-orphan",
         }
     }
 }
 
 /// Policy knobs: ownership and the mass-deletion guard.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub owner_id: String,
     pub max_deletes_per_pass: usize,
     pub allow_mass_delete: bool,
     /// The endpoints directory is empty or missing: removals then look like an accident.
     pub source_empty: bool,
+    /// Departures a person approved (`privatelinkd approve-deletions`), by [`Plan::key`]:
+    /// the guard lets exactly these through.
+    pub approved: BTreeSet<String>,
 }
 
 /// An owned endpoint that no valid document names.
@@ -144,8 +204,20 @@ pub struct Leftover {
     pub scope: Scope,
     pub endpoint: VpcEndpoint,
     pub connection: Option<Connection>,
-    /// Its file is invalid right now: leave it exactly as it is.
+    /// A file that is invalid or unreadable right now names it (or it came from one): leave
+    /// it exactly as it is.
     pub frozen: bool,
+    /// The latest valid document for it that this daemon saw since it started, if any: its
+    /// policy wins over the tags (which may lag behind).
+    pub last_seen: Option<LastSeen>,
+}
+
+/// What the latest valid document of an endpoint said, as far as its removal cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSeen {
+    pub policy: DeletionPolicy,
+    /// Relative to the endpoints directory.
+    pub file: String,
 }
 
 /// The whole pass: per-endpoint plans, plus removals.
@@ -153,7 +225,7 @@ pub struct Leftover {
 pub struct Plan {
     pub endpoints: Vec<EndpointPlan>,
     pub removals: Vec<EndpointPlan>,
-    /// Why deletions were held back this pass, if they were.
+    /// Why the mass-deletion guard held departures back this pass, if it did.
     pub deletions_blocked: Option<String>,
 }
 
@@ -164,20 +236,58 @@ impl Plan {
             .chain(&self.removals)
             .flat_map(|p| p.actions.iter())
     }
+
+    /// Desired endpoints and removals alike.
+    pub fn all(&self) -> impl Iterator<Item = &EndpointPlan> {
+        self.endpoints.iter().chain(&self.removals)
+    }
+
+    /// What identifies a departure for approval: name, endpoint and how it leaves.
+    pub fn key(p: &EndpointPlan) -> Option<String> {
+        let l = p.leaving.as_ref()?;
+        Some(format!("{} {} {}", p.name, l.endpoint_id, l.kind.as_str()))
+    }
+
+    /// The departures the guard holds back, by key.
+    pub fn held_back(&self) -> BTreeSet<String> {
+        self.all()
+            .filter(|p| p.held_by_guard)
+            .filter_map(Plan::key)
+            .collect()
+    }
+
+    /// A short digest of the held-back set: an approval names it, so a different (say,
+    /// larger) set that appears later is not approved by accident.
+    pub fn held_back_digest(&self) -> Option<String> {
+        digest(&self.held_back())
+    }
+}
+
+/// The digest of a set of departure keys (`None` for the empty set).
+pub fn digest(keys: &BTreeSet<String>) -> Option<String> {
+    if keys.is_empty() {
+        return None;
+    }
+    let text: Vec<&str> = keys.iter().map(String::as_str).collect();
+    Some(format!("{:016x}", crate::stable::fnv(&text.join("\n"))))
 }
 
 /// The pass plan over every desired endpoint and every leftover.
 pub fn plan(desired: &[(Desired<'_>, Observed)], leftovers: &[Leftover], policy: &Policy) -> Plan {
-    let endpoints = desired
-        .iter()
-        .map(|(d, o)| plan_endpoint(d, o, &policy.owner_id))
-        .collect();
-    let (removals, deletions_blocked) = removal::plan_removals(leftovers, policy);
-    Plan {
-        endpoints,
-        removals,
-        deletions_blocked,
-    }
+    let mut plan = Plan {
+        endpoints: desired
+            .iter()
+            .map(|(d, o)| plan_endpoint(d, o, &policy.owner_id))
+            .collect(),
+        removals: leftovers
+            .iter()
+            .filter(|l| !l.frozen)
+            .map(removal::plan_removal)
+            .collect(),
+        deletions_blocked: None,
+    };
+    guard::hold_mass_departures(&mut plan, policy);
+    plan
 }
 
 #[cfg(test)]

@@ -89,6 +89,28 @@ pub fn ownership_tags(desired: &Desired<'_>, owner_id: &str) -> BTreeMap<String,
     t
 }
 
+/// How an endpoint's tags differ from what the document says: the tags to write (ours that
+/// are missing or say something else, a hand edit included) and the label keys to drop
+/// (labels the document no longer has).
+pub fn tag_drift(
+    desired: &Desired<'_>,
+    owner_id: &str,
+    endpoint: &VpcEndpoint,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let wanted = ownership_tags(desired, owner_id);
+    let drop = endpoint
+        .tags
+        .keys()
+        .filter(|k| k.starts_with(LABEL_PREFIX) && !wanted.contains_key(*k))
+        .cloned()
+        .collect();
+    let write = wanted
+        .into_iter()
+        .filter(|(k, v)| endpoint.tag(k) != Some(v.as_str()))
+        .collect();
+    (write, drop)
+}
+
 /// The tags a new endpoint is created with: ours, and a name for the console.
 pub fn creation_tags(desired: &Desired<'_>, owner_id: &str) -> BTreeMap<String, String> {
     let mut tags = ownership_tags(desired, owner_id);

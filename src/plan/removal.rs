@@ -1,69 +1,53 @@
-//! Owned endpoints that no valid document names: how they leave, and the guard that holds
-//! mass removals back.
+//! Owned endpoints that no valid document names: how they leave.
 
-use super::{Action, EndpointPlan, Leftover, Phase, Policy, ownership};
+use super::{Action, EndpointPlan, LeaveKind, Leaving, Leftover, Phase, TagPurpose, ownership};
 use crate::cloud::{Connection, ConnectionState, Scope, VpcEndpoint};
 use crate::spec::DeletionPolicy;
 
-/// The removals of one pass, and why their deletions are held back (if they are).
-pub(super) fn plan_removals(
-    leftovers: &[Leftover],
-    policy: &Policy,
-) -> (Vec<EndpointPlan>, Option<String>) {
-    let mut removals: Vec<EndpointPlan> = leftovers
-        .iter()
-        .filter(|l| !l.frozen)
-        .map(plan_removal)
-        .collect();
-    let deletions = removals
-        .iter()
-        .filter(|r| r.actions.iter().any(Action::is_deletion))
-        .count();
-    let blocked = if policy.allow_mass_delete || deletions == 0 {
-        None
-    } else if policy.source_empty {
-        Some(format!(
-            "the endpoints directory is empty or missing while {deletions} owned endpoint(s) exist; \
-             deletions are held back (run with --allow-mass-delete if this is intended)"
-        ))
-    } else if deletions > policy.max_deletes_per_pass {
-        Some(format!(
-            "{deletions} deletions in one pass exceed prune.maxDeletesPerPass ({}); \
-             deletions are held back (run with --allow-mass-delete if this is intended)",
-            policy.max_deletes_per_pass
-        ))
-    } else {
-        None
-    };
-    if let Some(reason) = &blocked {
-        for r in &mut removals {
-            r.actions.retain(|a| !a.is_deletion());
-            if r.phase == Phase::Deleting && r.actions.is_empty() {
-                r.message = reason.clone();
-            }
-        }
-    }
-    (removals, blocked)
-}
-
 /// How to remove an owned endpoint that no document names any more.
-fn plan_removal(leftover: &Leftover) -> EndpointPlan {
+pub(super) fn plan_removal(leftover: &Leftover) -> EndpointPlan {
     let e = &leftover.endpoint;
     let mut plan = EndpointPlan::new(ownership::name_of(e), Phase::Deleting, "");
-    if ownership::policy_of(e) == DeletionPolicy::Orphan {
-        plan.message = format!(
-            "document removed; leaving {} in place without our tags",
-            e.id
-        );
-        plan.actions.push(Action::Untag {
-            scope: leftover.scope.clone(),
-            endpoint_id: e.id.clone(),
-            keys: ownership::our_keys(e),
-        });
-        return plan;
-    }
-    plan.message = format!("document removed; deleting {}", e.id);
-    plan.actions = delete_actions(&leftover.scope, e, leftover.connection.as_ref());
+    // The latest document this daemon saw decides; the tags only when it saw none.
+    let (policy, file) = match &leftover.last_seen {
+        Some(seen) => (seen.policy, Some(seen.file.clone())),
+        None => (
+            ownership::policy_of(e),
+            ownership::file_of(e).map(String::from),
+        ),
+    };
+    let connection = leftover.connection.as_ref().map_or(String::new(), |c| {
+        format!(" and TiDB Cloud connection {}", c.id)
+    });
+    let kind = match policy {
+        DeletionPolicy::Orphan => {
+            plan.message = format!(
+                "document removed (deletionPolicy: Orphan); leaving {}{connection} in place \
+                 without privatelinkd's tags",
+                e.id
+            );
+            plan.actions.push(Action::Untag {
+                scope: leftover.scope.clone(),
+                endpoint_id: e.id.clone(),
+                keys: ownership::our_keys(e),
+                purpose: TagPurpose::Orphan,
+            });
+            LeaveKind::Orphan
+        }
+        DeletionPolicy::Delete => {
+            plan.message = format!(
+                "document removed (deletionPolicy: Delete); deleting {}{connection}",
+                e.id
+            );
+            plan.actions = delete_actions(&leftover.scope, e, leftover.connection.as_ref());
+            LeaveKind::Delete
+        }
+    };
+    plan.leaving = Some(Leaving {
+        kind,
+        endpoint_id: e.id.clone(),
+        file,
+    });
     plan
 }
 

@@ -1,11 +1,12 @@
 //! The planner, table by table: each case starts from a converged endpoint and changes one
 //! observed fact.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::{self as tags, client_token};
 use super::*;
 use crate::cloud::{ConnectionState, ModifyEndpoint, Network, ServiceState};
+use crate::spec::DeletionPolicy;
 
 const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
 
@@ -32,6 +33,7 @@ fn endpoint() -> VpcEndpoint {
             (tags::OWNER.into(), "me".into()),
             (tags::NAME.into(), "orders".into()),
             (tags::DELETION_POLICY.into(), "Delete".into()),
+            (tags::FILE.into(), "orders.yaml".into()),
         ]),
     }
 }
@@ -513,6 +515,7 @@ fn leftover(policy: &str, frozen: bool) -> Leftover {
         endpoint: e,
         connection: Some(connection(ConnectionState::Active)),
         frozen,
+        last_seen: None,
     }
 }
 
@@ -522,6 +525,7 @@ fn guard(max: usize, allow: bool, empty: bool) -> Policy {
         max_deletes_per_pass: max,
         allow_mass_delete: allow,
         source_empty: empty,
+        approved: BTreeSet::new(),
     }
 }
 
@@ -546,16 +550,29 @@ fn removals_follow_the_deletion_policy() {
 }
 
 #[test]
-fn the_mass_deletion_guard_holds_back_every_deletion() {
-    let many: Vec<Leftover> = (0..3).map(|_| leftover("Delete", false)).collect();
+fn the_mass_deletion_guard_holds_back_every_departure() {
+    let many: Vec<Leftover> = (0..3)
+        .map(|i| {
+            let mut l = leftover(if i == 0 { "Orphan" } else { "Delete" }, false);
+            l.endpoint.id = format!("vpce-0000000{i}");
+            l.endpoint.tags.insert(tags::NAME.into(), format!("ep-{i}"));
+            l
+        })
+        .collect();
     let p = plan(&[], &many, &guard(2, false, false));
-    assert!(
-        p.deletions_blocked
-            .as_deref()
-            .unwrap()
-            .contains("exceed prune.maxDeletesPerPass (2)")
-    );
+    assert!(p.deletions_blocked.as_deref().unwrap().contains(
+        "3 endpoints would leave management in one pass, more than prune.maxDeletesPerPass (2)"
+    ));
     assert_eq!(p.actions().count(), 0);
+    assert!(p.removals.iter().all(|r| r.held_by_guard));
+    assert_eq!(
+        p.held_back(),
+        BTreeSet::from([
+            "ep-0 vpce-00000000 orphan".to_string(),
+            "ep-1 vpce-00000001 delete".to_string(),
+            "ep-2 vpce-00000002 delete".to_string(),
+        ])
+    );
     let p = plan(&[], &many[..1], &guard(5, false, true));
     assert!(
         p.deletions_blocked
@@ -563,11 +580,109 @@ fn the_mass_deletion_guard_holds_back_every_deletion() {
             .unwrap()
             .contains("empty or missing")
     );
-    assert_eq!(p.actions().count(), 0);
+    assert_eq!(p.actions().count(), 0, "orphaning leaves management too");
     let p = plan(&[], &many, &guard(2, true, true));
     assert_eq!(p.deletions_blocked, None);
-    assert_eq!(p.actions().count(), 6);
-    // Orphaning is no deletion: it passes the guard.
-    let p = plan(&[], &[leftover("Orphan", false)], &guard(0, false, true));
-    assert_eq!(p.actions().count(), 1);
+    assert_eq!(p.actions().count(), 5);
+    // An approval releases exactly the set it names, and nothing that appears later.
+    let held = plan(&[], &many, &guard(2, false, false)).held_back();
+    let mut approved = guard(2, false, false);
+    approved.approved = held;
+    let p = plan(&[], &many, &approved);
+    assert_eq!(p.deletions_blocked, None);
+    assert_eq!(p.actions().count(), 5);
+    let mut more = many.clone();
+    for i in 3..6 {
+        let mut l = leftover("Delete", false);
+        l.endpoint.id = format!("vpce-0000000{i}");
+        l.endpoint.tags.insert(tags::NAME.into(), format!("ep-{i}"));
+        more.push(l);
+    }
+    let p = plan(&[], &more, &approved);
+    assert!(p.deletions_blocked.is_some());
+    assert_eq!(p.held_back().len(), 3, "only the new three wait");
+    assert_eq!(p.actions().count(), 5, "the approved three go");
+}
+
+#[test]
+fn the_latest_document_decides_a_removal_not_the_tags() {
+    // Created with Delete (the tag), then edited to Orphan (seen, not yet tagged), then removed.
+    let mut l = leftover("Delete", false);
+    l.last_seen = Some(LastSeen {
+        policy: DeletionPolicy::Orphan,
+        file: "orders.yaml".into(),
+    });
+    let p = plan(&[], &[l], &guard(5, false, false));
+    assert_eq!(kinds(&p.removals[0]), ["untag"]);
+    assert_eq!(
+        p.removals[0].leaving.as_ref().unwrap().kind,
+        LeaveKind::Orphan
+    );
+    assert!(
+        p.removals[0].message.contains("in place"),
+        "{:?}",
+        p.removals[0]
+    );
+}
+
+#[test]
+fn tags_follow_the_document_and_hand_edits_are_restored() {
+    let d = doc("  deletionPolicy: Orphan\n");
+    let mut o = converged();
+    let e = o.endpoint.as_mut().unwrap();
+    e.tags.insert(tags::FILE.into(), "old/orders.yaml".into());
+    e.tags
+        .insert(format!("{}team", tags::LABEL_PREFIX), "gone".into());
+    let p = plan_of(&d, &o);
+    assert_eq!(p.phase, Phase::Active);
+    let [
+        Action::Tag {
+            tags: written,
+            purpose: TagPurpose::Correct,
+            ..
+        },
+        Action::Untag {
+            keys,
+            purpose: TagPurpose::Correct,
+            ..
+        },
+    ] = p.actions.as_slice()
+    else {
+        panic!("{:?}", p.actions)
+    };
+    assert_eq!(
+        written,
+        &BTreeMap::from([
+            (tags::DELETION_POLICY.to_string(), "Orphan".to_string()),
+            (tags::FILE.to_string(), "orders.yaml".to_string()),
+        ])
+    );
+    assert_eq!(keys, &[format!("{}team", tags::LABEL_PREFIX)]);
+    // Once the tags agree, nothing more to do.
+    let mut o = converged();
+    let e = o.endpoint.as_mut().unwrap();
+    e.tags.insert(tags::DELETION_POLICY.into(), "Orphan".into());
+    e.tags.insert(tags::FILE.into(), "orders.yaml".into());
+    assert!(plan_of(&d, &o).actions.is_empty());
+}
+
+#[test]
+fn a_replacement_is_a_departure_the_guard_counts() {
+    let d = doc("");
+    let mut o = converged();
+    o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into();
+    let replaced = plan(
+        &[(
+            Desired {
+                doc: &d,
+                file: "orders.yaml",
+            },
+            o,
+        )],
+        &[],
+        &guard(5, false, true),
+    );
+    let p = &replaced.endpoints[0];
+    assert_eq!(p.leaving.as_ref().unwrap().kind, LeaveKind::Replace);
+    assert!(p.held_by_guard && p.actions.is_empty());
 }

@@ -72,23 +72,35 @@ where
 }
 
 /// Creates an endpoint. EC2 answers a reused ClientToken with the token's first endpoint,
-/// even if that one was deleted since (behind our back): then a new token, derived from the
-/// old one and the dead endpoint's ID, asks for a new endpoint and is just as repeatable.
+/// whatever became of it since: deleted behind our back, or orphaned (our tags removed on
+/// purpose, when its document said `deletionPolicy: Orphan`). Neither is the endpoint to use:
+/// a new token, derived from the old one and that endpoint's ID, asks for a new endpoint and
+/// is just as repeatable. Whether the answer is still ours is asked of EC2 (a describe): the
+/// answer to a repeated create may show the tags as they were at creation.
 async fn create<E: Ec2>(
     ec2: &E,
     scope: &Scope,
     request: &CreateEndpoint,
 ) -> Result<String, CloudError> {
+    let owner = request.tags.get(ownership::OWNER).map(String::as_str);
     let mut request = request.clone();
     for _ in 0..8 {
         let endpoint = ec2.create_endpoint(scope, &request).await?;
-        if !matches!(endpoint.state.as_str(), "deleted" | "deleting") {
-            return Ok(endpoint.id);
+        let alive = !matches!(endpoint.state.as_str(), "deleted" | "deleting");
+        if alive {
+            let now = ec2
+                .describe_endpoints(scope, std::slice::from_ref(&endpoint.id))
+                .await?;
+            if now.first().and_then(ownership::owner_of) == owner {
+                return Ok(endpoint.id);
+            }
         }
         request.client_token = ownership::next_client_token(&request.client_token, &endpoint.id);
     }
     Err(CloudError::Permanent(
-        "CreateVpcEndpoint keeps answering with deleted endpoints for this ClientToken".into(),
+        "CreateVpcEndpoint keeps answering with endpoints that are gone or not ours for this \
+         ClientToken"
+            .into(),
     ))
 }
 
@@ -130,11 +142,13 @@ async fn execute<T: TidbCloud, E: Ec2>(
             scope,
             endpoint_id,
             tags,
+            ..
         } => ec2.create_tags(scope, endpoint_id, tags).await,
         Action::Untag {
             scope,
             endpoint_id,
             keys,
+            ..
         } => ec2.delete_tags(scope, endpoint_id, keys).await,
     };
     result.map(|()| None)

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cloud::{Cluster, Connection, Ec2, Scope, Service, TidbCloud, VpcEndpoint};
-use crate::plan::{self, Desired, Plan, Policy};
+use crate::plan::{self, Desired, LastSeen, Plan, Policy};
 use crate::spec::{self, EndpointDocument};
 
 pub use apply::Applied;
@@ -48,6 +48,31 @@ impl Wanted {
             doc,
             file: file.into(),
         }
+    }
+}
+
+/// What invalid or unreadable entries of the endpoints directory freeze in this pass.
+#[derive(Debug, Clone, Default)]
+pub struct Frozen {
+    /// Files (relative to the endpoints directory) that are invalid or cannot be read.
+    pub files: BTreeSet<String>,
+    /// Directories that cannot be read: whatever came from under them.
+    pub dirs: BTreeSet<String>,
+    /// Endpoint names that invalid files seem to name.
+    pub names: BTreeSet<String>,
+}
+
+impl Frozen {
+    /// Does an endpoint with this name, last seen in these files, sit in something frozen?
+    pub fn covers<'a>(&self, name: &str, files: impl IntoIterator<Item = &'a str>) -> bool {
+        self.names.contains(name)
+            || files.into_iter().any(|f| {
+                self.files.contains(f)
+                    || self.dirs.iter().any(|d| {
+                        f.strip_prefix(d.as_str())
+                            .is_some_and(|r| r.starts_with('/'))
+                    })
+            })
     }
 }
 
@@ -97,6 +122,9 @@ pub struct Engine<T, E> {
     /// Every account and region ever desired: a removed document's endpoint is still found.
     scopes: BTreeSet<Scope>,
     backoff: Backoffs,
+    /// What the latest valid document of each endpoint said, since start: a removal does what
+    /// it said, even if writing the tags that say so has not happened yet.
+    last_seen: HashMap<String, LastSeen>,
     /// How long a pass may keep applying; what is still queued for a budget then waits for
     /// the next pass.
     apply_window: Duration,
@@ -116,6 +144,7 @@ where
             services: HashMap::new(),
             scopes: BTreeSet::new(),
             backoff: Backoffs::default(),
+            last_seen: HashMap::new(),
             apply_window: Duration::from_secs(30),
         }
     }
@@ -139,16 +168,24 @@ where
 
     /// Observe and plan; with `apply`, carry the plan out.
     ///
-    /// `frozen_files` are files that are invalid right now: their endpoints are left alone.
+    /// `frozen` says what invalid or unreadable entries of the endpoints directory hold: the
+    /// endpoints they name or came from are left alone.
     pub async fn pass(
         &mut self,
         wanted: &[Wanted],
-        frozen_files: &BTreeSet<String>,
+        frozen: &Frozen,
         policy: &Policy,
         apply: bool,
     ) -> PassOutcome {
+        for w in wanted {
+            let seen = LastSeen {
+                policy: w.doc.spec.deletion_policy,
+                file: w.file.clone(),
+            };
+            self.last_seen.insert(w.doc.metadata.name.to_string(), seen);
+        }
         let mut outcome = PassOutcome::default();
-        let (observed, leftovers) = self.observe(wanted, frozen_files, &mut outcome).await;
+        let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
         let desired: Vec<(Desired<'_>, plan::Observed)> = wanted
             .iter()
             .zip(observed)

@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+
 use tokio::time::Instant;
 
 use super::{
-    CLUSTER_TTL, ClusterFacts, Engine, FAILED_RETRY, PassOutcome, SERVICE_TTL, Seen, Wanted,
-    scope_of,
+    CLUSTER_TTL, ClusterFacts, Engine, FAILED_RETRY, Frozen, PassOutcome, SERVICE_TTL, Seen,
+    Wanted, scope_of,
 };
 use crate::cloud::{
     CloudError, Connection, Ec2, ModifyEndpoint, Network, Page, Scope, Service, ServiceState,
@@ -72,7 +73,7 @@ where
     pub(super) async fn observe(
         &mut self,
         wanted: &[Wanted],
-        frozen_files: &BTreeSet<String>,
+        frozen: &Frozen,
         outcome: &mut PassOutcome,
     ) -> (Vec<Observed>, Vec<Leftover>) {
         let mut per: Vec<Observed> = wanted.iter().map(|_| Observed::default()).collect();
@@ -134,12 +135,20 @@ where
 
         // Whatever owned endpoint is left names no valid document.
         let leftovers = owned
-            .into_values()
-            .map(|(scope, endpoint)| Leftover {
-                frozen: ownership::file_of(&endpoint).is_some_and(|f| frozen_files.contains(f)),
-                connection: connections.get(&endpoint.id).cloned(),
-                scope,
-                endpoint,
+            .into_iter()
+            .map(|(name, (scope, endpoint))| {
+                let last_seen = self.last_seen.get(&name).cloned();
+                let files = [
+                    ownership::file_of(&endpoint),
+                    last_seen.as_ref().map(|s| s.file.as_str()),
+                ];
+                Leftover {
+                    frozen: frozen.covers(&name, files.into_iter().flatten()),
+                    connection: connections.get(&endpoint.id).cloned(),
+                    scope,
+                    endpoint,
+                    last_seen,
+                }
             })
             // Without a connection listing, a removal could leave a connection behind.
             .filter(|l| listed_projects || l.frozen)

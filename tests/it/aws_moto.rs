@@ -4,13 +4,13 @@
 //! Where moto differs from AWS, the difference is covered by the simulated cloud instead:
 //! moto ignores ClientToken (no idempotency), makes interface endpoints `available` at once
 //! (there is no acceptance step, and no acceptance API), does not paginate
-//! DescribeVpcEndpoints (one page whatever MaxResults says), and ignores PrivateDnsEnabled
-//! in ModifyVpcEndpoint.
+//! DescribeVpcEndpoints (one page whatever MaxResults says). It also ignores
+//! PrivateDnsEnabled in ModifyVpcEndpoint, which the flow needs: `tests/support/moto_server.py`
+//! starts moto with that one parameter patched in.
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -18,23 +18,6 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, VpcEndpointType};
 use privatelinkd::cloud::aws::{AwsClient, AwsConfig};
 use privatelinkd::cloud::{CloudError, CreateEndpoint, Ec2, ModifyEndpoint, Scope, VpcAttribute};
 use privatelinkd::plan::ownership as tags;
-
-/// Test credentials for moto, set once before any AWS client is built in this process, so
-/// the SDK's default chain finds them and never probes the instance metadata address.
-fn test_credentials() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: the suite's runner (nextest) runs each test in a process of its own, and this
-        // runs before the test starts a thread or a child; `Once` keeps it to one write.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-            std::env::set_var("AWS_REGION", "us-east-1");
-            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-            std::env::remove_var("AWS_PROFILE");
-        }
-    });
-}
 
 /// A moto_server of our own on a free loopback port, stopped when dropped.
 struct Moto {
@@ -44,7 +27,7 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        test_credentials();
+        aws_test_credentials();
         let found = Command::new("python3")
             .args(["-c", "import moto.server"])
             .output()
@@ -58,11 +41,11 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        // The module rather than the `moto_server` script: no PATH or pyenv shim involved.
+        // A launcher around moto's own server (it adds ModifyVpcEndpoint's PrivateDnsEnabled,
+        // which moto ignores); run by `python3`, so no PATH or pyenv shim is involved.
         let child = Command::new("python3")
             .args([
-                "-m",
-                "moto.server",
+                "tests/support/moto_server.py",
                 "-H",
                 "127.0.0.1",
                 "-p",
@@ -277,7 +260,7 @@ fn create_find_modify_and_delete_an_interface_endpoint() {
                 &ModifyEndpoint {
                     endpoint_id: e.id.clone(),
                     remove_subnet_ids: vec![net.subnets[0].0.clone()],
-                    // Accepted by moto but not applied: it ignores PrivateDnsEnabled here.
+                    // Applied thanks to the launcher's patch (plain moto ignores it).
                     private_dns_enabled: Some(true),
                     ..ModifyEndpoint::default()
                 },
@@ -287,6 +270,7 @@ fn create_find_modify_and_delete_an_interface_endpoint() {
         let e = &owned(&client).await[0];
         assert_eq!(e.subnet_ids, [net.subnets[1].0.clone()]);
         assert_eq!(e.security_group_ids, [net.groups[1].clone()]);
+        assert!(e.private_dns_enabled);
 
         client.delete_endpoint(&scope(), &e.id).await.unwrap();
         // moto keeps it, as AWS does for a while, in state `deleted`: the listing leaves it out.
@@ -456,7 +440,7 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
     // The AZ subnet checks need AWS IDs of the form the spec accepts: moto's are.
     let doc = |name: &str, subnets: &[String]| {
         format!(
-            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n    securityGroupIds: [{}]\n  privateDns: false   # moto ignores PrivateDnsEnabled in ModifyVpcEndpoint\n",
+            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n    securityGroupIds: [{}]\n  privateDns: true\n",
             net.vpc,
             subnets.join(", "),
             net.groups[0]
@@ -505,6 +489,26 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
         })
     };
     assert_eq!(live(&sdk).len(), 1);
+    assert_eq!(
+        live(&sdk)[0].private_dns_enabled(),
+        Some(true),
+        "private DNS turned on after acceptance"
+    );
+    // Drift: someone turns private DNS off by hand; the daemon turns it on again.
+    let id = live(&sdk)[0].vpc_endpoint_id().unwrap().to_string();
+    runtime()
+        .block_on(
+            sdk.modify_vpc_endpoint()
+                .vpc_endpoint_id(&id)
+                .private_dns_enabled(false)
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(live(&sdk)[0].private_dns_enabled(), Some(false));
+    settle("private DNS on again", &|| {
+        live(&sdk)[0].private_dns_enabled() == Some(true)
+            && setup.phase("orders", "orders").as_deref() == Some("Active")
+    });
     // Edit: a second subnet, corrected in place.
     setup.write("orders.yaml", &doc("orders", &[subnet(1), subnet(3)]));
     settle("subnet added in moto", &|| {
@@ -514,7 +518,6 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
     });
     assert_eq!(live(&sdk).len(), 1, "modified in place, not replaced");
     // Drift: someone removes a subnet by hand; the daemon puts it back.
-    let id = live(&sdk)[0].vpc_endpoint_id().unwrap().to_string();
     runtime()
         .block_on(
             sdk.modify_vpc_endpoint()
@@ -620,7 +623,7 @@ fn converged_pass_through_the_real_clients_at_1000() {
                 Wanted::new(doc, "f.yaml")
             })
             .collect();
-        let policy = Policy { owner_id: "host-a".into(), max_deletes_per_pass: 5, allow_mass_delete: false, source_empty: false };
+        let policy = Policy { owner_id: "host-a".into(), max_deletes_per_pass: 5, allow_mass_delete: false, source_empty: false, approved: Default::default() };
         engine.set_apply_window(Duration::from_secs(600));
         for _ in 0..20 {
             let pass = engine.pass(&wanted, &Default::default(), &policy, true).await;

@@ -28,18 +28,13 @@ fn kill_9_during_convergence_never_duplicates_or_leaks() {
             &endpoint(n, CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
         );
     }
-    let mut seed: u64 = 0x0dd_ba11;
-    for _ in 0..kills {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let after = Duration::from_millis(30 + (seed >> 33) % 600);
-        let mut daemon = Daemon::start(&setup, &[]);
-        std::thread::sleep(after);
-        daemon.child.kill().unwrap(); // SIGKILL, at an arbitrary instant
-        daemon.child.wait().unwrap();
-    }
-    let daemon = Daemon::start(&setup, &[]);
+    let daemon = crash_repeatedly(
+        &setup,
+        kills,
+        0x0dd_ba11,
+        Duration::from_millis(30),
+        Duration::from_millis(600),
+    );
     wait_for("every endpoint Active", Duration::from_secs(120), || {
         all_active(&setup, &names)
     });
@@ -209,7 +204,7 @@ fn every_broken_file_of_the_corpus_while_running_deletes_nothing() {
     assert!(
         std::fs::read_to_string(setup.path("daemon.log"))
             .unwrap()
-            .contains("deletions blocked")
+            .contains("deletions held back")
     );
 }
 

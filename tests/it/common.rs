@@ -164,26 +164,77 @@ pub fn binary() -> PathBuf {
 pub struct Daemon {
     pub child: Child,
     log: PathBuf,
+    /// Where this process's part of the log begins: evidence is read from this process only,
+    /// never from what an earlier one wrote.
+    offset: usize,
 }
 
 impl Daemon {
     pub fn start(setup: &Setup, args: &[&str]) -> Daemon {
+        Daemon::start_with(setup, args, &[])
+    }
+
+    pub fn start_with(setup: &Setup, args: &[&str], envs: &[(&str, &str)]) -> Daemon {
         let log = setup.path("daemon.log");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
+        let offset = file.metadata().unwrap().len() as usize;
         let child = Command::new(binary())
             .args(["run", "--config"])
             .arg(setup.config())
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .unwrap();
-        Daemon { child, log }
+        Daemon { child, log, offset }
+    }
+
+    /// This process's log so far.
+    pub fn log(&self) -> String {
+        let all = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(all.get(self.offset..).unwrap_or_default()).into_owned()
+    }
+
+    /// The address this process serves `/metrics` on (from its first log line, written once
+    /// its signal handlers are in and its listener is bound).
+    pub fn addr(&self) -> String {
+        let mut found = None;
+        wait_for("the daemon's listener", Duration::from_secs(30), || {
+            found = self.log().lines().find_map(|l| {
+                let (_, addr) = l.split_once("/readyz on http://")?;
+                Some(addr.trim().to_string())
+            });
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Waits until this process says it is ready (`/readyz` 200: a full pass completed).
+    pub fn wait_ready(&self) {
+        let addr = self.addr();
+        wait_for("the daemon to be ready", Duration::from_secs(60), || {
+            http_get(&addr, "/readyz").is_some_and(|(status, _)| status == 200)
+        });
+    }
+
+    /// A metric of this process, summed over its series (`None` while it does not answer).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = http_get(&self.addr(), "/metrics")?;
+        Some(
+            body.lines()
+                .filter(|l| {
+                    l.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
     }
 
     pub fn signal(&self, signal: &str) {
@@ -213,8 +264,10 @@ impl Daemon {
         panic!("the daemon did not exit within {limit:?}");
     }
 
-    /// SIGTERM, then the exit code.
+    /// SIGTERM, then the exit code. Waits first for this process to say it has started, so
+    /// the signal cannot arrive before its handlers are in.
     pub fn stop(self) -> Option<i32> {
+        self.addr();
         self.signal("TERM");
         self.wait(Duration::from_secs(30)).0
     }
@@ -242,6 +295,53 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status, body), or `None` if nothing answers.
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    http_request(addr, "GET", path, "")
+}
+
+/// A plain HTTP/1.0 request on loopback with a JSON body: (status, body).
+pub fn http_request(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// Starts the daemon `kills` times and kills it with SIGKILL at a pseudo-random instant each
+/// time (replayable from `seed`, between `earliest` and `earliest + spread`), then starts it
+/// once more and returns it: what a crash campaign leaves behind.
+pub fn crash_repeatedly(
+    setup: &Setup,
+    kills: usize,
+    mut seed: u64,
+    earliest: Duration,
+    spread: Duration,
+) -> Daemon {
+    for _ in 0..kills {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let after = earliest + Duration::from_millis((seed >> 33) % spread.as_millis() as u64);
+        let mut daemon = Daemon::start(setup, &[]);
+        std::thread::sleep(after);
+        daemon.child.kill().unwrap(); // SIGKILL, at an arbitrary instant
+        daemon.child.wait().unwrap();
+    }
+    Daemon::start(setup, &[])
 }
 
 /// After a crash campaign: exactly `documents` live endpoints, no name twice, and exactly one
@@ -330,4 +430,21 @@ impl Drop for FakeTidb {
             let _ = thread.join();
         }
     }
+}
+
+/// Test credentials for moto and the EC2 stub, set once before any AWS client is built in this process, so
+/// the SDK's default chain finds them and never probes the instance metadata address.
+pub fn aws_test_credentials() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the suite's runner (nextest) runs each test in a process of its own, and this
+        // runs before the test starts a thread or a child; `Once` keeps it to one write.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+            std::env::set_var("AWS_REGION", "us-east-1");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+            std::env::remove_var("AWS_PROFILE");
+        }
+    });
 }

@@ -1,13 +1,13 @@
 //! The engine against the simulated cloud, in-process: exact call counts and convergence.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::*;
 use privatelinkd::cloud::budget::{Budgeted, Rates};
 use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::plan::{Phase, Policy};
-use privatelinkd::reconcile::{Engine, PassOutcome, Wanted};
+use privatelinkd::reconcile::{Engine, Frozen, PassOutcome, Wanted};
 use privatelinkd::spec::{self, EndpointDocument};
 use proptest::prelude::*;
 
@@ -37,6 +37,7 @@ fn policy() -> Policy {
         max_deletes_per_pass: 5,
         allow_mass_delete: false,
         source_empty: false,
+        approved: Default::default(),
     }
 }
 
@@ -58,7 +59,9 @@ fn engine(cloud: &SimCloud) -> Engine<Sim, Sim> {
 async fn converge(engine: &mut Engine<Sim, Sim>, wanted: &[Wanted], limit: usize) -> PassOutcome {
     let mut last = PassOutcome::default();
     for _ in 0..limit {
-        last = engine.pass(wanted, &BTreeSet::new(), &policy(), true).await;
+        last = engine
+            .pass(wanted, &Frozen::default(), &policy(), true)
+            .await;
         let settled = last
             .plan
             .endpoints
@@ -96,7 +99,7 @@ fn a_converged_pass_over_1000_endpoints_costs_ten_list_pages_and_one_describe() 
         );
         cloud.reset_calls();
         let pass = engine
-            .pass(&wanted, &BTreeSet::new(), &policy(), true)
+            .pass(&wanted, &Frozen::default(), &policy(), true)
             .await;
         assert_eq!(pass.plan.actions().count(), 0);
         let want = BTreeMap::from([
@@ -128,7 +131,7 @@ fn a_removal_whose_delete_keeps_failing_is_retried_on_the_backoff_schedule() {
         );
         // Virtual time from here: the backoff runs on tokio's clock.
         tokio::time::pause();
-        let first = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+        let first = engine.pass(&[], &Frozen::default(), &policy(), true).await;
         assert_eq!(deletes(&cloud), 1);
         let held = &first.held["orders"];
         assert!(held.permanent && held.message.contains("DependencyViolation"));
@@ -136,19 +139,19 @@ fn a_removal_whose_delete_keeps_failing_is_retried_on_the_backoff_schedule() {
         // again before the backoff (5 minutes for an error a person must fix) is over.
         for _ in 0..290 {
             tokio::time::advance(Duration::from_secs(1)).await;
-            let pass = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+            let pass = engine.pass(&[], &Frozen::default(), &policy(), true).await;
             assert!(pass.plan.removals[0].actions.is_empty());
             assert!(pass.held.contains_key("orders"));
         }
         assert_eq!(deletes(&cloud), 1, "retried before its backoff ended");
         tokio::time::advance(Duration::from_secs(11)).await;
-        let again = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+        let again = engine.pass(&[], &Frozen::default(), &policy(), true).await;
         assert_eq!(deletes(&cloud), 2, "not retried after its backoff");
         assert_eq!(again.applied.len(), 1);
         // Healed: the next attempt, another backoff later, deletes it.
         cloud.fail(op::DELETE_VPC_ENDPOINTS, None);
         tokio::time::advance(Duration::from_secs(301)).await;
-        let healed = engine.pass(&[], &BTreeSet::new(), &policy(), true).await;
+        let healed = engine.pass(&[], &Frozen::default(), &policy(), true).await;
         assert!(healed.applied.iter().all(|a| a.result.is_ok()));
         assert!(!healed.held.contains_key("orders"));
     });
@@ -211,6 +214,133 @@ fn rate_limits_are_met_by_waiting_not_by_throttling_errors() {
     });
 }
 
+#[test]
+fn a_create_whose_answer_is_lost_returns_the_same_endpoint_on_retry() {
+    use privatelinkd::cloud::op;
+    let wanted = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
+    let cloud = cloud(1_000_000, false);
+    // EC2 makes the endpoint, then the answer is lost (a timeout, as the client sees it).
+    cloud.lose_answers(op::CREATE_VPC_ENDPOINT, 1);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let first = engine
+            .pass(&wanted, &Frozen::default(), &policy(), true)
+            .await;
+        // The gate retried the create with the same ClientToken, which returned the first
+        // endpoint; the registration followed in the same pass.
+        assert!(
+            first.applied.iter().all(|a| a.result.is_ok()),
+            "{:?}",
+            first.applied
+        );
+        let last = converge(&mut engine, &wanted, 30).await;
+        assert_eq!(last.plan.endpoints[0].phase, Phase::Active);
+    });
+    assert_eq!(cloud.calls()["ec2.CreateVpcEndpoint"], 2, "one retry");
+    assert_eq!(cloud.all_endpoints().len(), 1, "no duplicate endpoint");
+    assert_eq!(cloud.all_connections().len(), 1);
+}
+
+#[test]
+fn a_registration_whose_answer_is_lost_is_found_by_the_next_pass() {
+    use privatelinkd::cloud::op;
+    let wanted = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
+    let cloud = cloud(1_000_000, false);
+    cloud.lose_answers(op::CREATE_CONNECTION, 1);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let first = engine
+            .pass(&wanted, &Frozen::default(), &policy(), true)
+            .await;
+        let failed: Vec<_> = first.applied.iter().filter(|a| a.result.is_err()).collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].kind, "register_connection");
+        // Not retried in place (a second POST would be a duplicate); after its backoff, the
+        // next pass lists the connection and registers nothing.
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(600)).await;
+        tokio::time::resume();
+        let last = converge(&mut engine, &wanted, 30).await;
+        assert_eq!(last.plan.endpoints[0].phase, Phase::Active);
+    });
+    assert_eq!(
+        cloud.calls()["tidbcloud.CreatePrivateEndpointConnection"],
+        1
+    );
+    assert_eq!(cloud.all_connections().len(), 1, "no duplicate connection");
+}
+
+#[test]
+fn a_removal_does_what_the_latest_document_said_even_if_its_tags_lag() {
+    use privatelinkd::cloud::{CloudError, op};
+    let cloud = cloud(1_000_000, false);
+    let delete = endpoint("orders", CLUSTER, &[SUBNET_AZ1], "");
+    let orphan = endpoint(
+        "orders",
+        CLUSTER,
+        &[SUBNET_AZ1],
+        "  deletionPolicy: Orphan\n",
+    );
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &wanted(&[delete]), 30).await;
+        // The edit to Orphan is seen, but writing it into the tags fails.
+        cloud.fail(
+            op::CREATE_TAGS,
+            Some(CloudError::Permanent("UnauthorizedOperation".into())),
+        );
+        let edited = engine
+            .pass(&wanted(&[orphan]), &Frozen::default(), &policy(), true)
+            .await;
+        assert!(
+            edited
+                .applied
+                .iter()
+                .any(|a| a.kind == "tag" && a.result.is_err())
+        );
+        assert_eq!(
+            cloud.all_endpoints()[0].tags["privatelinkd.io/deletion-policy"],
+            "Delete"
+        );
+        // The document goes: its endpoint is orphaned, as the document said last.
+        let removed = engine.pass(&[], &Frozen::default(), &policy(), true).await;
+        let kinds: Vec<_> = removed.applied.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, ["untag"], "{:?}", removed.plan.removals);
+    });
+    let e = &cloud.all_endpoints()[0];
+    assert_eq!(e.state, "available", "the endpoint stays");
+    assert!(!e.tags.keys().any(|k| k.starts_with("privatelinkd.io/")));
+    assert_eq!(cloud.all_connections().len(), 1, "the connection stays");
+    assert!(!cloud.calls().contains_key("ec2.DeleteVpcEndpoints"));
+}
+
+#[test]
+fn a_document_that_moves_to_another_file_keeps_its_endpoint_and_the_file_tag_follows() {
+    let cloud = cloud(1_000_000, false);
+    let text = endpoint("orders", CLUSTER, &[SUBNET_AZ1], "");
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &[Wanted::new(doc(&text), "a.yaml")], 30).await;
+        let moved = [Wanted::new(doc(&text), "team/b.yaml")];
+        let pass = engine
+            .pass(&moved, &Frozen::default(), &policy(), true)
+            .await;
+        let kinds: Vec<_> = pass.applied.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, ["tag"]);
+        // The old file is now invalid and still says `name: orders`: nothing changes.
+        let frozen = Frozen {
+            files: ["a.yaml".to_string()].into(),
+            names: ["orders".to_string()].into(),
+            ..Frozen::default()
+        };
+        let pass = engine.pass(&moved, &frozen, &policy(), true).await;
+        assert!(pass.applied.is_empty());
+    });
+    let e = &cloud.all_endpoints()[0];
+    assert_eq!(e.tags["privatelinkd.io/file"], "team/b.yaml");
+    assert_eq!(cloud.all_endpoints().len(), 1);
+}
+
 /// One endpoint's wish in a generated scenario.
 #[derive(Debug, Clone)]
 struct Wish {
@@ -268,7 +398,7 @@ proptest! {
             for wishes in [&first, &second] {
                 let wanted = wanted(&docs_of(wishes));
                 let last = converge(&mut engine, &wanted, 40).await;
-                let again = engine.pass(&wanted, &BTreeSet::new(), &policy(), true).await;
+                let again = engine.pass(&wanted, &Frozen::default(), &policy(), true).await;
                 prop_assert_eq!(again.plan.actions().count(), 0, "{:?}", again.plan);
                 for (p, w) in last.plan.endpoints.iter().zip(wishes.iter()) {
                     let bad_zone = w.subnets.contains(&SUBNET_AZ2);

@@ -328,3 +328,80 @@ fn logs_drop_timestamps_under_journald_and_can_be_json() {
             && l["endpoint"] == "orders"
     }));
 }
+
+#[test]
+fn a_notify_socket_nobody_reads_never_stalls_the_daemon() {
+    let setup = Setup::new(&world(20, true), "");
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    let socket_path = setup.path("notify.sock");
+    // Bound, never read: its queue (a few datagrams) is full in moments.
+    let _socket = UnixDatagram::bind(&socket_path).unwrap();
+    let daemon = Daemon::start_with(
+        &setup,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            // A watchdog ping every 10 ms.
+            ("WATCHDOG_USEC", "20000"),
+        ],
+    );
+    wait_for("dropped notifications counted", LIMIT, || {
+        daemon
+            .metric("privatelinkd_systemd_notify_dropped_total")
+            .is_some_and(|n| n > 20.0)
+    });
+    let addr = daemon.addr();
+    for _ in 0..5 {
+        assert_eq!(http_get(&addr, "/healthz").map(|(s, _)| s), Some(200));
+    }
+    wait_for("orders Active", LIMIT, || {
+        setup.phase("orders", "orders").as_deref() == Some("Active")
+    });
+    let asked = std::time::Instant::now();
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(asked.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn status_is_sent_to_systemd_only_when_it_changes() {
+    let setup = Setup::new(&world(20, true), "");
+    let text = endpoint("orders", CLUSTER, &[SUBNET_AZ1], "");
+    setup.write("orders.yaml", &text);
+    let socket_path = setup.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let daemon = Daemon::start_with(
+        &setup,
+        &[],
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut seen = Vec::new();
+    expect_notify(&socket, "STATUS=1 endpoint(s): 1 Active", &mut seen);
+    // Five more passes (the file rewritten as it was): nothing new to say.
+    let passes = |d: &Daemon| {
+        d.metric("privatelinkd_reconcile_passes_total")
+            .unwrap_or(0.0)
+    };
+    let before = passes(&daemon);
+    for _ in 0..5 {
+        let now = passes(&daemon);
+        setup.write("orders.yaml", &text);
+        wait_for("another pass", LIMIT, || passes(&daemon) > now);
+    }
+    assert!(passes(&daemon) >= before + 5.0);
+    let mut buf = [0u8; 4096];
+    let mut statuses = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        let message = String::from_utf8_lossy(&buf[..n]).to_string();
+        if message.contains("STATUS=") {
+            statuses.push(message);
+        }
+    }
+    assert!(statuses.is_empty(), "{statuses:?}");
+    assert_eq!(daemon.stop(), Some(0));
+}

@@ -13,7 +13,7 @@ use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::cloud::tidb::client::{TidbClient, TidbSettings};
 use privatelinkd::cloud::{CloudError, ConnectionState, Rate, ServiceState, TidbCloud};
 use privatelinkd::plan::{Phase, Policy};
-use privatelinkd::reconcile::{Engine, Wanted};
+use privatelinkd::reconcile::{Engine, Frozen, Wanted};
 use privatelinkd::secret::Secret;
 
 const PUBLIC: &str = "PUBKEY01";
@@ -312,10 +312,13 @@ fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
             max_deletes_per_pass: 5,
             allow_mass_delete: false,
             source_empty: false,
+            approved: Default::default(),
         };
         let mut converged = false;
         for _ in 0..40 {
-            let pass = engine.pass(&wanted, &BTreeSet::new(), &policy, true).await;
+            let pass = engine
+                .pass(&wanted, &Frozen::default(), &policy, true)
+                .await;
             if pass.applied.is_empty()
                 && pass.plan.endpoints.iter().all(|p| p.phase == Phase::Active)
             {
@@ -327,7 +330,9 @@ fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
         assert!(converged);
         let before = fake.counts().authenticated;
         ec2.reset_calls();
-        let pass = engine.pass(&wanted, &BTreeSet::new(), &policy, true).await;
+        let pass = engine
+            .pass(&wanted, &Frozen::default(), &policy, true)
+            .await;
         assert_eq!(pass.plan.actions().count(), 0);
         assert_eq!(
             fake.counts().authenticated - before,

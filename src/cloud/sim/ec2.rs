@@ -149,7 +149,7 @@ impl Ec2 for SimCloud {
         sim.state.endpoints.insert(id.clone(), sim_endpoint);
         sim.state.tokens.insert(request.client_token.clone(), id);
         sim.persist();
-        Ok(view)
+        sim.answer(op::CREATE_VPC_ENDPOINT, view)
     }
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
@@ -208,7 +208,7 @@ impl Ec2 for SimCloud {
             e.dns_change = Some((value, now + delay));
         }
         sim.persist();
-        Ok(())
+        sim.answer(op::MODIFY_VPC_ENDPOINT, ())
     }
 
     async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
@@ -232,7 +232,7 @@ impl Ec2 for SimCloud {
             }
         }
         sim.persist();
-        Ok(())
+        sim.answer(op::DELETE_VPC_ENDPOINTS, ())
     }
 
     async fn create_tags(
@@ -248,7 +248,7 @@ impl Ec2 for SimCloud {
             .tags
             .extend(tags.clone());
         sim.persist();
-        Ok(())
+        sim.answer(op::CREATE_TAGS, ())
     }
 
     async fn delete_tags(
@@ -262,7 +262,7 @@ impl Ec2 for SimCloud {
         let e = sim.endpoint_mut(scope, endpoint_id)?;
         e.endpoint.tags.retain(|k, _| !keys.contains(k));
         sim.persist();
-        Ok(())
+        sim.answer(op::DELETE_TAGS, ())
     }
 }
 

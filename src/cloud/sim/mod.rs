@@ -89,6 +89,11 @@ struct Sim {
     tidb_elsewhere: bool,
     /// Errors injected by tests, by operation name: every call of it answers with the error.
     injected: BTreeMap<&'static str, CloudError>,
+    /// Answers to lose, by operation name: the call is carried out, then its answer is lost
+    /// (as a timeout after the provider committed looks to a client).
+    lost: BTreeMap<&'static str, u32>,
+    /// Mutating calls received (tests crash the engine after a number of them).
+    mutations: u64,
 }
 
 /// The simulated cloud; cheap to clone, all clones share one world.
@@ -122,6 +127,8 @@ impl SimCloud {
             ec2_elsewhere: false,
             tidb_elsewhere: false,
             injected: BTreeMap::new(),
+            lost: BTreeMap::new(),
+            mutations: 0,
         };
         Ok(SimCloud {
             sim: Arc::new(Mutex::new(sim)),
@@ -146,6 +153,16 @@ impl SimCloud {
             Some(e) => sim.injected.insert(operation.name, e),
             None => sim.injected.remove(operation.name),
         };
+    }
+
+    /// The next `count` calls of `operation` are carried out, but their answers are lost.
+    pub fn lose_answers(&self, operation: Operation, count: u32) {
+        self.lock().lost.insert(operation.name, count);
+    }
+
+    /// Mutating calls received so far (whatever their answer).
+    pub fn mutations(&self) -> u64 {
+        self.lock().mutations
     }
 
     pub fn reset_calls(&self) {
@@ -346,6 +363,9 @@ impl Sim {
             b.tokens -= 1.0;
         }
         *self.calls.entry(format!("{api}.{}", op.name)).or_default() += 1;
+        if op.mutating {
+            self.mutations += 1;
+        }
         if let Some(e) = self.injected.get(op.name) {
             return Err(e.clone());
         }
@@ -357,6 +377,21 @@ impl Sim {
             )));
         }
         Ok(())
+    }
+
+    /// A mutating call's answer, unless a test asked for it to be lost after the fact.
+    fn answer<T>(&mut self, op: Operation, value: T) -> CloudResult<T> {
+        match self.lost.get_mut(op.name) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Err(CloudError::Unreachable(format!(
+                    "{} {}: the answer was lost (simulated timeout after the change was made)",
+                    op.class.api(),
+                    op.name
+                )))
+            }
+            _ => Ok(value),
+        }
     }
 
     fn next_id(&mut self) -> u64 {

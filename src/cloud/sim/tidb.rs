@@ -110,7 +110,7 @@ impl TidbCloud for SimCloud {
             e.registered_at = Some(now);
         }
         sim.persist();
-        Ok(connection)
+        sim.answer(op::CREATE_CONNECTION, connection)
     }
 
     async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
@@ -130,6 +130,6 @@ impl TidbCloud for SimCloud {
             e.registered_at = None;
         }
         sim.persist();
-        Ok(())
+        sim.answer(op::DELETE_CONNECTION, ())
     }
 }
