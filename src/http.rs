@@ -1,7 +1,8 @@
 //! The daemon's HTTP endpoint (axum): `/metrics`, `/healthz`, `/readyz`, and the control
-//! endpoints the CLI uses: `GET /v1/deletions` (what the mass-deletion guard holds back) and
-//! `POST /v1/deletions/approve` (release exactly that set). Control requests are accepted
-//! from loopback only, whatever address `metrics.listen` binds.
+//! endpoints the CLI uses: `GET /v1/deletions` (what the mass-deletion guard holds back),
+//! `POST /v1/deletions/approve` (release exactly that set) and `POST /v1/retry` (try Failed
+//! endpoints again now). Control requests are accepted from loopback only, whatever address
+//! `metrics.listen` binds.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::{Approvals, Event, HeldBack, Readiness};
+use crate::control::{Approvals, Event, HeldBack, Readiness, RetryRequests, Retrying};
 use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -32,6 +33,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Mutex<Readiness>>,
     pub approvals: Arc<Mutex<Approvals>>,
+    pub retries: Arc<Mutex<RetryRequests>>,
     pub events: mpsc::Sender<Event>,
 }
 
@@ -47,6 +49,7 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/v1/deletions", get(held_back))
         .route("/v1/deletions/approve", post(approve))
+        .route("/v1/retry", post(retry))
         .with_state(app);
     axum::serve(
         listener,
@@ -96,8 +99,30 @@ async fn approve(
         .approve(&approval.digest)
         .map_err(|why| (StatusCode::CONFLICT, format!("{why}\n")))?;
     // The loop passes at once; if it is busy, the event waits for the current pass.
-    let _ = app.events.try_send(Event::Approved);
+    let _ = app.events.try_send(Event::Asked);
     Ok(Json(approved))
+}
+
+/// The body of `POST /v1/retry`.
+#[derive(Debug, Deserialize)]
+struct RetryBody {
+    names: Vec<String>,
+}
+
+async fn retry(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<RetryBody>,
+) -> Result<Json<Retrying>, (StatusCode, String)> {
+    loopback_only(peer)?;
+    let asked = app
+        .retries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .request(&body.names)
+        .map_err(|why| (StatusCode::CONFLICT, format!("{why}\n")))?;
+    let _ = app.events.try_send(Event::Asked);
+    Ok(Json(asked))
 }
 
 async fn metrics_handler(State(app): State<App>, headers: HeaderMap) -> Response {

@@ -22,10 +22,12 @@
 //!   the simulated, real and gated clients.
 //! - [`plan`]: `(desired, observed, policy) -> Plan`, pure; ownership marks.
 //! - [`reconcile`]: the engine: observe in batches, plan, hold back what is in backoff, apply.
+//! - [`probe`]: the reachability probe (off the loop, rate-limited).
 //! - [`report`]: what people see: status files, metric series, log lines, systemd STATUS.
 //!
 //! The daemon around it:
 //! - [`daemon`]: the event loop, wiring, file watcher, signals, state directory.
+//! - [`control`]: what the loop and the HTTP listener share (events, readiness, approvals).
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`], [`status`], [`systemd`]: the outputs' formats and protocols.
 //!
@@ -41,10 +43,12 @@ pub mod yaml;
 // The cloud and the pass.
 pub mod cloud;
 pub mod plan;
+pub mod probe;
 pub mod reconcile;
 pub mod report;
 
 // The daemon around it, and the outputs' formats.
+pub mod control;
 pub mod daemon;
 pub mod http;
 pub mod metrics;

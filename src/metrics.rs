@@ -82,6 +82,15 @@ struct VersionLabel {
 pub struct EndpointView {
     pub info: EndpointInfo,
     pub phase: Phase,
+    /// (type, status) of each condition.
+    pub conditions: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ConditionLabels {
+    name: String,
+    r#type: String,
+    status: &'static str,
 }
 
 /// Series that exist now, so the next report can remove those that went away.
@@ -89,6 +98,7 @@ pub struct EndpointView {
 struct Present {
     endpoints: BTreeSet<String>,
     infos: BTreeSet<EndpointInfo>,
+    conditions: BTreeSet<ConditionLabels>,
     services: BTreeSet<(String, String)>,
 }
 
@@ -97,6 +107,7 @@ pub struct Metrics {
     registry: Registry,
     endpoint_phase: Family<PhaseLabels, Gauge>,
     endpoint_info: Family<EndpointInfo, Gauge>,
+    endpoint_condition: Family<ConditionLabels, Gauge>,
     service_state: Family<ServiceLabels, Gauge>,
     config_files: Family<ResultLabel, Gauge>,
     passes: Family<ResultLabel, Counter>,
@@ -133,6 +144,12 @@ impl Metrics {
             "privatelinkd_endpoint_info",
             "Where each endpoint is (always 1)",
             endpoint_info.clone(),
+        );
+        let endpoint_condition = Family::default();
+        registry.register(
+            "privatelinkd_endpoint_condition",
+            "1 for each condition's current status (True, False, Unknown), 0 for the others",
+            endpoint_condition.clone(),
         );
         let service_state = Family::default();
         registry.register(
@@ -233,6 +250,7 @@ impl Metrics {
             registry,
             endpoint_phase,
             endpoint_info,
+            endpoint_condition,
             service_state,
             config_files,
             passes,
@@ -284,6 +302,25 @@ impl Metrics {
         for info in &infos {
             self.endpoint_info.get_or_create(info).set(1);
         }
+        let mut conditions = BTreeSet::new();
+        for e in endpoints {
+            for (kind, current) in &e.conditions {
+                for status in ["True", "False", "Unknown"] {
+                    let labels = ConditionLabels {
+                        name: e.info.name.clone(),
+                        r#type: kind.clone(),
+                        status,
+                    };
+                    self.endpoint_condition
+                        .get_or_create(&labels)
+                        .set(i64::from(status == current));
+                    conditions.insert(labels);
+                }
+            }
+        }
+        for gone in present.conditions.difference(&conditions) {
+            self.endpoint_condition.remove(gone);
+        }
         let keys: BTreeSet<(String, String)> = services
             .iter()
             .map(|(c, g, _)| (c.clone(), g.clone()))
@@ -312,6 +349,7 @@ impl Metrics {
         *present = Present {
             endpoints: now,
             infos,
+            conditions,
             services: keys,
         };
     }
@@ -479,6 +517,7 @@ mod tests {
     fn endpoint_series_appear_with_all_six_phases_and_vanish_with_the_endpoint() {
         let m = Metrics::new();
         let view = |name: &str, phase| EndpointView {
+            conditions: vec![("PortAllowed".into(), "False".into())],
             info: EndpointInfo {
                 name: name.into(),
                 file: "f.yaml".into(),
@@ -502,6 +541,12 @@ mod tests {
         );
         assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Failed\"} 1"));
         assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Active\"} 0"));
+        assert!(text.contains(
+            "privatelinkd_endpoint_condition{name=\"a\",type=\"PortAllowed\",status=\"False\"} 1"
+        ));
+        assert!(text.contains(
+            "privatelinkd_endpoint_condition{name=\"a\",type=\"PortAllowed\",status=\"True\"} 0"
+        ));
         assert!(text.contains(
             "privatelinkd_service_state{cluster_id=\"1\",node_group_id=\"2\",state=\"Active\"} 1"
         ));

@@ -12,12 +12,12 @@ use tracing::{error, info, warn};
 
 use crate::diag::Diagnostic;
 use crate::metrics::{EndpointInfo, EndpointView, Metrics};
-use crate::plan::{EndpointPlan, Phase, Plan};
+use crate::plan::{Condition, ConditionType, EndpointPlan, Phase, Plan};
 use crate::reconcile::{Held, PassOutcome, Seen};
 use crate::source::{Catalog, SpecFile};
 use crate::status::{
-    self, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile, StatusWriter,
-    VpcEndpointStatus,
+    self, ConditionEntry, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile,
+    StatusWriter, VpcEndpointStatus,
 };
 
 /// What one endpoint shows: its phase and message.
@@ -164,7 +164,7 @@ impl Reporter {
                     let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
                     let (phase, message) =
                         shown(plan, outcome.held.get(name), old.get(name).copied(), guard);
-                    let status = endpoint_status(
+                    let mut status = endpoint_status(
                         name,
                         phase,
                         message,
@@ -172,6 +172,7 @@ impl Reporter {
                         old.get(name).copied(),
                         d.generation.clone(),
                     );
+                    status.conditions = conditions(plan, old.get(name).copied());
                     log_transition(old.get(name).copied(), &status);
                     let group = seen.node_group_id.clone().unwrap_or_default();
                     let cluster_id = d.spec.spec.tidb_cloud.cluster_id.to_string();
@@ -191,7 +192,19 @@ impl Reporter {
                             .map(|e| e.id.clone())
                             .unwrap_or_default(),
                     };
-                    views.insert(name.to_string(), EndpointView { info, phase });
+                    let conditions = status
+                        .conditions
+                        .iter()
+                        .map(|c| (c.kind.clone(), c.status.clone()))
+                        .collect();
+                    views.insert(
+                        name.to_string(),
+                        EndpointView {
+                            info,
+                            phase,
+                            conditions,
+                        },
+                    );
                     endpoints.push(status);
                 }
                 let removed = removals.get(&file.path).map(Vec::as_slice).unwrap_or(&[]);
@@ -287,7 +300,12 @@ impl Reporter {
                 vpc_endpoint_id: id.unwrap_or_default(),
                 ..EndpointInfo::default()
             };
-            views.insert(p.name.clone(), EndpointView { info, phase });
+            let view = EndpointView {
+                info,
+                phase,
+                conditions: Vec::new(),
+            };
+            views.insert(p.name.clone(), view);
             statuses.push(status);
         }
         statuses
@@ -382,6 +400,7 @@ fn endpoint_status(
     EndpointStatus {
         name: name.to_string(),
         removed: false,
+        conditions: Vec::new(),
         phase,
         message,
         observed_generation: generation,
@@ -408,6 +427,49 @@ fn endpoint_status(
             host: c.host.clone(),
             port: c.port,
         }),
+    }
+}
+
+/// The plan's conditions as the status file shows them: a transition time kept while the
+/// status stays; an uncertain plan (observed in part) keeps the last known conditions.
+fn conditions(plan: &EndpointPlan, old: Option<&EndpointStatus>) -> Vec<ConditionEntry> {
+    let before: BTreeMap<&str, &ConditionEntry> = old
+        .iter()
+        .flat_map(|o| o.conditions.iter().map(|c| (c.kind.as_str(), c)))
+        .collect();
+    if plan.uncertain && !before.is_empty() {
+        // Only what could be seen is news: the cluster's condition (paused, gone).
+        return before
+            .values()
+            .map(|c| {
+                let fresh = plan.conditions.iter().find(|n| {
+                    n.kind == ConditionType::ClusterAvailable && n.kind.as_str() == c.kind
+                });
+                match fresh {
+                    Some(n) => entry(n, Some(c)),
+                    None => (*c).clone(),
+                }
+            })
+            .collect();
+    }
+    plan.conditions
+        .iter()
+        .map(|c| entry(c, before.get(c.kind.as_str()).copied()))
+        .collect()
+}
+
+fn entry(c: &Condition, old: Option<&ConditionEntry>) -> ConditionEntry {
+    let status = c.status.as_str();
+    let last_transition_time = match old {
+        Some(o) if o.status == status => o.last_transition_time.clone(),
+        _ => status::now_rfc3339(),
+    };
+    ConditionEntry {
+        kind: c.kind.as_str().to_string(),
+        status: status.to_string(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        last_transition_time,
     }
 }
 

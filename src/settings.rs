@@ -38,7 +38,7 @@ pub enum CloudChoice {
 }
 
 /// The file as written.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsFile {
     /// Where the endpoint files are (searched recursively).
@@ -75,10 +75,50 @@ pub struct SettingsFile {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub prune: PruneSettings,
+    /// The reachability probe (for hosts inside the VPCs).
+    #[serde(default)]
+    pub probe: ProbeSettings,
+}
+
+/// The reachability probe: the `Reachable` condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProbeSettings {
+    /// Probe each Active endpoint from this host: its DNS name must resolve inside the VPC and
+    /// a TCP connection to it succeed. Only for hosts inside the VPCs (off by default).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Per DNS lookup and per connection attempt.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: HumanDuration,
+    /// An endpoint is probed again after this long.
+    #[serde(default = "default_interval")]
+    pub every: HumanDuration,
+    /// Probes per second, at most.
+    #[serde(default = "default_probe_rate")]
+    pub per_second: u32,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            enabled: false,
+            timeout: default_probe_timeout(),
+            every: default_interval(),
+            per_second: default_probe_rate(),
+        }
+    }
+}
+
+fn default_probe_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2))
+}
+fn default_probe_rate() -> u32 {
+    5
 }
 
 /// How to reach AWS EC2, with which credentials, at which pace.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsSettings {
     /// Another EC2 endpoint (tests: a moto server on loopback).
@@ -92,7 +132,7 @@ pub struct AwsSettings {
 }
 
 /// EC2's token buckets per account, region and action (the defaults are EC2's own).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ec2RateLimits {
     #[serde(default = "default_mutating_rate")]
@@ -140,7 +180,7 @@ impl AwsSettings {
 }
 
 /// How to reach TiDB Cloud, and with which API key.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TidbCloudSettings {
     /// Base URL; `/v1beta1` is appended.
@@ -237,7 +277,7 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SimulatedSettings {
     /// The simulated cloud's inventory.
@@ -247,7 +287,7 @@ pub struct SimulatedSettings {
     pub state_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricsSettings {
     #[serde(default = "default_listen")]
@@ -262,7 +302,7 @@ impl Default for MetricsSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PruneSettings {
     /// More deletions than this in one pass are all held back (unless --allow-mass-delete).

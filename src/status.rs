@@ -44,6 +44,24 @@ pub struct EndpointStatus {
     /// the mass-deletion guard).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// What the phase does not say (Kubernetes-style): ClusterAvailable, PortAllowed,
+    /// PrivateDnsReady, and Reachable when the daemon probes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ConditionEntry>,
+}
+
+/// One condition in a status file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionEntry {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

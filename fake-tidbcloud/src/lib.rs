@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 use privatelinkd::cloud::sim::{ConnectionFilter, SimCloud};
 use privatelinkd::cloud::tidb::*;
-use privatelinkd::cloud::{CloudError, Connection, TidbCloud};
+use privatelinkd::cloud::{CloudError, ClusterState, Connection, TidbCloud};
 use privatelinkd::secret::Secret;
 
 pub use digest::Algorithm;
@@ -334,6 +334,9 @@ fn percent_decode(text: &str) -> String {
 
 /// The API's routes, by path segments after `/v1beta1`.
 async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Response {
+    if let Some(path) = uri.path().strip_prefix("/fake/") {
+        return control(shared, method, path, body);
+    }
     let Some(path) = uri.path().strip_prefix("/v1beta1/") else {
         return error(StatusCode::NOT_FOUND, 5, "not found");
     };
@@ -458,6 +461,32 @@ async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Res
     }
 }
 
+/// The fake's own control endpoints (not TiDB Cloud's API), for tests and demos:
+/// `PUT /fake/clusters/{id}/state` with `{"state": "PAUSED"}` moves a cluster through its life.
+fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
+    let segments: Vec<&str> = path.split('/').collect();
+    match (method.clone(), segments.as_slice()) {
+        (Method::PUT, ["clusters", cluster, "state"]) => {
+            let state = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("state")?.as_str().and_then(ClusterState::parse));
+            let Some(state) = state else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    3,
+                    "state must be one of the API's cluster states (ACTIVE, PAUSED, ...)",
+                );
+            };
+            if shared.sim.cluster_state(cluster).is_none() {
+                return error(StatusCode::NOT_FOUND, 5, "no such cluster in the world");
+            }
+            shared.sim.set_cluster_state(cluster, state);
+            ok(json!({ "clusterId": cluster, "state": state.as_str() }))
+        }
+        _ => error(StatusCode::NOT_FOUND, 5, "no such control endpoint"),
+    }
+}
+
 async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
     let cluster = match sim.get_cluster(id).await {
         Ok(c) => c,
@@ -486,7 +515,7 @@ async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
         tidb_node_setting: json!({ "nodeSpecKey": "8C16G", "tidbNodeGroups": groups }),
         tikv_node_setting: json!({ "nodeCount": 3, "nodeSpecKey": "8C32G", "storageSizeGi": 500 }),
         port: cluster.port,
-        state: Some("ACTIVE".into()),
+        state: Some(cluster.state.as_str().into()),
         cloud_provider: Some(cluster.cloud_provider),
     })
 }

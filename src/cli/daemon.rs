@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use privatelinkd::daemon::{self, Daemon, HeldBack};
-use privatelinkd::http;
+use privatelinkd::control::{HeldBack, Retrying};
+use privatelinkd::daemon::{self, Daemon};
 use privatelinkd::metrics::Metrics;
 use privatelinkd::report::phase_counts;
 use privatelinkd::settings::Settings;
@@ -16,7 +16,7 @@ use privatelinkd::status::{self, StatusFile, StatusWriter};
 use privatelinkd::systemd::Notifier;
 use tokio::sync::mpsc;
 
-use super::Output;
+use super::{EXIT_INVALID, Output};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Carry out deletions even when the mass-deletion guard would hold them back.
     #[arg(long)]
     allow_mass_delete: bool,
+    /// Take over the endpoints of another ownerId (after `ownerId` was changed on purpose):
+    /// their owner tag is rewritten to this daemon's.
+    #[arg(long, value_name = "OLD_OWNER_ID")]
+    reown_from: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,15 +66,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         daemon::forward_signals(tx.clone()).context("cannot install signal handlers")?;
     }
     let settings = load_settings(&args.config)?;
+    if let Some(dir) = &settings.file.state_dir
+        && let Err(why) =
+            daemon::claim_owner(dir, &settings.file.owner_id, args.reown_from.as_deref())
+    {
+        eprintln!("privatelinkd: error: {why}");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     let metrics = Arc::new(Metrics::new());
     let clouds = daemon::build_clouds(&settings, metrics.clone())?;
     let dir = settings.file.endpoints_dir.clone();
-    let listen = settings.file.metrics.listen.clone();
     let rt = runtime()?;
     rt.block_on(async move {
-        let d = Daemon::new(settings, clouds, args.allow_mass_delete, metrics.clone());
+        let mut d = Daemon::new(settings, clouds, args.allow_mass_delete, metrics.clone());
+        d.reown_from(args.reown_from);
         if args.once {
-            let mut d = d;
             let summary = d.pass(true).await;
             return Ok(if summary.is_clean() {
                 ExitCode::SUCCESS
@@ -78,38 +88,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
-        let d = d.with_notifier(Notifier::from_env(metrics.notify_dropped()));
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen} (metrics.listen)"))?;
-        tracing::info!(
-            "serving /metrics, /healthz and /readyz on http://{}",
-            listener.local_addr()?
-        );
-        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = http::App {
-            metrics,
-            readiness: d.readiness(),
-            approvals: d.approvals(),
-            events: tx.clone(),
-        };
-        let server = tokio::spawn(http::serve(listener, app, async {
-            let _ = http_stopped.await;
-        }));
-        let _watcher = match daemon::watch(&dir, tx.clone()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot watch {}: {e}; changes are picked up every interval",
-                    dir.display()
-                );
-                None
-            }
-        };
+        let mut d = d.with_notifier(Notifier::from_env(metrics.notify_dropped()));
+        d.start(tx.clone()).await?;
         tracing::info!(endpoints = %dir.display(), "privatelinkd started");
         d.run(rx).await;
-        let _ = stop_http.send(());
-        let _ = server.await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -181,6 +163,43 @@ pub fn approve_deletions(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         println!(
             "approved {} departure(s); the daemon carries them out now",
             approved.endpoints.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// The endpoints to retry (their `metadata.name`); each must be Failed.
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// The daemon config file (the running daemon is reached on its `metrics.listen`).
+    #[arg(long, env = "PRIVATELINKD_CONFIG")]
+    config: PathBuf,
+}
+
+/// `privatelinkd retry NAME...`: the running daemon tries these Failed endpoints again now.
+pub fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(&args.config)?;
+    let base = control_url(&settings.file.metrics.listen)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let answer = client
+            .post(format!("{base}/v1/retry"))
+            .json(&serde_json::json!({ "names": args.names }))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {base} (is it running?)"))?;
+        if !answer.status().is_success() {
+            bail!("the daemon refused: {}", answer.text().await?.trim());
+        }
+        let asked: Retrying = answer.json().await?;
+        println!(
+            "retrying {}; `privatelinkd status` shows how it goes",
+            asked.names.join(", ")
         );
         Ok(ExitCode::SUCCESS)
     })
@@ -278,13 +297,14 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
         }
         Output::Text => {
             println!(
-                "{:<28} {:<14} {:<24} {:>6}  MESSAGE",
-                "NAME", "PHASE", "VPC ENDPOINT", "AGE"
+                "{:<28} {:<14} {:<24} {:>6}  {:<28} MESSAGE",
+                "NAME", "PHASE", "VPC ENDPOINT", "AGE", "CONDITIONS"
             );
             for (path, status) in &files {
                 let Some(status) = status else {
                     println!(
-                        "{:<28} {:<14} {:<24} {:>6}  no status yet ({})",
+                        "{:<28} {:<14} {:<24} {:>6}  {:<28} no status yet ({})",
+                        "-",
                         "-",
                         "-",
                         "-",
@@ -301,13 +321,20 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                         e.name.clone()
                     };
                     println!(
-                        "{:<28} {:<14} {:<24} {:>6}  {}",
+                        "{:<28} {:<14} {:<24} {:>6}  {:<28} {}",
                         name,
                         e.phase.as_str(),
                         endpoint,
                         age(&e.last_transition_time),
+                        conditions_summary(&e.conditions),
                         e.message
                     );
+                    // What a person must act on, in the condition's own words.
+                    for c in e.conditions.iter().filter(|c| c.status == "False") {
+                        if c.kind != "PrivateDnsReady" || c.reason != "Disabled" {
+                            println!("  {}: {}", c.kind, c.message);
+                        }
+                    }
                 }
                 for error in &status.errors {
                     println!("  invalid file: {error}");
@@ -316,6 +343,20 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ok` when every condition is True (or deliberately off), else the ones that are not.
+fn conditions_summary(conditions: &[privatelinkd::status::ConditionEntry]) -> String {
+    let off: Vec<String> = conditions
+        .iter()
+        .filter(|c| c.status != "True" && c.reason != "Disabled")
+        .map(|c| format!("{}={}", c.kind, c.status))
+        .collect();
+    match (conditions.is_empty(), off.is_empty()) {
+        (true, _) => "-".into(),
+        (false, true) => "ok".into(),
+        (false, false) => off.join(","),
+    }
 }
 
 /// `2m`, `3h`: how long ago an RFC 3339 time was.

@@ -72,6 +72,8 @@ enum Command {
     Status(daemon::ShowArgs),
     /// Release the deletions the running daemon's mass-deletion guard holds back now.
     ApproveDeletions(daemon::ApproveArgs),
+    /// Ask the running daemon to try Failed endpoints again now.
+    Retry(daemon::RetryArgs),
 }
 
 /// How a command prints its findings.
@@ -90,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => daemon::plan(args),
         Command::Status(args) => daemon::status(args),
         Command::ApproveDeletions(args) => daemon::approve_deletions(args),
+        Command::Retry(args) => daemon::retry(args),
         Command::Schema => {
             let schema = privatelinkd::checked::schema_of::<privatelinkd::spec::EndpointDocument>();
             println!("{}", serde_json::to_string_pretty(&schema)?);

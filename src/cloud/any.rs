@@ -114,8 +114,16 @@ impl Ec2 for AnyEc2 {
         &self,
         scope: &Scope,
         ids: &[String],
-    ) -> CloudResult<BTreeMap<String, String>> {
+    ) -> CloudResult<BTreeMap<String, SecurityGroup>> {
         ec2!(self.describe_security_groups(scope, ids))
+    }
+
+    async fn describe_vpcs(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        ec2!(self.describe_vpcs(scope, ids))
     }
 
     async fn create_endpoint(

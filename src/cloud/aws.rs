@@ -205,6 +205,37 @@ fn endpoint_of(e: &aws_sdk_ec2::types::VpcEndpoint) -> VpcEndpoint {
     }
 }
 
+/// An inbound permission, in our words.
+fn rule_of(p: &aws_sdk_ec2::types::IpPermission) -> IngressRule {
+    let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
+    let mut cidrs: Vec<String> = p
+        .ip_ranges()
+        .iter()
+        .filter_map(|r| r.cidr_ip().map(String::from))
+        .collect();
+    cidrs.extend(
+        p.ipv6_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ipv6().map(String::from)),
+    );
+    IngressRule {
+        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+        from_port: port(p.from_port()),
+        to_port: port(p.to_port()),
+        cidrs,
+        groups: p
+            .user_id_group_pairs()
+            .iter()
+            .filter_map(|g| g.group_id().map(String::from))
+            .collect(),
+        prefix_lists: p
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|l| l.prefix_list_id().map(String::from))
+            .collect(),
+    }
+}
+
 fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -338,7 +369,7 @@ impl Ec2 for AwsClient {
         &self,
         scope: &Scope,
         ids: &[String],
-    ) -> CloudResult<BTreeMap<String, String>> {
+    ) -> CloudResult<BTreeMap<String, SecurityGroup>> {
         let out = self
             .client(scope)
             .await?
@@ -350,7 +381,48 @@ impl Ec2 for AwsClient {
         Ok(out
             .security_groups()
             .iter()
-            .filter_map(|g| Some((g.group_id()?.to_string(), g.vpc_id()?.to_string())))
+            .filter_map(|g| {
+                let group = SecurityGroup {
+                    vpc_id: g.vpc_id()?.to_string(),
+                    ingress: g.ip_permissions().iter().map(rule_of).collect(),
+                };
+                Some((g.group_id()?.to_string(), group))
+            })
+            .collect())
+    }
+
+    async fn describe_vpcs(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        let out = self
+            .client(scope)
+            .await?
+            .describe_vpcs()
+            .filters(filter("vpc-id", ids.iter().cloned()))
+            .send()
+            .await
+            .map_err(|e| classify("DescribeVpcs", e))?;
+        Ok(out
+            .vpcs()
+            .iter()
+            .filter_map(|v| {
+                let mut cidrs: Vec<String> = v
+                    .cidr_block_association_set()
+                    .iter()
+                    .filter_map(|a| a.cidr_block().map(String::from))
+                    .collect();
+                if cidrs.is_empty() {
+                    cidrs.extend(v.cidr_block().map(String::from));
+                }
+                cidrs.extend(
+                    v.ipv6_cidr_block_association_set()
+                        .iter()
+                        .filter_map(|a| a.ipv6_cidr_block().map(String::from)),
+                );
+                Some((v.vpc_id()?.to_string(), cidrs))
+            })
             .collect())
     }
 

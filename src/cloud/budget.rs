@@ -266,9 +266,20 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         &self,
         scope: &Scope,
         ids: &[String],
-    ) -> CloudResult<BTreeMap<String, String>> {
+    ) -> CloudResult<BTreeMap<String, SecurityGroup>> {
         self.gated(op::DESCRIBE_SECURITY_GROUPS, Some(scope), || {
             self.inner.describe_security_groups(scope, ids)
+        })
+        .await
+    }
+
+    async fn describe_vpcs(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        self.gated(op::DESCRIBE_VPCS, Some(scope), || {
+            self.inner.describe_vpcs(scope, ids)
         })
         .await
     }

@@ -121,6 +121,7 @@ pub mod op {
     pub const DESCRIBE_VPC_ATTRIBUTE: Operation = ec2("DescribeVpcAttribute", DESCRIBE, false);
     pub const DESCRIBE_SUBNETS: Operation = ec2("DescribeSubnets", DESCRIBE, false);
     pub const DESCRIBE_SECURITY_GROUPS: Operation = ec2("DescribeSecurityGroups", DESCRIBE, false);
+    pub const DESCRIBE_VPCS: Operation = ec2("DescribeVpcs", DESCRIBE, false);
     /// Idempotent thanks to the deterministic ClientToken.
     pub const CREATE_VPC_ENDPOINT: Operation = ec2("CreateVpcEndpoint", MUTATING, true);
     pub const MODIFY_VPC_ENDPOINT: Operation = ec2("ModifyVpcEndpoint", MUTATING, true);
@@ -264,12 +265,19 @@ pub trait Ec2: Send + Sync {
         scope: &Scope,
         ids: &[String],
     ) -> impl Future<Output = CloudResult<BTreeMap<String, (String, String)>>> + Send;
-    /// Security group ID -> VPC ID for those of `ids` that exist (a `group-id` filter).
+    /// The groups of `ids` that exist, with their inbound rules (a `group-id` filter, so
+    /// unknown IDs are left out rather than failing the call).
     fn describe_security_groups(
         &self,
         scope: &Scope,
         ids: &[String],
-    ) -> impl Future<Output = CloudResult<BTreeMap<String, String>>> + Send;
+    ) -> impl Future<Output = CloudResult<BTreeMap<String, SecurityGroup>>> + Send;
+    /// VPC ID -> its CIDR blocks, for those of `ids` that exist (a `vpc-id` filter).
+    fn describe_vpcs(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> impl Future<Output = CloudResult<BTreeMap<String, Vec<String>>>> + Send;
     fn create_endpoint(
         &self,
         scope: &Scope,

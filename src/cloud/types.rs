@@ -21,6 +21,81 @@ pub struct Cluster {
     /// `aws`, `gcp` or `azure`.
     pub cloud_provider: String,
     pub port: u16,
+    pub state: ClusterState,
+}
+
+/// A cluster's state, as the API's `commonv1beta1ClusterState` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClusterState {
+    Creating,
+    Deleting,
+    Active,
+    Restoring,
+    Maintenance,
+    Deleted,
+    Inactive,
+    Upgrading,
+    Importing,
+    Modifying,
+    Pausing,
+    Paused,
+    Resuming,
+}
+
+impl ClusterState {
+    pub const ALL: [ClusterState; 13] = [
+        ClusterState::Creating,
+        ClusterState::Deleting,
+        ClusterState::Active,
+        ClusterState::Restoring,
+        ClusterState::Maintenance,
+        ClusterState::Deleted,
+        ClusterState::Inactive,
+        ClusterState::Upgrading,
+        ClusterState::Importing,
+        ClusterState::Modifying,
+        ClusterState::Pausing,
+        ClusterState::Paused,
+        ClusterState::Resuming,
+    ];
+
+    /// The API's name (`PAUSED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterState::Creating => "CREATING",
+            ClusterState::Deleting => "DELETING",
+            ClusterState::Active => "ACTIVE",
+            ClusterState::Restoring => "RESTORING",
+            ClusterState::Maintenance => "MAINTENANCE",
+            ClusterState::Deleted => "DELETED",
+            ClusterState::Inactive => "INACTIVE",
+            ClusterState::Upgrading => "UPGRADING",
+            ClusterState::Importing => "IMPORTING",
+            ClusterState::Modifying => "MODIFYING",
+            ClusterState::Pausing => "PAUSING",
+            ClusterState::Paused => "PAUSED",
+            ClusterState::Resuming => "RESUMING",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ClusterState> {
+        ClusterState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Serving: a private endpoint to it can be registered and used. A cluster that is paused,
+    /// on its way into or out of a pause, being created or going away is not.
+    pub fn is_available(self) -> bool {
+        matches!(
+            self,
+            ClusterState::Active
+                | ClusterState::Modifying
+                | ClusterState::Upgrading
+                | ClusterState::Importing
+                | ClusterState::Maintenance
+                | ClusterState::Restoring
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +187,39 @@ pub struct Network {
     pub subnets: BTreeMap<String, (String, String)>,
     /// Security group ID -> VPC ID, for the groups that exist.
     pub security_groups: BTreeMap<String, String>,
+}
+
+/// A security group and its inbound rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroup {
+    pub vpc_id: String,
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One inbound rule: a protocol and port range, from some sources.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp`... or `-1` for all traffic.
+    pub protocol: String,
+    /// The port range (inclusive); `None` with protocol `-1` means every port.
+    pub from_port: Option<u16>,
+    pub to_port: Option<u16>,
+    /// IPv4 and IPv6 CIDR blocks.
+    pub cidrs: Vec<String>,
+    /// Referenced security groups (a source privatelinkd cannot resolve to addresses).
+    pub groups: Vec<String>,
+    /// Referenced prefix lists (likewise).
+    pub prefix_lists: Vec<String>,
+}
+
+/// What decides whether an endpoint's port is open: its security groups and its VPC's CIDRs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Firewall {
+    pub groups: BTreeMap<String, SecurityGroup>,
+    /// VPC ID -> its CIDR blocks (IPv4 and IPv6).
+    pub vpc_cidrs: BTreeMap<String, Vec<String>>,
 }
 
 /// The VPC attributes private DNS depends on.

@@ -27,6 +27,9 @@ pub enum StartError {
     /// The TiDB Cloud client cannot be set up (no key, bad URL).
     #[error("tidbCloud: {0}")]
     Tidb(String),
+    /// `metrics.listen` cannot be bound.
+    #[error("{0}")]
+    Listen(String),
 }
 
 /// The provider clients the settings ask for, each behind its budget.
@@ -37,9 +40,20 @@ pub struct Clouds {
 
 /// Builds the clouds the settings ask for; every call reports to `observer`.
 pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Clouds, StartError> {
+    build_clouds_reusing(settings, observer, None)
+}
+
+/// Like `build_clouds`, with a simulated world already running (a reload keeps it).
+pub fn build_clouds_reusing(
+    settings: &Settings,
+    observer: Arc<Metrics>,
+    running: Option<SimCloud>,
+) -> Result<Clouds, StartError> {
     let (tidb_backend, aws_backend) = settings.backends();
     let sim = if (tidb_backend, aws_backend) == (Backend::Real, Backend::Real) {
         None
+    } else if let Some(sim) = running {
+        Some(sim)
     } else {
         let sim = settings
             .file

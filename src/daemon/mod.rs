@@ -5,9 +5,10 @@
 //! Wiring is in `clouds.rs`, what wakes the loop in `watch.rs` and `signals.rs`, what survives
 //! restarts in `state.rs`.
 
-mod approval;
 mod clouds;
+mod reload;
 mod run;
+mod serve;
 mod signals;
 mod state;
 mod watch;
@@ -16,23 +17,25 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tracing::{error, warn};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
 
 use crate::cloud::any::{AnyEc2, AnyTidb};
 use crate::cloud::budget::Budgeted;
+use crate::control::{Approvals, Event, Readiness, RetryRequests};
 use crate::metrics::Metrics;
 use crate::plan::{Phase, Plan, Policy};
+use crate::probe::{ProbeConfig, Prober};
 use crate::reconcile::{Engine, Frozen, Wanted};
 use crate::report::{Places, Reporter};
 use crate::settings::Settings;
 use crate::source::{Catalog, FileCache};
 use crate::systemd::Notifier;
 
-pub use approval::{Approvals, HeldBack};
-pub use clouds::{Clouds, StartError, build_clouds};
+pub use clouds::{Clouds, StartError, build_clouds, build_clouds_reusing};
 pub use signals::forward_signals;
-pub use watch::watch;
+pub use state::claim_owner;
+pub use watch::{Watcher, watch};
 
 /// After a pass that changed something, look again this soon.
 const AFTER_CHANGE: Duration = Duration::from_secs(1);
@@ -40,55 +43,6 @@ const AFTER_CHANGE: Duration = Duration::from_secs(1);
 pub const DRAIN: Duration = Duration::from_secs(10);
 /// Without a first pass by then, systemd is told READY anyway (the pass goes on).
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
-
-/// Everything that makes the loop act.
-#[derive(Debug)]
-pub enum Event {
-    /// Endpoint files changed (debounced).
-    FilesChanged,
-    /// SIGHUP: re-read the daemon config, then resync.
-    Reload,
-    /// SIGTERM / SIGINT.
-    Stop,
-    /// `/healthz`: the loop answers, proving it is not stuck.
-    Ping(oneshot::Sender<()>),
-    /// Deletions were approved (`POST /v1/deletions/approve`): pass now.
-    Approved,
-}
-
-/// What `/readyz` decides on, updated by the loop after each pass.
-#[derive(Debug, Clone)]
-pub struct Readiness {
-    /// When the last pass that observed everything ended (`None` before the first).
-    pub last_full_observe: Option<std::time::Instant>,
-    pub interval: Duration,
-}
-
-impl Readiness {
-    pub fn new(interval: Duration) -> Self {
-        Readiness {
-            last_full_observe: None,
-            interval,
-        }
-    }
-
-    /// Ready once a full pass completed, and while the last full observe is recent.
-    pub fn check(&self) -> Result<(), String> {
-        let Some(at) = self.last_full_observe else {
-            return Err("the first full pass has not completed yet".into());
-        };
-        let age = at.elapsed();
-        let limit = self.interval * 3;
-        if age > limit {
-            return Err(format!(
-                "the last complete observation is {}s old (more than 3 intervals, {}s)",
-                age.as_secs(),
-                limit.as_secs()
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// What one pass amounted to.
 #[derive(Debug, Clone, Default)]
@@ -119,6 +73,18 @@ impl PassSummary {
     }
 }
 
+/// The reachability prober the settings ask for.
+fn prober(settings: &Settings) -> Option<Prober> {
+    let p = &settings.file.probe;
+    p.enabled.then(|| {
+        Prober::new(ProbeConfig {
+            timeout: p.timeout.0,
+            every: p.every.0,
+            per_second: p.per_second,
+        })
+    })
+}
+
 /// The daemon's state between passes.
 pub struct Daemon {
     settings: Settings,
@@ -134,7 +100,14 @@ pub struct Daemon {
     /// What the mass-deletion guard holds back, and what a person approved (shared with the
     /// HTTP listener, which answers and approves without waiting for the loop).
     approvals: Arc<Mutex<Approvals>>,
+    /// Retries people asked for (`privatelinkd retry`), shared with the HTTP listener too.
+    retries: Arc<Mutex<RetryRequests>>,
     notifier: Arc<Notifier>,
+    /// Where watcher and listener send their events (set by `start`).
+    events: Option<mpsc::Sender<Event>>,
+    server: Option<serve::Server>,
+    /// Kept alive: dropping it stops watching.
+    watcher: Option<Watcher>,
 }
 
 impl Daemon {
@@ -147,6 +120,7 @@ impl Daemon {
         let tidb_rate = clouds.tidb.rates().tidb.per_second;
         let mut engine = Engine::new(clouds.tidb, clouds.ec2, settings.file.owner_id.clone());
         engine.set_apply_window(settings.file.settle_interval.0);
+        engine.set_prober(prober(&settings));
         match &settings.file.state_dir {
             Some(dir) => engine.remember_scopes(state::load_scopes(dir)),
             None => warn!(
@@ -165,7 +139,11 @@ impl Daemon {
             tidb_rate,
             files: FileCache::default(),
             approvals: Arc::new(Mutex::new(Approvals::default())),
+            retries: Arc::new(Mutex::new(RetryRequests::default())),
             notifier: Arc::new(Notifier::none()),
+            events: None,
+            server: None,
+            watcher: None,
         }
     }
 
@@ -175,9 +153,22 @@ impl Daemon {
         self
     }
 
+    /// Takes over the endpoints tagged with another owner (`run --reown-from`).
+    pub fn reown_from(&mut self, old_owner: Option<String>) {
+        if let Some(old) = &old_owner {
+            info!("taking over the endpoints of ownerId `{old}` that documents name");
+        }
+        self.engine.set_reown_from(old_owner);
+    }
+
     /// What the HTTP listener reads and approves.
     pub fn approvals(&self) -> Arc<Mutex<Approvals>> {
         self.approvals.clone()
+    }
+
+    /// What the HTTP listener asks retries of.
+    pub fn retries(&self) -> Arc<Mutex<RetryRequests>> {
+        self.retries.clone()
     }
 
     /// When to pass again after `last`: soon while things move, every interval once settled,
@@ -200,6 +191,14 @@ impl Daemon {
     /// Status files written since start (a converged pass writes none).
     pub fn status_writes(&self) -> u64 {
         self.reporter.writes()
+    }
+
+    /// The simulated world in use, if any provider is simulated.
+    fn simulated(&self) -> Option<crate::cloud::sim::SimCloud> {
+        match (self.engine.tidb().inner(), self.engine.ec2().inner()) {
+            (AnyTidb::Simulated(sim), _) | (_, AnyEc2::Simulated(sim)) => Some(sim.clone()),
+            _ => None,
+        }
     }
 
     fn lock_approvals(&self) -> std::sync::MutexGuard<'_, Approvals> {
@@ -253,6 +252,15 @@ impl Daemon {
             source_empty: wanted.is_empty(),
             approved: self.lock_approvals().approved().clone(),
         };
+        let asked = self
+            .retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if !asked.is_empty() {
+            info!("retrying now, as asked: {}", asked.join(", "));
+            self.engine.retry_now(&asked, &wanted);
+        }
         let known = self.engine.scopes().len();
         let outcome = self.engine.pass(&wanted, &frozen, &policy, apply).await;
         if let Some(dir) = &self.settings.file.state_dir
@@ -284,6 +292,10 @@ impl Daemon {
                 approvals.held().endpoints.len()
             };
             self.metrics.set_deletions_held_back(held);
+            self.retries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .after_pass(&summary.phases);
             let invalid = summary.invalid_files;
             self.metrics
                 .set_config_files(catalog.files.len() - invalid, invalid);

@@ -4,11 +4,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::info;
 
 use super::{DRAIN, Daemon, Event, PassSummary, STARTUP_LIMIT};
 use crate::report;
-use crate::settings::Settings;
 use crate::systemd;
 
 /// What an event asks of the loop once it has been answered.
@@ -21,31 +20,6 @@ struct Asked {
 }
 
 impl Daemon {
-    /// Re-reads the config file; a bad one is reported and the old one kept.
-    fn reload(&mut self) {
-        self.notifier.reloading();
-        let result = Settings::load(&self.settings.path);
-        self.notifier.ready("configuration reloaded");
-        match result {
-            Ok(new) => {
-                self.engine.set_owner(&new.file.owner_id);
-                self.engine.set_apply_window(new.file.settle_interval.0);
-                if let Ok(mut r) = self.readiness.lock() {
-                    r.interval = new.interval();
-                }
-                self.metrics.set_interval(new.interval());
-                self.settings = new;
-                info!("configuration reloaded");
-            }
-            Err(problems) => {
-                for p in problems {
-                    error!("{p}");
-                }
-                warn!("the new configuration is invalid; keeping the old one");
-            }
-        }
-    }
-
     /// Runs until a stop event; passes on start, on file changes, on reload, on approval, and
     /// on a timer.
     pub async fn run(mut self, mut events: mpsc::Receiver<Event>) -> PassSummary {
@@ -68,7 +42,7 @@ impl Daemon {
                         break;
                     }
                     if asked.reload {
-                        self.reload();
+                        self.reload().await;
                     }
                     if !asked.pass && !asked.reload {
                         continue;
@@ -115,7 +89,7 @@ impl Daemon {
                 notifier.ready(&summary);
             }
             if asked.reload {
-                self.reload();
+                self.reload().await;
             }
             let delay = if asked.pass {
                 Duration::ZERO
@@ -125,6 +99,7 @@ impl Daemon {
             next = Instant::now() + delay;
         }
         notifier.stopping();
+        self.shut_down().await;
         info!("stopped");
         last
     }
@@ -141,7 +116,7 @@ fn answer(event: Option<Event>) -> Asked {
             reload: true,
             ..Asked::default()
         },
-        Some(Event::FilesChanged | Event::Approved) => Asked {
+        Some(Event::FilesChanged | Event::Asked) => Asked {
             pass: true,
             ..Asked::default()
         },

@@ -2,7 +2,7 @@
 
 use tokio::sync::mpsc;
 
-use super::Event;
+use crate::control::Event;
 
 /// Forwards SIGHUP, SIGTERM and SIGINT to the loop (signal-hook's iterator on its own thread).
 pub fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {

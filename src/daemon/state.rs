@@ -30,3 +30,32 @@ pub fn save_scopes(dir: &Path, scopes: &BTreeSet<Scope>) {
         error!("cannot save {} in {}: {e}", SCOPES_FILE, dir.display());
     }
 }
+
+const OWNER_FILE: &str = "owner-id";
+
+/// The ownerId a state directory belongs to: a daemon started with another one would leave
+/// the first one's endpoints behind and create new ones, so it is refused, unless the user
+/// hands them over explicitly (`--reown-from OLD`). Remembers `owner` once accepted.
+pub fn claim_owner(dir: &Path, owner: &str, reown_from: Option<&str>) -> Result<(), String> {
+    let path = dir.join(OWNER_FILE);
+    let remembered = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    match remembered.as_deref() {
+        Some(old) if old != owner && reown_from != Some(old) => {
+            return Err(format!(
+                "the stateDir {} belongs to ownerId `{old}`, but the config says `{owner}`. \
+                 ownerId is the identity of the endpoints this daemon owns: with another one it \
+                 would create new endpoints and leave `{old}`'s behind. Put `{old}` back, or hand \
+                 its endpoints over once with `privatelinkd run --config FILE --reown-from {old}`",
+                dir.display()
+            ));
+        }
+        Some(old) if old == owner => return Ok(()),
+        _ => {}
+    }
+    std::fs::create_dir_all(dir)
+        .and_then(|()| status::write_atomically(&path, format!("{owner}\n").as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

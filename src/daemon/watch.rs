@@ -5,21 +5,19 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Event;
+use crate::control::Event;
 use crate::source;
+
+/// A running file watcher (dropping it stops watching).
+pub type Watcher = notify_debouncer_full::Debouncer<
+    notify::RecommendedWatcher,
+    notify_debouncer_full::RecommendedCache,
+>;
 
 /// Starts the file watcher: endpoint file changes become `FilesChanged` events.
 ///
 /// The returned debouncer must be kept alive; dropping it stops watching.
-pub fn watch(
-    dir: &Path,
-    events: mpsc::Sender<Event>,
-) -> notify::Result<
-    notify_debouncer_full::Debouncer<
-        notify::RecommendedWatcher,
-        notify_debouncer_full::RecommendedCache,
-    >,
-> {
+pub fn watch(dir: &Path, events: mpsc::Sender<Event>) -> notify::Result<Watcher> {
     use notify::RecursiveMode;
     let mut debouncer = notify_debouncer_full::new_debouncer(
         Duration::from_millis(300),

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Action, Desired, EndpointPlan, LeaveKind, Leaving, Observed, Phase, TagPurpose, ownership,
-    removal,
+    Action, Desired, EndpointPlan, LeaveKind, Leaving, Observed, Phase, TagPurpose, conditions,
+    ownership, removal,
 };
 use crate::cloud::{
-    ConnectionState, CreateEndpoint, ModifyEndpoint, Network, Scope, Service, ServiceState,
-    VpcEndpoint,
+    Connection, ConnectionState, CreateEndpoint, ModifyEndpoint, Network, Scope, Service,
+    ServiceState, VpcEndpoint,
 };
 use crate::spec::{DeletionPolicy, EndpointSpec};
 
@@ -19,6 +19,7 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
     let name = doc.metadata.name.as_str();
     let spec = &doc.spec;
     let mut plan = decide(desired, observed, owner_id);
+    plan.conditions = conditions::conditions(desired, observed);
     if let Some(endpoint) = &observed.endpoint
         && plan.leaving.is_none()
         && !matches!(endpoint.state.as_str(), "deleting" | "deleted")
@@ -104,6 +105,30 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
             ),
         );
     }
+    if let Some(project) = &spec.tidb_cloud.project_id
+        && project.as_str() != cluster.project_id
+    {
+        return here(
+            Phase::Failed,
+            format!(
+                "spec.tidbCloud.projectId is {project}, but cluster {cluster_id} belongs to project {}: fix projectId, or remove it (it is looked up from the cluster)",
+                cluster.project_id
+            ),
+        );
+    }
+    if !cluster.state.is_available() {
+        // Nothing that needs the cluster can happen now; what the endpoint shows stays as it
+        // was, and activity resumes by itself once the cluster serves again.
+        let mut plan = here(
+            Phase::NotConfigured,
+            format!(
+                "cluster {cluster_id} is {}: nothing is done until it is ACTIVE again",
+                cluster.state.as_str()
+            ),
+        );
+        plan.uncertain = true;
+        return plan;
+    }
     let Some(node_group_id) = &o.node_group_id else {
         return here(
             Phase::NotConfigured,
@@ -126,7 +151,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
         }
         ServiceState::Deleting => {
             return here(
-                Phase::NotConfigured,
+                Phase::Deleting,
                 "the cluster's private link service is being deleted".into(),
             );
         }
@@ -256,7 +281,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
         }
         Some(c) => match c.state {
             ConnectionState::Failed => {
-                return here(Phase::Failed, format!("TiDB Cloud: {}", c.message));
+                return failed_connection(desired, o, c);
             }
             ConnectionState::Deleting => here(
                 Phase::Initiating,
@@ -421,7 +446,7 @@ fn placement_problem(
             Some((_, az)) => {
                 if !service.available_zones.contains(az) {
                     problems.push(format!(
-                        "subnet {subnet} is in availability zone {az}, which the cluster's service does not offer (it offers {})",
+                        "subnet {subnet} is in availability zone {az}, which the cluster's service does not offer (it offers {}): use a subnet in one of those zones, or ask TiDB Cloud support to add {az} to the service",
                         service.available_zones.join(", ")
                     ));
                 }
@@ -519,6 +544,53 @@ fn create_action(
         vpc_id: request.vpc_id.clone(),
         subnet_ids,
         request,
+    }
+}
+
+/// TiDB Cloud marked the connection FAILED: say why and what to do, and when its retry is
+/// due, delete it (the next pass registers the same VPC endpoint again).
+fn failed_connection(desired: &Desired<'_>, o: &Observed, c: &Connection) -> EndpointPlan {
+    let name = desired.doc.metadata.name.as_str();
+    let why = if c.message.is_empty() {
+        "no reason given".to_string()
+    } else {
+        c.message.clone()
+    };
+    let command = format!("privatelinkd retry {name} --config FILE");
+    match &o.retry {
+        Some(retry) if retry.due => {
+            let mut plan = EndpointPlan::new(
+                name,
+                Phase::Initiating,
+                format!(
+                    "TiDB Cloud marked the connection FAILED ({why}); retrying: deleting it to \
+                     register the endpoint again"
+                ),
+            );
+            plan.actions.push(Action::DeleteConnection {
+                connection: c.clone(),
+                connection_id: c.id.clone(),
+            });
+            plan.retrying = true;
+            plan
+        }
+        retry => {
+            let next = retry.as_ref().map_or(String::new(), |r| {
+                format!(
+                    "; next automatic retry at {}",
+                    humantime::format_rfc3339_seconds(r.next_at)
+                )
+            });
+            EndpointPlan::new(
+                name,
+                Phase::Failed,
+                format!(
+                    "TiDB Cloud marked the connection FAILED: {why}. Check that the VPC endpoint's \
+                     account is allowed by the service and its subnets sit in the service's \
+                     zones{next}, or retry now with `{command}`"
+                ),
+            )
+        }
     }
 }
 

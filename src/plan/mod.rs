@@ -5,13 +5,16 @@
 //!
 //! ```text
 //!  observation complete?         --no-->  no action; phase as last known, say why
-//!  cluster on AWS, same region?  --no-->  Failed (says what to change)
-//!  service Active?               --no-->  NotConfigured, wait
+//!  cluster known, Dedicated?     --no-->  Failed (gone, or not a Dedicated cluster)
+//!  on AWS, same region, project? --no-->  Failed (says what to change)
+//!  cluster serving?              --no-->  no action; phase as last known (paused...)
+//!  service Active?               --no-->  NotConfigured, wait (Deleting: Deleting)
 //!  our VPC endpoint exists?      --no-->  adopt (tag it) | check VPC, subnets, SGs -> create
 //!  endpoint failed/rejected?     --yes->  Failed
 //!  subnets / SGs as desired?     --no-->  modify (in place), and go on
 //!  connection registered?        --no-->  register
-//!  connection FAILED?            --yes->  Failed (TiDB Cloud's message)
+//!  connection FAILED?            --yes->  Failed (TiDB Cloud's message); when its retry
+//!                                          is due: delete it, and register again
 //!  accepted (available + ACTIVE)?--no-->  Initiating, wait
 //!  private DNS as desired?       --no-->  modify -> Pending
 //!                                          Active
@@ -30,6 +33,7 @@
 //! What marks an endpoint as ours, and what the marks say, is `ownership.rs`.
 
 mod action;
+pub mod conditions;
 mod endpoint;
 mod guard;
 pub mod ownership;
@@ -39,10 +43,11 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::cloud::{Cluster, Connection, Network, Scope, Service, VpcEndpoint};
+use crate::cloud::{Cluster, Connection, Firewall, Network, Scope, Service, VpcEndpoint};
 use crate::spec::{DeletionPolicy, EndpointDocument};
 
 pub use action::{Action, TagPurpose};
+pub use conditions::{Condition, ConditionStatus, ConditionType, ProbeResult};
 pub use endpoint::{drift, plan_endpoint};
 
 /// The phase a user sees (status file, metric).
@@ -103,8 +108,27 @@ pub struct Observed {
     pub connection: Option<Connection>,
     /// VPC, subnets and groups, looked up only when a create or modify needs checking.
     pub network: Option<Network>,
+    /// The endpoint's security groups with their rules, and its VPC's CIDR blocks (shared by
+    /// the endpoints of an account and region).
+    pub firewall: Option<std::sync::Arc<Firewall>>,
+    /// What this host's probe found (`None` unless `probe.enabled`).
+    pub probe: Option<ProbeResult>,
+    /// The connection is FAILED: when TiDB Cloud may be asked again.
+    pub retry: Option<Retry>,
     /// A transient problem while observing this endpoint.
     pub trouble: Option<String>,
+}
+
+/// The schedule of retries of a connection TiDB Cloud marked FAILED: delete it and register
+/// the same VPC endpoint again, after 5 minutes, then 10, 20, 40, and every hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// Retry now: the time came, the document changed, or a person asked (`privatelinkd retry`).
+    pub due: bool,
+    /// When the next automatic retry is (wall clock).
+    pub next_at: std::time::SystemTime,
+    /// Retries so far.
+    pub attempts: u32,
 }
 
 /// Everything the planner knows about one desired endpoint.
@@ -131,6 +155,12 @@ pub struct EndpointPlan {
     /// The mass-deletion guard took the actions away (see `Plan::deletions_blocked`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held_by_guard: bool,
+    /// What the phase does not say: cluster, port, DNS, reachability.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The actions retry a FAILED connection (the engine counts the attempt).
+    #[serde(skip)]
+    pub retrying: bool,
 }
 
 impl EndpointPlan {
@@ -143,6 +173,8 @@ impl EndpointPlan {
             uncertain: false,
             leaving: None,
             held_by_guard: false,
+            conditions: Vec::new(),
+            retrying: false,
         }
     }
 }

@@ -89,6 +89,7 @@ fn converged() -> Observed {
             region: "us-east-1".into(),
             cloud_provider: "aws".into(),
             port: 4000,
+            state: crate::cloud::ClusterState::Active,
         })),
         node_group_id: Some("2".into()),
         service: Some(Service {
@@ -279,12 +280,66 @@ fn decision_table() {
             "verifying",
         ),
         (
-            "TiDB failed",
+            "TiDB failed, retry not due",
             "",
-            |o| o.connection = Some(connection(ConnectionState::Failed)),
+            |o| {
+                o.connection = Some(connection(ConnectionState::Failed));
+                o.retry = Some(Retry {
+                    due: false,
+                    next_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+                    attempts: 0,
+                });
+            },
             Phase::Failed,
             &[],
-            "TiDB Cloud: rejected by the service",
+            "FAILED: rejected by the service. Check that the VPC endpoint's account is allowed by the service and its subnets sit in the service's zones; next automatic retry at 2027-01-15T08:00:00Z, or retry now with `privatelinkd retry orders --config FILE`",
+        ),
+        (
+            "TiDB failed, retry due",
+            "",
+            |o| {
+                o.connection = Some(connection(ConnectionState::Failed));
+                o.retry = Some(Retry {
+                    due: true,
+                    next_at: std::time::UNIX_EPOCH,
+                    attempts: 1,
+                });
+            },
+            Phase::Initiating,
+            &["delete_connection"],
+            "retrying: deleting it to register the endpoint again",
+        ),
+        (
+            "cluster paused",
+            "",
+            |o| {
+                if let Some(Ok(c)) = &mut o.cluster {
+                    c.state = crate::cloud::ClusterState::Paused
+                }
+            },
+            Phase::NotConfigured,
+            &[],
+            "cluster 1 is PAUSED: nothing is done until it is ACTIVE again",
+        ),
+        (
+            "cluster modifying (still serving)",
+            "",
+            |o| {
+                if let Some(Ok(c)) = &mut o.cluster {
+                    c.state = crate::cloud::ClusterState::Modifying
+                }
+            },
+            Phase::Active,
+            &[],
+            "",
+        ),
+        (
+            "service deleting",
+            "",
+            |o| o.service.as_mut().unwrap().state = ServiceState::Deleting,
+            Phase::Deleting,
+            &[],
+            "private link service is being deleted",
         ),
         (
             "AWS pending acceptance",
@@ -602,6 +657,133 @@ fn the_mass_deletion_guard_holds_back_every_departure() {
     assert!(p.deletions_blocked.is_some());
     assert_eq!(p.held_back().len(), 3, "only the new three wait");
     assert_eq!(p.actions().count(), 5, "the approved three go");
+}
+
+#[test]
+fn a_project_that_is_not_the_clusters_is_an_error_at_that_field() {
+    let text = "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {name: orders}\nspec:\n  tidbCloud: {clusterId: \"1\", projectId: \"7\"}\n  aws:\n    region: us-east-1\n    vpcId: vpc-0a1b2c3d\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n";
+    let loaded = crate::yaml::load(text);
+    let d = crate::spec::checker().check(&loaded.documents[0]).unwrap();
+    let p = plan_of(&d, &converged());
+    assert_eq!(p.phase, Phase::Failed);
+    assert!(p.actions.is_empty());
+    assert!(
+        p.message
+            .contains("spec.tidbCloud.projectId is 7, but cluster 1 belongs to project 9"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn conditions_say_whether_people_can_connect() {
+    use crate::cloud::{ClusterState, Firewall, IngressRule, SecurityGroup};
+    let status = |p: &EndpointPlan, kind: ConditionType| {
+        let c = p.conditions.iter().find(|c| c.kind == kind).unwrap();
+        (c.status, c.message.clone())
+    };
+    let firewall = |rule: IngressRule| {
+        std::sync::Arc::new(Firewall {
+            groups: BTreeMap::from([(
+                "sg-0000000a".into(),
+                SecurityGroup {
+                    vpc_id: "vpc-0a1b2c3d".into(),
+                    ingress: vec![rule],
+                },
+            )]),
+            vpc_cidrs: BTreeMap::from([("vpc-0a1b2c3d".into(), vec!["10.0.0.0/16".into()])]),
+        })
+    };
+    let tcp = |from: u16, to: u16, source: &str| IngressRule {
+        protocol: "tcp".into(),
+        from_port: Some(from),
+        to_port: Some(to),
+        cidrs: if source.starts_with("sg-") {
+            vec![]
+        } else {
+            vec![source.into()]
+        },
+        groups: if source.starts_with("sg-") {
+            vec![source.into()]
+        } else {
+            vec![]
+        },
+        prefix_lists: vec![],
+    };
+    let d = doc("");
+    let mut o = converged();
+    o.firewall = Some(firewall(tcp(4000, 4000, "10.0.0.0/8")));
+    let p = plan_of(&d, &o);
+    assert_eq!(
+        status(&p, ConditionType::PortAllowed).0,
+        ConditionStatus::True
+    );
+    assert_eq!(
+        status(&p, ConditionType::ClusterAvailable).0,
+        ConditionStatus::True
+    );
+    assert_eq!(
+        status(&p, ConditionType::PrivateDnsReady).0,
+        ConditionStatus::True
+    );
+    assert!(
+        !p.conditions
+            .iter()
+            .any(|c| c.kind == ConditionType::Reachable),
+        "no probe, no condition"
+    );
+
+    o.firewall = Some(firewall(tcp(22, 22, "10.0.0.0/16")));
+    let (s, message) = status(&plan_of(&d, &o), ConditionType::PortAllowed);
+    assert_eq!(s, ConditionStatus::False);
+    assert_eq!(
+        message,
+        "none of the endpoint's security groups (sg-0000000a) allows inbound TCP 4000 from the VPC's CIDR (10.0.0.0/16): add an inbound rule to sg-0000000a: TCP, port 4000, source 10.0.0.0/16"
+    );
+    o.firewall = Some(firewall(tcp(4000, 4000, "sg-0000000b")));
+    let (s, message) = status(&plan_of(&d, &o), ConditionType::PortAllowed);
+    assert_eq!(s, ConditionStatus::Unknown);
+    assert!(
+        message.contains("from sg-0000000b, which privatelinkd cannot resolve"),
+        "{message}"
+    );
+    o.firewall = Some(firewall(tcp(3000, 5000, "10.0.1.0/24")));
+    assert_eq!(
+        status(&plan_of(&d, &o), ConditionType::PortAllowed).0,
+        ConditionStatus::Unknown
+    );
+    o.firewall = Some(firewall(IngressRule {
+        protocol: "-1".into(),
+        cidrs: vec!["0.0.0.0/0".into()],
+        ..IngressRule::default()
+    }));
+    assert_eq!(
+        status(&plan_of(&d, &o), ConditionType::PortAllowed).0,
+        ConditionStatus::True
+    );
+
+    if let Some(Ok(c)) = &mut o.cluster {
+        c.state = ClusterState::Resuming;
+    }
+    let (s, message) = status(&plan_of(&d, &o), ConditionType::ClusterAvailable);
+    assert_eq!(
+        (s, message.as_str()),
+        (ConditionStatus::False, "cluster 1 is RESUMING")
+    );
+
+    let d = doc("  privateDns: false\n");
+    let mut o = converged();
+    o.endpoint.as_mut().unwrap().private_dns_enabled = false;
+    assert_eq!(
+        status(&plan_of(&d, &o), ConditionType::PrivateDnsReady).0,
+        ConditionStatus::False
+    );
+    o.probe = Some(ProbeResult::Failed {
+        why: "connecting to 10.0.0.5:4000 timed out".into(),
+    });
+    let (s, message) = status(&plan_of(&d, &o), ConditionType::Reachable);
+    assert_eq!(s, ConditionStatus::False);
+    assert_eq!(message, "connecting to 10.0.0.5:4000 timed out");
 }
 
 #[test]

@@ -10,7 +10,10 @@
 
 mod apply;
 mod backoff;
+mod firewall;
+mod lookups;
 mod observe;
+mod retry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -18,18 +21,17 @@ use std::time::Duration;
 // tokio's clock, so that tests can run the engine on virtual time.
 use tokio::time::Instant;
 
-use crate::cloud::{Cluster, Connection, Ec2, Scope, Service, TidbCloud, VpcEndpoint};
+use crate::cloud::{Connection, Ec2, Scope, Service, TidbCloud, VpcEndpoint};
 use crate::plan::{self, Desired, LastSeen, Plan, Policy};
+use crate::probe::Prober;
 use crate::spec::{self, EndpointDocument};
 
 pub use apply::Applied;
+use backoff::Backoffs;
 pub use backoff::Held;
-use backoff::{Backoffs, FAILED_RETRY};
-
-/// Cluster facts hardly change; re-read them this often.
-const CLUSTER_TTL: Duration = Duration::from_secs(3600);
-/// An Active service is re-read this often (a Creating one every pass).
-const SERVICE_TTL: Duration = Duration::from_secs(3600);
+use firewall::Firewalls;
+use lookups::Lookups;
+use retry::Retries;
 
 /// One desired endpoint as the daemon hands it over: the document and its file.
 #[derive(Debug, Clone)]
@@ -104,21 +106,21 @@ pub struct Seen {
     pub connection: Option<Connection>,
 }
 
-/// A cluster and the node group used when a document names none.
-#[derive(Debug, Clone)]
-struct ClusterFacts {
-    cluster: Cluster,
-    default_group: String,
-}
-
 /// The reconciler: cloud clients, caches and per-endpoint retry state.
 pub struct Engine<T, E> {
     tidb: T,
     ec2: E,
     owner_id: String,
-    /// Cluster facts by ID, or why they cannot be had, with when they were fetched.
-    clusters: HashMap<String, (Result<ClusterFacts, String>, Instant)>,
-    services: HashMap<(String, String), (Service, Instant)>,
+    /// Clusters and services, cached.
+    lookups: Lookups,
+    /// Security groups and VPC CIDRs, per account and region.
+    firewalls: Firewalls,
+    /// When connections TiDB Cloud marked FAILED are tried again.
+    retries: Retries,
+    /// The reachability probe, when enabled.
+    prober: Option<Prober>,
+    /// Another owner whose endpoints documents may take over (`run --reown-from`).
+    reown_from: Option<String>,
     /// Every account and region ever desired: a removed document's endpoint is still found.
     scopes: BTreeSet<Scope>,
     backoff: Backoffs,
@@ -140,8 +142,11 @@ where
             tidb,
             ec2,
             owner_id: owner_id.into(),
-            clusters: HashMap::new(),
-            services: HashMap::new(),
+            lookups: Lookups::default(),
+            firewalls: Firewalls::default(),
+            retries: Retries::default(),
+            prober: None,
+            reown_from: None,
             scopes: BTreeSet::new(),
             backoff: Backoffs::default(),
             last_seen: HashMap::new(),
@@ -158,12 +163,50 @@ where
         self.scopes.extend(scopes);
     }
 
+    pub fn tidb(&self) -> &T {
+        &self.tidb
+    }
+
+    pub fn ec2(&self) -> &E {
+        &self.ec2
+    }
+
+    /// New clients (a reload); caches and retry state are kept.
+    pub fn set_clients(&mut self, tidb: T, ec2: E) {
+        self.tidb = tidb;
+        self.ec2 = ec2;
+    }
+
     pub fn set_apply_window(&mut self, window: Duration) {
         self.apply_window = window;
     }
 
     pub fn set_owner(&mut self, owner_id: &str) {
         self.owner_id = owner_id.to_string();
+    }
+
+    /// Endpoints tagged with `old_owner` are taken over by the documents that name them (their
+    /// tags are rewritten); those no document names are left alone, not ours.
+    pub fn set_reown_from(&mut self, old_owner: Option<String>) {
+        self.reown_from = old_owner;
+    }
+
+    /// Probes reachability from this host (the `Reachable` condition); `None` turns it off.
+    pub fn set_prober(&mut self, prober: Option<Prober>) {
+        self.prober = prober;
+    }
+
+    /// A person asks for these endpoints to be tried again now: their backoff ends, a FAILED
+    /// connection is retried, and a failed lookup of their cluster is asked again.
+    pub fn retry_now(&mut self, names: &[String], wanted: &[Wanted]) {
+        for name in names {
+            self.backoff.succeeded(name);
+            if let Some(w) = wanted.iter().find(|w| w.doc.metadata.name.as_str() == name) {
+                self.lookups
+                    .forget_failure(w.doc.spec.tidb_cloud.cluster_id.as_str());
+            }
+        }
+        self.retries.request(names.iter().cloned());
     }
 
     /// Observe and plan; with `apply`, carry the plan out.
@@ -198,6 +241,7 @@ where
             })
             .collect();
         let mut plan = plan::plan(&desired, &leftovers, policy);
+        self.firewalls.settle(wanted, &plan);
 
         // What each plan is for, so that a changed document starts afresh after failures:
         // a desired endpoint's generation, or the endpoint a removal removes.
@@ -218,7 +262,16 @@ where
 
         if apply {
             outcome.applied = apply::apply(&self.tidb, &self.ec2, &plan, self.apply_window).await;
+            let retrying: BTreeSet<&str> = plan
+                .endpoints
+                .iter()
+                .filter(|p| p.retrying)
+                .map(|p| p.name.as_str())
+                .collect();
             for a in &outcome.applied {
+                if a.kind == "delete_connection" && retrying.contains(a.name.as_str()) {
+                    self.retries.attempted(&a.name, Instant::now());
+                }
                 match &a.result {
                     Ok(()) => self.backoff.succeeded(&a.name),
                     Err(e) => {

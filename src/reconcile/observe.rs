@@ -7,15 +7,13 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
-use super::{
-    CLUSTER_TTL, ClusterFacts, Engine, FAILED_RETRY, Frozen, PassOutcome, SERVICE_TTL, Seen,
-    Wanted, scope_of,
-};
+use super::{Engine, Frozen, PassOutcome, Seen, Wanted, scope_of};
 use crate::cloud::{
-    CloudError, Connection, Ec2, ModifyEndpoint, Network, Page, Scope, Service, ServiceState,
-    TidbCloud, VpcAttribute, VpcEndpoint,
+    CloudError, Connection, ConnectionState, Ec2, ModifyEndpoint, Network, Page, Scope,
+    ServiceState, TidbCloud, VpcAttribute, VpcEndpoint,
 };
-use crate::plan::{self, Leftover, Observed, ownership};
+use crate::plan::{self, Leftover, Observed, ProbeResult, ownership};
+use crate::probe::{Prober, Target};
 use crate::spec::EndpointDocument;
 
 /// VPCs, subnets and security groups to look up in one account and region.
@@ -91,11 +89,20 @@ where
             if unlisted.contains(&scope) {
                 continue;
             }
-            o.endpoint = owned.remove(w.doc.metadata.name.as_str()).map(|(_, e)| e);
+            let name = w.doc.metadata.name.as_str();
+            o.endpoint = owned.remove(name).map(|(_, e)| e);
             o.connection = o
                 .endpoint
                 .as_ref()
                 .and_then(|e| connections.get(&e.id).cloned());
+            match &o.connection {
+                Some(c) if c.state == ConnectionState::Failed => {
+                    o.retry = Some(self.retries.observe(name, &w.generation, Instant::now()));
+                }
+                // Registered again, or accepted: the failure is over.
+                Some(c) if c.state == ConnectionState::Active => self.retries.forget(name),
+                _ => {}
+            }
             let aws = &w.doc.spec.aws;
             match (&o.endpoint, &aws.endpoint_id) {
                 (None, Some(id)) => adopt_ids.entry(scope).or_default().push(id.to_string()),
@@ -103,6 +110,12 @@ where
                     checks.entry(scope).or_default().add(&w.doc)
                 }
                 _ => {}
+            }
+        }
+        self.observe_firewalls(wanted, &mut per, outcome).await;
+        if let Some(prober) = &self.prober {
+            for (w, o) in wanted.iter().zip(per.iter_mut()) {
+                o.probe = Some(probe(prober, w, o));
             }
         }
         let adoptees = self.describe_adoptees(&adopt_ids, outcome).await;
@@ -152,6 +165,8 @@ where
             })
             // Without a connection listing, a removal could leave a connection behind.
             .filter(|l| listed_projects || l.frozen)
+            // Another owner's endpoint that no document takes over is not ours to remove.
+            .filter(|l| ownership::owner_of(&l.endpoint) == Some(self.owner_id.as_str()))
             .collect();
         (per, leftovers)
     }
@@ -167,20 +182,20 @@ where
             let t = &w.doc.spec.tidb_cloud;
             match self.cluster(t.cluster_id.as_str()).await {
                 Ok(Ok(facts)) => {
-                    let project = t
-                        .project_id
-                        .as_ref()
-                        .map_or(facts.cluster.project_id.clone(), ToString::to_string);
-                    projects.insert(project);
+                    // The cluster's own project: a document that names another is told so.
+                    projects.insert(facts.cluster.project_id.clone());
                     let group = t
                         .node_group_id
                         .as_ref()
                         .map_or(facts.default_group, ToString::to_string);
+                    let serving = facts.cluster.state.is_available();
                     o.cluster = Some(Ok(facts.cluster));
-                    match self.service(t.cluster_id.as_str(), &group).await {
-                        Ok(s) => o.service = Some(s),
-                        Err(e) if e.is_transient() => o.trouble = Some(e.to_string()),
-                        Err(e) => o.cluster = Some(Err(e.to_string())),
+                    if serving {
+                        match self.service(t.cluster_id.as_str(), &group).await {
+                            Ok(s) => o.service = Some(s),
+                            Err(e) if e.is_transient() => o.trouble = Some(e.to_string()),
+                            Err(e) => o.cluster = Some(Err(e.to_string())),
+                        }
                     }
                     o.node_group_id = Some(group);
                 }
@@ -235,33 +250,41 @@ where
         self.scopes.extend(wanted.iter().map(|w| scope_of(&w.doc)));
         let mut owned: BTreeMap<String, (Scope, VpcEndpoint)> = BTreeMap::new();
         let mut unlisted = BTreeSet::new();
+        // Ours first; then, with `--reown-from`, the other owner's, for the names not found.
+        let owners: Vec<&str> = std::iter::once(self.owner_id.as_str())
+            .chain(self.reown_from.as_deref())
+            .collect();
         for scope in &self.scopes {
-            let (ec2, owner) = (&self.ec2, ownership::owner_tag(&self.owner_id));
-            match all_pages(|token| async move {
-                ec2.list_tagged_endpoints(scope, owner, token.as_deref())
-                    .await
-            })
-            .await
-            {
-                Ok((list, _)) => {
-                    for e in list {
-                        let name = ownership::name_of(&e).to_string();
-                        // Two endpoints with one name (should not happen): prefer a live one.
-                        if owned
-                            .get(&name)
-                            .is_none_or(|(_, old)| old.state == "deleting")
-                        {
-                            owned.insert(name, (scope.clone(), e));
+            for owner in &owners {
+                let (ec2, tag) = (&self.ec2, ownership::owner_tag(owner));
+                let listed = all_pages(|token| async move {
+                    ec2.list_tagged_endpoints(scope, tag, token.as_deref())
+                        .await
+                })
+                .await;
+                match listed {
+                    Ok((list, _)) => {
+                        for e in list {
+                            let name = ownership::name_of(&e).to_string();
+                            // Two endpoints with one name (should not happen): prefer a live
+                            // one, and ours.
+                            if owned
+                                .get(&name)
+                                .is_none_or(|(_, old)| old.state == "deleting")
+                            {
+                                owned.insert(name, (scope.clone(), e));
+                            }
                         }
                     }
-                }
-                Err(e) => {
-                    outcome.observe_errors += 1;
-                    unlisted.insert(scope.clone());
-                    for (w, o) in wanted.iter().zip(per.iter_mut()) {
-                        if scope_of(&w.doc) == *scope {
-                            o.trouble
-                                .get_or_insert_with(|| format!("cannot list VPC endpoints: {e}"));
+                    Err(e) => {
+                        outcome.observe_errors += 1;
+                        unlisted.insert(scope.clone());
+                        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+                            if scope_of(&w.doc) == *scope {
+                                o.trouble.get_or_insert_with(|| {
+                                    format!("cannot list VPC endpoints: {e}")
+                                });
+                            }
                         }
                     }
                 }
@@ -294,7 +317,8 @@ where
             network.subnets = self.ec2.describe_subnets(scope, &q.subnets).await?;
         }
         if !q.groups.is_empty() {
-            network.security_groups = self.ec2.describe_security_groups(scope, &q.groups).await?;
+            let groups = self.ec2.describe_security_groups(scope, &q.groups).await?;
+            network.security_groups = groups.into_iter().map(|(id, g)| (id, g.vpc_id)).collect();
         }
         Ok(network)
     }
@@ -319,53 +343,25 @@ where
         }
         found
     }
+}
 
-    /// The cluster and its default node group, cached. `Err` is a transient failure;
-    /// `Ok(Err)` a permanent one to show.
-    async fn cluster(&mut self, id: &str) -> Result<Result<ClusterFacts, String>, CloudError> {
-        if let Some((cached, at)) = self.clusters.get(id) {
-            let ttl = if cached.is_ok() {
-                CLUSTER_TTL
-            } else {
-                FAILED_RETRY
-            };
-            if at.elapsed() < ttl {
-                return Ok(cached.clone());
-            }
-        }
-        let answer = match self.tidb.get_cluster(id).await {
-            Ok(cluster) => match self.tidb.list_node_groups(id).await {
-                Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
-                    Some(g) => Ok(ClusterFacts {
-                        cluster,
-                        default_group: g.id.clone(),
-                    }),
-                    None => Err(format!("cluster {id} has no TiDB node group")),
-                },
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) if e.is_transient() => return Err(e),
-            Err(CloudError::NotFound(_)) => Err(format!("cluster {id} not found")),
-            Err(e) => Err(e.to_string()),
-        };
-        self.clusters
-            .insert(id.to_string(), (answer.clone(), Instant::now()));
-        Ok(answer)
-    }
-
-    async fn service(&mut self, cluster: &str, group: &str) -> Result<Service, CloudError> {
-        let key = (cluster.to_string(), group.to_string());
-        if let Some((s, at)) = self.services.get(&key)
-            && s.state == ServiceState::Active
-            && at.elapsed() < SERVICE_TTL
-        {
-            return Ok(s.clone());
-        }
-        let s = self.tidb.get_service(cluster, group).await?;
-        self.services.insert(key, (s.clone(), Instant::now()));
-        Ok(s)
-    }
+/// The latest probe of an endpoint that can be probed (registered, with a VPC whose CIDRs are
+/// known); asks for the next one when due.
+fn probe(prober: &Prober, w: &Wanted, o: &Observed) -> ProbeResult {
+    let (Some(endpoint), Some(connection), Some(firewall)) =
+        (&o.endpoint, &o.connection, &o.firewall)
+    else {
+        return ProbeResult::Pending;
+    };
+    let Some(vpc_cidrs) = firewall.vpc_cidrs.get(&endpoint.vpc_id) else {
+        return ProbeResult::Pending;
+    };
+    prober.observe(Target {
+        name: w.doc.metadata.name.to_string(),
+        host: connection.host.clone(),
+        port: connection.port,
+        vpc_cidrs: vpc_cidrs.clone(),
+    })
 }
 
 /// Every item of a paginated listing, page after page, and how many pages it took.

@@ -53,6 +53,26 @@ pub fn endpoint(name: &str, cluster: &str, subnets: &[&str], extra: &str) -> Str
     )
 }
 
+/// `endpoint` for a second (third...) endpoint in the same VPC to the same cluster: EC2 gives a
+/// service one private DNS domain per VPC, so only one of them can have private DNS.
+pub fn another_endpoint(name: &str, cluster: &str, subnets: &[&str], extra: &str) -> String {
+    endpoint(
+        name,
+        cluster,
+        subnets,
+        &format!("  privateDns: false\n{extra}"),
+    )
+}
+
+/// The `i`-th of many endpoints in one VPC to one cluster: the first one with private DNS.
+pub fn nth_endpoint(i: usize, name: &str, cluster: &str, subnets: &[&str]) -> String {
+    if i == 0 {
+        endpoint(name, cluster, subnets, "")
+    } else {
+        another_endpoint(name, cluster, subnets, "")
+    }
+}
+
 /// A daemon set-up in a temp directory: config, world, endpoints/ and a persisted world.
 pub struct Setup {
     pub dir: tempfile::TempDir,

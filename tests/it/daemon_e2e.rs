@@ -62,11 +62,14 @@ fn edits_modify_in_place_and_removals_delete_or_orphan() {
     setup.write("a.yaml", &endpoint("a", CLUSTER, &[SUBNET_AZ1], ""));
     setup.write(
         "keep.yaml",
-        &endpoint("keep", CLUSTER, &[SUBNET_AZ1], "  deletionPolicy: Orphan\n"),
+        &another_endpoint("keep", CLUSTER, &[SUBNET_AZ1], "  deletionPolicy: Orphan\n"),
     );
     // A third endpoint stays throughout: a directory without any document holds every
     // departure back (the mass-deletion guard), which is not what this test is about.
-    setup.write("stays.yaml", &endpoint("stays", CLUSTER, &[SUBNET_AZ4], ""));
+    setup.write(
+        "stays.yaml",
+        &another_endpoint("stays", CLUSTER, &[SUBNET_AZ4], ""),
+    );
     let _daemon = Daemon::start(&setup, &[]);
     wait_for("all Active", LIMIT, || {
         ["a", "keep", "stays"]
@@ -133,7 +136,7 @@ fn edits_modify_in_place_and_removals_delete_or_orphan() {
 fn an_invalid_file_deletes_nothing_and_reports_its_errors() {
     let setup = Setup::new(&fast_world(), "");
     setup.write("a.yaml", &endpoint("a", CLUSTER, &[SUBNET_AZ1], ""));
-    setup.write("b.yaml", &endpoint("b", CLUSTER, &[SUBNET_AZ4], ""));
+    setup.write("b.yaml", &another_endpoint("b", CLUSTER, &[SUBNET_AZ4], ""));
     let _daemon = Daemon::start(&setup, &[]);
     wait_for("a Active", LIMIT, || {
         setup.phase("a", "a").as_deref() == Some("Active")
@@ -175,10 +178,10 @@ fn an_invalid_file_deletes_nothing_and_reports_its_errors() {
 #[test]
 fn the_mass_deletion_guard_holds_when_the_directory_is_emptied() {
     let setup = Setup::new(&fast_world(), "prune: {maxDeletesPerPass: 1}\n");
-    for name in ["a", "b", "c"] {
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
         setup.write(
             &format!("{name}.yaml"),
-            &endpoint(name, CLUSTER, &[SUBNET_AZ1], ""),
+            &nth_endpoint(i, name, CLUSTER, &[SUBNET_AZ1]),
         );
     }
     let daemon = Daemon::start(&setup, &[]);
@@ -211,7 +214,7 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
     setup.write("a.yaml", &endpoint("a", CLUSTER, &[SUBNET_AZ1], ""));
     std::fs::write(
         setup.path("other/z.yaml"),
-        endpoint("z", CLUSTER, &[SUBNET_AZ4], ""),
+        another_endpoint("z", CLUSTER, &[SUBNET_AZ4], ""),
     )
     .unwrap();
     let daemon = Daemon::start(&setup, &["--allow-mass-delete"]);
@@ -261,7 +264,7 @@ fn kill_9_at_random_instants_never_duplicates_or_leaks() {
     for i in 0..20 {
         setup.write(
             &format!("ep-{i:02}.yaml"),
-            &endpoint(&format!("ep-{i:02}"), CLUSTER, &[SUBNET_AZ1], ""),
+            &nth_endpoint(i, &format!("ep-{i:02}"), CLUSTER, &[SUBNET_AZ1]),
         );
     }
     let daemon = crash_repeatedly(

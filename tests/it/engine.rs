@@ -372,11 +372,13 @@ fn docs_of(wishes: &[Wish]) -> Vec<String> {
             } else {
                 CLUSTER
             };
+            // One private DNS domain per service and VPC: only the first may ask for it.
+            let dns = w.private_dns && i == 0;
             endpoint(
                 &format!("ep-{i}"),
                 cluster,
                 &w.subnets,
-                &format!("  privateDns: {}\n", w.private_dns),
+                &format!("  privateDns: {dns}\n"),
             )
         })
         .collect()

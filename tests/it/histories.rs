@@ -84,8 +84,10 @@ impl Doc {
             .label
             .map_or(String::new(), |l| format!("\n  labels: {{team: t{l}}}"));
         let policy = if self.orphan { "Orphan" } else { "Delete" };
+        // EC2 gives a service one private DNS domain per VPC: only `alpha` asks for it.
+        let dns = name == NAMES[0];
         format!(
-            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata:\n  name: {name}{labels}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {vpc}\n    subnetIds: [{}]\n    securityGroupIds: [{groups}]\n  deletionPolicy: {policy}\n",
+            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata:\n  name: {name}{labels}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {vpc}\n    subnetIds: [{}]\n    securityGroupIds: [{groups}]\n  deletionPolicy: {policy}\n  privateDns: {dns}\n",
             subnets.join(", ")
         )
     }
@@ -141,7 +143,13 @@ fn doc() -> impl Strategy<Value = Doc> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (0..NAMES.len(), doc()).prop_map(|(name, doc)| Step::Write { name, doc }),
+        6 => (0..NAMES.len(), doc()).prop_map(|(name, mut doc)| {
+            // `alpha` has private DNS: orphaned, its endpoint would keep the VPC's private DNS
+            // domain, and a new one could not have it (EC2 allows one per service and VPC):
+            // that Failed case is the planner's tests', not this history's.
+            doc.orphan &= name != 0;
+            Step::Write { name, doc }
+        }),
         2 => (0..FILES.len()).prop_map(|file| Step::Corrupt { file }),
         2 => (0..FILES.len()).prop_map(|file| Step::Restore { file }),
         3 => (0..NAMES.len()).prop_map(|name| Step::Remove { name }),
@@ -344,7 +352,7 @@ fn check_settled(sim: &SimCloud, model: &Model) -> Result<(), TestCaseError> {
         prop_assert_eq!(e.tag("privatelinkd.io/file"), Some(FILES[d.file]));
         let label = d.label.map(|l| format!("t{l}"));
         prop_assert_eq!(e.tag("privatelinkd.io/label/team").map(String::from), label);
-        prop_assert!(e.private_dns_enabled, "{} private DNS", name);
+        prop_assert_eq!(e.private_dns_enabled, n == 0, "{} private DNS", name);
         let active = connections
             .iter()
             .filter(|c| c.endpoint_id == e.id && c.state == ConnectionState::Active)

@@ -45,7 +45,10 @@ fn delete_then_orphan_then_remove_leaves_the_endpoint_and_its_connection_untagge
         "orders.yaml",
         &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
     );
-    setup.write("stays.yaml", &endpoint("stays", CLUSTER, &[SUBNET_AZ4], ""));
+    setup.write(
+        "stays.yaml",
+        &another_endpoint("stays", CLUSTER, &[SUBNET_AZ4], ""),
+    );
     let daemon = Daemon::start(&setup, &[]);
     wait_for("both Active", LIMIT, || {
         setup.phase("orders", "orders").as_deref() == Some("Active")
@@ -111,13 +114,16 @@ fn held_back_deletions_are_shown_and_approve_deletions_releases_exactly_them() {
     let config = setup.config();
     let config = config.to_str().unwrap();
     let names = ["a", "b", "c"];
-    for n in names {
+    for (i, n) in names.into_iter().enumerate() {
         setup.write(
             &format!("{n}.yaml"),
-            &endpoint(n, CLUSTER, &[SUBNET_AZ1], ""),
+            &nth_endpoint(i, n, CLUSTER, &[SUBNET_AZ1]),
         );
     }
-    setup.write("stays.yaml", &endpoint("stays", CLUSTER, &[SUBNET_AZ4], ""));
+    setup.write(
+        "stays.yaml",
+        &another_endpoint("stays", CLUSTER, &[SUBNET_AZ4], ""),
+    );
     let daemon = Daemon::start(&setup, &[]);
     wait_for("all Active", LIMIT, || {
         names

@@ -83,12 +83,28 @@ impl Ec2 for SimCloud {
         &self,
         scope: &Scope,
         ids: &[String],
-    ) -> CloudResult<BTreeMap<String, String>> {
+    ) -> CloudResult<BTreeMap<String, SecurityGroup>> {
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_SECURITY_GROUPS, Some(scope))?;
         Ok(ids
             .iter()
-            .filter_map(|id| Some((id.clone(), sim.group_exists(scope, id)?.id.clone())))
+            .filter_map(|id| {
+                let (vpc, group) = sim.security_group(scope, id)?;
+                Some((id.clone(), security_group(vpc, group)))
+            })
+            .collect())
+    }
+
+    async fn describe_vpcs(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        let mut sim = self.lock();
+        sim.call(op::DESCRIBE_VPCS, Some(scope))?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), vec![sim.vpc(scope, id)?.cidr.clone()])))
             .collect())
     }
 
@@ -195,6 +211,23 @@ impl Ec2 for SimCloud {
                     "InvalidParameter: private DNS can only be enabled on an accepted endpoint"
                         .into(),
                 ));
+            }
+            // One private hosted zone per service and VPC: EC2 refuses a second endpoint's.
+            let conflict = sim.state.endpoints.values().find(|other| {
+                other.endpoint.id != e.endpoint.id
+                    && other.scope == *scope
+                    && other.endpoint.vpc_id == e.endpoint.vpc_id
+                    && other.endpoint.service_name == e.endpoint.service_name
+                    && other.deleted_at.is_none()
+                    && (other.endpoint.private_dns_enabled
+                        || other.dns_change.is_some_and(|(on, _)| on))
+            });
+            if let Some(other) = conflict {
+                return Err(CloudError::Permanent(format!(
+                    "InvalidParameter: private DNS cannot be enabled because there is already a \
+                     conflicting DNS domain for {} in {} (endpoint {})",
+                    e.endpoint.service_name, e.endpoint.vpc_id, other.endpoint.id
+                )));
             }
         }
         let e = sim
@@ -307,12 +340,48 @@ impl Sim {
             }
         }
         for id in groups {
-            if self.group_exists(scope, id).is_none() {
+            if self.security_group(scope, id).is_none() {
                 return Err(CloudError::Permanent(format!(
                     "InvalidGroup.NotFound: the security group '{id}' does not exist"
                 )));
             }
         }
         Ok(())
+    }
+}
+
+/// A simulated group as EC2 describes it: a plain ID allows TCP on every port from the VPC.
+fn security_group(vpc: &VpcSeed, group: &GroupSeed) -> SecurityGroup {
+    let ingress = match group {
+        GroupSeed::Id(_) => vec![IngressRule {
+            protocol: "tcp".into(),
+            from_port: Some(0),
+            to_port: Some(65535),
+            cidrs: vec![vpc.cidr.clone()],
+            ..IngressRule::default()
+        }],
+        GroupSeed::Rules { ingress, .. } => ingress
+            .iter()
+            .map(|r| {
+                let mut rule = IngressRule {
+                    protocol: r.protocol.clone(),
+                    from_port: r.from_port,
+                    to_port: r.to_port.or(r.from_port),
+                    ..IngressRule::default()
+                };
+                if r.source.starts_with("sg-") {
+                    rule.groups.push(r.source.clone());
+                } else if r.source.starts_with("pl-") {
+                    rule.prefix_lists.push(r.source.clone());
+                } else {
+                    rule.cidrs.push(r.source.clone());
+                }
+                rule
+            })
+            .collect(),
+    };
+    SecurityGroup {
+        vpc_id: vpc.id.clone(),
+        ingress,
     }
 }

@@ -22,7 +22,10 @@ mod ec2;
 mod tidb;
 mod world;
 
-pub use world::{ClusterSeed, Faults, NodeGroupSeed, SubnetSeed, Timing, VpcSeed, World};
+pub use world::{
+    ClusterSeed, FailSeed, Faults, GroupSeed, LifecycleSeed, NodeGroupSeed, RuleSeed, SubnetSeed,
+    Timing, VpcSeed, World,
+};
 
 /// Which connections a listing covers: a whole project (`-`/`-`), or one node group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,10 @@ struct State {
     /// ClientToken -> endpoint ID, as EC2 remembers them.
     tokens: BTreeMap<String, String>,
     next_id: u64,
+    /// Cluster states set by tests or the fake server's control endpoint; they win over the
+    /// world file's lifecycle.
+    #[serde(default)]
+    cluster_states: BTreeMap<String, ClusterState>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +69,10 @@ struct SimConnection {
     connection: Connection,
     created_at: u64,
     deleted_at: Option<u64>,
+    /// TiDB Cloud will put it in FAILED (decided when it is registered, as the world's faults
+    /// say then: a failed connection stays failed; a new one may succeed).
+    #[serde(default)]
+    fails: bool,
 }
 
 /// A token bucket in simulated time: the provider's limit, as the provider enforces it.
@@ -163,6 +174,30 @@ impl SimCloud {
     /// Mutating calls received so far (whatever their answer).
     pub fn mutations(&self) -> u64 {
         self.lock().mutations
+    }
+
+    /// Puts a cluster in `state` from now on (tests; the fake server's control endpoint).
+    pub fn set_cluster_state(&self, cluster: &str, state: ClusterState) {
+        let mut sim = self.lock();
+        sim.state.cluster_states.insert(cluster.to_string(), state);
+        sim.persist();
+    }
+
+    /// From now on, TiDB Cloud fails (or stops failing) new connections to `cluster`.
+    pub fn set_failing(&self, cluster: &str, failing: bool) {
+        let mut sim = self.lock();
+        let faults = &mut sim.world.faults.fail_connections;
+        faults.retain(|f| !f.fails(cluster, u64::MAX) && !f.fails(cluster, 0));
+        if failing {
+            faults.push(FailSeed::Always(cluster.to_string()));
+        }
+    }
+
+    /// The state of a cluster now (`None` for one the world does not have).
+    pub fn cluster_state(&self, cluster: &str) -> Option<ClusterState> {
+        let sim = self.lock();
+        let seed = sim.world.clusters.iter().find(|c| c.id == cluster)?;
+        Some(sim.cluster_state(seed))
     }
 
     pub fn reset_calls(&self) {
@@ -399,12 +434,29 @@ impl Sim {
         self.state.next_id
     }
 
+    /// A cluster that exists now (a deleted one answers 404, as the API does).
     fn cluster(&self, id: &str) -> CloudResult<&ClusterSeed> {
         self.world
             .clusters
             .iter()
             .find(|c| c.id == id)
+            .filter(|c| self.cluster_state(c) != ClusterState::Deleted)
             .ok_or_else(|| CloudError::NotFound(format!("cluster {id} not found")))
+    }
+
+    /// The state a test set, else the world's lifecycle at this moment, else ACTIVE.
+    fn cluster_state(&self, cluster: &ClusterSeed) -> ClusterState {
+        if let Some(state) = self.state.cluster_states.get(&cluster.id) {
+            return *state;
+        }
+        let now = self.now();
+        cluster
+            .lifecycle
+            .iter()
+            .filter(|step| u128::from(now) >= step.after.0.as_millis())
+            .filter_map(|step| ClusterState::parse(&step.state))
+            .next_back()
+            .unwrap_or(ClusterState::Active)
     }
 
     fn group(&self, cluster: &str, group: &str) -> CloudResult<&NodeGroupSeed> {
@@ -427,18 +479,23 @@ impl Sim {
     }
 
     fn service(&self, cluster: &ClusterSeed, group: &NodeGroupSeed, now: u64) -> Service {
-        let state = if now < Self::ms(self.world.timing.service_create) {
+        let state = if self.cluster_state(cluster) == ClusterState::Deleting {
+            ServiceState::Deleting
+        } else if now < Self::ms(self.world.timing.service_create) {
             ServiceState::Creating
         } else {
             ServiceState::Active
         };
+        let made_up = || {
+            format!(
+                "privatelink-{}.{}.{}.aws.tidbcloud.com",
+                group.id, cluster.id, cluster.region
+            )
+        };
         Service {
             state,
             name: Self::service_name(cluster, &group.id),
-            dns_name: format!(
-                "privatelink-{}.{}.{}.aws.tidbcloud.com",
-                group.id, cluster.id, cluster.region
-            ),
+            dns_name: group.dns_name.clone().unwrap_or_else(made_up),
             available_zones: group.available_zones.clone(),
         }
     }
@@ -477,12 +534,7 @@ impl Sim {
             Some(at) if now >= at + Self::ms(t.delete) => return None,
             Some(_) => ConnectionState::Deleting,
             None if now < c.created_at + Self::ms(t.accept) => ConnectionState::Pending,
-            None if self
-                .world
-                .faults
-                .fail_connections
-                .contains(&view.cluster_id) =>
-            {
+            None if c.fails => {
                 view.message = "the endpoint service rejected the connection: the VPC endpoint is in an account not allowed by the service".into();
                 ConnectionState::Failed
             }
@@ -516,12 +568,18 @@ impl Sim {
             .find_map(|v| v.subnets.iter().find(|s| s.id == id).map(|s| (v, s)))
     }
 
-    fn group_exists(&self, scope: &Scope, id: &str) -> Option<&VpcSeed> {
+    /// A security group of this account and region, and its VPC.
+    fn security_group(&self, scope: &Scope, id: &str) -> Option<(&VpcSeed, &GroupSeed)> {
         self.world
             .vpcs
             .iter()
             .filter(|v| v.region == scope.region && v.account == scope.account)
-            .find(|v| v.security_groups.iter().any(|g| g == id))
+            .find_map(|v| {
+                v.security_groups
+                    .iter()
+                    .find(|g| g.id() == id)
+                    .map(|g| (v, g))
+            })
     }
 
     /// The service behind a service name, if TiDB Cloud has one.

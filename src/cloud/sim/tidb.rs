@@ -13,6 +13,7 @@ impl TidbCloud for SimCloud {
             region: c.region.clone(),
             cloud_provider: c.cloud_provider.clone(),
             port: c.port,
+            state: sim.cluster_state(c),
         })
     }
 
@@ -98,12 +99,19 @@ impl TidbCloud for SimCloud {
             host: dns,
             port: cluster.port,
         };
+        let fails = sim
+            .world
+            .faults
+            .fail_connections
+            .iter()
+            .any(|f| f.fails(cluster_id, now));
         sim.state.connections.insert(
             id,
             SimConnection {
                 connection: connection.clone(),
                 created_at: now,
                 deleted_at: None,
+                fails,
             },
         );
         if let Some(e) = sim.state.endpoints.get_mut(endpoint_id) {

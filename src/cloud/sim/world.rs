@@ -40,6 +40,20 @@ pub struct ClusterSeed {
     #[serde(default = "port")]
     pub port: u16,
     pub node_groups: Vec<NodeGroupSeed>,
+    /// The cluster's life: from `after` (simulated time since the world began) on, it is in
+    /// `state`. ACTIVE before the first entry; `DELETED` makes it vanish (404).
+    #[serde(default)]
+    pub lifecycle: Vec<LifecycleSeed>,
+}
+
+/// One step of a cluster's life.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LifecycleSeed {
+    pub after: HumanDuration,
+    /// A state of the API's enum: ACTIVE, PAUSED, PAUSING, RESUMING, MODIFYING, DELETING,
+    /// DELETED, ...
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -49,6 +63,10 @@ pub struct NodeGroupSeed {
     #[serde(default)]
     pub default: bool,
     pub available_zones: Vec<String>,
+    /// The service's DNS name, instead of the made-up one (`localhost` lets the reachability
+    /// probe reach a listener of a test).
+    #[serde(default)]
+    pub dns_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -62,10 +80,50 @@ pub struct VpcSeed {
     pub dns_support: bool,
     #[serde(default = "yes")]
     pub dns_hostnames: bool,
+    /// The VPC's IPv4 CIDR block.
+    #[serde(default = "default_cidr")]
+    pub cidr: String,
     #[serde(default)]
     pub subnets: Vec<SubnetSeed>,
     #[serde(default)]
-    pub security_groups: Vec<String>,
+    pub security_groups: Vec<GroupSeed>,
+}
+
+/// A security group: a plain ID allows TCP on every port from the VPC's CIDR; the long form
+/// lists its inbound rules.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GroupSeed {
+    Id(String),
+    Rules {
+        id: String,
+        #[serde(default)]
+        ingress: Vec<RuleSeed>,
+    },
+}
+
+impl GroupSeed {
+    pub fn id(&self) -> &str {
+        match self {
+            GroupSeed::Id(id) | GroupSeed::Rules { id, .. } => id,
+        }
+    }
+}
+
+/// An inbound rule of a simulated security group.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleSeed {
+    /// `tcp`, `udp` or `-1` (all traffic).
+    #[serde(default = "tcp")]
+    pub protocol: String,
+    #[serde(default)]
+    pub from_port: Option<u16>,
+    /// Defaults to `fromPort`.
+    #[serde(default)]
+    pub to_port: Option<u16>,
+    /// A CIDR block, a security group ID (`sg-...`) or a prefix list ID (`pl-...`).
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -112,9 +170,34 @@ pub struct Faults {
     /// Enforce the real APIs' limits.
     #[serde(default = "yes")]
     pub rate_limits: bool,
-    /// Cluster IDs whose connections TiDB Cloud puts in FAILED.
+    /// Clusters whose connections TiDB Cloud puts in FAILED: a cluster ID (always), or
+    /// `{cluster, until}` (connections registered before `until`, simulated time since the
+    /// world began, fail; those registered later do not).
     #[serde(default)]
-    pub fail_connections: Vec<String>,
+    pub fail_connections: Vec<FailSeed>,
+}
+
+/// Which connections TiDB Cloud fails.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FailSeed {
+    Always(String),
+    Until {
+        cluster: String,
+        until: HumanDuration,
+    },
+}
+
+impl FailSeed {
+    /// Does a connection to `cluster` registered at `at_ms` (simulated) fail?
+    pub fn fails(&self, cluster: &str, at_ms: u64) -> bool {
+        match self {
+            FailSeed::Always(c) => c == cluster,
+            FailSeed::Until { cluster: c, until } => {
+                c == cluster && u128::from(at_ms) < until.0.as_millis()
+            }
+        }
+    }
 }
 
 impl Default for Faults {
@@ -135,6 +218,12 @@ fn yes() -> bool {
 }
 fn aws() -> String {
     "aws".into()
+}
+fn tcp() -> String {
+    "tcp".into()
+}
+fn default_cidr() -> String {
+    "10.0.0.0/16".into()
 }
 fn port() -> u16 {
     4000

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::{Cluster, Connection, ConnectionState, NodeGroup, Service, ServiceState};
+use crate::cloud::{
+    Cluster, ClusterState, Connection, ConnectionState, NodeGroup, Service, ServiceState,
+};
 
 /// `tidb_cloud_open_apidedicatedv1beta1Cluster`, the fields we use and those the spec requires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,13 @@ impl WireCluster {
             region,
             cloud_provider: provider,
             port: self.port,
+            // A state this version does not know is taken as serving: better to try and be
+            // told no than to stop managing a cluster over a new word.
+            state: self
+                .state
+                .as_deref()
+                .and_then(ClusterState::parse)
+                .unwrap_or(ClusterState::Active),
         }
     }
 }

@@ -1,0 +1,64 @@
+//! What the event loop and the HTTP listener share: the events the loop reacts to, what
+//! `/readyz` decides on, and what people ask of the running daemon (`approve-deletions`,
+//! `retry`).
+//! Its own module, below both, so that neither imports the other.
+
+mod approval;
+mod retry;
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+pub use approval::{Approvals, HeldBack};
+pub use retry::{RetryRequests, Retrying};
+
+/// Everything that makes the loop act.
+#[derive(Debug)]
+pub enum Event {
+    /// Endpoint files changed (debounced).
+    FilesChanged,
+    /// SIGHUP: re-read the daemon config, then resync.
+    Reload,
+    /// SIGTERM / SIGINT.
+    Stop,
+    /// `/healthz`: the loop answers, proving it is not stuck.
+    Ping(oneshot::Sender<()>),
+    /// Deletions were approved (`POST /v1/deletions/approve`), or retries asked for
+    /// (`POST /v1/retry`): pass now.
+    Asked,
+}
+
+/// What `/readyz` decides on, updated by the loop after each pass.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// When the last pass that observed everything ended (`None` before the first).
+    pub last_full_observe: Option<std::time::Instant>,
+    pub interval: Duration,
+}
+
+impl Readiness {
+    pub fn new(interval: Duration) -> Self {
+        Readiness {
+            last_full_observe: None,
+            interval,
+        }
+    }
+
+    /// Ready once a full pass completed, and while the last full observe is recent.
+    pub fn check(&self) -> Result<(), String> {
+        let Some(at) = self.last_full_observe else {
+            return Err("the first full pass has not completed yet".into());
+        };
+        let age = at.elapsed();
+        let limit = self.interval * 3;
+        if age > limit {
+            return Err(format!(
+                "the last complete observation is {}s old (more than 3 intervals, {}s)",
+                age.as_secs(),
+                limit.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
