@@ -33,25 +33,39 @@ pub fn shown(
     plan: &EndpointPlan,
     held: Option<&Held>,
     last: Option<&EndpointStatus>,
-    guard: Option<&str>,
+    context: &Context<'_>,
 ) -> (Phase, String) {
-    if plan.held_by_guard {
-        let guard = guard.unwrap_or("held back by the mass-deletion guard");
-        return (plan.phase, format!("{}; {guard}", plan.message));
-    }
-    if let Some(held) = held {
+    let (phase, message) = if plan.held_by_guard {
+        let guard = context
+            .guard
+            .unwrap_or("held back by the mass-deletion guard");
+        (plan.phase, format!("{}; {guard}", plan.message))
+    } else if let Some(held) = held {
         let phase = if held.permanent {
             Phase::Failed
         } else {
             plan.phase
         };
         let at = humantime::format_rfc3339_seconds(held.retry_at);
-        return (phase, format!("{}; next attempt at {at}", held.message));
-    }
-    match last {
-        Some(last) if plan.uncertain => (last.phase, plan.message.clone()),
-        _ => (plan.phase, plan.message.clone()),
-    }
+        (phase, format!("{}; next attempt at {at}", held.message))
+    } else {
+        match last {
+            Some(last) if plan.uncertain => (last.phase, plan.message.clone()),
+            _ => (plan.phase, plan.message.clone()),
+        }
+    };
+    // Commands a message suggests name this daemon's config file.
+    let config = format!("--config {}", context.config.display());
+    (phase, message.replace("--config FILE", &config))
+}
+
+/// What a message needs that the plan does not know.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Why the mass-deletion guard holds departures back, and how to release them.
+    pub guard: Option<&'a str>,
+    /// The daemon config, for the commands a message tells people to run.
+    pub config: &'a Path,
 }
 
 /// Writes status files and metric series after each pass, remembering what it showed.
@@ -115,7 +129,10 @@ impl Reporter {
     ) -> BTreeMap<String, Phase> {
         log_applied(outcome, metrics);
         let guard = guard_note(&outcome.plan, places);
-        let guard = guard.as_deref();
+        let context = Context {
+            guard: guard.as_deref(),
+            config: places.config,
+        };
         // Removed documents report into the status file of the file they were last in.
         let mut removals: BTreeMap<PathBuf, Vec<&EndpointPlan>> = BTreeMap::new();
         for p in &outcome.plan.removals {
@@ -162,8 +179,12 @@ impl Reporter {
                         continue;
                     };
                     let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
-                    let (phase, message) =
-                        shown(plan, outcome.held.get(name), old.get(name).copied(), guard);
+                    let (phase, message) = shown(
+                        plan,
+                        outcome.held.get(name),
+                        old.get(name).copied(),
+                        &context,
+                    );
                     let mut status = endpoint_status(
                         name,
                         phase,
@@ -208,7 +229,8 @@ impl Reporter {
                     endpoints.push(status);
                 }
                 let removed = removals.get(&file.path).map(Vec::as_slice).unwrap_or(&[]);
-                endpoints.extend(self.removed(removed, &display, outcome, &old, guard, &mut views));
+                endpoints
+                    .extend(self.removed(removed, &display, outcome, &old, &context, &mut views));
                 StatusFile {
                     file: display,
                     errors: Vec::new(),
@@ -238,8 +260,14 @@ impl Reporter {
                 .iter()
                 .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
                 .collect();
-            let endpoints =
-                self.removed(&removals[&file], &display, outcome, &old, guard, &mut views);
+            let endpoints = self.removed(
+                &removals[&file],
+                &display,
+                outcome,
+                &old,
+                &context,
+                &mut views,
+            );
             let status = StatusFile {
                 file: display,
                 errors: Vec::new(),
@@ -283,13 +311,13 @@ impl Reporter {
         file: &str,
         outcome: &PassOutcome,
         old: &BTreeMap<&str, &EndpointStatus>,
-        guard: Option<&str>,
+        context: &Context<'_>,
         views: &mut BTreeMap<String, EndpointView>,
     ) -> Vec<EndpointStatus> {
         let mut statuses = Vec::new();
         for p in plans {
             let old = old.get(p.name.as_str()).copied();
-            let (phase, message) = shown(p, outcome.held.get(&p.name), old, guard);
+            let (phase, message) = shown(p, outcome.held.get(&p.name), old, context);
             let id = p.leaving.as_ref().map(|l| l.endpoint_id.clone());
             let mut status = endpoint_status(&p.name, phase, message, &UNSEEN, old, String::new());
             status.removed = true;

@@ -184,6 +184,28 @@ fn the_fake_answers_curl_digest_and_follows_the_spec() {
     assert_eq!(status, 401);
     conforms("googlerpcStatus", &serde_json::from_str(&denied).unwrap());
 
+    // The fake's own control endpoint moves the cluster through its life; the API shows it.
+    let (status, body) = curl(
+        &user,
+        "PUT",
+        &format!("http://{}/fake/clusters/{CLUSTER}/state", fake.addr),
+        Some(r#"{"state": "PAUSED"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, paused) = get(&format!("/clusters/{CLUSTER}"));
+    assert_eq!(paused["state"], "PAUSED");
+    conforms("tidb_cloud_open_apidedicatedv1beta1Cluster", &paused);
+    let (status, _) = curl(
+        &user,
+        "PUT",
+        &format!("http://{}/fake/clusters/{CLUSTER}/state", fake.addr),
+        Some(r#"{"state": "DELETED"}"#),
+    );
+    assert_eq!(status, 200);
+    let (status, gone) = get(&format!("/clusters/{CLUSTER}"));
+    assert_eq!(status, 404);
+    conforms("googlerpcStatus", &gone);
+
     let md5 = FakeServer::start(dir.path(), &["--algorithm", "md5"]);
     let (status, _) = curl(
         &user,

@@ -140,7 +140,10 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
                 "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => {
                     CloudError::Transient(format!("ec2:{action}: {code}: {message}"))
                 }
-                _ => CloudError::Permanent(format!("{code}: {message}")),
+                _ => match ec2_advice(&code, &message) {
+                    Some(advice) => CloudError::Permanent(format!("{code}: {message}; {advice}")),
+                    None => CloudError::Permanent(format!("{code}: {message}")),
+                },
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => CloudError::Unreachable(

@@ -153,6 +153,21 @@ pub enum CloudError {
     NotFound(String),
 }
 
+/// What a person can do about an EC2 error, where the error alone does not say it.
+pub fn ec2_advice(code: &str, message: &str) -> Option<&'static str> {
+    match code {
+        "InvalidParameter" if message.contains("conflicting DNS domain") => Some(
+            "another endpoint to this service in this VPC already has private DNS (EC2 allows one \
+             per service and VPC): delete it, adopt it with spec.aws.endpointId, or set \
+             privateDns: false",
+        ),
+        "VpcEndpointLimitExceeded" => {
+            Some("the account's VPC endpoint quota is reached: ask AWS for a higher quota")
+        }
+        _ => None,
+    }
+}
+
 impl CloudError {
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -3,7 +3,7 @@
 //! passes instead of all falling in the same one; what is on its way (a paused cluster, a
 //! service being created) is looked at every pass.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -38,6 +38,8 @@ pub struct Lookups {
     /// Cluster facts, or why they cannot be had.
     clusters: HashMap<String, Entry<Result<ClusterFacts, String>>>,
     services: HashMap<(String, String), Entry<Service>>,
+    /// Clusters seen to exist since start: a 404 for one of them means it was deleted.
+    known: HashSet<String>,
     jitter: XorShift,
 }
 
@@ -46,6 +48,7 @@ impl Default for Lookups {
         Lookups {
             clusters: HashMap::new(),
             services: HashMap::new(),
+            known: HashSet::new(),
             jitter: XorShift::new(0x5851_f42d_4c95_7f2d),
         }
     }
@@ -55,6 +58,12 @@ impl Lookups {
     /// `ttl` give or take a fifth.
     fn jittered(&mut self, ttl: Duration) -> Instant {
         Instant::now() + ttl.mul_f64(0.8 + 0.4 * self.jitter.next_f64())
+    }
+
+    /// Forget everything: the next pass asks again (new clients after a reload).
+    pub fn expire_all(&mut self) {
+        self.clusters.clear();
+        self.services.clear();
     }
 
     /// Forget a failed cluster lookup, so it is asked again now (`privatelinkd retry`).
@@ -80,11 +89,7 @@ where
         {
             return Ok(e.value.clone());
         }
-        let known = self
-            .lookups
-            .clusters
-            .get(id)
-            .is_some_and(|e| e.value.is_ok());
+        let known = self.lookups.known.contains(id);
         let answer = match self.tidb.get_cluster(id).await {
             Ok(cluster) => match self.tidb.list_node_groups(id).await {
                 Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
@@ -113,6 +118,9 @@ where
             )),
             Err(e) => Err(e.to_string()),
         };
+        if answer.is_ok() {
+            self.lookups.known.insert(id.to_string());
+        }
         let expires = match &answer {
             Ok(facts) if facts.cluster.state.is_available() => self.lookups.jittered(CLUSTER_TTL),
             // Paused, pausing, resuming...: looked at every pass, so activity resumes with it.

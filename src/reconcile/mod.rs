@@ -171,10 +171,16 @@ where
         &self.ec2
     }
 
-    /// New clients (a reload); caches and retry state are kept.
+    /// New clients (a reload): what they see is looked up afresh; retry state is kept.
     pub fn set_clients(&mut self, tidb: T, ec2: E) {
         self.tidb = tidb;
         self.ec2 = ec2;
+        self.expire_lookups();
+    }
+
+    /// Cached clusters and services are looked up again in the next pass.
+    pub fn expire_lookups(&mut self) {
+        self.lookups.expire_all();
     }
 
     pub fn set_apply_window(&mut self, window: Duration) {

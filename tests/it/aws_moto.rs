@@ -436,6 +436,13 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
             moto.url
         ),
     );
+    // Settled endpoints are looked at every interval: a short one, for the hand-made changes.
+    let config = std::fs::read_to_string(setup.config()).unwrap();
+    std::fs::write(
+        setup.config(),
+        config.replace("interval: 60s", "interval: 2s"),
+    )
+    .unwrap();
     let subnet = |i: usize| net.subnets[i].0.clone();
     // The AZ subnet checks need AWS IDs of the form the spec accepts: moto's are.
     let doc = |name: &str, subnets: &[String]| {
@@ -478,6 +485,54 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
     );
 
     let sdk = runtime().block_on(moto.sdk());
+    // The group moto made has no inbound rule: PortAllowed says which rule to add, naming the
+    // group, the port and the VPC's CIDR (described from moto in batches).
+    let port_allowed = || {
+        setup.status("orders").and_then(|s| {
+            s["endpoints"][0]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "PortAllowed")
+                .map(|c| {
+                    (
+                        c["status"].as_str().unwrap().to_string(),
+                        c["message"].as_str().unwrap().to_string(),
+                    )
+                })
+        })
+    };
+    let (status, message) = port_allowed().unwrap();
+    assert_eq!(status, "False");
+    assert!(
+        message.contains(&format!(
+            "add an inbound rule to {}: TCP, port 4000, source 10.0.0.0/16",
+            net.groups[0]
+        )),
+        "{message}"
+    );
+    // A person adds the rule by hand: True within a pass.
+    runtime()
+        .block_on(
+            sdk.authorize_security_group_ingress()
+                .group_id(&net.groups[0])
+                .ip_permissions(
+                    aws_sdk_ec2::types::IpPermission::builder()
+                        .ip_protocol("tcp")
+                        .from_port(4000)
+                        .to_port(4000)
+                        .ip_ranges(
+                            aws_sdk_ec2::types::IpRange::builder()
+                                .cidr_ip("10.0.0.0/16")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    settle("PortAllowed True", &|| {
+        port_allowed().is_some_and(|(s, _)| s == "True")
+    });
     let live = |sdk: &aws_sdk_ec2::Client| {
         runtime().block_on(async {
             let out = sdk.describe_vpc_endpoints().send().await.unwrap();

@@ -398,6 +398,8 @@ pub fn assert_one_endpoint_and_connection_per_document(setup: &Setup, documents:
 /// dropped.
 pub struct FakeTidb {
     pub addr: std::net::SocketAddr,
+    /// Its simulated world, to change while it serves (a cluster paused, failures healed).
+    pub sim: privatelinkd::cloud::sim::SimCloud,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -411,6 +413,7 @@ impl FakeTidb {
         let world = privatelinkd::cloud::sim::World::load(&path).unwrap();
         let sim = privatelinkd::cloud::sim::SimCloud::new(world, None).unwrap();
         let fake = fake_tidbcloud::Fake::new(sim, options);
+        let sim = fake.sim().clone();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -431,6 +434,7 @@ impl FakeTidb {
         });
         FakeTidb {
             addr,
+            sim,
             stop: Some(stop),
             thread: Some(thread),
         }

@@ -430,3 +430,133 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
         assert!(!status.contains(PRIVATE));
     }
 }
+
+#[test]
+fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives_its_life() {
+    use privatelinkd::cloud::ClusterState;
+    let setup = Setup::new(
+        &ready_world(),
+        "cloud: {tidbCloud: real, aws: simulated}\ntidbCloud: {apiUrl: \"http://ADDR\", publicKey: PUBKEY01, privateKeyFile: ./key.txt}\n",
+    );
+    std::fs::write(setup.path("key.txt"), format!("{PRIVATE}\n")).unwrap();
+    let fake = FakeTidb::start(
+        &ready_world(),
+        options(
+            Algorithm::Md5,
+            1000,
+            Duration::from_secs(60),
+            Faults::default(),
+        ),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(setup.config())
+        .unwrap()
+        .replace("ADDR", &fake.addr.to_string())
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(setup.config(), config).unwrap();
+    setup.write(
+        "legacy.yaml",
+        &endpoint("legacy", FAILING_CLUSTER, &[SUBNET_AZ4], ""),
+    );
+    let daemon = Daemon::start(&setup, &[]);
+    wait_for("legacy Failed", Duration::from_secs(30), || {
+        setup.phase("legacy", "legacy").as_deref() == Some("Failed")
+    });
+    let status = setup.status("legacy").unwrap();
+    let message = status["endpoints"][0]["message"].as_str().unwrap();
+    assert!(message.contains("next automatic retry at"), "{message}");
+    // The world stops failing it; a person asks for a retry instead of waiting five minutes.
+    fake.sim.set_failing(FAILING_CLUSTER, false);
+    let retry = |names: &[&str]| {
+        Command::new(binary())
+            .arg("retry")
+            .args(names)
+            .arg("--config")
+            .arg(setup.config())
+            .output()
+            .unwrap()
+    };
+    let refused = retry(&["nobody"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no endpoint is named nobody"));
+    let asked = retry(&["legacy"]);
+    assert!(asked.status.success(), "{asked:?}");
+    wait_for(
+        "legacy Active after the retry",
+        Duration::from_secs(30),
+        || setup.phase("legacy", "legacy").as_deref() == Some("Active"),
+    );
+    assert_eq!(daemon.stop(), Some(0));
+
+    // The cluster's life, as the API shows it: paused, then resumed, then deleted.
+    let runtime = runtime();
+    runtime.block_on(async {
+        let client = TidbClient::new(TidbSettings {
+            api_url: format!("http://{}", fake.addr),
+            public_key: PUBLIC.into(),
+            private_key: Secret::new(PRIVATE),
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        let ec2 = SimCloud::new(load_world(&ready_world()), None)
+            .unwrap()
+            .with_tidb_elsewhere();
+        let rates = Rates::default().scaled(1_000_000.0);
+        let mut engine = Engine::new(gated(client), Budgeted::new(ec2, rates), "owner");
+        let wanted = [Wanted::new(
+            privatelinkd::spec::checker()
+                .check(
+                    &privatelinkd::yaml::load(&endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""))
+                        .documents[0],
+                )
+                .unwrap(),
+            "orders.yaml",
+        )];
+        let policy = Policy {
+            owner_id: "owner".into(),
+            max_deletes_per_pass: 5,
+            ..Policy::default()
+        };
+        let message =
+            |p: &privatelinkd::reconcile::PassOutcome| p.plan.endpoints[0].message.clone();
+        fake.sim.set_cluster_state(CLUSTER, ClusterState::Paused);
+        engine.expire_lookups();
+        let paused = engine
+            .pass(&wanted, &Frozen::default(), &policy, true)
+            .await;
+        assert!(
+            message(&paused).contains("is PAUSED"),
+            "{}",
+            message(&paused)
+        );
+        assert!(paused.applied.is_empty());
+        fake.sim.set_cluster_state(CLUSTER, ClusterState::Active);
+        engine.expire_lookups();
+        let resumed = engine
+            .pass(&wanted, &Frozen::default(), &policy, true)
+            .await;
+        assert!(
+            resumed
+                .applied
+                .iter()
+                .any(|a| a.kind == "create_vpc_endpoint"),
+            "{:?}",
+            resumed.plan
+        );
+        fake.sim.set_cluster_state(CLUSTER, ClusterState::Deleted);
+        engine.expire_lookups();
+        let gone = engine
+            .pass(&wanted, &Frozen::default(), &policy, true)
+            .await;
+        assert_eq!(gone.plan.endpoints[0].phase, Phase::Failed);
+        assert!(
+            message(&gone).contains("cluster 1379661944646413143 no longer exists"),
+            "{}",
+            message(&gone)
+        );
+    });
+}

@@ -223,10 +223,14 @@ impl Ec2 for SimCloud {
                         || other.dns_change.is_some_and(|(on, _)| on))
             });
             if let Some(other) = conflict {
-                return Err(CloudError::Permanent(format!(
-                    "InvalidParameter: private DNS cannot be enabled because there is already a \
-                     conflicting DNS domain for {} in {} (endpoint {})",
+                let message = format!(
+                    "private DNS cannot be enabled because there is already a conflicting DNS \
+                     domain for {} in {} (endpoint {})",
                     e.endpoint.service_name, e.endpoint.vpc_id, other.endpoint.id
+                );
+                let advice = ec2_advice("InvalidParameter", &message).unwrap_or_default();
+                return Err(CloudError::Permanent(format!(
+                    "InvalidParameter: {message}; {advice}"
                 )));
             }
         }
