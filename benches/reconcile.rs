@@ -221,7 +221,7 @@ fn main() {
     // From a file save to the first API call, through the watcher and the loop.
     let latency = rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let _watcher = daemon::watch(&endpoints, tx.clone()).unwrap();
+        let _watcher = daemon::watch(&endpoints, tx.clone(), Default::default()).unwrap();
         let running = tokio::spawn(daemon(dir.path(), &sim, a.time_scale).run(rx));
         tokio::time::sleep(Duration::from_secs(2)).await; // its start-up pass
         sim.reset_calls();

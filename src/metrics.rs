@@ -3,10 +3,10 @@
 //! Labels come only from small closed sets or from names the user chose (endpoint names, IDs);
 //! never from error text. Series of endpoints that are gone are removed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::cloud::{CallObserver, Outcome, ServiceState};
+use crate::cloud::{BucketClass, CallObserver, Outcome, ServiceState, op};
 use crate::plan::Phase;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -119,6 +119,10 @@ pub struct Metrics {
     deletions_blocked: Gauge,
     deletions_held_back: Gauge,
     notify_dropped: Counter,
+    budget_used: Family<ApiLabel, Gauge<f64, AtomicU64>>,
+    last_full_listing: Gauge<f64, AtomicU64>,
+    /// Calls of the last minute, by API and operation, for the budget ratios.
+    recent: Mutex<BTreeMap<(&'static str, &'static str), VecDeque<Instant>>>,
     last_success: Gauge<f64, AtomicU64>,
     interval: Gauge,
     present: Mutex<Present>,
@@ -219,6 +223,18 @@ impl Metrics {
             "systemd notify messages dropped because the service manager's socket was full",
             notify_dropped.clone(),
         );
+        let budget_used = Family::default();
+        registry.register(
+            "privatelinkd_api_budget_used_ratio",
+            "Share of the provider's published budget used over the last minute (EC2: the busiest action's bucket)",
+            budget_used.clone(),
+        );
+        let last_full_listing = Gauge::default();
+        registry.register(
+            "privatelinkd_last_full_listing_timestamp_seconds",
+            "Unix time of the oldest of the last full listings of TiDB Cloud connections (at most fullResync ago)",
+            last_full_listing.clone(),
+        );
         let last_success = Gauge::default();
         registry.register(
             "privatelinkd_last_successful_sync_timestamp_seconds",
@@ -262,6 +278,9 @@ impl Metrics {
             deletions_blocked,
             deletions_held_back,
             notify_dropped,
+            budget_used,
+            last_full_listing,
+            recent: Mutex::new(BTreeMap::new()),
             last_success,
             interval,
             present: Mutex::new(Present::default()),
@@ -381,6 +400,52 @@ impl Metrics {
         }
     }
 
+    /// When connections were last listed in full.
+    pub fn set_last_full_listing(&self, at: Option<SystemTime>) {
+        if let Some(at) = at {
+            let secs = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            self.last_full_listing.set(secs);
+        }
+    }
+
+    /// The budget ratios as of now (they fall when calls stop).
+    pub fn refresh_budget(&self) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut ratios: BTreeMap<&'static str, f64> = [("tidbcloud", 0.0), ("ec2", 0.0)].into();
+        let mut tidb_calls = 0usize;
+        for ((api, operation), calls) in recent.iter_mut() {
+            while calls
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+            {
+                calls.pop_front();
+            }
+            let Some(op) = op::named(api, operation) else {
+                continue;
+            };
+            let per_minute = op.class.published().per_second * 60.0;
+            if op.class == BucketClass::Tidb {
+                // One bucket for every operation: the key's.
+                tidb_calls += calls.len();
+                continue;
+            }
+            let ratio = calls.len() as f64 / per_minute;
+            let entry = ratios.entry(api).or_default();
+            *entry = entry.max(ratio);
+        }
+        ratios.insert(
+            "tidbcloud",
+            tidb_calls as f64 / (BucketClass::Tidb.published().per_second * 60.0),
+        );
+        for (api, ratio) in ratios {
+            self.budget_used.get_or_create(&ApiLabel { api }).set(ratio);
+        }
+    }
+
     pub fn set_deletions_held_back(&self, count: usize) {
         self.deletions_held_back.set(count as i64);
     }
@@ -445,6 +510,12 @@ impl CallObserver for Metrics {
         self.api_duration
             .get_or_create(&ApiOperation { api, operation })
             .observe(elapsed.as_secs_f64());
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((api, operation))
+            .or_default()
+            .push_back(Instant::now());
     }
 
     fn budget_wait(&self, api: &'static str, waited: Duration) {

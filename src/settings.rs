@@ -52,9 +52,14 @@ pub struct SettingsFile {
     /// not cleaned up.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    /// Full resync period.
+    /// Full resync period: every endpoint is looked at again in EC2 at least this often.
     #[serde(default = "default_interval")]
     pub interval: HumanDuration,
+    /// TiDB Cloud connections are listed in full at least this often (in between, only the
+    /// connections in flight are asked for): a connection deleted in the console is noticed
+    /// within this long.
+    #[serde(default = "default_full_resync")]
+    pub full_resync: HumanDuration,
     /// While endpoints are on their way (creating, waiting for acceptance), look again this
     /// often instead of waiting a whole `interval`.
     #[serde(default = "default_settle")]
@@ -320,6 +325,9 @@ impl Default for PruneSettings {
 
 fn default_interval() -> HumanDuration {
     HumanDuration(Duration::from_secs(60))
+}
+fn default_full_resync() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
 }
 fn default_settle() -> HumanDuration {
     HumanDuration(Duration::from_secs(5))

@@ -10,12 +10,12 @@
 //! symlinks are followed but a directory is never read twice (no cycles), and an entry that
 //! cannot be read at all freezes the endpoints that came from it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use thiserror::Error;
 
@@ -41,7 +41,8 @@ pub enum SourceError {
 /// One valid document and where its parts were written, for later cross-file checks.
 #[derive(Debug, Clone)]
 pub struct Document {
-    pub spec: EndpointDocument,
+    /// Shared with the passes that act on it.
+    pub spec: Arc<EndpointDocument>,
     /// `spec::generation` of the document, computed once when the file is read.
     pub generation: String,
     pub pos: Pos,
@@ -100,7 +101,8 @@ impl SpecFile {
 /// Every endpoint file found under the given paths, in path order.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    pub files: Vec<SpecFile>,
+    /// Shared with the daemon's `Tree`: a pass over an unchanged directory copies nothing.
+    pub files: Vec<Arc<SpecFile>>,
 }
 
 impl Catalog {
@@ -118,9 +120,9 @@ impl Catalog {
         let mut found = walk.files;
         found.sort();
         found.dedup();
-        let mut files: Vec<SpecFile> = found.iter().map(|p| cache.read(p)).collect();
+        let mut files: Vec<Arc<SpecFile>> = found.iter().map(|p| cache.read(p)).collect();
         cache.files.retain(|p, _| found.binary_search(p).is_ok());
-        files.extend(walk.problems);
+        files.extend(walk.problems.into_iter().map(Arc::new));
         files.sort_by(|a, b| a.path.cmp(&b.path));
         cross_check(&mut files);
         Ok(Catalog { files })
@@ -138,18 +140,114 @@ impl Catalog {
     }
 }
 
+/// The daemon's view of its endpoints directory: walked in full at start and as a periodic
+/// safety net; in between, only the paths the file watcher names are read again, so a pass
+/// over an unchanged directory neither lists it nor stats a file.
+#[derive(Debug)]
+pub struct Tree {
+    root: PathBuf,
+    cache: FileCache,
+    /// Every entry of the directory that matters, by path: files, and entries that are
+    /// findings (each checked on its own; `catalog` checks them against each other).
+    entries: BTreeMap<PathBuf, Arc<SpecFile>>,
+}
+
+impl Tree {
+    pub fn new(root: PathBuf) -> Tree {
+        Tree {
+            root,
+            cache: FileCache::default(),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Walks the whole directory (a stat per file; only files that changed are read). An
+    /// error means the directory itself cannot be read: then it holds nothing.
+    pub fn rescan(&mut self) -> Result<(), SourceError> {
+        let mut walk = Walk::default();
+        let walked = walk.explicit(&self.root);
+        let found = self.read(walk);
+        self.cache.files.retain(|p, _| found.contains_key(p));
+        self.entries = found;
+        walked
+    }
+
+    /// Reads again what is at these paths now: files, or directories with everything under
+    /// them; what is gone is dropped.
+    pub fn refresh(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
+        for path in paths {
+            if !path.starts_with(&self.root) || path == self.root {
+                // Outside (a rename away), or the directory itself: only a rescan can tell.
+                let _ = self.rescan();
+                return;
+            }
+            let hidden = path
+                .strip_prefix(&self.root)
+                .into_iter()
+                .flat_map(Path::components)
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
+            self.entries
+                .retain(|p, _| p != &path && !p.starts_with(&path));
+            self.cache
+                .files
+                .retain(|p, _| p != &path && !p.starts_with(&path));
+            let mut walk = Walk::default();
+            // The directories above are being read already: a symlink back to one of them
+            // is a cycle here as in a full walk.
+            for dir in path.ancestors().skip(1) {
+                if let Ok(meta) = fs::metadata(dir) {
+                    walk.seen.insert((meta.dev(), meta.ino()));
+                }
+                if dir == self.root {
+                    break;
+                }
+            }
+            if fs::symlink_metadata(&path).is_ok() {
+                walk.entry(&path);
+            }
+            let found = self.read(walk);
+            self.entries.extend(found);
+        }
+    }
+
+    /// Reads the files a walk found (through the cache); with the walk's findings.
+    fn read(&mut self, walk: Walk) -> BTreeMap<PathBuf, Arc<SpecFile>> {
+        let mut found: BTreeMap<PathBuf, Arc<SpecFile>> = walk
+            .files
+            .iter()
+            .map(|p| (p.clone(), self.cache.read(p)))
+            .collect();
+        found.extend(
+            walk.problems
+                .into_iter()
+                .map(|f| (f.path.clone(), Arc::new(f))),
+        );
+        found
+    }
+
+    /// Every entry, checked against each other, in path order.
+    pub fn catalog(&self) -> Catalog {
+        let mut files: Vec<Arc<SpecFile>> = self.entries.values().cloned().collect();
+        cross_check(&mut files);
+        Catalog { files }
+    }
+}
+
 /// Files as last read, kept while their inode, size and modification time stay the same: the
 /// daemon's pass over an unchanged directory parses nothing again.
 #[derive(Debug, Default)]
 pub struct FileCache {
-    files: HashMap<PathBuf, (Stamp, SpecFile)>,
+    files: HashMap<PathBuf, (Stamp, Arc<SpecFile>)>,
 }
 
 /// What tells that a file changed.
 type Stamp = (std::time::SystemTime, u64, u64);
 
 impl FileCache {
-    fn read(&mut self, path: &Path) -> SpecFile {
+    fn read(&mut self, path: &Path) -> Arc<SpecFile> {
         let stamp = fs::metadata(path)
             .ok()
             .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
@@ -158,7 +256,7 @@ impl FileCache {
         {
             return file.clone();
         }
-        let file = read_file(path);
+        let file = Arc::new(read_file(path));
         match stamp {
             Some(stamp) if !file.unreadable => {
                 self.files.insert(path.to_path_buf(), (stamp, file.clone()));
@@ -183,13 +281,15 @@ pub fn is_spec_file(path: &Path) -> bool {
 }
 
 fn stem(path: &Path) -> String {
+    stem_of(path).to_string()
+}
+
+fn stem_of(path: &Path) -> &str {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    name.trim_end_matches(".yaml")
-        .trim_end_matches(".yml")
-        .to_string()
+    name.trim_end_matches(".yaml").trim_end_matches(".yml")
 }
 
 /// What a walk of the given paths found: files to read, and entries that are findings.
@@ -359,7 +459,7 @@ pub fn parse_file(path: &Path, bytes: &[u8]) -> SpecFile {
         match spec::checker().check(tree) {
             Ok(spec) => file.documents.push(Document {
                 generation: spec::generation(&spec),
-                spec,
+                spec: Arc::new(spec),
                 pos: tree.pos,
                 name_pos: tree.at("/metadata/name").map_or(tree.pos, |n| n.pos),
                 endpoint_id_pos: tree.at("/spec/aws/endpointId").map_or(tree.pos, |n| n.pos),
@@ -394,56 +494,67 @@ fn mentions(text: &str, documents: &[yaml::Node]) -> BTreeSet<String> {
 }
 
 /// Problems between files: names, adopted endpoint IDs and status-file names must be unique.
-fn cross_check(files: &mut [SpecFile]) {
-    let mut names: HashMap<String, (PathBuf, usize)> = HashMap::new();
-    let mut adopted: HashMap<String, (PathBuf, usize)> = HashMap::new();
-    let mut stems: HashMap<String, PathBuf> = HashMap::new();
-    for file in files.iter_mut().filter(|f| !f.directory) {
-        let mut found = Vec::new();
-        if let Some(first) = stems.get(&file.stem()) {
-            found.push(Diagnostic::new(
-                &file.path,
-                Pos::START,
-                format!(
-                    "same file name as {} (their status files would collide); rename one",
-                    first.display()
-                ),
-            ));
-        } else {
-            stems.insert(file.stem(), file.path.clone());
-        }
-        for doc in &file.documents {
-            let name = doc.spec.metadata.name.to_string();
-            if let Some((path, line)) = names.get(&name) {
-                found.push(Diagnostic::new(
+/// (Only a file charged with a problem is copied to carry it.)
+fn cross_check(files: &mut [Arc<SpecFile>]) {
+    let mut charged: Vec<(usize, Vec<Diagnostic>)> = Vec::new();
+    {
+        let mut names: HashMap<&str, (&Path, usize)> = HashMap::new();
+        let mut adopted: HashMap<&str, (&Path, usize)> = HashMap::new();
+        let mut stems: HashMap<&str, &Path> = HashMap::new();
+        for (i, file) in files.iter().enumerate().filter(|(_, f)| !f.directory) {
+            let mut found = Vec::new();
+            let stem = stem_of(&file.path);
+            match stems.get(stem) {
+                Some(first) => found.push(Diagnostic::new(
                     &file.path,
-                    doc.name_pos,
+                    Pos::START,
                     format!(
-                        "duplicate endpoint name `{name}` (first used in {}:{line})",
-                        path.display()
+                        "same file name as {} (their status files would collide); rename one",
+                        first.display()
                     ),
-                ));
-            } else {
-                names.insert(name, (file.path.clone(), doc.name_pos.line));
-            }
-            if let Some(id) = &doc.spec.spec.aws.endpoint_id {
-                if let Some((path, line)) = adopted.get(id.as_str()) {
-                    found.push(Diagnostic::new(
-                        &file.path,
-                        doc.endpoint_id_pos,
-                        format!(
-                            "endpoint `{id}` is already adopted in {}:{line}",
-                            path.display()
-                        ),
-                    ));
-                } else {
-                    adopted.insert(
-                        id.to_string(),
-                        (file.path.clone(), doc.endpoint_id_pos.line),
-                    );
+                )),
+                None => {
+                    stems.insert(stem, &file.path);
                 }
             }
+            for doc in &file.documents {
+                let name = doc.spec.metadata.name.as_str();
+                match names.get(name) {
+                    Some((path, line)) => found.push(Diagnostic::new(
+                        &file.path,
+                        doc.name_pos,
+                        format!(
+                            "duplicate endpoint name `{name}` (first used in {}:{line})",
+                            path.display()
+                        ),
+                    )),
+                    None => {
+                        names.insert(name, (&file.path, doc.name_pos.line));
+                    }
+                }
+                if let Some(id) = &doc.spec.spec.aws.endpoint_id {
+                    match adopted.get(id.as_str()) {
+                        Some((path, line)) => found.push(Diagnostic::new(
+                            &file.path,
+                            doc.endpoint_id_pos,
+                            format!(
+                                "endpoint `{id}` is already adopted in {}:{line}",
+                                path.display()
+                            ),
+                        )),
+                        None => {
+                            adopted.insert(id.as_str(), (&file.path, doc.endpoint_id_pos.line));
+                        }
+                    }
+                }
+            }
+            if !found.is_empty() {
+                charged.push((i, found));
+            }
         }
+    }
+    for (i, found) in charged {
+        let file = Arc::make_mut(&mut files[i]);
         file.problems.extend(found);
         file.problems.sort();
     }

@@ -61,6 +61,15 @@ impl TidbCloud for AnyTidb {
         tidb!(self.list_connections(project_id, page_token))
     }
 
+    async fn get_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        connection_id: &str,
+    ) -> CloudResult<Connection> {
+        tidb!(self.get_connection(cluster_id, node_group_id, connection_id))
+    }
+
     async fn create_connection(
         &self,
         cluster_id: &str,

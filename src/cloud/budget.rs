@@ -129,6 +129,9 @@ impl<C> Budgeted<C> {
                 observer.budget_wait(api, sent - start);
                 observer.call(api, op.name, Outcome::of(&result), sent.elapsed());
             }
+            // Every call gives the event loop a turn: a pass of many calls never holds it
+            // (health probes, the watchdog, a stop signal wait for one call at most).
+            tokio::task::yield_now().await;
             result
         };
         let retries = if op.idempotent { RETRIES } else { 0 };
@@ -190,6 +193,19 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
     ) -> CloudResult<Page<Connection>> {
         self.gated(op::LIST_CONNECTIONS, None, || {
             self.inner.list_connections(project_id, page_token)
+        })
+        .await
+    }
+
+    async fn get_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        connection_id: &str,
+    ) -> CloudResult<Connection> {
+        self.gated(op::GET_CONNECTION, None, || {
+            self.inner
+                .get_connection(cluster_id, node_group_id, connection_id)
         })
         .await
     }

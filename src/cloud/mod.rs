@@ -110,6 +110,7 @@ pub mod op {
     pub const LIST_NODE_GROUPS: Operation = tidb("ListTidbNodeGroups", true, false);
     pub const GET_SERVICE: Operation = tidb("GetPrivateLinkService", true, false);
     pub const LIST_CONNECTIONS: Operation = tidb("ListPrivateEndpointConnections", true, false);
+    pub const GET_CONNECTION: Operation = tidb("GetPrivateEndpointConnection", true, false);
     /// Not idempotent: a create whose answer was lost would fail again as a duplicate; the
     /// next pass observes whether it took effect instead.
     pub const CREATE_CONNECTION: Operation = tidb("CreatePrivateEndpointConnection", false, true);
@@ -128,6 +129,33 @@ pub mod op {
     pub const DELETE_VPC_ENDPOINTS: Operation = ec2("DeleteVpcEndpoints", MUTATING, true);
     pub const CREATE_TAGS: Operation = ec2("CreateTags", DESCRIBE, true);
     pub const DELETE_TAGS: Operation = ec2("DeleteTags", DESCRIBE, true);
+
+    /// Every operation, to find one by name.
+    pub const ALL: [Operation; 17] = [
+        GET_CLUSTER,
+        LIST_NODE_GROUPS,
+        GET_SERVICE,
+        LIST_CONNECTIONS,
+        GET_CONNECTION,
+        CREATE_CONNECTION,
+        DELETE_CONNECTION,
+        DESCRIBE_VPC_ENDPOINTS,
+        DESCRIBE_VPC_ATTRIBUTE,
+        DESCRIBE_SUBNETS,
+        DESCRIBE_SECURITY_GROUPS,
+        DESCRIBE_VPCS,
+        CREATE_VPC_ENDPOINT,
+        MODIFY_VPC_ENDPOINT,
+        DELETE_VPC_ENDPOINTS,
+        CREATE_TAGS,
+        DELETE_TAGS,
+    ];
+
+    /// The operation of this name (`api` tells TiDB Cloud's from EC2's).
+    pub fn named(api: &str, name: &str) -> Option<Operation> {
+        ALL.into_iter()
+            .find(|o| o.name == name && o.class.api() == api)
+    }
 }
 
 /// Why a call failed, as far as the daemon's reaction is concerned.
@@ -237,6 +265,13 @@ pub trait TidbCloud: Send + Sync {
         project_id: &str,
         page_token: Option<&str>,
     ) -> impl Future<Output = CloudResult<Page<Connection>>> + Send;
+    /// One connection by ID (`NotFound` when it is gone).
+    fn get_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        connection_id: &str,
+    ) -> impl Future<Output = CloudResult<Connection>> + Send;
     fn create_connection(
         &self,
         cluster_id: &str,

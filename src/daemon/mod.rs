@@ -29,13 +29,13 @@ use crate::probe::{ProbeConfig, Prober};
 use crate::reconcile::{Engine, Frozen, Wanted};
 use crate::report::{Places, Reporter};
 use crate::settings::Settings;
-use crate::source::{Catalog, FileCache};
+use crate::source::{Catalog, Tree};
 use crate::systemd::Notifier;
 
 pub use clouds::{Clouds, StartError, build_clouds, build_clouds_reusing};
 pub use signals::forward_signals;
 pub use state::claim_owner;
-pub use watch::{Watcher, watch};
+pub use watch::{Changes, Watcher, watch};
 
 /// After a pass that changed something, look again this soon.
 const AFTER_CHANGE: Duration = Duration::from_secs(1);
@@ -93,10 +93,13 @@ pub struct Daemon {
     allow_mass_delete: bool,
     metrics: Arc<Metrics>,
     readiness: Arc<Mutex<Readiness>>,
-    /// TiDB Cloud requests per second the gate allows (on the simulated clock when simulated).
-    tidb_rate: f64,
-    /// Endpoint files as last parsed.
-    files: FileCache,
+    /// The endpoint files as last read.
+    tree: Tree,
+    /// What the watcher saw since the last pass.
+    changes: Arc<Mutex<Changes>>,
+    last_rescan: Option<std::time::Instant>,
+    /// Why the endpoints directory could not be read, as last said.
+    read_error: Option<String>,
     /// What the mass-deletion guard holds back, and what a person approved (shared with the
     /// HTTP listener, which answers and approves without waiting for the loop).
     approvals: Arc<Mutex<Approvals>>,
@@ -120,6 +123,7 @@ impl Daemon {
         let tidb_rate = clouds.tidb.rates().tidb.per_second;
         let mut engine = Engine::new(clouds.tidb, clouds.ec2, settings.file.owner_id.clone());
         engine.set_apply_window(settings.file.settle_interval.0);
+        engine.set_tidb_pace(settings.file.full_resync.0, tidb_rate);
         engine.set_prober(prober(&settings));
         match &settings.file.state_dir {
             Some(dir) => engine.remember_scopes(state::load_scopes(dir)),
@@ -129,6 +133,7 @@ impl Daemon {
         }
         let interval = settings.interval();
         metrics.set_interval(interval);
+        let tree = Tree::new(settings.file.endpoints_dir.clone());
         Daemon {
             settings,
             engine,
@@ -136,8 +141,10 @@ impl Daemon {
             allow_mass_delete,
             readiness: Arc::new(Mutex::new(Readiness::new(interval))),
             metrics,
-            tidb_rate,
-            files: FileCache::default(),
+            tree,
+            changes: Arc::default(),
+            last_rescan: None,
+            read_error: None,
             approvals: Arc::new(Mutex::new(Approvals::default())),
             retries: Arc::new(Mutex::new(RetryRequests::default())),
             notifier: Arc::new(Notifier::none()),
@@ -171,21 +178,17 @@ impl Daemon {
         self.retries.clone()
     }
 
-    /// When to pass again after `last`: soon while things move, every interval once settled,
-    /// and never so often that listings take more than half of TiDB Cloud's budget (a pass
-    /// over N endpoints lists ceil(N/100) pages; the budget is shared with registrations).
+    /// When to pass again after `last`: soon while things move, every interval once settled.
+    /// (TiDB Cloud's budget paces itself: see `reconcile::connections`.)
     pub fn next_pass_in(&self, last: &PassSummary) -> Duration {
         let interval = self.settings.interval();
-        let wanted = if last.actions_ok + last.actions_failed > 0 {
+        if last.actions_ok + last.actions_failed > 0 {
             AFTER_CHANGE
         } else if !last.settled() {
             self.settings.file.settle_interval.0.min(interval)
         } else {
             interval
-        };
-        let listing_floor =
-            Duration::from_secs_f64(2.0 * last.listing_pages as f64 / self.tidb_rate);
-        wanted.max(listing_floor.min(interval))
+        }
     }
 
     /// Status files written since start (a converged pass writes none).
@@ -211,17 +214,36 @@ impl Daemon {
         self.readiness.clone()
     }
 
+    /// The endpoint files as of now: only what the watcher says changed is read again; the
+    /// whole directory at start, every `fullResync`, after watcher trouble, or always when
+    /// nothing watches it.
+    fn read_endpoints(&mut self) -> Catalog {
+        let changes = std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        let due = self
+            .last_rescan
+            .is_none_or(|at| at.elapsed() >= self.settings.file.full_resync.0);
+        if self.watcher.is_none() || changes.rescan || due {
+            let read = self.tree.rescan().map_err(|e| format!("{e:#}"));
+            if read.as_ref().err() != self.read_error.as_ref() {
+                // Said once each time it changes, not every pass.
+                match &read {
+                    Err(e) => error!("cannot read the endpoints directory: {e}"),
+                    Ok(()) => info!("the endpoints directory can be read again"),
+                }
+                self.read_error = read.err();
+            }
+            self.last_rescan = Some(std::time::Instant::now());
+        } else if !changes.paths.is_empty() {
+            self.tree.refresh(changes.paths);
+        }
+        self.tree.catalog()
+    }
+
     /// Reads the endpoint files, runs one pass, and (when applying) reports it.
     pub async fn pass(&mut self, apply: bool) -> PassSummary {
         let started = std::time::Instant::now();
         let root = self.settings.file.endpoints_dir.clone();
-        let catalog = match Catalog::read_cached(std::slice::from_ref(&root), &mut self.files) {
-            Ok(c) => c,
-            Err(e) => {
-                error!("cannot read the endpoints directory: {e}");
-                Catalog::default()
-            }
-        };
+        let catalog = self.read_endpoints();
         let rel = |p: &Path| {
             p.strip_prefix(&root)
                 .unwrap_or(p)
@@ -299,6 +321,9 @@ impl Daemon {
             let invalid = summary.invalid_files;
             self.metrics
                 .set_config_files(catalog.files.len() - invalid, invalid);
+            self.metrics
+                .set_last_full_listing(self.engine.last_full_listing());
+            self.metrics.refresh_budget();
             let blocked = outcome.plan.deletions_blocked.is_some();
             self.metrics
                 .record_pass(summary.is_clean(), started.elapsed(), blocked);

@@ -7,6 +7,7 @@ use tracing::{error, info, warn};
 
 use super::{Daemon, build_clouds_reusing, prober};
 use crate::settings::Settings;
+use crate::source::Tree;
 
 impl Daemon {
     /// Re-reads the config file and applies it, or keeps the old one.
@@ -54,8 +55,9 @@ impl Daemon {
         };
         let moved = file.endpoints_dir != old.endpoints_dir;
         // Then everything at once.
-        self.tidb_rate = clouds.tidb.rates().tidb.per_second;
+        let tidb_rate = clouds.tidb.rates().tidb.per_second;
         self.engine.set_clients(clouds.tidb, clouds.ec2);
+        self.engine.set_tidb_pace(file.full_resync.0, tidb_rate);
         self.engine.set_apply_window(file.settle_interval.0);
         self.engine.set_prober(prober(&new));
         if let Ok(mut r) = self.readiness.lock() {
@@ -69,7 +71,8 @@ impl Daemon {
         }
         self.settings = new;
         if moved {
-            self.files = Default::default();
+            self.tree = Tree::new(self.settings.file.endpoints_dir.clone());
+            self.last_rescan = None;
             self.watch_endpoints();
         }
         Ok(())

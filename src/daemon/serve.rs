@@ -1,10 +1,13 @@
 //! What the daemon listens on and watches: the HTTP listener on `metrics.listen` and the watcher
 //! of the endpoints directory. Both are made from the settings, so a reload can re-point them.
+//!
+//! The listener runs on a thread (and runtime) of its own: a scrape of many series never
+//! delays a pass, and a long pass never delays `/metrics` or `/readyz`. (`/healthz` still asks
+//! the loop, which answers between two provider calls.)
 
 use std::net::SocketAddr;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::{Daemon, StartError, watch};
@@ -15,7 +18,7 @@ use crate::http;
 pub(super) struct Server {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Daemon {
@@ -34,12 +37,10 @@ impl Daemon {
     /// Binds `listen` and serves there (the old listener, if any, keeps serving meanwhile).
     pub(super) async fn bind(&self, listen: &str) -> Result<Server, String> {
         let events = self.events.clone().ok_or("not started")?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen} (metrics.listen): {e}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot listen on {listen} (metrics.listen): {e}"))?;
+        let cannot = |e: std::io::Error| format!("cannot listen on {listen} (metrics.listen): {e}");
+        let listener = std::net::TcpListener::bind(listen).map_err(cannot)?;
+        listener.set_nonblocking(true).map_err(cannot)?;
+        let addr = listener.local_addr().map_err(cannot)?;
         let app = http::App {
             metrics: self.metrics.clone(),
             readiness: self.readiness.clone(),
@@ -48,21 +49,38 @@ impl Daemon {
             events,
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(http::serve(listener, app, async {
-            let _ = stopped.await;
-        }));
+        let thread = std::thread::Builder::new()
+            .name("privatelinkd-http".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let served = runtime.map(|rt| {
+                    rt.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        http::serve(listener, app, async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                    })
+                });
+                if let Err(e) | Ok(Err(e)) = served {
+                    warn!("the HTTP listener stopped: {e}");
+                }
+            })
+            .map_err(cannot)?;
         info!("serving /metrics, /healthz and /readyz on http://{addr}");
-        Ok(Server { addr, stop, task })
+        Ok(Server { addr, stop, thread })
     }
 
-    /// (Re)starts watching the endpoints directory; without a watcher, changes are picked up
-    /// every interval.
+    /// (Re)starts watching the endpoints directory; without a watcher, the directory is read
+    /// in full every pass.
     pub(super) fn watch_endpoints(&mut self) {
         let Some(events) = self.events.clone() else {
             return;
         };
         let dir = self.settings.file.endpoints_dir.clone();
-        self.watcher = match watch(&dir, events) {
+        self.watcher = match watch(&dir, events, self.changes.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(
@@ -84,8 +102,10 @@ impl Daemon {
 }
 
 impl Server {
+    /// Calls in flight finish; then the thread ends.
     pub(super) async fn stop_gracefully(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }

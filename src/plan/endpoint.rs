@@ -287,10 +287,14 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                 Phase::Initiating,
                 "the TiDB Cloud connection is being deleted; it will be registered again".into(),
             ),
-            ConnectionState::Pending | ConnectionState::Discovered => here(
-                Phase::Initiating,
-                "TiDB Cloud is verifying the endpoint".into(),
-            ),
+            ConnectionState::Pending | ConnectionState::Discovered
+                if endpoint.state != "available" =>
+            {
+                here(
+                    Phase::Initiating,
+                    "TiDB Cloud is verifying the endpoint".into(),
+                )
+            }
             // TiDB Cloud accepted; AWS shows `pending` while it applies acceptance or a change.
             ConnectionState::Active if endpoint.state == "pending" => here(
                 Phase::Pending,
@@ -303,7 +307,11 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                     endpoint.state
                 ),
             ),
-            ConnectionState::Active => {
+            // Available in AWS: the service accepted the endpoint. Private DNS goes on now, as
+            // soon as that is seen (TiDB Cloud's own word may come a little later: its budget
+            // is too dear to ask it every pass).
+            confirmed => {
+                let confirmed = confirmed == ConnectionState::Active;
                 if endpoint.private_dns_enabled != spec.private_dns {
                     let problem = o
                         .network
@@ -324,10 +332,14 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                         Phase::Pending,
                         "correcting subnets and security groups".into(),
                     )
+                } else if !confirmed {
+                    here(
+                        Phase::Initiating,
+                        "accepted in AWS; waiting for TiDB Cloud to show the connection ACTIVE"
+                            .into(),
+                    )
                 } else {
-                    let mut p = here(Phase::Active, String::new());
-                    p.message = String::new();
-                    p
+                    here(Phase::Active, String::new())
                 }
             }
         },

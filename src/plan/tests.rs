@@ -264,9 +264,12 @@ fn decision_table() {
             "registering",
         ),
         (
-            "TiDB verifying",
+            "TiDB verifying, AWS not accepted yet",
             "",
-            |o| o.connection = Some(connection(ConnectionState::Pending)),
+            |o| {
+                o.connection = Some(connection(ConnectionState::Pending));
+                o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
+            },
             Phase::Initiating,
             &[],
             "verifying",
@@ -274,10 +277,32 @@ fn decision_table() {
         (
             "TiDB discovered",
             "",
-            |o| o.connection = Some(connection(ConnectionState::Discovered)),
+            |o| {
+                o.connection = Some(connection(ConnectionState::Discovered));
+                o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
+            },
             Phase::Initiating,
             &[],
             "verifying",
+        ),
+        (
+            "accepted in AWS, TiDB Cloud's ACTIVE not seen yet",
+            "",
+            |o| o.connection = Some(connection(ConnectionState::Pending)),
+            Phase::Initiating,
+            &[],
+            "waiting for TiDB Cloud to show the connection ACTIVE",
+        ),
+        (
+            "accepted in AWS, private DNS goes on before TiDB Cloud says ACTIVE",
+            "",
+            |o| {
+                o.connection = Some(connection(ConnectionState::Pending));
+                o.endpoint.as_mut().unwrap().private_dns_enabled = false;
+            },
+            Phase::Pending,
+            &["enable_private_dns"],
+            "enabling private DNS",
         ),
         (
             "TiDB failed, retry not due",

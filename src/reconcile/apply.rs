@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cloud::{CloudError, CreateEndpoint, Ec2, Scope, TidbCloud};
+use crate::cloud::{
+    CloudError, Connection, ConnectionState, CreateEndpoint, Ec2, Scope, TidbCloud,
+};
 use crate::plan::{Action, Plan, ownership};
 
 /// One action carried out (or tried).
@@ -16,6 +18,18 @@ pub struct Applied {
     /// `Action::kind`: the metric label and log word.
     pub kind: &'static str,
     pub result: Result<(), CloudError>,
+    /// What TiDB Cloud now holds of the endpoint's connection: the one registered, or the one
+    /// deleted (going), so the engine's book knows without asking.
+    pub connection: Option<Connection>,
+}
+
+/// What a successful action answered.
+enum Answer {
+    Nothing,
+    /// A create's new endpoint ID (a following registration uses it).
+    Created(String),
+    /// A registration's (or deletion's) connection.
+    Connection(Connection),
 }
 
 /// Carries out every action of `plan` within `window`: past it (waiting for a budget), the
@@ -47,13 +61,17 @@ where
                     break;
                 };
                 let failed = result.is_err();
-                if let Ok(Some(id)) = &result {
-                    created = Some(id.clone());
+                let mut connection = None;
+                match &result {
+                    Ok(Answer::Created(id)) => created = Some(id.clone()),
+                    Ok(Answer::Connection(c)) => connection = Some(c.clone()),
+                    _ => {}
                 }
                 done.push(Applied {
                     name: name.clone(),
                     kind: action.kind(),
                     result: result.map(drop),
+                    connection,
                 });
                 if failed {
                     break;
@@ -111,29 +129,36 @@ async fn execute<T: TidbCloud, E: Ec2>(
     ec2: &E,
     action: &Action,
     created: Option<&str>,
-) -> Result<Option<String>, CloudError> {
+) -> Result<Answer, CloudError> {
     let gone_is_done = |r: Result<(), CloudError>| match r {
         Err(CloudError::NotFound(_)) => Ok(()),
         other => other,
     };
     let result = match action {
         Action::CreateVpcEndpoint { scope, request, .. } => {
-            return create(ec2, scope, request).await.map(Some);
+            return create(ec2, scope, request).await.map(Answer::Created);
         }
         Action::ModifyVpcEndpoint { scope, request } => ec2.modify_endpoint(scope, request).await,
         Action::RegisterConnection {
             cluster_id,
             node_group_id,
             endpoint_id,
-        } => match endpoint_id.as_deref().or(created) {
-            Some(id) => tidb
-                .create_connection(cluster_id, node_group_id, id)
-                .await
-                .map(drop),
-            None => Ok(()),
-        },
+        } => {
+            return match endpoint_id.as_deref().or(created) {
+                Some(id) => tidb
+                    .create_connection(cluster_id, node_group_id, id)
+                    .await
+                    .map(Answer::Connection),
+                None => Ok(Answer::Nothing),
+            };
+        }
         Action::DeleteConnection { connection, .. } => {
-            gone_is_done(tidb.delete_connection(connection).await)
+            return gone_is_done(tidb.delete_connection(connection).await).map(|()| {
+                Answer::Connection(Connection {
+                    state: ConnectionState::Deleting,
+                    ..connection.clone()
+                })
+            });
         }
         Action::DeleteVpcEndpoint { scope, endpoint_id } => {
             gone_is_done(ec2.delete_endpoint(scope, endpoint_id).await)
@@ -151,5 +176,5 @@ async fn execute<T: TidbCloud, E: Ec2>(
             ..
         } => ec2.delete_tags(scope, endpoint_id, keys).await,
     };
-    result.map(|()| None)
+    result.map(|()| Answer::Nothing)
 }

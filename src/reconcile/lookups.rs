@@ -60,6 +60,14 @@ impl Lookups {
         Instant::now() + ttl.mul_f64(0.8 + 0.4 * self.jitter.next_f64())
     }
 
+    /// The project of a cluster looked up before.
+    pub fn project_of(&self, cluster: &str) -> Option<&str> {
+        match &self.clusters.get(cluster)?.value {
+            Ok(facts) => Some(facts.cluster.project_id.as_str()),
+            Err(_) => None,
+        }
+    }
+
     /// Forget everything: the next pass asks again (new clients after a reload).
     pub fn expire_all(&mut self) {
         self.clusters.clear();

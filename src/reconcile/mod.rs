@@ -10,12 +10,14 @@
 
 mod apply;
 mod backoff;
+mod connections;
 mod firewall;
 mod lookups;
 mod observe;
 mod retry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 // tokio's clock, so that tests can run the engine on virtual time.
@@ -29,6 +31,7 @@ use crate::spec::{self, EndpointDocument};
 pub use apply::Applied;
 use backoff::Backoffs;
 pub use backoff::Held;
+use connections::ConnectionBook;
 use firewall::Firewalls;
 use lookups::Lookups;
 use retry::Retries;
@@ -36,7 +39,7 @@ use retry::Retries;
 /// One desired endpoint as the daemon hands it over: the document and its file.
 #[derive(Debug, Clone)]
 pub struct Wanted {
-    pub doc: EndpointDocument,
+    pub doc: Arc<EndpointDocument>,
     /// Relative to the endpoints directory.
     pub file: String,
     /// `spec::generation` of `doc`: a changed document gets a fresh start after failures.
@@ -47,7 +50,7 @@ impl Wanted {
     pub fn new(doc: EndpointDocument, file: impl Into<String>) -> Wanted {
         Wanted {
             generation: spec::generation(&doc),
-            doc,
+            doc: Arc::new(doc),
             file: file.into(),
         }
     }
@@ -113,6 +116,12 @@ pub struct Engine<T, E> {
     owner_id: String,
     /// Clusters and services, cached.
     lookups: Lookups,
+    /// TiDB Cloud connections as last seen.
+    connections: ConnectionBook,
+    /// Every project is listed in full at least this often.
+    full_resync: Duration,
+    /// TiDB Cloud requests per second the gate allows (observation spends a share of it).
+    tidb_rate: f64,
     /// Security groups and VPC CIDRs, per account and region.
     firewalls: Firewalls,
     /// When connections TiDB Cloud marked FAILED are tried again.
@@ -143,6 +152,9 @@ where
             ec2,
             owner_id: owner_id.into(),
             lookups: Lookups::default(),
+            connections: ConnectionBook::default(),
+            full_resync: Duration::from_secs(600),
+            tidb_rate: crate::cloud::BucketClass::Tidb.published().per_second,
             firewalls: Firewalls::default(),
             retries: Retries::default(),
             prober: None,
@@ -181,6 +193,17 @@ where
     /// Cached clusters and services are looked up again in the next pass.
     pub fn expire_lookups(&mut self) {
         self.lookups.expire_all();
+    }
+
+    /// How often every project is listed in full, and the TiDB Cloud rate the gate allows.
+    pub fn set_tidb_pace(&mut self, full_resync: Duration, requests_per_second: f64) {
+        self.full_resync = full_resync;
+        self.tidb_rate = requests_per_second;
+    }
+
+    /// When connections were last listed in full (the oldest project's listing).
+    pub fn last_full_listing(&self) -> Option<std::time::SystemTime> {
+        self.connections.oldest_listing()
     }
 
     pub fn set_apply_window(&mut self, window: Duration) {
@@ -275,6 +298,9 @@ where
                 .map(|p| p.name.as_str())
                 .collect();
             for a in &outcome.applied {
+                if let Some(c) = &a.connection {
+                    self.connections.record(c.clone());
+                }
                 if a.kind == "delete_connection" && retrying.contains(a.name.as_str()) {
                     self.retries.attempted(&a.name, Instant::now());
                 }

@@ -1,16 +1,17 @@
-//! Observing in batches: one paginated connection listing per TiDB Cloud project, one tagged,
-//! paginated endpoint listing per AWS account and region; cluster, node group and service
-//! lookups cached; VPC facts fetched only for endpoints about to be created or modified.
+//! Observing in batches: one tagged, paginated endpoint listing per AWS account and region
+//! every pass; TiDB Cloud connections where change happens (`connections.rs`); cluster, node
+//! group and service lookups cached (`lookups.rs`); security groups per scope (`firewall.rs`);
+//! VPC facts fetched only for endpoints about to be created or modified.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use tokio::time::Instant;
 
 use super::{Engine, Frozen, PassOutcome, Seen, Wanted, scope_of};
 use crate::cloud::{
-    CloudError, Connection, ConnectionState, Ec2, ModifyEndpoint, Network, Page, Scope,
-    ServiceState, TidbCloud, VpcAttribute, VpcEndpoint,
+    CloudError, ConnectionState, Ec2, ModifyEndpoint, Network, Page, Scope, ServiceState,
+    TidbCloud, VpcAttribute, VpcEndpoint,
 };
 use crate::plan::{self, Leftover, Observed, ProbeResult, ownership};
 use crate::probe::{Prober, Target};
@@ -76,12 +77,37 @@ where
     ) -> (Vec<Observed>, Vec<Leftover>) {
         let mut per: Vec<Observed> = wanted.iter().map(|_| Observed::default()).collect();
         let projects = self.observe_tidb_targets(wanted, &mut per).await;
-        let connections = self.list_connections(&projects, &mut per, outcome).await;
-        let listed_projects = connections.is_some();
-        let connections = connections.unwrap_or_default();
         let (mut owned, unlisted) = self.list_owned(wanted, &mut per, outcome).await;
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            if !unlisted.contains(&scope_of(&w.doc)) {
+                o.endpoint = owned.remove(w.doc.metadata.name.as_str()).map(|(_, e)| e);
+            }
+        }
+        // TiDB Cloud, where change happens (see `connections.rs`).
+        let endpoints: Vec<(&str, &VpcEndpoint)> = per
+            .iter()
+            .filter_map(|o| {
+                let project = o.cluster.as_ref()?.as_ref().ok()?.project_id.as_str();
+                Some((project, o.endpoint.as_ref()?))
+            })
+            .collect();
+        let observed = self
+            .observe_connections(&projects, &endpoints, outcome)
+            .await;
+        let connections_known = match observed {
+            Ok(()) => true,
+            Err(e) => {
+                outcome.observe_errors += 1;
+                for o in per.iter_mut() {
+                    o.trouble.get_or_insert_with(|| {
+                        format!("cannot observe TiDB Cloud connections: {e}")
+                    });
+                }
+                false
+            }
+        };
 
-        // Match each document with its endpoint and connection; note what needs a lookup.
+        // Match each document with its connection; note what needs a lookup.
         let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
@@ -90,11 +116,10 @@ where
                 continue;
             }
             let name = w.doc.metadata.name.as_str();
-            o.endpoint = owned.remove(name).map(|(_, e)| e);
             o.connection = o
                 .endpoint
                 .as_ref()
-                .and_then(|e| connections.get(&e.id).cloned());
+                .and_then(|e| self.connections.of(&e.id).cloned());
             match &o.connection {
                 Some(c) if c.state == ConnectionState::Failed => {
                     o.retry = Some(self.retries.observe(name, &w.generation, Instant::now()));
@@ -157,14 +182,14 @@ where
                 ];
                 Leftover {
                     frozen: frozen.covers(&name, files.into_iter().flatten()),
-                    connection: connections.get(&endpoint.id).cloned(),
+                    connection: self.connections.of(&endpoint.id).cloned(),
                     scope,
                     endpoint,
                     last_seen,
                 }
             })
-            // Without a connection listing, a removal could leave a connection behind.
-            .filter(|l| listed_projects || l.frozen)
+            // Without knowing the connections, a removal could leave a connection behind.
+            .filter(|l| connections_known || l.frozen)
             // Another owner's endpoint that no document takes over is not ours to remove.
             .filter(|l| ownership::owner_of(&l.endpoint) == Some(self.owner_id.as_str()))
             .collect();
@@ -204,39 +229,6 @@ where
             }
         }
         projects
-    }
-
-    /// Every connection of every project, by endpoint ID; `None` if a listing failed.
-    async fn list_connections(
-        &self,
-        projects: &BTreeSet<String>,
-        per: &mut [Observed],
-        outcome: &mut PassOutcome,
-    ) -> Option<HashMap<String, Connection>> {
-        let mut connections = HashMap::new();
-        let tidb = &self.tidb;
-        for project in projects {
-            match all_pages(|token| async move {
-                tidb.list_connections(project, token.as_deref()).await
-            })
-            .await
-            {
-                Ok((list, pages)) => {
-                    outcome.listing_pages += pages;
-                    connections.extend(list.into_iter().map(|c| (c.endpoint_id.clone(), c)))
-                }
-                Err(e) => {
-                    outcome.observe_errors += 1;
-                    for o in per.iter_mut() {
-                        o.trouble.get_or_insert_with(|| {
-                            format!("cannot list TiDB Cloud connections: {e}")
-                        });
-                    }
-                    return None;
-                }
-            }
-        }
-        Some(connections)
     }
 
     /// Our endpoints by name, one tagged listing per account and region, and the scopes
@@ -365,7 +357,7 @@ fn probe(prober: &Prober, w: &Wanted, o: &Observed) -> ProbeResult {
 }
 
 /// Every item of a paginated listing, page after page, and how many pages it took.
-async fn all_pages<T, F, Fut>(mut page: F) -> Result<(Vec<T>, usize), CloudError>
+pub(super) async fn all_pages<T, F, Fut>(mut page: F) -> Result<(Vec<T>, usize), CloudError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<Page<T>, CloudError>>,

@@ -23,8 +23,12 @@ fn cloud(world_text: &str) -> SimCloud {
 }
 
 fn engine(cloud: &SimCloud) -> Engine<Sim, Sim> {
-    let budgeted = Budgeted::new(cloud.clone(), Rates::default().scaled(cloud.time_scale()));
-    Engine::new(budgeted.clone(), budgeted, "owner")
+    let rates = Rates::default().scaled(cloud.time_scale());
+    let budgeted = Budgeted::new(cloud.clone(), rates);
+    let mut engine = Engine::new(budgeted.clone(), budgeted, "owner");
+    // TiDB Cloud is looked at as often as its budget allows: on the simulated clock.
+    engine.set_tidb_pace(Duration::from_secs(600), rates.tidb.per_second);
+    engine
 }
 
 fn wanted(texts: &[String]) -> Vec<Wanted> {

@@ -279,7 +279,7 @@ fn throttling_bursts_and_server_errors_are_retried() {
 }
 
 #[test]
-fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
+fn a_full_listing_of_300_endpoints_through_the_client_costs_three_pages() {
     runtime().block_on(async {
         let (fake, client) = fake(options(
             Algorithm::Sha256,
@@ -293,6 +293,7 @@ fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
             .with_tidb_elsewhere();
         let rates = Rates::default().scaled(1_000_000.0);
         let mut engine = Engine::new(gated(client), Budgeted::new(ec2.clone(), rates), "owner");
+        engine.set_tidb_pace(Duration::from_secs(600), 1000.0);
         let wanted: Vec<Wanted> = (0..300)
             .map(|i| {
                 let text = endpoint(
@@ -328,6 +329,14 @@ fn a_converged_pass_over_300_endpoints_costs_three_list_pages() {
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         assert!(converged);
+        // Converged, between full listings: TiDB Cloud is not asked at all.
+        let before = fake.counts().authenticated;
+        engine
+            .pass(&wanted, &Frozen::default(), &policy, true)
+            .await;
+        assert_eq!(fake.counts().authenticated - before, 0);
+        // A full listing (due every fullResync; here at once): three pages of 100.
+        engine.set_tidb_pace(Duration::ZERO, 1000.0);
         let before = fake.counts().authenticated;
         ec2.reset_calls();
         let pass = engine
@@ -507,6 +516,7 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
             .with_tidb_elsewhere();
         let rates = Rates::default().scaled(1_000_000.0);
         let mut engine = Engine::new(gated(client), Budgeted::new(ec2, rates), "owner");
+        engine.set_tidb_pace(Duration::from_secs(600), 1000.0);
         let wanted = [Wanted::new(
             privatelinkd::spec::checker()
                 .check(

@@ -11,6 +11,7 @@ impl Ec2 for SimCloud {
         (key, value): (&str, &str),
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_VPC_ENDPOINTS, Some(scope))?;
         let now = sim.now();
@@ -38,6 +39,7 @@ impl Ec2 for SimCloud {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<Vec<VpcEndpoint>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_VPC_ENDPOINTS, Some(scope))?;
         let now = sim.now();
@@ -55,6 +57,7 @@ impl Ec2 for SimCloud {
         vpc_id: &str,
         attribute: VpcAttribute,
     ) -> CloudResult<Option<bool>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_VPC_ATTRIBUTE, Some(scope))?;
         Ok(sim.vpc(scope, vpc_id).map(|v| match attribute {
@@ -68,6 +71,7 @@ impl Ec2 for SimCloud {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, (String, String)>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_SUBNETS, Some(scope))?;
         Ok(ids
@@ -84,6 +88,7 @@ impl Ec2 for SimCloud {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, SecurityGroup>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_SECURITY_GROUPS, Some(scope))?;
         Ok(ids
@@ -100,6 +105,7 @@ impl Ec2 for SimCloud {
         scope: &Scope,
         ids: &[String],
     ) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DESCRIBE_VPCS, Some(scope))?;
         Ok(ids
@@ -113,6 +119,7 @@ impl Ec2 for SimCloud {
         scope: &Scope,
         request: &CreateEndpoint,
     ) -> CloudResult<VpcEndpoint> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::CREATE_VPC_ENDPOINT, Some(scope))?;
         let now = sim.now();
@@ -169,6 +176,7 @@ impl Ec2 for SimCloud {
     }
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::MODIFY_VPC_ENDPOINT, Some(scope))?;
         let now = sim.now();
@@ -249,6 +257,7 @@ impl Ec2 for SimCloud {
     }
 
     async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DELETE_VPC_ENDPOINTS, Some(scope))?;
         let now = sim.now();
@@ -278,6 +287,7 @@ impl Ec2 for SimCloud {
         endpoint_id: &str,
         tags: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::CREATE_TAGS, Some(scope))?;
         sim.endpoint_mut(scope, endpoint_id)?
@@ -294,6 +304,7 @@ impl Ec2 for SimCloud {
         endpoint_id: &str,
         keys: &[String],
     ) -> CloudResult<()> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DELETE_TAGS, Some(scope))?;
         let e = sim.endpoint_mut(scope, endpoint_id)?;

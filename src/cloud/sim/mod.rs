@@ -146,6 +146,15 @@ impl SimCloud {
         })
     }
 
+    /// The configured latency of every call, waited for without holding the loop (a slow
+    /// provider makes passes long, not the daemon busy).
+    async fn latency(&self) {
+        let latency = self.lock().world.faults.latency.0;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Sim> {
         // A panic while holding the lock is a bug in the simulator itself; the data stays usable.
         self.sim.lock().unwrap_or_else(|e| e.into_inner())

@@ -4,6 +4,7 @@ use super::*;
 
 impl TidbCloud for SimCloud {
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::GET_CLUSTER, None)?;
         let c = sim.cluster(cluster_id)?;
@@ -18,6 +19,7 @@ impl TidbCloud for SimCloud {
     }
 
     async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::LIST_NODE_GROUPS, None)?;
         Ok(sim
@@ -32,6 +34,7 @@ impl TidbCloud for SimCloud {
     }
 
     async fn get_service(&self, cluster_id: &str, node_group_id: &str) -> CloudResult<Service> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::GET_SERVICE, None)?;
         let now = sim.now();
@@ -50,8 +53,32 @@ impl TidbCloud for SimCloud {
         project_id: &str,
         page_token: Option<&str>,
     ) -> CloudResult<Page<Connection>> {
+        self.latency().await;
         let filter = ConnectionFilter::Project(project_id.to_string());
         Ok(self.connections_page(&filter, page_token, PAGE_TIDB)?.0)
+    }
+
+    async fn get_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        connection_id: &str,
+    ) -> CloudResult<Connection> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::GET_CONNECTION, None)?;
+        let now = sim.now();
+        sim.cluster(cluster_id)?;
+        sim.state
+            .connections
+            .get(connection_id)
+            .and_then(|c| sim.view_connection(c, now))
+            .filter(|c| c.cluster_id == cluster_id && c.node_group_id == node_group_id)
+            .ok_or_else(|| {
+                CloudError::NotFound(format!(
+                    "private endpoint connection {connection_id} not found"
+                ))
+            })
     }
 
     async fn create_connection(
@@ -60,6 +87,7 @@ impl TidbCloud for SimCloud {
         node_group_id: &str,
         endpoint_id: &str,
     ) -> CloudResult<Connection> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::CREATE_CONNECTION, None)?;
         let now = sim.now();
@@ -122,6 +150,7 @@ impl TidbCloud for SimCloud {
     }
 
     async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {
+        self.latency().await;
         let mut sim = self.lock();
         sim.call(op::DELETE_CONNECTION, None)?;
         let now = sim.now();

@@ -170,6 +170,9 @@ pub struct Faults {
     /// Enforce the real APIs' limits.
     #[serde(default = "yes")]
     pub rate_limits: bool,
+    /// Added to every call (real time): a slow provider.
+    #[serde(default = "zero")]
+    pub latency: HumanDuration,
     /// Clusters whose connections TiDB Cloud puts in FAILED: a cluster ID (always), or
     /// `{cluster, until}` (connections registered before `until`, simulated time since the
     /// world began, fail; those registered later do not).
@@ -205,6 +208,7 @@ impl Default for Faults {
         Faults {
             error_rate: 0.0,
             rate_limits: true,
+            latency: zero(),
             fail_connections: Vec::new(),
         }
     }
@@ -218,6 +222,9 @@ fn yes() -> bool {
 }
 fn aws() -> String {
     "aws".into()
+}
+fn zero() -> HumanDuration {
+    secs(0)
 }
 fn tcp() -> String {
     "tcp".into()

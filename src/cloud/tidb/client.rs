@@ -270,6 +270,19 @@ impl TidbCloud for TidbClient {
         Ok(Page { items, next })
     }
 
+    async fn get_connection(
+        &self,
+        cluster_id: &str,
+        node_group_id: &str,
+        connection_id: &str,
+    ) -> CloudResult<Connection> {
+        let path = format!(
+            "/clusters/{cluster_id}/tidbNodeGroups/{node_group_id}/privateEndpointConnections/{connection_id}"
+        );
+        let wire: WireConnection = self.call(Method::GET, &path, None).await?;
+        wire.to_domain().map_err(CloudError::Transient)
+    }
+
     async fn create_connection(
         &self,
         cluster_id: &str,
