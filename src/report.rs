@@ -5,14 +5,17 @@
 //! held-back endpoint's failure and next attempt, and the last known phase while observation
 //! is incomplete.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
+use crate::cloud::ServiceState;
 use crate::diag::Diagnostic;
-use crate::metrics::{EndpointInfo, EndpointView, Metrics};
-use crate::plan::{Condition, ConditionType, EndpointPlan, Phase, Plan};
+use crate::metrics::{EndpointInfo, EndpointTable, EndpointView, Metrics};
+use crate::plan::{Condition, ConditionStatus, ConditionType, EndpointPlan, Phase, Plan};
 use crate::reconcile::{Held, PassOutcome, Seen};
 use crate::source::{Catalog, SpecFile};
 use crate::status::{
@@ -69,19 +72,36 @@ pub struct Context<'a> {
 }
 
 /// Writes status files and metric series after each pass, remembering what it showed.
+///
+/// A status file whose inputs (documents, plans, observations, holds) are the same as in the
+/// last pass is the same status: it is not built again, and its endpoints' series are not
+/// touched. A converged pass over 10,000 endpoints costs a hash per file, not a status each.
 #[derive(Debug, Default)]
 pub struct Reporter {
     writer: StatusWriter,
-    /// The last status of every endpoint, by status file: kept for invalid files and for
-    /// transition times.
-    last: BTreeMap<PathBuf, StatusFile>,
-    /// Each endpoint's metric labels, kept for the endpoints of invalid files.
-    views: BTreeMap<String, EndpointView>,
+    /// What each status file showed after the last pass, by status file path.
+    shown: HashMap<PathBuf, Shown>,
+    /// Every endpoint's phase, rebuilt only when one changes.
+    phases: Arc<BTreeMap<String, Phase>>,
     /// Stale status files are swept once, after the first pass.
     swept: bool,
     /// The problems of each invalid file in the last pass: a file's problems are logged when
     /// they change, not every pass.
-    last_problems: BTreeMap<PathBuf, Vec<Diagnostic>>,
+    last_problems: HashMap<PathBuf, Vec<Diagnostic>>,
+}
+
+/// One status file as last shown: not the status itself (that is on disk, and read back
+/// only when it is about to change), but what decides whether it must, and its endpoints'
+/// series. At 10,000 endpoints, keeping the statuses would be another 20 MB.
+#[derive(Debug)]
+struct Shown {
+    /// A hash of what `status` was made from; `None` for what is rebuilt every pass (invalid
+    /// files, files with departures).
+    inputs: Option<u64>,
+    /// Its endpoints' metric series (kept for the endpoints of a file that turns invalid).
+    views: Vec<Arc<EndpointView>>,
+    /// The private link services its endpoints use: (cluster ID, node group ID, state).
+    services: Vec<(String, String, ServiceState)>,
 }
 
 /// Where the endpoint files, their status files and the daemon config are.
@@ -126,7 +146,7 @@ impl Reporter {
         catalog: &Catalog,
         outcome: &PassOutcome,
         metrics: &Metrics,
-    ) -> BTreeMap<String, Phase> {
+    ) -> Arc<BTreeMap<String, Phase>> {
         log_applied(outcome, metrics);
         let guard = guard_note(&outcome.plan, places);
         let context = Context {
@@ -134,151 +154,52 @@ impl Reporter {
             config: places.config,
         };
         // Removed documents report into the status file of the file they were last in.
-        let mut removals: BTreeMap<PathBuf, Vec<&EndpointPlan>> = BTreeMap::new();
+        let mut removals: HashMap<PathBuf, Vec<&EndpointPlan>> = HashMap::new();
         for p in &outcome.plan.removals {
             let file = p.leaving.as_ref().and_then(|l| l.file.as_deref());
             let path = places.endpoints_dir.join(file.unwrap_or(&p.name));
             removals.entry(path).or_default().push(p);
         }
-        let plans: BTreeMap<&str, &EndpointPlan> = outcome
+        let plans: HashMap<&str, &EndpointPlan> = outcome
             .plan
             .endpoints
             .iter()
             .map(|p| (p.name.as_str(), p))
             .collect();
-        let mut keep = BTreeSet::new();
-        let mut views = BTreeMap::new();
-        let mut services = BTreeMap::new();
-        let gone: Vec<PathBuf> = removals
-            .keys()
-            .filter(|p| !catalog.files.iter().any(|f| &f.path == *p))
-            .cloned()
-            .collect();
+        let mut keep = HashSet::new();
+        let mut changed = false;
         for file in &catalog.files {
             log_problems(self.last_problems.get(&file.path), file);
             if file.directory {
                 continue;
             }
             let path = status::status_path(&file.path, places.status_dir);
-            keep.insert(path.clone());
-            let previous = self
-                .last
-                .get(&path)
-                .cloned()
-                .or_else(|| StatusWriter::read(&path));
-            let display = relative(places.endpoints_dir, &file.path);
-            let status = if file.is_valid() {
-                let old: BTreeMap<&str, &EndpointStatus> = previous
-                    .iter()
-                    .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
-                    .collect();
-                let mut endpoints = Vec::new();
-                for d in &file.documents {
-                    let name = d.spec.metadata.name.as_str();
-                    let Some(plan) = plans.get(name) else {
-                        continue;
-                    };
-                    let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
-                    let (phase, message) = shown(
-                        plan,
-                        outcome.held.get(name),
-                        old.get(name).copied(),
-                        &context,
-                    );
-                    let mut status = endpoint_status(
-                        name,
-                        phase,
-                        message,
-                        seen,
-                        old.get(name).copied(),
-                        d.generation.clone(),
-                    );
-                    status.conditions = conditions(plan, old.get(name).copied());
-                    log_transition(old.get(name).copied(), &status);
-                    let group = seen.node_group_id.clone().unwrap_or_default();
-                    let cluster_id = d.spec.spec.tidb_cloud.cluster_id.to_string();
-                    if let Some(service) = &seen.service {
-                        services.insert((cluster_id.clone(), group.clone()), service.state);
-                    }
-                    let info = EndpointInfo {
-                        name: name.to_string(),
-                        file: display.clone(),
-                        cluster_id,
-                        node_group_id: group,
-                        region: d.spec.spec.aws.region.to_string(),
-                        vpc_id: d.spec.spec.aws.vpc_id.to_string(),
-                        vpc_endpoint_id: seen
-                            .endpoint
-                            .as_ref()
-                            .map(|e| e.id.clone())
-                            .unwrap_or_default(),
-                    };
-                    let conditions = status
-                        .conditions
-                        .iter()
-                        .map(|c| (c.kind.clone(), c.status.clone()))
-                        .collect();
-                    views.insert(
-                        name.to_string(),
-                        EndpointView {
-                            info,
-                            phase,
-                            conditions,
-                        },
-                    );
-                    endpoints.push(status);
-                }
-                let removed = removals.get(&file.path).map(Vec::as_slice).unwrap_or(&[]);
-                endpoints
-                    .extend(self.removed(removed, &display, outcome, &old, &context, &mut views));
-                StatusFile {
-                    file: display,
-                    errors: Vec::new(),
-                    endpoints,
-                }
-            } else {
-                frozen_status(file, display, previous, &self.views, &mut views)
-            };
-            // Serializing is the costly part of an unchanged status: compare first.
-            let unchanged = self.last.get(&path) == Some(&status);
-            if !unchanged && let Err(e) = self.writer.write(&path, &status) {
-                error!("cannot write {}: {e}", path.display());
+            let removed = removals.remove(&file.path).unwrap_or_default();
+            let inputs = inputs(file, &plans, outcome, &removed, &context);
+            let same =
+                inputs.is_some() && self.shown.get(&path).is_some_and(|s| s.inputs == inputs);
+            if !same {
+                let previous = self.shown.remove(&path);
+                let before = previous.as_ref().map(|p| p.views.clone());
+                let display = relative(places.endpoints_dir, &file.path);
+                let (status, shown) = if file.is_valid() {
+                    let built = Built::new(display, &path);
+                    built.valid(file, &plans, outcome, &removed, &context)
+                } else {
+                    frozen(file, display, previous, &path)
+                };
+                changed |= self.show(&path, &status, shown, inputs, before.unwrap_or_default());
             }
-            self.last.insert(path, status);
+            keep.insert(path);
         }
         // A file that is gone keeps a status file while its documents' endpoints leave.
-        for file in gone {
+        for (file, removed) in removals {
             let path = status::status_path(&file, places.status_dir);
-            keep.insert(path.clone());
             let display = relative(places.endpoints_dir, &file);
-            let previous = self
-                .last
-                .get(&path)
-                .cloned()
-                .or_else(|| StatusWriter::read(&path));
-            let old: BTreeMap<&str, &EndpointStatus> = previous
-                .iter()
-                .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
-                .collect();
-            let endpoints = self.removed(
-                &removals[&file],
-                &display,
-                outcome,
-                &old,
-                &context,
-                &mut views,
-            );
-            let status = StatusFile {
-                file: display,
-                errors: Vec::new(),
-                endpoints,
-            };
-            if self.last.get(&path) != Some(&status)
-                && let Err(e) = self.writer.write(&path, &status)
-            {
-                error!("cannot write {}: {e}", path.display());
-            }
-            self.last.insert(path, status);
+            let before = self.shown.remove(&path).map(|p| p.views);
+            let (status, shown) = Built::new(display, &path).departing(&removed, outcome, &context);
+            changed |= self.show(&path, &status, shown, None, before.unwrap_or_default());
+            keep.insert(path);
         }
         self.last_problems = catalog
             .files
@@ -286,12 +207,13 @@ impl Reporter {
             .filter(|f| !f.is_valid())
             .map(|f| (f.path.clone(), f.problems.clone()))
             .collect();
-        self.last.retain(|p, _| keep.contains(p));
+        let before = self.shown.len();
+        self.shown.retain(|p, _| keep.contains(p));
+        changed |= self.shown.len() != before;
         self.writer.retain(&keep);
-        let services: Vec<_> = services.into_iter().map(|((c, g), s)| (c, g, s)).collect();
-        metrics.set_endpoints(&views.values().cloned().collect::<Vec<_>>(), &services);
-        let phases = views.iter().map(|(n, v)| (n.clone(), v.phase)).collect();
-        self.views = views;
+        if changed {
+            self.publish(metrics);
+        }
         if !self.swept {
             self.swept = true;
             match places.status_dir {
@@ -299,45 +221,252 @@ impl Reporter {
                 None => status::sweep(places.endpoints_dir, true, &keep),
             }
         }
-        phases
+        self.phases.clone()
+    }
+
+    /// Writes a status file that may have changed and remembers it. Returns whether its
+    /// endpoints' series changed from `before`.
+    fn show(
+        &mut self,
+        path: &Path,
+        status: &StatusFile,
+        shown: Shown,
+        inputs: Option<u64>,
+        before: Vec<Arc<EndpointView>>,
+    ) -> bool {
+        if let Err(e) = self.writer.write(path, status) {
+            error!("cannot write {}: {e}", path.display());
+        }
+        let changed = before != shown.views;
+        self.shown
+            .insert(path.to_path_buf(), Shown { inputs, ..shown });
+        changed
+    }
+
+    /// The metrics table and the phases, from every status file shown.
+    fn publish(&mut self, metrics: &Metrics) {
+        let mut endpoints: Vec<Arc<EndpointView>> = self
+            .shown
+            .values()
+            .flat_map(|s| s.views.iter().cloned())
+            .collect();
+        endpoints.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        endpoints.dedup_by(|a, b| a.info.name == b.info.name);
+        let services: BTreeMap<(&str, &str), ServiceState> = self
+            .shown
+            .values()
+            .flat_map(|s| &s.services)
+            .map(|(c, g, state)| ((c.as_str(), g.as_str()), *state))
+            .collect();
+        let services = services
+            .into_iter()
+            .map(|((c, g), state)| (c.to_string(), g.to_string(), state))
+            .collect();
+        self.phases = Arc::new(
+            endpoints
+                .iter()
+                .map(|v| (v.info.name.clone(), v.phase))
+                .collect(),
+        );
+        metrics.set_endpoints(Arc::new(EndpointTable {
+            endpoints,
+            services,
+        }));
     }
 }
 
-impl Reporter {
-    /// The statuses of endpoints whose documents are gone, while they leave management.
-    fn removed(
-        &self,
-        plans: &[&EndpointPlan],
-        file: &str,
+/// A hash of everything a valid file's status is made from, so that an unchanged one is
+/// not built again. `None` (build every pass) for invalid files and files with departures.
+fn inputs(
+    file: &SpecFile,
+    plans: &HashMap<&str, &EndpointPlan>,
+    outcome: &PassOutcome,
+    removed: &[&EndpointPlan],
+    context: &Context<'_>,
+) -> Option<u64> {
+    if !file.is_valid() || !removed.is_empty() {
+        return None;
+    }
+    // std's hasher is fine here: the hash lives in memory for one process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (context.guard, context.config).hash(&mut h);
+    for d in &file.documents {
+        let name = d.spec.metadata.name.as_str();
+        (name, &d.generation).hash(&mut h);
+        // What of a plan a status shows (its actions are not shown).
+        plans
+            .get(name)
+            .map(|p| {
+                (
+                    p.phase,
+                    &p.message,
+                    p.uncertain,
+                    p.held_by_guard,
+                    &p.conditions,
+                )
+            })
+            .hash(&mut h);
+        outcome.seen.get(name).hash(&mut h);
+        outcome.held.get(name).hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+/// A status file being built from a pass.
+struct Built {
+    display: String,
+    previous: Option<StatusFile>,
+}
+
+impl Built {
+    /// Starts from what the status file at `path` shows now (transition times are kept).
+    fn new(display: String, path: &Path) -> Built {
+        let previous = StatusWriter::read(path);
+        Built { display, previous }
+    }
+
+    fn old(&self) -> HashMap<&str, &EndpointStatus> {
+        self.previous
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
+            .collect()
+    }
+
+    /// The status of a valid file: its documents' endpoints, then those that left it.
+    fn valid(
+        self,
+        file: &SpecFile,
+        plans: &HashMap<&str, &EndpointPlan>,
         outcome: &PassOutcome,
-        old: &BTreeMap<&str, &EndpointStatus>,
+        removed: &[&EndpointPlan],
         context: &Context<'_>,
-        views: &mut BTreeMap<String, EndpointView>,
-    ) -> Vec<EndpointStatus> {
-        let mut statuses = Vec::new();
-        for p in plans {
-            let old = old.get(p.name.as_str()).copied();
-            let (phase, message) = shown(p, outcome.held.get(&p.name), old, context);
-            let id = p.leaving.as_ref().map(|l| l.endpoint_id.clone());
-            let mut status = endpoint_status(&p.name, phase, message, &UNSEEN, old, String::new());
-            status.removed = true;
-            log_transition(old, &status);
-            let info = EndpointInfo {
-                name: p.name.clone(),
-                file: file.to_string(),
-                vpc_endpoint_id: id.unwrap_or_default(),
-                ..EndpointInfo::default()
+    ) -> (StatusFile, Shown) {
+        let old = self.old();
+        let mut endpoints = Vec::new();
+        let mut views = Vec::new();
+        let mut services = Vec::new();
+        for d in &file.documents {
+            let name = d.spec.metadata.name.as_str();
+            let Some(plan) = plans.get(name) else {
+                continue;
             };
-            let view = EndpointView {
+            let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
+            let last = old.get(name).copied();
+            let (phase, message) = shown(plan, outcome.held.get(name), last, context);
+            let mut status =
+                endpoint_status(name, phase, message, seen, last, d.generation.clone());
+            status.conditions = conditions(plan, last);
+            log_transition(last, &status);
+            let group = seen.node_group_id.clone().unwrap_or_default();
+            let cluster_id = d.spec.spec.tidb_cloud.cluster_id.to_string();
+            if let Some(service) = &seen.service {
+                services.push((cluster_id.clone(), group.clone(), service.state));
+            }
+            let info = EndpointInfo {
+                name: name.to_string(),
+                file: self.display.clone(),
+                cluster_id,
+                node_group_id: group,
+                region: d.spec.spec.aws.region.to_string(),
+                vpc_id: d.spec.spec.aws.vpc_id.to_string(),
+                vpc_endpoint_id: seen
+                    .endpoint
+                    .as_ref()
+                    .map(|e| e.id.clone())
+                    .unwrap_or_default(),
+            };
+            views.push(Arc::new(EndpointView {
                 info,
                 phase,
-                conditions: Vec::new(),
-            };
-            views.insert(p.name.clone(), view);
-            statuses.push(status);
+                conditions: view_conditions(&status.conditions),
+            }));
+            endpoints.push(status);
         }
-        statuses
+        let (departing, departing_views) =
+            departures(removed, &self.display, outcome, &old, context);
+        endpoints.extend(departing);
+        views.extend(departing_views);
+        let status = StatusFile {
+            file: self.display,
+            errors: Vec::new(),
+            endpoints,
+        };
+        let shown = Shown {
+            inputs: None,
+            views,
+            services,
+        };
+        (status, shown)
     }
+
+    /// The status of a file that is gone while its documents' endpoints leave.
+    fn departing(
+        self,
+        removed: &[&EndpointPlan],
+        outcome: &PassOutcome,
+        context: &Context<'_>,
+    ) -> (StatusFile, Shown) {
+        let old = self.old();
+        let (endpoints, views) = departures(removed, &self.display, outcome, &old, context);
+        let status = StatusFile {
+            file: self.display.clone(),
+            errors: Vec::new(),
+            endpoints,
+        };
+        let shown = Shown {
+            inputs: None,
+            views,
+            services: Vec::new(),
+        };
+        (status, shown)
+    }
+}
+
+/// The statuses and series of endpoints whose documents are gone, while they leave
+/// management.
+fn departures(
+    plans: &[&EndpointPlan],
+    file: &str,
+    outcome: &PassOutcome,
+    old: &HashMap<&str, &EndpointStatus>,
+    context: &Context<'_>,
+) -> (Vec<EndpointStatus>, Vec<Arc<EndpointView>>) {
+    let mut statuses = Vec::new();
+    let mut views = Vec::new();
+    for p in plans {
+        let old = old.get(p.name.as_str()).copied();
+        let (phase, message) = shown(p, outcome.held.get(&p.name), old, context);
+        let id = p.leaving.as_ref().map(|l| l.endpoint_id.clone());
+        let mut status = endpoint_status(&p.name, phase, message, &UNSEEN, old, String::new());
+        status.removed = true;
+        log_transition(old, &status);
+        let info = EndpointInfo {
+            name: p.name.clone(),
+            file: file.to_string(),
+            vpc_endpoint_id: id.unwrap_or_default(),
+            ..EndpointInfo::default()
+        };
+        views.push(Arc::new(EndpointView {
+            info,
+            phase,
+            conditions: Vec::new(),
+        }));
+        statuses.push(status);
+    }
+    (statuses, views)
+}
+
+/// The (type, status) of each condition a status file shows, for the metrics.
+fn view_conditions(entries: &[ConditionEntry]) -> Vec<(ConditionType, ConditionStatus)> {
+    entries
+        .iter()
+        .filter_map(|c| {
+            Some((
+                ConditionType::parse(&c.kind)?,
+                ConditionStatus::parse(&c.status)?,
+            ))
+        })
+        .collect()
 }
 
 /// A file's problems, logged once when they appear or change.
@@ -358,29 +487,41 @@ static UNSEEN: Seen = Seen {
     connection: None,
 };
 
-/// An invalid file keeps its endpoints' last known status and labels, untouched.
-fn frozen_status(
+/// An invalid file keeps its endpoints' last known status and series, untouched.
+fn frozen(
     file: &SpecFile,
     display: String,
-    previous: Option<StatusFile>,
-    last_views: &BTreeMap<String, EndpointView>,
-    views: &mut BTreeMap<String, EndpointView>,
-) -> StatusFile {
-    let endpoints = previous.map(|p| p.endpoints).unwrap_or_default();
-    for e in &endpoints {
-        if let Some(view) = last_views.get(&e.name) {
-            let view = EndpointView {
-                phase: e.phase,
-                ..view.clone()
-            };
-            views.insert(e.name.clone(), view);
-        }
-    }
-    StatusFile {
+    previous: Option<Shown>,
+    path: &Path,
+) -> (StatusFile, Shown) {
+    let endpoints = StatusWriter::read(path)
+        .map(|s| s.endpoints)
+        .unwrap_or_default();
+    let (views, services) = previous.map_or_else(Default::default, |p| (p.views, p.services));
+    let views = views
+        .into_iter()
+        .map(|v| {
+            let phase = endpoints
+                .iter()
+                .find(|e| e.name == v.info.name)
+                .map_or(v.phase, |e| e.phase);
+            Arc::new(EndpointView {
+                phase,
+                ..(*v).clone()
+            })
+        })
+        .collect();
+    let status = StatusFile {
         file: display,
         errors: file.problems.iter().map(|p| p.to_string()).collect(),
         endpoints,
-    }
+    };
+    let shown = Shown {
+        inputs: None,
+        views,
+        services,
+    };
+    (status, shown)
 }
 
 /// One log line and one counter per action.

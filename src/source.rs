@@ -189,11 +189,20 @@ impl Tree {
             if hidden {
                 continue;
             }
-            self.entries
-                .retain(|p, _| p != &path && !p.starts_with(&path));
-            self.cache
-                .files
-                .retain(|p, _| p != &path && !p.starts_with(&path));
+            // The path and everything under it: in path order, a directory's entries follow
+            // it, so this touches only them.
+            let under: Vec<PathBuf> = self
+                .entries
+                .range(path.clone()..)
+                .map(|(p, _)| p)
+                .take_while(|p| p.starts_with(&path))
+                .cloned()
+                .collect();
+            for p in &under {
+                self.entries.remove(p);
+                self.cache.files.remove(p);
+            }
+            self.cache.files.remove(&path);
             let mut walk = Walk::default();
             // The directories above are being read already: a symlink back to one of them
             // is a cycle here as in a full walk.

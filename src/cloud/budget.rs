@@ -13,7 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use super::*;
 
@@ -62,10 +66,28 @@ fn quota(rate: Rate) -> Quota {
 /// Retries of an idempotent call after a transient failure (so at most 4 attempts).
 const RETRIES: usize = 3;
 
+/// tokio's clock, for governor: the buckets refill on the clock everything else waits on, so
+/// tests and benchmarks on tokio's paused clock see budgets refill in virtual time (and no
+/// timer thread of governor's own is needed).
+#[derive(Debug, Clone, Copy, Default)]
+struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = std::time::Instant;
+
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+type Middleware = NoOpMiddleware<std::time::Instant>;
+type Bucket = RateLimiter<NotKeyed, InMemoryState, TokioClock, Middleware>;
+type Buckets = RateLimiter<String, HashMapStateStore<String>, TokioClock, Middleware>;
+
 struct Limits {
-    tidb: DefaultDirectRateLimiter,
-    mutating: DefaultKeyedRateLimiter<String>,
-    describe: DefaultKeyedRateLimiter<String>,
+    tidb: Bucket,
+    mutating: Buckets,
+    describe: Buckets,
 }
 
 /// A cloud client that keeps to the budgets; clones share them.
@@ -83,9 +105,9 @@ impl<C> Budgeted<C> {
             inner,
             rates,
             limits: Arc::new(Limits {
-                tidb: RateLimiter::direct(quota(rates.tidb)),
-                mutating: RateLimiter::keyed(quota(rates.ec2_mutating)),
-                describe: RateLimiter::keyed(quota(rates.ec2_describe)),
+                tidb: RateLimiter::direct_with_clock(quota(rates.tidb), TokioClock),
+                mutating: RateLimiter::hashmap_with_clock(quota(rates.ec2_mutating), TokioClock),
+                describe: RateLimiter::hashmap_with_clock(quota(rates.ec2_describe), TokioClock),
             }),
             observer: None,
         }
@@ -155,14 +177,19 @@ impl<C> Budgeted<C> {
     /// Takes a token from the call's bucket: the key's, or the account's, region's and
     /// action's.
     async fn wait(&self, op: Operation, scope: Option<&Scope>) {
-        let limiter = match op.class {
-            BucketClass::Tidb => return self.limits.tidb.until_ready().await,
-            BucketClass::Ec2Mutating => &self.limits.mutating,
-            BucketClass::Ec2Describe => &self.limits.describe,
-        };
-        let scope = scope.expect("EC2 operations have a scope");
-        let key = format!("{}/{}/{}", scope.account, scope.region, op.name);
-        limiter.until_key_ready(&key).await;
+        let key = scope.map(|s| format!("{}/{}/{}", s.account, s.region, op.name));
+        loop {
+            let taken = match (op.class, &key) {
+                (BucketClass::Tidb, _) => self.limits.tidb.check(),
+                (BucketClass::Ec2Mutating, Some(key)) => self.limits.mutating.check_key(key),
+                (BucketClass::Ec2Describe, Some(key)) => self.limits.describe.check_key(key),
+                (_, None) => unreachable!("EC2 operations have a scope"),
+            };
+            match taken {
+                Ok(()) => return,
+                Err(later) => tokio::time::sleep(later.wait_time_from(TokioClock.now())).await,
+            }
+        }
     }
 }
 

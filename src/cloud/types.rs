@@ -104,7 +104,7 @@ pub struct NodeGroup {
     pub is_default: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum ServiceState {
     Creating,
     Active,
@@ -112,7 +112,7 @@ pub enum ServiceState {
 }
 
 /// A node group's private link service (an AWS endpoint service owned by TiDB Cloud).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
     pub state: ServiceState,
@@ -123,7 +123,7 @@ pub struct Service {
 }
 
 /// TiDB Cloud's `endpointState` of a private endpoint connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectionState {
     Pending,
@@ -134,7 +134,7 @@ pub enum ConnectionState {
 }
 
 /// A private endpoint connection: TiDB Cloud's record of our VPC endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     pub id: String,
@@ -149,7 +149,7 @@ pub struct Connection {
 }
 
 /// An AWS interface endpoint as DescribeVpcEndpoints shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct VpcEndpoint {
     pub id: String,

@@ -2,6 +2,7 @@
 //! now, instead of waiting for their next automatic retry.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,13 +18,13 @@ pub struct Retrying {
 #[derive(Debug, Default)]
 pub struct RetryRequests {
     pending: BTreeSet<String>,
-    phases: BTreeMap<String, Phase>,
+    phases: Arc<BTreeMap<String, Phase>>,
 }
 
 impl RetryRequests {
     /// After a pass: what each endpoint shows now.
-    pub fn after_pass(&mut self, phases: &BTreeMap<String, Phase>) {
-        self.phases.clone_from(phases);
+    pub fn after_pass(&mut self, phases: &Arc<BTreeMap<String, Phase>>) {
+        self.phases = phases.clone();
     }
 
     /// Asks for `names` to be retried; refused (and nothing asked) if one is unknown or not

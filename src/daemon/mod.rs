@@ -6,6 +6,7 @@
 //! restarts in `state.rs`.
 
 mod clouds;
+mod memory;
 mod reload;
 mod run;
 mod serve;
@@ -49,7 +50,7 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 pub struct PassSummary {
     pub plan: Plan,
     /// What each endpoint shows after the pass (empty when not applying).
-    pub phases: std::collections::BTreeMap<String, Phase>,
+    pub phases: Arc<std::collections::BTreeMap<String, Phase>>,
     /// TiDB Cloud listing pages read (what spaces passes apart).
     pub listing_pages: usize,
     pub actions_ok: usize,
@@ -242,6 +243,7 @@ impl Daemon {
     /// Reads the endpoint files, runs one pass, and (when applying) reports it.
     pub async fn pass(&mut self, apply: bool) -> PassSummary {
         let started = std::time::Instant::now();
+        let writes_before = self.reporter.writes();
         let root = self.settings.file.endpoints_dir.clone();
         let catalog = self.read_endpoints();
         let rel = |p: &Path| {
@@ -254,10 +256,8 @@ impl Daemon {
         let mut frozen = Frozen::default();
         for file in &catalog.files {
             if file.is_valid() {
-                wanted.extend(file.documents.iter().map(|d| Wanted {
-                    doc: d.spec.clone(),
-                    file: rel(&file.path),
-                    generation: d.generation.clone(),
+                wanted.extend(file.documents.iter().map(|d| {
+                    Wanted::from_arc(d.spec.clone(), rel(&file.path), Some(d.generation.clone()))
                 }));
             } else if file.directory {
                 frozen.dirs.insert(rel(&file.path));
@@ -334,6 +334,9 @@ impl Daemon {
             }
         }
         summary.status_writes = self.reporter.writes();
+        if summary.status_writes - writes_before >= memory::TRIM_AFTER_WRITES {
+            memory::release_free();
+        }
         summary.plan = outcome.plan;
         summary
     }

@@ -47,6 +47,11 @@ pub fn watch(
                     for event in &batch {
                         // The kernel's queue overflowed: what changed is unknown.
                         pending.rescan |= event.need_rescan();
+                        // Opening and reading (ours included: a rescan opens every file)
+                        // change nothing.
+                        if event.kind.is_access() {
+                            continue;
+                        }
                         for path in &event.paths {
                             if source::is_spec_file(path) || is_directory_name(path) {
                                 pending.paths.insert(path.clone());

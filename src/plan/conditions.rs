@@ -25,6 +25,18 @@ pub enum ConditionType {
 }
 
 impl ConditionType {
+    pub const ALL: [ConditionType; 4] = [
+        ConditionType::ClusterAvailable,
+        ConditionType::PortAllowed,
+        ConditionType::PrivateDnsReady,
+        ConditionType::Reachable,
+    ];
+
+    /// The type a status file names (`as_str`'s inverse).
+    pub fn parse(name: &str) -> Option<ConditionType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConditionType::ClusterAvailable => "ClusterAvailable",
@@ -49,6 +61,11 @@ impl ConditionStatus {
         ConditionStatus::Unknown,
     ];
 
+    /// The status a status file names (`as_str`'s inverse).
+    pub fn parse(name: &str) -> Option<ConditionStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConditionStatus::True => "True",
@@ -59,7 +76,7 @@ impl ConditionStatus {
 }
 
 /// One condition of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Condition {
     #[serde(rename = "type")]
     pub kind: ConditionType,

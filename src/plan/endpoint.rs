@@ -248,13 +248,16 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
     }
 
     // Drift in subnets and security groups is corrected in place whatever else is going on.
-    let mut modify = drift(spec, endpoint);
-    let drift = modify
-        != ModifyEndpoint {
+    let drifted = !in_place(spec, endpoint);
+    let mut modify = if drifted {
+        drift(spec, endpoint)
+    } else {
+        ModifyEndpoint {
             endpoint_id: endpoint.id.clone(),
             ..Default::default()
-        };
-    if drift {
+        }
+    };
+    if drifted {
         if let Some(problem) = placement_problem(desired, o, service, false) {
             return here(Phase::Failed, problem);
         }
@@ -327,7 +330,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                         "disabling"
                     };
                     here(Phase::Pending, format!("{verb} private DNS"))
-                } else if drift {
+                } else if drifted {
                     here(
                         Phase::Pending,
                         "correcting subnets and security groups".into(),
@@ -344,7 +347,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
             }
         },
     };
-    if drift || modify.private_dns_enabled.is_some() {
+    if drifted || modify.private_dns_enabled.is_some() {
         let modifies =
             split_subnet_swap(modify)
                 .into_iter()
@@ -496,6 +499,19 @@ fn dns_problem(network: &Network, vpc: &str) -> Option<String> {
 
 /// How an endpoint's subnets and security groups differ from the spec, as the modify that
 /// corrects them (empty lists when they agree).
+/// Whether `endpoint` has exactly the document's subnets and security groups (what `drift`
+/// would find nothing to correct in), without building the correction.
+pub fn in_place(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> bool {
+    fn same<T: AsRef<str>>(want: &[T], have: &[String]) -> bool {
+        want.iter().all(|w| have.iter().any(|h| h == w.as_ref()))
+            && have.iter().all(|h| want.iter().any(|w| w.as_ref() == h))
+    }
+    let aws = &spec.aws;
+    same(&aws.subnet_ids, &endpoint.subnet_ids)
+        && (aws.security_group_ids.is_empty()
+            || same(&aws.security_group_ids, &endpoint.security_group_ids))
+}
+
 pub fn drift(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> ModifyEndpoint {
     let want_subnets: Vec<String> = spec
         .aws

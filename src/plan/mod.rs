@@ -48,7 +48,7 @@ use crate::spec::{DeletionPolicy, EndpointDocument};
 
 pub use action::{Action, TagPurpose};
 pub use conditions::{Condition, ConditionStatus, ConditionType, ProbeResult};
-pub use endpoint::{drift, plan_endpoint};
+pub use endpoint::{drift, in_place, plan_endpoint};
 
 /// The phase a user sees (status file, metric).
 #[derive(
@@ -107,7 +107,7 @@ pub struct Observed {
     pub adoptee_checked: bool,
     pub connection: Option<Connection>,
     /// VPC, subnets and groups, looked up only when a create or modify needs checking.
-    pub network: Option<Network>,
+    pub network: Option<std::sync::Arc<Network>>,
     /// The endpoint's security groups with their rules, and its VPC's CIDR blocks (shared by
     /// the endpoints of an account and region).
     pub firewall: Option<std::sync::Arc<Firewall>>,

@@ -97,6 +97,10 @@ pub fn tag_drift(
     owner_id: &str,
     endpoint: &VpcEndpoint,
 ) -> (BTreeMap<String, String>, Vec<String>) {
+    // The usual answer (nothing to correct), found without building the wanted tags.
+    if tags_match(desired, owner_id, endpoint) {
+        return (BTreeMap::new(), Vec::new());
+    }
     let wanted = ownership_tags(desired, owner_id);
     let drop = endpoint
         .tags
@@ -109,6 +113,26 @@ pub fn tag_drift(
         .filter(|(k, v)| endpoint.tag(k) != Some(v.as_str()))
         .collect();
     (write, drop)
+}
+
+/// Whether `endpoint` carries exactly the ownership tags and labels `ownership_tags` wants.
+fn tags_match(desired: &Desired<'_>, owner_id: &str, endpoint: &VpcEndpoint) -> bool {
+    let doc = desired.doc;
+    let labels = &doc.metadata.labels;
+    let mut ours = 0;
+    for (key, value) in &endpoint.tags {
+        if let Some(label) = key.strip_prefix(LABEL_PREFIX) {
+            if labels.get(label) != Some(value) {
+                return false;
+            }
+            ours += 1;
+        }
+    }
+    ours == labels.len()
+        && endpoint.tag(OWNER) == Some(owner_id)
+        && endpoint.tag(NAME) == Some(doc.metadata.name.as_str())
+        && endpoint.tag(DELETION_POLICY) == Some(policy_name(doc.spec.deletion_policy))
+        && endpoint.tag(FILE) == Some(desired.file)
 }
 
 /// The tags a new endpoint is created with: ours, and a name for the console.

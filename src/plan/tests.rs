@@ -187,7 +187,7 @@ fn decision_table() {
             |o| {
                 o.endpoint = None;
                 o.connection = None;
-                o.network = Some(network())
+                o.network = Some(network().into())
             },
             Phase::NotConfigured,
             &["create_vpc_endpoint", "register_connection"],
@@ -209,7 +209,7 @@ fn decision_table() {
             "",
             |o| {
                 o.endpoint = None;
-                o.network = Some(Network::default())
+                o.network = Some(Network::default().into())
             },
             Phase::Failed,
             &[],
@@ -222,7 +222,7 @@ fn decision_table() {
                 o.endpoint = None;
                 let mut n = network();
                 n.vpcs.insert("vpc-0a1b2c3d".into(), (true, false));
-                o.network = Some(n)
+                o.network = Some(n.into())
             },
             Phase::Failed,
             &[],
@@ -236,7 +236,7 @@ fn decision_table() {
                 o.connection = None;
                 let mut n = network();
                 n.vpcs.insert("vpc-0a1b2c3d".into(), (false, false));
-                o.network = Some(n)
+                o.network = Some(n.into())
             },
             Phase::NotConfigured,
             &["create_vpc_endpoint", "register_connection"],
@@ -249,7 +249,7 @@ fn decision_table() {
                 o.endpoint = None;
                 let mut n = network();
                 n.security_groups.clear();
-                o.network = Some(n)
+                o.network = Some(n.into())
             },
             Phase::Failed,
             &[],
@@ -403,7 +403,7 @@ fn decision_table() {
             "",
             |o| {
                 o.endpoint.as_mut().unwrap().subnet_ids.pop();
-                o.network = Some(network())
+                o.network = Some(network().into())
             },
             Phase::Pending,
             &["modify_vpc_endpoint"],
@@ -414,7 +414,7 @@ fn decision_table() {
             "",
             |o| {
                 o.endpoint.as_mut().unwrap().security_group_ids = vec!["sg-0000000b".into()];
-                o.network = Some(network())
+                o.network = Some(network().into())
             },
             Phase::Pending,
             &["modify_vpc_endpoint"],
@@ -473,7 +473,7 @@ fn subnet_checks_name_the_subnet_its_zone_and_the_allowed_zones() {
     let d = doc("");
     let mut o = converged();
     o.endpoint = None;
-    o.network = Some(network());
+    o.network = Some(network().into());
     let mut wrong_zone = d.clone();
     wrong_zone.spec.aws.subnet_ids = vec![
         "subnet-0000000a".try_into().unwrap(),
@@ -501,7 +501,7 @@ fn creates_are_interface_endpoints_tagged_for_ownership_with_a_stable_token() {
     let d = doc("");
     let mut o = converged();
     o.endpoint = None;
-    o.network = Some(network());
+    o.network = Some(network().into());
     let p = plan_of(&d, &o);
     let Action::CreateVpcEndpoint { request, .. } = &p.actions[0] else {
         panic!("{p:?}")
@@ -531,7 +531,7 @@ fn creates_are_interface_endpoints_tagged_for_ownership_with_a_stable_token() {
 fn a_subnet_swap_removes_before_it_adds() {
     let d = doc("");
     let mut o = converged();
-    o.network = Some(network());
+    o.network = Some(network().into());
     o.endpoint.as_mut().unwrap().subnet_ids =
         vec!["subnet-0000000a".into(), "subnet-0000000d".into()];
     o.endpoint.as_mut().unwrap().security_group_ids = vec![];

@@ -19,7 +19,7 @@ pub const FAILED_RETRY: Duration = Duration::from_secs(300);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Why an endpoint is not acting, as the report shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub struct Held {
     /// What failed, in words (`delete_vpc_endpoint failed: ...`).
     pub message: String,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Engine, PassOutcome, scope_of};
+use super::{Engine, PassOutcome};
 use crate::cloud::{CloudError, Ec2, Firewall, Scope, TidbCloud};
 use crate::plan::{ConditionStatus, ConditionType, Observed, Plan};
 use crate::reconcile::Wanted;
@@ -20,7 +20,7 @@ use crate::reconcile::Wanted;
 /// A scope whose rules all check out is looked at again after this long.
 const TTL: Duration = Duration::from_secs(600);
 /// EC2 takes at most 200 values in a filter.
-const CHUNK: usize = 200;
+pub(super) const CHUNK: usize = 200;
 
 #[derive(Debug)]
 struct Cached {
@@ -48,7 +48,7 @@ impl Firewalls {
                     c.kind == ConditionType::PortAllowed && c.status == ConditionStatus::False
                 })
             })
-            .map(|(w, _)| scope_of(&w.doc))
+            .map(|(w, _)| w.scope.clone())
             .collect();
     }
 }
@@ -65,12 +65,13 @@ where
         per: &mut [Observed],
         outcome: &mut PassOutcome,
     ) {
-        let mut needed: BTreeMap<Scope, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        // Borrowed: this runs over every endpoint every pass, and usually finds all cached.
+        let mut needed: BTreeMap<&Scope, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
         for (w, o) in wanted.iter().zip(per.iter()) {
             if let Some(e) = &o.endpoint {
-                let (groups, vpcs) = needed.entry(scope_of(&w.doc)).or_default();
-                groups.extend(e.security_group_ids.iter().cloned());
-                vpcs.insert(e.vpc_id.clone());
+                let (groups, vpcs) = needed.entry(&w.scope).or_default();
+                groups.extend(e.security_group_ids.iter().map(String::as_str));
+                vpcs.insert(&e.vpc_id);
             }
         }
         let now = Instant::now();
@@ -78,8 +79,8 @@ where
             let fresh = self.firewalls.scopes.get(scope).is_some_and(|c| {
                 now.duration_since(c.at) < TTL
                     && !self.firewalls.unsettled.contains(scope)
-                    && groups.iter().all(|g| c.firewall.groups.contains_key(g))
-                    && vpcs.iter().all(|v| c.firewall.vpc_cidrs.contains_key(v))
+                    && groups.iter().all(|g| c.firewall.groups.contains_key(*g))
+                    && vpcs.iter().all(|v| c.firewall.vpc_cidrs.contains_key(*v))
             });
             if fresh {
                 continue;
@@ -89,14 +90,14 @@ where
                     let firewall = Arc::new(firewall);
                     self.firewalls
                         .scopes
-                        .insert(scope.clone(), Cached { firewall, at: now });
+                        .insert((*scope).clone(), Cached { firewall, at: now });
                 }
                 Err(_) => outcome.observe_errors += 1,
             }
         }
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
             if o.endpoint.is_some() {
-                let cached = self.firewalls.scopes.get(&scope_of(&w.doc));
+                let cached = self.firewalls.scopes.get(&w.scope);
                 o.firewall = cached.map(|c| c.firewall.clone());
             }
         }
@@ -105,16 +106,16 @@ where
     async fn describe_firewall(
         &self,
         scope: &Scope,
-        groups: &BTreeSet<String>,
-        vpcs: &BTreeSet<String>,
+        groups: &BTreeSet<&str>,
+        vpcs: &BTreeSet<&str>,
     ) -> Result<Firewall, CloudError> {
         let mut firewall = Firewall::default();
-        let groups: Vec<String> = groups.iter().cloned().collect();
+        let groups: Vec<String> = groups.iter().map(ToString::to_string).collect();
         for chunk in groups.chunks(CHUNK) {
             let found = self.ec2.describe_security_groups(scope, chunk).await?;
             firewall.groups.extend(found);
         }
-        let vpcs: Vec<String> = vpcs.iter().cloned().collect();
+        let vpcs: Vec<String> = vpcs.iter().map(ToString::to_string).collect();
         for chunk in vpcs.chunks(CHUNK) {
             let found = self.ec2.describe_vpcs(scope, chunk).await?;
             firewall.vpc_cidrs.extend(found);

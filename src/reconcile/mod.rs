@@ -44,14 +44,26 @@ pub struct Wanted {
     pub file: String,
     /// `spec::generation` of `doc`: a changed document gets a fresh start after failures.
     pub generation: String,
+    /// Where its AWS calls go (said once here: every stage asks).
+    pub scope: Scope,
 }
 
 impl Wanted {
     pub fn new(doc: EndpointDocument, file: impl Into<String>) -> Wanted {
+        Wanted::from_arc(Arc::new(doc), file.into(), None)
+    }
+
+    /// `generation`, when the caller has it already, saves hashing the document again.
+    pub fn from_arc(
+        doc: Arc<EndpointDocument>,
+        file: String,
+        generation: Option<String>,
+    ) -> Wanted {
         Wanted {
-            generation: spec::generation(&doc),
-            doc: Arc::new(doc),
-            file: file.into(),
+            generation: generation.unwrap_or_else(|| spec::generation(&doc)),
+            scope: scope_of(&doc),
+            doc,
+            file,
         }
     }
 }
@@ -100,7 +112,7 @@ pub struct PassOutcome {
 }
 
 /// The observed objects of one endpoint, for reporting.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Hash)]
 pub struct Seen {
     /// The node group in use (the document's, or the cluster's default).
     pub node_group_id: Option<String>,
@@ -250,11 +262,16 @@ where
         apply: bool,
     ) -> PassOutcome {
         for w in wanted {
-            let seen = LastSeen {
-                policy: w.doc.spec.deletion_policy,
-                file: w.file.clone(),
-            };
-            self.last_seen.insert(w.doc.metadata.name.to_string(), seen);
+            let name = w.doc.metadata.name.as_str();
+            let policy = w.doc.spec.deletion_policy;
+            let known = self.last_seen.get(name);
+            if known.is_none_or(|s| s.policy != policy || s.file != w.file) {
+                let seen = LastSeen {
+                    policy,
+                    file: w.file.clone(),
+                };
+                self.last_seen.insert(name.to_string(), seen);
+            }
         }
         let mut outcome = PassOutcome::default();
         let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
@@ -271,6 +288,19 @@ where
             .collect();
         let mut plan = plan::plan(&desired, &leftovers, policy);
         self.firewalls.settle(wanted, &plan);
+        // What was observed goes to the report as is (moved, not copied).
+        outcome.seen = desired
+            .into_iter()
+            .map(|(d, o)| {
+                let seen = Seen {
+                    node_group_id: o.node_group_id,
+                    service: o.service,
+                    endpoint: o.endpoint,
+                    connection: o.connection,
+                };
+                (d.doc.metadata.name.to_string(), seen)
+            })
+            .collect();
 
         // What each plan is for, so that a changed document starts afresh after failures:
         // a desired endpoint's generation, or the endpoint a removal removes.

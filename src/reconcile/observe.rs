@@ -8,10 +8,10 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
-use super::{Engine, Frozen, PassOutcome, Seen, Wanted, scope_of};
+use super::{Engine, Frozen, PassOutcome, Wanted};
 use crate::cloud::{
-    CloudError, ConnectionState, Ec2, ModifyEndpoint, Network, Page, Scope, ServiceState,
-    TidbCloud, VpcAttribute, VpcEndpoint,
+    CloudError, ConnectionState, Ec2, Network, Page, Scope, ServiceState, TidbCloud, VpcAttribute,
+    VpcEndpoint,
 };
 use crate::plan::{self, Leftover, Observed, ProbeResult, ownership};
 use crate::probe::{Prober, Target};
@@ -20,27 +20,19 @@ use crate::spec::EndpointDocument;
 /// VPCs, subnets and security groups to look up in one account and region.
 #[derive(Debug, Default)]
 struct NetworkQuery {
-    vpcs: Vec<String>,
-    subnets: Vec<String>,
-    groups: Vec<String>,
+    vpcs: BTreeSet<String>,
+    subnets: BTreeSet<String>,
+    groups: BTreeSet<String>,
 }
 
 impl NetworkQuery {
     fn add(&mut self, doc: &EndpointDocument) {
         let aws = &doc.spec.aws;
-        push_new(&mut self.vpcs, aws.vpc_id.as_str());
-        aws.subnet_ids
-            .iter()
-            .for_each(|s| push_new(&mut self.subnets, s.as_str()));
-        aws.security_group_ids
-            .iter()
-            .for_each(|g| push_new(&mut self.groups, g.as_str()));
-    }
-}
-
-fn push_new(list: &mut Vec<String>, item: &str) {
-    if !list.iter().any(|x| x == item) {
-        list.push(item.to_string());
+        self.vpcs.insert(aws.vpc_id.to_string());
+        self.subnets
+            .extend(aws.subnet_ids.iter().map(ToString::to_string));
+        self.groups
+            .extend(aws.security_group_ids.iter().map(ToString::to_string));
     }
 }
 
@@ -56,12 +48,7 @@ fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&VpcEndpoint>)
         return false;
     }
     let Some(e) = endpoint else { return true };
-    let corrected = plan::drift(spec, e);
-    let in_place = ModifyEndpoint {
-        endpoint_id: e.id.clone(),
-        ..ModifyEndpoint::default()
-    };
-    corrected != in_place || (spec.private_dns && !e.private_dns_enabled)
+    !plan::in_place(spec, e) || (spec.private_dns && !e.private_dns_enabled)
 }
 
 impl<T, E> Engine<T, E>
@@ -79,7 +66,7 @@ where
         let projects = self.observe_tidb_targets(wanted, &mut per).await;
         let (mut owned, unlisted) = self.list_owned(wanted, &mut per, outcome).await;
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
-            if !unlisted.contains(&scope_of(&w.doc)) {
+            if !unlisted.contains(&w.scope) {
                 o.endpoint = owned.remove(w.doc.metadata.name.as_str()).map(|(_, e)| e);
             }
         }
@@ -111,8 +98,8 @@ where
         let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
-            let scope = scope_of(&w.doc);
-            if unlisted.contains(&scope) {
+            let scope = &w.scope;
+            if unlisted.contains(scope) {
                 continue;
             }
             let name = w.doc.metadata.name.as_str();
@@ -130,9 +117,12 @@ where
             }
             let aws = &w.doc.spec.aws;
             match (&o.endpoint, &aws.endpoint_id) {
-                (None, Some(id)) => adopt_ids.entry(scope).or_default().push(id.to_string()),
+                (None, Some(id)) => adopt_ids
+                    .entry(scope.clone())
+                    .or_default()
+                    .push(id.to_string()),
                 (endpoint, _) if needs_network_check(w, o, endpoint.as_ref()) => {
-                    checks.entry(scope).or_default().add(&w.doc)
+                    checks.entry(scope.clone()).or_default().add(&w.doc)
                 }
                 _ => {}
             }
@@ -148,27 +138,17 @@ where
         for (scope, q) in &checks {
             match self.describe_network(scope, q).await {
                 Ok(n) => {
-                    networks.insert(scope.clone(), n);
+                    networks.insert(scope.clone(), std::sync::Arc::new(n));
                 }
                 Err(_) => outcome.observe_errors += 1,
             }
         }
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
-            let scope = scope_of(&w.doc);
-            o.network = networks.get(&scope).cloned();
-            if let (Some(id), Some(found)) = (&w.doc.spec.aws.endpoint_id, adoptees.get(&scope)) {
+            o.network = networks.get(&w.scope).cloned();
+            if let (Some(id), Some(found)) = (&w.doc.spec.aws.endpoint_id, adoptees.get(&w.scope)) {
                 o.adoptee_checked = true;
                 o.adoptee = found.get(id.as_str()).cloned();
             }
-            outcome.seen.insert(
-                w.doc.metadata.name.to_string(),
-                Seen {
-                    node_group_id: o.node_group_id.clone(),
-                    service: o.service.clone(),
-                    endpoint: o.endpoint.clone(),
-                    connection: o.connection.clone(),
-                },
-            );
         }
 
         // Whatever owned endpoint is left names no valid document.
@@ -239,7 +219,11 @@ where
         per: &mut [Observed],
         outcome: &mut PassOutcome,
     ) -> (BTreeMap<String, (Scope, VpcEndpoint)>, BTreeSet<Scope>) {
-        self.scopes.extend(wanted.iter().map(|w| scope_of(&w.doc)));
+        for w in wanted {
+            if !self.scopes.contains(&w.scope) {
+                self.scopes.insert(w.scope.clone());
+            }
+        }
         let mut owned: BTreeMap<String, (Scope, VpcEndpoint)> = BTreeMap::new();
         let mut unlisted = BTreeSet::new();
         // Ours first; then, with `--reown-from`, the other owner's, for the names not found.
@@ -272,7 +256,7 @@ where
                         outcome.observe_errors += 1;
                         unlisted.insert(scope.clone());
                         for (w, o) in wanted.iter().zip(per.iter_mut()) {
-                            if scope_of(&w.doc) == *scope {
+                            if w.scope == *scope {
                                 o.trouble.get_or_insert_with(|| {
                                     format!("cannot list VPC endpoints: {e}")
                                 });
@@ -305,12 +289,18 @@ where
                 network.vpcs.insert(vpc.clone(), (support, hostnames));
             }
         }
-        if !q.subnets.is_empty() {
-            network.subnets = self.ec2.describe_subnets(scope, &q.subnets).await?;
+        let subnets: Vec<String> = q.subnets.iter().cloned().collect();
+        for chunk in subnets.chunks(super::firewall::CHUNK) {
+            network
+                .subnets
+                .extend(self.ec2.describe_subnets(scope, chunk).await?);
         }
-        if !q.groups.is_empty() {
-            let groups = self.ec2.describe_security_groups(scope, &q.groups).await?;
-            network.security_groups = groups.into_iter().map(|(id, g)| (id, g.vpc_id)).collect();
+        let groups: Vec<String> = q.groups.iter().cloned().collect();
+        for chunk in groups.chunks(super::firewall::CHUNK) {
+            let found = self.ec2.describe_security_groups(scope, chunk).await?;
+            network
+                .security_groups
+                .extend(found.into_iter().map(|(id, g)| (id, g.vpc_id)));
         }
         Ok(network)
     }

@@ -274,6 +274,64 @@ fn an_endpoint_deleted_behind_our_back_is_recreated_once() {
     });
 }
 
+/// The minute (one pass a minute, on virtual time) at which a pass first acts.
+async fn minutes_until_acted(engine: &mut Engine<Sim, Sim>, wanted: &[Wanted]) -> u32 {
+    for minute in 1..=30 {
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let pass = engine
+            .pass(wanted, &Frozen::default(), &policy(), true)
+            .await;
+        if pass.plan.actions().count() > 0 {
+            return minute;
+        }
+    }
+    panic!("no action in 30 minutes");
+}
+
+#[test]
+fn drift_is_acted_on_within_an_interval_on_aws_and_within_full_resync_on_tidb_cloud() {
+    let docs: Vec<String> = (0..200)
+        .map(|i| {
+            endpoint(
+                &format!("ep-{i:03}"),
+                CLUSTER,
+                &[SUBNET_AZ1],
+                "  privateDns: false\n",
+            )
+        })
+        .collect();
+    let wanted = wanted(&docs);
+    let cloud = cloud(1_000_000, false);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &wanted, 30).await;
+        tokio::time::pause();
+        // A VPC endpoint deleted in the AWS console: EC2 is described every pass.
+        let endpoints = cloud.all_endpoints();
+        cloud.delete_endpoint_behind_our_back(&endpoints[0].id);
+        assert_eq!(minutes_until_acted(&mut engine, &wanted).await, 1);
+        converge(&mut engine, &wanted, 30).await;
+        // A connection deleted in TiDB Cloud's console: seen by the next full listing, which
+        // is due at most fullResync (10 minutes) after the last one, not before.
+        cloud.delete_connection_behind_our_back(&endpoints[1].id);
+        let minute = minutes_until_acted(&mut engine, &wanted).await;
+        assert!((1..=10).contains(&minute), "acted after {minute} minutes");
+        let last = converge(&mut engine, &wanted, 30).await;
+        assert!(last.plan.endpoints.iter().all(|p| p.phase == Phase::Active));
+        // One connection per live endpoint again. (The connection of the endpoint deleted in
+        // the AWS console stays in TiDB Cloud, as it does there: it names no live endpoint.)
+        let connections = cloud.all_connections();
+        for e in cloud
+            .all_endpoints()
+            .iter()
+            .filter(|e| e.state != "deleted")
+        {
+            let of = connections.iter().filter(|c| c.endpoint_id == e.id).count();
+            assert_eq!(of, 1, "{}", e.id);
+        }
+    });
+}
+
 #[test]
 fn rate_limits_are_met_by_waiting_not_by_throttling_errors() {
     // 12 creates against a bucket of 4 + 0.3/s: the engine must spread them out.

@@ -405,3 +405,80 @@ fn status_is_sent_to_systemd_only_when_it_changes() {
     assert!(statuses.is_empty(), "{statuses:?}");
     assert_eq!(daemon.stop(), Some(0));
 }
+
+/// A pass made long by a slow provider (every call takes 2 s) never keeps `/healthz`,
+/// `/readyz`, `/metrics` or the watchdog waiting: they are answered while the first pass is
+/// still under way (no pass has finished when the window ends), each within a 1 s timeout.
+#[test]
+fn a_long_pass_keeps_answering_health_metrics_and_the_watchdog() {
+    let port = free_port();
+    let slow = world(20, true).replace("faults: {", "faults: {latency: 2s, ");
+    let setup = Setup::new(&slow, "");
+    let config = std::fs::read_to_string(setup.config()).unwrap();
+    std::fs::write(
+        setup.config(),
+        config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    let socket_path = setup.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let _daemon = start(
+        &setup,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            // systemd's convention: ping at half the period, so every 150 ms here.
+            ("WATCHDOG_USEC", "300000"),
+        ],
+    );
+    wait_for("the listener", LIMIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    // A GET that must answer within 1 s.
+    let answer = |path: &str| {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream
+            .read_to_string(&mut raw)
+            .unwrap_or_else(|e| panic!("{path} did not answer within 1 s: {e}"));
+        raw
+    };
+    let mut watchdog_pings = 0;
+    let mut buf = [0u8; 4096];
+    let window = std::time::Instant::now();
+    let mut asked = 0;
+    while window.elapsed() < Duration::from_secs(4) {
+        assert!(answer("/healthz").starts_with("HTTP/1.1 200"));
+        // Not ready yet (the first pass has not finished), but answering.
+        assert!(answer("/readyz").starts_with("HTTP/1.1 "));
+        let metrics = answer("/metrics");
+        assert!(
+            metrics.contains("privatelinkd_reconcile_passes_total{result=\"ok\"} 0"),
+            "the first pass ended within the window: the test proves nothing\n{metrics}"
+        );
+        asked += 1;
+        while let Ok(n) = socket.recv(&mut buf) {
+            let message = String::from_utf8_lossy(&buf[..n]);
+            watchdog_pings += message.lines().filter(|l| *l == "WATCHDOG=1").count();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(asked >= 10, "only {asked} rounds of questions");
+    // 4 s at one ping per 150 ms is about 26; the loop must not have starved them.
+    assert!(
+        watchdog_pings >= 15,
+        "only {watchdog_pings} watchdog pings in 4 s"
+    );
+}

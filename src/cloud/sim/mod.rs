@@ -105,6 +105,12 @@ struct Sim {
     lost: BTreeMap<&'static str, u32>,
     /// Mutating calls received (tests crash the engine after a number of them).
     mutations: u64,
+    /// The wall clock (Unix µs) at start, and tokio's instant then: the world's time moves
+    /// with tokio's clock, so a test or benchmark on tokio's paused clock moves it too.
+    started: (u64, tokio::time::Instant),
+    /// The latest time read: outside a runtime on a paused clock, tokio's clock is the wall
+    /// clock again, which may lag the virtual one; the world's time never goes back.
+    latest: std::cell::Cell<u64>,
 }
 
 /// The simulated cloud; cheap to clone, all clones share one world.
@@ -140,6 +146,8 @@ impl SimCloud {
             injected: BTreeMap::new(),
             lost: BTreeMap::new(),
             mutations: 0,
+            started: (unix_us(), tokio::time::Instant::now()),
+            latest: std::cell::Cell::new(0),
         };
         Ok(SimCloud {
             sim: Arc::new(Mutex::new(sim)),
@@ -348,14 +356,30 @@ impl SimCloud {
         }
         sim.persist();
     }
+
+    /// Deletes the connection of a VPC endpoint as a person would in TiDB Cloud's console.
+    pub fn delete_connection_behind_our_back(&self, endpoint_id: &str) {
+        let mut sim = self.lock();
+        let now = sim.now();
+        for c in sim.state.connections.values_mut() {
+            if c.connection.endpoint_id == endpoint_id && c.deleted_at.is_none() {
+                c.deleted_at = Some(now);
+            }
+        }
+        sim.persist();
+    }
 }
 
 impl Sim {
     fn now(&self) -> u64 {
         // Microseconds: at a time scale of 1000, whole milliseconds would make the simulated
         // clock jump by seconds, and its rate limits disagree with the client's.
-        let real_ms = (unix_us().saturating_sub(self.state.epoch_ms * 1000)) as f64 / 1000.0;
-        (real_ms * self.world.time_scale) as u64
+        let (unix, at) = self.started;
+        let wall_us = unix + at.elapsed().as_micros() as u64;
+        let real_ms = (wall_us.saturating_sub(self.state.epoch_ms * 1000)) as f64 / 1000.0;
+        let now = ((real_ms * self.world.time_scale) as u64).max(self.latest.get());
+        self.latest.set(now);
+        now
     }
 
     fn ms(d: HumanDuration) -> u64 {

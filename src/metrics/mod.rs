@@ -4,8 +4,8 @@
 //! never from error text. Series of endpoints that are gone are removed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,33 +15,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::cloud::{BucketClass, CallObserver, Outcome, ServiceState, op};
-use crate::plan::Phase;
+use crate::cloud::{BucketClass, CallObserver, Outcome, op};
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-struct PhaseLabels {
-    name: String,
-    phase: &'static str,
-}
+mod endpoints;
 
-/// One endpoint as `privatelinkd_endpoint_info` shows it.
-#[derive(Debug, Clone, Default, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-pub struct EndpointInfo {
-    pub name: String,
-    pub file: String,
-    pub cluster_id: String,
-    pub node_group_id: String,
-    pub region: String,
-    pub vpc_id: String,
-    pub vpc_endpoint_id: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-struct ServiceLabels {
-    cluster_id: String,
-    node_group_id: String,
-    state: &'static str,
-}
+use endpoints::EndpointSeries;
+pub use endpoints::{EndpointInfo, EndpointTable, EndpointView};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -77,38 +56,10 @@ struct VersionLabel {
     version: &'static str,
 }
 
-/// One endpoint's state after a pass, as the metrics need it.
-#[derive(Debug, Clone)]
-pub struct EndpointView {
-    pub info: EndpointInfo,
-    pub phase: Phase,
-    /// (type, status) of each condition.
-    pub conditions: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-struct ConditionLabels {
-    name: String,
-    r#type: String,
-    status: &'static str,
-}
-
-/// Series that exist now, so the next report can remove those that went away.
-#[derive(Debug, Default)]
-struct Present {
-    endpoints: BTreeSet<String>,
-    infos: BTreeSet<EndpointInfo>,
-    conditions: BTreeSet<ConditionLabels>,
-    services: BTreeSet<(String, String)>,
-}
-
 /// Every metric of the daemon, in one registry.
 pub struct Metrics {
     registry: Registry,
-    endpoint_phase: Family<PhaseLabels, Gauge>,
-    endpoint_info: Family<EndpointInfo, Gauge>,
-    endpoint_condition: Family<ConditionLabels, Gauge>,
-    service_state: Family<ServiceLabels, Gauge>,
+    endpoints: Arc<EndpointSeries>,
     config_files: Family<ResultLabel, Gauge>,
     passes: Family<ResultLabel, Counter>,
     pass_duration: Histogram,
@@ -125,7 +76,6 @@ pub struct Metrics {
     recent: Mutex<BTreeMap<(&'static str, &'static str), VecDeque<Instant>>>,
     last_success: Gauge<f64, AtomicU64>,
     interval: Gauge,
-    present: Mutex<Present>,
 }
 
 impl Default for Metrics {
@@ -137,30 +87,9 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let endpoint_phase = Family::default();
-        registry.register(
-            "privatelinkd_endpoint_phase",
-            "1 for the endpoint's current phase, 0 for the others",
-            endpoint_phase.clone(),
-        );
-        let endpoint_info = Family::default();
-        registry.register(
-            "privatelinkd_endpoint_info",
-            "Where each endpoint is (always 1)",
-            endpoint_info.clone(),
-        );
-        let endpoint_condition = Family::default();
-        registry.register(
-            "privatelinkd_endpoint_condition",
-            "1 for each condition's current status (True, False, Unknown), 0 for the others",
-            endpoint_condition.clone(),
-        );
-        let service_state = Family::default();
-        registry.register(
-            "privatelinkd_service_state",
-            "1 for the private link service's current state, 0 for the others",
-            service_state.clone(),
-        );
+        // The per-endpoint series are encoded at scrape time from the report's table.
+        let endpoints = Arc::new(EndpointSeries::default());
+        registry.register_collector(Box::new(endpoints.clone()));
         let config_files = Family::default();
         registry.register(
             "privatelinkd_config_files",
@@ -264,10 +193,7 @@ impl Metrics {
         }
         Metrics {
             registry,
-            endpoint_phase,
-            endpoint_info,
-            endpoint_condition,
-            service_state,
+            endpoints,
             config_files,
             passes,
             pass_duration,
@@ -283,94 +209,12 @@ impl Metrics {
             recent: Mutex::new(BTreeMap::new()),
             last_success,
             interval,
-            present: Mutex::new(Present::default()),
         }
     }
 
-    /// Replaces the per-endpoint and per-service series with this pass's view.
-    pub fn set_endpoints(
-        &self,
-        endpoints: &[EndpointView],
-        services: &[(String, String, ServiceState)],
-    ) {
-        let mut present = self.present.lock().unwrap_or_else(|e| e.into_inner());
-        let now: BTreeSet<String> = endpoints.iter().map(|e| e.info.name.clone()).collect();
-        for gone in present.endpoints.difference(&now) {
-            for phase in Phase::ALL {
-                self.endpoint_phase.remove(&PhaseLabels {
-                    name: gone.clone(),
-                    phase: phase.as_str(),
-                });
-            }
-        }
-        for e in endpoints {
-            for phase in Phase::ALL {
-                let labels = PhaseLabels {
-                    name: e.info.name.clone(),
-                    phase: phase.as_str(),
-                };
-                self.endpoint_phase
-                    .get_or_create(&labels)
-                    .set(i64::from(phase == e.phase));
-            }
-        }
-        let infos: BTreeSet<EndpointInfo> = endpoints.iter().map(|e| e.info.clone()).collect();
-        for gone in present.infos.difference(&infos) {
-            self.endpoint_info.remove(gone);
-        }
-        for info in &infos {
-            self.endpoint_info.get_or_create(info).set(1);
-        }
-        let mut conditions = BTreeSet::new();
-        for e in endpoints {
-            for (kind, current) in &e.conditions {
-                for status in ["True", "False", "Unknown"] {
-                    let labels = ConditionLabels {
-                        name: e.info.name.clone(),
-                        r#type: kind.clone(),
-                        status,
-                    };
-                    self.endpoint_condition
-                        .get_or_create(&labels)
-                        .set(i64::from(status == current));
-                    conditions.insert(labels);
-                }
-            }
-        }
-        for gone in present.conditions.difference(&conditions) {
-            self.endpoint_condition.remove(gone);
-        }
-        let keys: BTreeSet<(String, String)> = services
-            .iter()
-            .map(|(c, g, _)| (c.clone(), g.clone()))
-            .collect();
-        for (cluster_id, node_group_id) in present.services.difference(&keys) {
-            for state in SERVICE_STATES {
-                self.service_state.remove(&ServiceLabels {
-                    cluster_id: cluster_id.clone(),
-                    node_group_id: node_group_id.clone(),
-                    state: state_name(state),
-                });
-            }
-        }
-        for (cluster_id, node_group_id, current) in services {
-            for state in SERVICE_STATES {
-                let labels = ServiceLabels {
-                    cluster_id: cluster_id.clone(),
-                    node_group_id: node_group_id.clone(),
-                    state: state_name(state),
-                };
-                self.service_state
-                    .get_or_create(&labels)
-                    .set(i64::from(state == *current));
-            }
-        }
-        *present = Present {
-            endpoints: now,
-            infos,
-            conditions,
-            services: keys,
-        };
+    /// Replaces the per-endpoint and per-service series with the report's latest table.
+    pub fn set_endpoints(&self, table: Arc<EndpointTable>) {
+        self.endpoints.set(table);
     }
 
     pub fn set_interval(&self, interval: Duration) {
@@ -477,20 +321,6 @@ impl Metrics {
     }
 }
 
-const SERVICE_STATES: [ServiceState; 3] = [
-    ServiceState::Creating,
-    ServiceState::Active,
-    ServiceState::Deleting,
-];
-
-fn state_name(state: ServiceState) -> &'static str {
-    match state {
-        ServiceState::Creating => "Creating",
-        ServiceState::Active => "Active",
-        ServiceState::Deleting => "Deleting",
-    }
-}
-
 impl CallObserver for Metrics {
     fn call(
         &self,
@@ -582,48 +412,5 @@ mod tests {
         );
         assert!(!text.contains("# EOF"));
         assert!(m.openmetrics().ends_with("# EOF\n"));
-    }
-
-    #[test]
-    fn endpoint_series_appear_with_all_six_phases_and_vanish_with_the_endpoint() {
-        let m = Metrics::new();
-        let view = |name: &str, phase| EndpointView {
-            conditions: vec![("PortAllowed".into(), "False".into())],
-            info: EndpointInfo {
-                name: name.into(),
-                file: "f.yaml".into(),
-                cluster_id: "1".into(),
-                node_group_id: "2".into(),
-                region: "us-east-1".into(),
-                vpc_id: "vpc-0a1b2c3d".into(),
-                vpc_endpoint_id: String::new(),
-            },
-            phase,
-        };
-        m.set_endpoints(
-            &[view("a", Phase::Failed), view("b", Phase::Active)],
-            &[("1".into(), "2".into(), ServiceState::Active)],
-        );
-        let text = m.prometheus_text();
-        assert_eq!(
-            text.matches("privatelinkd_endpoint_phase{name=\"a\"")
-                .count(),
-            6
-        );
-        assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Failed\"} 1"));
-        assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Active\"} 0"));
-        assert!(text.contains(
-            "privatelinkd_endpoint_condition{name=\"a\",type=\"PortAllowed\",status=\"False\"} 1"
-        ));
-        assert!(text.contains(
-            "privatelinkd_endpoint_condition{name=\"a\",type=\"PortAllowed\",status=\"True\"} 0"
-        ));
-        assert!(text.contains(
-            "privatelinkd_service_state{cluster_id=\"1\",node_group_id=\"2\",state=\"Active\"} 1"
-        ));
-        m.set_endpoints(&[view("b", Phase::Active)], &[]);
-        let text = m.prometheus_text();
-        assert!(!text.contains("name=\"a\""), "{text}");
-        assert!(!text.contains("privatelinkd_service_state{"), "{text}");
     }
 }
