@@ -27,6 +27,7 @@
 //!
 //! The daemon around it:
 //! - [`daemon`]: the event loop, wiring, file watcher, signals, state directory.
+//! - [`lease`]: leader election through a DynamoDB lease (one acting daemon per ownerId).
 //! - [`control`]: what the loop and the HTTP listener share (events, readiness, approvals).
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`], [`status`], [`systemd`]: the outputs' formats and protocols.
@@ -51,6 +52,7 @@ pub mod report;
 pub mod control;
 pub mod daemon;
 pub mod http;
+pub mod lease;
 pub mod metrics;
 pub mod status;
 pub mod systemd;

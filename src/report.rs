@@ -224,6 +224,44 @@ impl Reporter {
         self.phases.clone()
     }
 
+    /// A standby's report: every file's status says who leads and what is wrong with the
+    /// file, no endpoint (phases are the leader's to observe); no per-endpoint series.
+    pub fn standby(
+        &mut self,
+        places: Places<'_>,
+        catalog: &Catalog,
+        role: &str,
+        metrics: &Metrics,
+    ) {
+        let mut keep = HashSet::new();
+        for file in catalog.files.iter().filter(|f| !f.directory) {
+            log_problems(self.last_problems.get(&file.path), file);
+            let path = status::status_path(&file.path, places.status_dir);
+            let status = StatusFile {
+                file: relative(places.endpoints_dir, &file.path),
+                standby: Some(role.to_string()),
+                errors: file.problems.iter().map(|p| p.to_string()).collect(),
+                endpoints: Vec::new(),
+            };
+            if let Err(e) = self.writer.write(&path, &status) {
+                error!("cannot write {}: {e}", path.display());
+            }
+            keep.insert(path);
+        }
+        self.last_problems = catalog
+            .files
+            .iter()
+            .filter(|f| !f.is_valid())
+            .map(|f| (f.path.clone(), f.problems.clone()))
+            .collect();
+        self.writer.retain(&keep);
+        // What a leader pass showed is stale now: the next one shows every file afresh.
+        if !self.shown.is_empty() {
+            self.shown.clear();
+            self.publish(metrics);
+        }
+    }
+
     /// Writes a status file that may have changed and remembers it. Returns whether its
     /// endpoints' series changed from `before`.
     fn show(
@@ -388,6 +426,7 @@ impl Built {
         views.extend(departing_views);
         let status = StatusFile {
             file: self.display,
+            standby: None,
             errors: Vec::new(),
             endpoints,
         };
@@ -410,6 +449,7 @@ impl Built {
         let (endpoints, views) = departures(removed, &self.display, outcome, &old, context);
         let status = StatusFile {
             file: self.display.clone(),
+            standby: None,
             errors: Vec::new(),
             endpoints,
         };
@@ -513,6 +553,7 @@ fn frozen(
         .collect();
     let status = StatusFile {
         file: display,
+        standby: None,
         errors: file.problems.iter().map(|p| p.to_string()).collect(),
         endpoints,
     };

@@ -83,6 +83,51 @@ pub struct SettingsFile {
     /// The reachability probe (for hosts inside the VPCs).
     #[serde(default)]
     pub probe: ProbeSettings,
+    /// Several daemons with this ownerId, one acting: a lease in DynamoDB. Absent: this
+    /// daemon acts alone (and locks its stateDir).
+    #[serde(default)]
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// `leaderElection`: one acting daemon per ownerId, through a lease in a DynamoDB table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaderElection {
+    pub dynamodb: DynamoDbSettings,
+    /// A leader that has not renewed for this long has lost the lease; a standby takes over.
+    #[serde(default = "default_lease_duration")]
+    pub lease_duration: HumanDuration,
+    /// The leader renews (and a standby looks) this often; also the fencing margin: the leader
+    /// stops acting when its lease is valid for less than this.
+    #[serde(default = "default_renew_every")]
+    pub renew_every: HumanDuration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DynamoDbSettings {
+    /// The table holding one lease item per ownerId.
+    pub table: String,
+    pub region: String,
+    /// A name from `aws.accounts` (its profile or role); the ambient credentials when absent.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Another DynamoDB endpoint (tests: a moto server).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Create the table (on-demand billing) when it does not exist.
+    #[serde(default = "default_true")]
+    pub create_table: bool,
+}
+
+fn default_lease_duration() -> HumanDuration {
+    HumanDuration(Duration::from_secs(15))
+}
+fn default_renew_every() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+fn default_true() -> bool {
+    true
 }
 
 /// The reachability probe: the `Reachable` condition.
@@ -180,6 +225,7 @@ impl AwsSettings {
         AwsConfig {
             endpoint_url: self.endpoint_url.clone(),
             accounts: self.accounts.clone(),
+            app_name: None,
         }
     }
 }
@@ -366,6 +412,24 @@ impl Settings {
     /// Checks a config file's text (`path` names it in problems and anchors relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<Diagnostic>> {
         let file = parse_one::<SettingsFile>(path, text, &[DURATION_HINT])?;
+        if let Some(election) = &file.leader_election
+            && election.renew_every.0 * 2 > election.lease_duration.0
+        {
+            // A lease renewed less than twice per duration is lost to one slow renewal.
+            let pos = crate::yaml::load(text)
+                .documents
+                .first()
+                .and_then(|d| d.key_pos("/leaderElection/renewEvery"))
+                .unwrap_or(Pos::START);
+            return Err(vec![Diagnostic::new(
+                path,
+                pos,
+                format!(
+                    "leaderElection.renewEvery ({}) must be at most half of leaseDuration ({}): one late renewal would lose the lease",
+                    election.renew_every, election.lease_duration
+                ),
+            )]);
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| base.join(p);
         let mut file = file;

@@ -20,6 +20,10 @@ const HEADER: &str = "# Written by privatelinkd; edits are overwritten.\n";
 #[serde(rename_all = "camelCase")]
 pub struct StatusFile {
     pub file: String,
+    /// Written by a standby of a leader-election group: `standby (leader: HOLDER)`; the
+    /// endpoints are the leader's to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
     #[serde(default)]
     pub errors: Vec<String>,
     #[serde(default)]

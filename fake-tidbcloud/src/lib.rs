@@ -69,6 +69,16 @@ pub struct Counts {
     pub injected_errors: u64,
 }
 
+/// One authenticated request, as the server's request log keeps it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub at: Instant,
+    pub method: String,
+    pub path: String,
+    /// Who called (privatelinkd names its lease holder here).
+    pub user_agent: String,
+}
+
 struct Window {
     started: Instant,
     used: u64,
@@ -82,6 +92,8 @@ struct Shared {
     counts: Mutex<Counts>,
     /// Accumulates `server_error_rate` per request; an error is due when it reaches 1.
     error_debt: Mutex<f64>,
+    /// Every authenticated request, in order.
+    log: Mutex<Vec<Logged>>,
 }
 
 /// A handle on a running fake server.
@@ -103,6 +115,7 @@ impl Fake {
                 }),
                 counts: Mutex::new(Counts::default()),
                 error_debt: Mutex::new(0.0),
+                log: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -112,6 +125,15 @@ impl Fake {
             .counts
             .lock()
             .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every authenticated request so far, in order (with its User-Agent).
+    pub fn requests(&self) -> Vec<Logged> {
+        self.shared
+            .log
+            .lock()
+            .map(|l| l.clone())
             .unwrap_or_default()
     }
 
@@ -168,6 +190,18 @@ async fn handle(
         return challenge(&shared, stale);
     }
     bump(&shared, |c| c.authenticated += 1);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    if let Ok(mut log) = shared.log.lock() {
+        log.push(Logged {
+            at: Instant::now(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            user_agent: user_agent.to_string(),
+        });
+    }
     let (remaining, reset) = match take_budget(&shared) {
         Ok(budget) => budget,
         Err(reset) => return throttled(&shared, reset),
@@ -303,6 +337,8 @@ fn from_cloud(e: CloudError) -> Response {
         CloudError::Transient(m) | CloudError::Unreachable(m) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, 13, &m)
         }
+        // The simulated world never fences; a server has no lease.
+        CloudError::Fenced => error(StatusCode::INTERNAL_SERVER_ERROR, 13, "fenced"),
     }
 }
 

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
+use privatelinkd::cloud::fence::Fence;
 use privatelinkd::control::{HeldBack, Retrying};
-use privatelinkd::daemon::{self, Daemon};
+use privatelinkd::daemon::{self, Daemon, Member};
+use privatelinkd::lease::{self, Election, ElectionConfig, StoreConfig};
 use privatelinkd::metrics::Metrics;
 use privatelinkd::report::phase_counts;
-use privatelinkd::settings::Settings;
+use privatelinkd::settings::{LeaderElection, Settings};
 use privatelinkd::source::Catalog;
 use privatelinkd::status::{self, StatusFile, StatusWriter};
 use privatelinkd::systemd::Notifier;
@@ -73,12 +75,56 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("privatelinkd: error: {why}");
         return Ok(ExitCode::from(EXIT_INVALID));
     }
+    // One daemon per state directory, group or not: two on one stateDir would both act.
+    let _lock = match &settings.file.state_dir {
+        Some(dir) => match daemon::lock_state_dir(dir) {
+            Ok(file) => Some(file),
+            Err(why) => {
+                eprintln!("privatelinkd: error: {why}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        },
+        None => None,
+    };
+    let election = settings
+        .file
+        .leader_election
+        .as_ref()
+        .map(|e| (e, lease::holder_identity()));
+    if election.is_some() && args.once {
+        eprintln!(
+            "privatelinkd: error: `run --once` acts alone and cannot wait for a lease: not with leaderElection"
+        );
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let member = election.as_ref().map(|(_, holder)| Member {
+        holder: holder.clone(),
+        fence: Fence::default(),
+    });
     let metrics = Arc::new(Metrics::new());
-    let clouds = daemon::build_clouds(&settings, metrics.clone())?;
+    let clouds = daemon::build_clouds(&settings, metrics.clone(), member.as_ref())?;
+    let election = match (election, &member) {
+        (Some((e, holder)), Some(member)) => {
+            let config = election_config(&settings, e, &holder)?;
+            Some(Election::start(
+                config,
+                member.fence.clone(),
+                metrics.clone(),
+            )?)
+        }
+        _ => {
+            metrics.set_leader(&settings.file.owner_id, true);
+            None
+        }
+    };
     let dir = settings.file.endpoints_dir.clone();
     let rt = runtime()?;
     rt.block_on(async move {
         let mut d = Daemon::new(settings, clouds, args.allow_mass_delete, metrics.clone());
+        if let Some(election) = election {
+            tracing::info!(holder = %election.holder, "competing for the lease of this ownerId");
+            d = d.join(election);
+        }
         d.reown_from(args.reown_from);
         if args.once {
             let summary = d.pass(true).await;
@@ -93,6 +139,40 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(endpoints = %dir.display(), "privatelinkd started");
         d.run(rx).await;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The elector's config: the table and its credentials (a name from `aws.accounts`).
+fn election_config(
+    settings: &Settings,
+    e: &LeaderElection,
+    holder: &str,
+) -> anyhow::Result<ElectionConfig> {
+    let d = &e.dynamodb;
+    let account = match &d.account {
+        Some(name) if name != "default" => {
+            Some(settings.file.aws.accounts.get(name).with_context(|| {
+                format!(
+                    "leaderElection.dynamodb.account `{name}` is not defined under aws.accounts"
+                )
+            })?)
+        }
+        _ => None,
+    };
+    Ok(ElectionConfig {
+        owner_id: settings.file.owner_id.clone(),
+        holder: holder.to_string(),
+        lease_duration: e.lease_duration.0,
+        renew_every: e.renew_every.0,
+        store: StoreConfig {
+            table: d.table.clone(),
+            region: d.region.clone(),
+            profile: account.and_then(|a| a.profile.clone()),
+            role: account.and_then(|a| a.role_arn.clone().map(|r| (r, a.external_id.clone()))),
+            endpoint_url: d.endpoint_url.clone(),
+            create_table: d.create_table,
+            app_name: holder.to_string(),
+        },
     })
 }
 
@@ -228,7 +308,7 @@ fn control_url(listen: &str) -> anyhow::Result<String> {
 pub fn plan(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
     let metrics = Arc::new(Metrics::new());
-    let clouds = daemon::build_clouds(&settings, metrics.clone())?;
+    let clouds = daemon::build_clouds(&settings, metrics.clone(), None)?;
     let rt = runtime()?;
     let summary = rt.block_on(async move {
         Daemon::new(settings, clouds, false, metrics)
@@ -313,6 +393,10 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                     );
                     continue;
                 };
+                if let Some(standby) = &status.standby {
+                    // This host stands by: the leader's status files have the phases.
+                    println!("{:<28} {standby}", status.file);
+                }
                 for e in &status.endpoints {
                     let endpoint = e.vpc_endpoint.as_ref().map_or("-", |v| v.id.as_str());
                     let name = if e.removed {

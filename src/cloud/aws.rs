@@ -48,6 +48,9 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// Named credentials; `default` is the ambient credential chain.
     pub accounts: BTreeMap<String, Account>,
+    /// Sent as the SDK's app name in the User-Agent (the lease holder in a leader-election
+    /// group, so request logs tell daemons apart).
+    pub app_name: Option<String>,
 }
 
 /// The EC2 side for real; clones share the clients.
@@ -95,6 +98,11 @@ impl AwsClient {
         }
         if let Some(url) = &self.config.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(name) = self.config.app_name.as_ref()
+            && let Ok(name) = aws_config::AppName::new(name.clone())
+        {
+            loader = loader.app_name(name);
         }
         let base = loader.load().await;
         let mut config = aws_sdk_ec2::config::Builder::from(&base);

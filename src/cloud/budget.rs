@@ -19,6 +19,7 @@ use governor::state::keyed::HashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
+use super::fence::Fence;
 use super::*;
 
 /// The budgets to keep to: the providers' published ones unless configured otherwise.
@@ -97,6 +98,8 @@ pub struct Budgeted<C> {
     rates: Rates,
     limits: Arc<Limits>,
     observer: Option<Arc<dyn CallObserver>>,
+    /// With leader election: mutating calls start only while the lease is held.
+    fence: Option<Fence>,
 }
 
 impl<C> Budgeted<C> {
@@ -110,7 +113,14 @@ impl<C> Budgeted<C> {
                 describe: RateLimiter::hashmap_with_clock(quota(rates.ec2_describe), TokioClock),
             }),
             observer: None,
+            fence: None,
         }
+    }
+
+    /// Mutating calls start only while `fence` is open (leader election).
+    pub fn fenced_by(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// Reports every call and every wait to `observer`.
@@ -144,6 +154,11 @@ impl<C> Budgeted<C> {
         let attempt = || async {
             let start = Instant::now();
             self.wait(op, scope).await;
+            // Checked after the wait for the budget, which may be long: the lease must hold
+            // when the call starts.
+            if op.mutating && self.fence.as_ref().is_some_and(|f| !f.is_open()) {
+                return Err(CloudError::Fenced);
+            }
             let sent = Instant::now();
             let result = call().await;
             if let Some(observer) = &self.observer {
@@ -165,7 +180,7 @@ impl<C> Budgeted<C> {
                     .with_max_delay(Duration::from_secs(10))
                     .with_max_times(retries),
             )
-            .when(CloudError::is_transient)
+            .when(|e| e.is_transient() && *e != CloudError::Fenced)
             // A 429 says when the budget resets: waiting less is pointless, more is waste.
             .adjust(|e, backoff| match e {
                 CloudError::Throttled { retry_after, .. } => Some(*retry_after),

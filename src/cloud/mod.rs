@@ -11,6 +11,7 @@
 pub mod any;
 pub mod aws;
 pub mod budget;
+pub mod fence;
 pub mod sim;
 pub mod tidb;
 mod types;
@@ -179,6 +180,9 @@ pub enum CloudError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// Not sent: this daemon does not hold its group's lease (or not for long enough).
+    #[error("not sent: this daemon is not the leader of its group (lease not held)")]
+    Fenced,
 }
 
 /// What a person can do about an EC2 error, where the error alone does not say it.
@@ -200,7 +204,10 @@ impl CloudError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            CloudError::Transient(_) | CloudError::Unreachable(_) | CloudError::Throttled { .. }
+            CloudError::Transient(_)
+                | CloudError::Unreachable(_)
+                | CloudError::Throttled { .. }
+                | CloudError::Fenced
         )
     }
 }
@@ -223,6 +230,8 @@ impl Outcome {
             Err(CloudError::Permanent(_) | CloudError::NotFound(_)) => Outcome::ClientError,
             Err(CloudError::Transient(_)) => Outcome::ServerError,
             Err(CloudError::Unreachable(_)) => Outcome::TransportError,
+            // Never sent, so never observed; for completeness.
+            Err(CloudError::Fenced) => Outcome::ClientError,
         }
     }
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::cloud::Rate;
 use crate::cloud::any::{AnyEc2, AnyTidb};
-use crate::cloud::aws::AwsClient;
+use crate::cloud::aws::{AwsClient, AwsConfig};
 use crate::cloud::budget::{Budgeted, Rates};
+use crate::cloud::fence::Fence;
 use crate::cloud::sim::{SimCloud, World};
 use crate::cloud::tidb::client::{TidbClient, TidbSettings};
 use crate::metrics::Metrics;
@@ -32,15 +33,28 @@ pub enum StartError {
     Listen(String),
 }
 
+/// This daemon in its leader-election group: who it is (named in every request's User-Agent)
+/// and the fence its mutating calls pass.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub holder: String,
+    pub fence: Fence,
+}
+
 /// The provider clients the settings ask for, each behind its budget.
 pub struct Clouds {
     pub tidb: Budgeted<AnyTidb>,
     pub ec2: Budgeted<AnyEc2>,
 }
 
-/// Builds the clouds the settings ask for; every call reports to `observer`.
-pub fn build_clouds(settings: &Settings, observer: Arc<Metrics>) -> Result<Clouds, StartError> {
-    build_clouds_reusing(settings, observer, None)
+/// Builds the clouds the settings ask for; every call reports to `observer`; a `member` of a
+/// group calls under its name and behind its fence.
+pub fn build_clouds(
+    settings: &Settings,
+    observer: Arc<Metrics>,
+    member: Option<&Member>,
+) -> Result<Clouds, StartError> {
+    build_clouds_reusing(settings, observer, None, member)
 }
 
 /// Like `build_clouds`, with a simulated world already running (a reload keeps it).
@@ -48,6 +62,7 @@ pub fn build_clouds_reusing(
     settings: &Settings,
     observer: Arc<Metrics>,
     running: Option<SimCloud>,
+    member: Option<&Member>,
 ) -> Result<Clouds, StartError> {
     let (tidb_backend, aws_backend) = settings.backends();
     let sim = if (tidb_backend, aws_backend) == (Backend::Real, Backend::Real) {
@@ -85,6 +100,7 @@ pub fn build_clouds_reusing(
                 public_key,
                 private_key,
                 timeout: t.timeout.0,
+                caller: member.map(|m| m.holder.clone()),
             })
             .map_err(|e| StartError::Tidb(e.to_string()))?;
             let per_minute = f64::from(t.requests_per_minute.max(1));
@@ -116,11 +132,20 @@ pub fn build_clouds_reusing(
                 },
                 ..Rates::default()
             };
-            Budgeted::new(AnyEc2::Real(AwsClient::new(aws.client_config())), rates)
+            let config = AwsConfig {
+                app_name: member.map(|m| m.holder.clone()),
+                ..aws.client_config()
+            };
+            Budgeted::new(AnyEc2::Real(AwsClient::new(config)), rates)
         }
     };
-    Ok(Clouds {
-        tidb: tidb.observed_by(observer.clone()),
-        ec2: ec2.observed_by(observer),
-    })
+    let (mut tidb, mut ec2) = (
+        tidb.observed_by(observer.clone()),
+        ec2.observed_by(observer),
+    );
+    if let Some(m) = member {
+        tidb = tidb.fenced_by(m.fence.clone());
+        ec2 = ec2.fenced_by(m.fence.clone());
+    }
+    Ok(Clouds { tidb, ec2 })
 }

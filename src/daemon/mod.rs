@@ -6,6 +6,7 @@
 //! restarts in `state.rs`.
 
 mod clouds;
+mod group;
 mod memory;
 mod reload;
 mod run;
@@ -33,7 +34,8 @@ use crate::settings::Settings;
 use crate::source::{Catalog, Tree};
 use crate::systemd::Notifier;
 
-pub use clouds::{Clouds, StartError, build_clouds, build_clouds_reusing};
+pub use clouds::{Clouds, Member, StartError, build_clouds, build_clouds_reusing};
+pub use group::lock_state_dir;
 pub use signals::forward_signals;
 pub use state::claim_owner;
 pub use watch::{Changes, Watcher, watch};
@@ -53,6 +55,8 @@ pub struct PassSummary {
     pub phases: Arc<std::collections::BTreeMap<String, Phase>>,
     /// TiDB Cloud listing pages read (what spaces passes apart).
     pub listing_pages: usize,
+    /// A standby's pass: what it says instead of phases (`standby (leader: HOLDER)`).
+    pub role: Option<String>,
     pub actions_ok: usize,
     pub actions_failed: usize,
     pub observe_errors: usize,
@@ -112,6 +116,11 @@ pub struct Daemon {
     server: Option<serve::Server>,
     /// Kept alive: dropping it stops watching.
     watcher: Option<Watcher>,
+    /// With leader election: the elector, this daemon's part in the group, and whether the
+    /// last pass acted (a pass that starts acting observes afresh).
+    election: Option<crate::lease::Election>,
+    member: Option<Member>,
+    leading: bool,
 }
 
 impl Daemon {
@@ -152,6 +161,9 @@ impl Daemon {
             events: None,
             server: None,
             watcher: None,
+            election: None,
+            member: None,
+            leading: true,
         }
     }
 
@@ -242,6 +254,9 @@ impl Daemon {
 
     /// Reads the endpoint files, runs one pass, and (when applying) reports it.
     pub async fn pass(&mut self, apply: bool) -> PassSummary {
+        if let Some(standby) = self.standby_pass() {
+            return standby;
+        }
         let started = std::time::Instant::now();
         let writes_before = self.reporter.writes();
         let root = self.settings.file.endpoints_dir.clone();

@@ -46,7 +46,10 @@ impl Daemon {
         // The simulated world is kept when it is the same one (its state lives in memory).
         let same_world = file.simulated == old.simulated && file.cloud == old.cloud;
         let reuse = if same_world { self.simulated() } else { None };
-        let clouds = build_clouds_reusing(&new, self.metrics.clone(), reuse)
+        if file.leader_election != old.leader_election {
+            return Err("leaderElection cannot change at run time: restart the daemon".into());
+        }
+        let clouds = build_clouds_reusing(&new, self.metrics.clone(), reuse, self.member.as_ref())
             .map_err(|e| format!("cannot build the clients of the new configuration: {e}"))?;
         let server = if file.metrics.listen != old.metrics.listen {
             Some(self.bind(&file.metrics.listen).await?)

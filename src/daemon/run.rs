@@ -31,10 +31,13 @@ impl Daemon {
         let mut watchdog = tokio::time::interval(watchdog_period);
         let startup_deadline = Instant::now() + STARTUP_LIMIT;
         let mut ready = false;
+        let mut roles = self.role_changes();
         loop {
             let mut asked = Asked::default();
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
+                // Becoming leader (or standby) is a reason to pass at once.
+                () = role_changed(&mut roles) => {}
                 _ = watchdog.tick() => { notifier.watchdog(); continue; }
                 event = events.recv() => {
                     asked = answer(event);
@@ -81,7 +84,14 @@ impl Daemon {
             if asked.stop {
                 break;
             }
-            let summary = report::summary_line(&last.phases, last.invalid_files, &last.plan);
+            let summary = match (&last.role, &roles) {
+                (Some(standby), _) => standby.clone(),
+                (None, Some(_)) => format!(
+                    "leader; {}",
+                    report::summary_line(&last.phases, last.invalid_files, &last.plan)
+                ),
+                (None, None) => report::summary_line(&last.phases, last.invalid_files, &last.plan),
+            };
             if ready {
                 notifier.status(&summary);
             } else {
@@ -102,6 +112,18 @@ impl Daemon {
         self.shut_down().await;
         info!("stopped");
         last
+    }
+}
+
+/// Resolves when the role changes; never without election (or once the elector is gone).
+async fn role_changed(roles: &mut Option<tokio::sync::watch::Receiver<crate::lease::Role>>) {
+    match roles {
+        Some(r) => {
+            if r.changed().await.is_err() {
+                *roles = None;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -94,6 +94,7 @@ impl Daemon {
 
     /// Stops serving (calls in flight finish) and watching.
     pub(super) async fn shut_down(&mut self) {
+        self.leave_group().await;
         self.watcher = None;
         if let Some(server) = self.server.take() {
             server.stop_gracefully().await;

@@ -52,6 +52,11 @@ struct ApiLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OwnerLabel {
+    owner_id: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
 }
@@ -76,6 +81,9 @@ pub struct Metrics {
     recent: Mutex<BTreeMap<(&'static str, &'static str), VecDeque<Instant>>>,
     last_success: Gauge<f64, AtomicU64>,
     interval: Gauge,
+    leader: Family<OwnerLabel, Gauge>,
+    leader_transitions: Counter,
+    lease_renewal_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -176,6 +184,24 @@ impl Metrics {
             "The configured full resync interval (alerts measure staleness in intervals)",
             interval.clone(),
         );
+        let leader = Family::<OwnerLabel, Gauge>::default();
+        registry.register(
+            "privatelinkd_leader",
+            "1 while this daemon acts for its ownerId (the leader, or alone), 0 on a standby",
+            leader.clone(),
+        );
+        let leader_transitions = Counter::default();
+        registry.register(
+            "privatelinkd_leader_transitions",
+            "Times this daemon became leader or stopped being leader",
+            leader_transitions.clone(),
+        );
+        let lease_renewal_failures = Counter::default();
+        registry.register(
+            "privatelinkd_lease_renewal_failures",
+            "Lease calls to DynamoDB that failed (renewals, reads, takeovers; not lost races)",
+            lease_renewal_failures.clone(),
+        );
         let build_info = Family::<VersionLabel, Gauge>::default();
         build_info
             .get_or_create(&VersionLabel {
@@ -209,7 +235,26 @@ impl Metrics {
             recent: Mutex::new(BTreeMap::new()),
             last_success,
             interval,
+            leader,
+            leader_transitions,
+            lease_renewal_failures,
         }
+    }
+
+    /// Whether this daemon acts for `owner_id` (leader, or alone without election).
+    pub fn set_leader(&self, owner_id: &str, acting: bool) {
+        let label = OwnerLabel {
+            owner_id: owner_id.to_string(),
+        };
+        self.leader.get_or_create(&label).set(i64::from(acting));
+    }
+
+    pub fn leader_transition(&self) {
+        self.leader_transitions.inc();
+    }
+
+    pub fn lease_failure(&self) {
+        self.lease_renewal_failures.inc();
     }
 
     /// Replaces the per-endpoint and per-service series with the report's latest table.

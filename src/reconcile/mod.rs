@@ -202,6 +202,16 @@ where
         self.expire_lookups();
     }
 
+    /// Everything observed is forgotten (a new leader of a group: what this daemon saw when it
+    /// last led may have been changed by another since); what documents said is kept.
+    pub fn forget_observations(&mut self) {
+        self.lookups = Lookups::default();
+        self.connections = ConnectionBook::default();
+        self.firewalls = Firewalls::default();
+        self.retries = Retries::default();
+        self.backoff = Backoffs::default();
+    }
+
     /// Cached clusters and services are looked up again in the next pass.
     pub fn expire_lookups(&mut self) {
         self.lookups.expire_all();

@@ -400,6 +400,8 @@ pub struct FakeTidb {
     pub addr: std::net::SocketAddr,
     /// Its simulated world, to change while it serves (a cluster paused, failures healed).
     pub sim: privatelinkd::cloud::sim::SimCloud,
+    /// The server itself (its request log).
+    pub fake: fake_tidbcloud::Fake,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -414,6 +416,7 @@ impl FakeTidb {
         let sim = privatelinkd::cloud::sim::SimCloud::new(world, None).unwrap();
         let fake = fake_tidbcloud::Fake::new(sim, options);
         let sim = fake.sim().clone();
+        let handle = fake.clone();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -435,6 +438,7 @@ impl FakeTidb {
         FakeTidb {
             addr,
             sim,
+            fake: handle,
             stop: Some(stop),
             thread: Some(thread),
         }

@@ -56,6 +56,7 @@ async fn fake_at(options: Options) -> (Fake, TidbClient, String) {
         public_key: PUBLIC.into(),
         private_key: Secret::new(PRIVATE),
         timeout: Duration::from_secs(10),
+        caller: None,
     })
     .unwrap();
     (fake, client, format!("http://{addr}"))
@@ -150,6 +151,7 @@ fn errors_are_mapped_and_never_show_the_private_key() {
             public_key: PUBLIC.into(),
             private_key: Secret::new("not-the-key"),
             timeout: Duration::from_secs(10),
+            caller: None,
         })
         .unwrap();
         let denied = wrong.get_cluster(CLUSTER).await.unwrap_err();
@@ -509,6 +511,7 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
             public_key: PUBLIC.into(),
             private_key: Secret::new(PRIVATE),
             timeout: Duration::from_secs(10),
+            caller: None,
         })
         .unwrap();
         let ec2 = SimCloud::new(load_world(&ready_world()), None)

@@ -34,6 +34,9 @@ pub struct TidbSettings {
     pub public_key: String,
     pub private_key: Secret,
     pub timeout: Duration,
+    /// Who is calling, after `privatelinkd/VERSION` in the User-Agent (the lease holder in a
+    /// leader-election group, so the server's logs tell daemons apart).
+    pub caller: Option<String>,
 }
 
 /// What the server last said about the budget.
@@ -64,7 +67,10 @@ pub struct TidbClient {
 impl TidbClient {
     pub fn new(settings: TidbSettings) -> Result<TidbClient, CloudError> {
         let http = reqwest::Client::builder()
-            .user_agent(concat!("privatelinkd/", env!("CARGO_PKG_VERSION")))
+            .user_agent(match &settings.caller {
+                Some(caller) => format!("privatelinkd/{} ({caller})", env!("CARGO_PKG_VERSION")),
+                None => format!("privatelinkd/{}", env!("CARGO_PKG_VERSION")),
+            })
             .timeout(settings.timeout)
             .build()
             .map_err(|e| CloudError::Permanent(format!("cannot build the HTTP client: {e}")))?;

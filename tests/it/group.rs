@@ -1,0 +1,362 @@
+//! Daemons as a group: three processes with one ownerId against moto_server (EC2 and the
+//! DynamoDB lease) and the fake TiDB Cloud server; one acts, kill -9 hands over, and the
+//! providers' own request logs show one holder's mutating calls at a time. And the stateDir
+//! lock that keeps a second daemon off one host's state.
+//!
+//! `PRIVATELINKD_CAMPAIGN=full` kills the leader 10 times (once in CI) and prints the failover
+//! times BENCHMARKS.md quotes.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::aws_moto::{Moto, Network, seed};
+use crate::common::*;
+use fake_tidbcloud::{Algorithm, Faults, Options};
+use privatelinkd::secret::Secret;
+
+const PUBLIC: &str = "PUBKEY01";
+const PRIVATE: &str = "private-key-never-shown";
+
+fn full() -> bool {
+    std::env::var("PRIVATELINKD_CAMPAIGN").is_ok_and(|v| v == "full")
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock moto's request log uses (Python's
+/// `time.monotonic_ns`), so the two can be compared.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the struct; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// A mutating EC2 call in moto's log: (when, holder).
+fn ec2_mutations(log: &std::path::Path) -> Vec<(u64, String)> {
+    const MUTATING: [&str; 5] = [
+        "CreateVpcEndpoint",
+        "ModifyVpcEndpoint",
+        "DeleteVpcEndpoints",
+        "CreateTags",
+        "DeleteTags",
+    ];
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let at: u64 = parts.next()?.parse().ok()?;
+            let service = parts.next()?;
+            let action = parts.next()?;
+            let agent = parts.next()?;
+            if service != "ec2" || !MUTATING.contains(&action) {
+                return None;
+            }
+            let holder = agent
+                .split_whitespace()
+                .find_map(|t| t.strip_prefix("app/"))?;
+            Some((at, holder.to_string()))
+        })
+        .collect()
+}
+
+/// The holders in the order they acted: a holder never acts again once another has.
+fn assert_one_holder_at_a_time(holders: impl IntoIterator<Item = String>, what: &str) {
+    let mut blocks: Vec<String> = Vec::new();
+    for h in holders {
+        if blocks.last() != Some(&h) {
+            assert!(
+                !blocks.contains(&h),
+                "{what}: {h} acted again after another holder: {blocks:?}"
+            );
+            blocks.push(h);
+        }
+    }
+}
+
+struct Group {
+    moto: Moto,
+    net: Network,
+    fake: FakeTidb,
+    setups: Vec<Setup>,
+    log: tempfile::TempDir,
+}
+
+impl Group {
+    fn new(members: usize) -> Group {
+        aws_test_credentials();
+        let log = tempfile::tempdir().unwrap();
+        let moto = Moto::start_logging(Some(&log.path().join("moto.log")));
+        let net = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { seed(&moto.sdk().await).await });
+        let zones: Vec<&str> = net.subnets.iter().map(|(_, az)| az.as_str()).collect();
+        let world = format!(
+            "clusters:\n  - id: \"{CLUSTER}\"\n    projectId: \"1372813089454548012\"\n    region: us-east-1\n    nodeGroups: [{{id: \"1379661944646413144\", default: true, availableZones: [{}]}}]\ntiming: {{serviceCreate: 0s, accept: 1s, activate: 1s, privateDns: 1s, delete: 1s}}\ntimeScale: 10\n",
+            zones.join(", ")
+        );
+        let fake = FakeTidb::start(
+            &world,
+            Options {
+                public_key: PUBLIC.into(),
+                private_key: Secret::new(PRIVATE),
+                algorithm: Algorithm::Sha256,
+                requests_per_minute: 6000,
+                window: Duration::from_secs(60),
+                faults: Faults::default(),
+            },
+        );
+        let config = format!(
+            "cloud: {{tidbCloud: real, aws: real}}\naws: {{endpointUrl: \"{moto}\"}}\ntidbCloud: {{apiUrl: \"{fake}\", publicKey: {PUBLIC}, privateKeyFile: ./key.txt}}\nleaderElection:\n  dynamodb: {{table: privatelinkd-leases, region: us-east-1, endpointUrl: \"{moto}\"}}\n  leaseDuration: 3s\n  renewEvery: 1s\n",
+            moto = moto.url,
+            fake = fake.url()
+        );
+        let setups = (0..members)
+            .map(|_| {
+                let setup = Setup::new(&world, &config);
+                std::fs::write(setup.path("key.txt"), format!("{PRIVATE}\n")).unwrap();
+                setup
+            })
+            .collect();
+        Group {
+            moto,
+            net,
+            fake,
+            setups,
+            log,
+        }
+    }
+
+    /// The same endpoint file in every member's checkout.
+    fn write_endpoints(&self, range: std::ops::Range<usize>) {
+        for i in range {
+            let doc = format!(
+                "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: ep-{i:02}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n  privateDns: false\n",
+                self.net.vpc, self.net.subnets[1].0
+            );
+            for s in &self.setups {
+                s.write(&format!("ep-{i:02}.yaml"), &doc);
+            }
+        }
+    }
+
+    fn moto_log(&self) -> std::path::PathBuf {
+        self.log.path().join("moto.log")
+    }
+
+    /// Live VPC endpoints in moto, by their name tag (a name twice is a duplicate).
+    fn live_endpoint_names(&self) -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let sdk = self.moto.sdk().await;
+            let out = sdk.describe_vpc_endpoints().send().await.unwrap();
+            out.vpc_endpoints()
+                .iter()
+                .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "deleting")))
+                .filter_map(|e| {
+                    e.tags()
+                        .iter()
+                        .find(|t| t.key() == Some("privatelinkd.io/name"))
+                        .and_then(|t| t.value().map(String::from))
+                })
+                .collect()
+        })
+    }
+}
+
+/// The holder a daemon competes as (from its log).
+fn holder_of(d: &Daemon) -> String {
+    let mut found = None;
+    wait_for(
+        "the daemon's holder identity",
+        Duration::from_secs(30),
+        || {
+            found = d.log().lines().find_map(|l| {
+                let (_, rest) = l.split_once("holder=")?;
+                Some(rest.split_whitespace().next()?.to_string())
+            });
+            found.is_some()
+        },
+    );
+    found.unwrap()
+}
+
+fn leader_index(daemons: &[Option<Daemon>]) -> Option<usize> {
+    let leaders: Vec<usize> = daemons
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            d.as_ref()
+                .is_some_and(|d| d.metric("privatelinkd_leader").unwrap_or(0.0) == 1.0)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+    leaders.first().copied()
+}
+
+fn all_active(setup: &Setup, n: usize) -> bool {
+    (0..n).all(|i| {
+        let stem = format!("ep-{i:02}");
+        setup.phase(&stem, &stem).as_deref() == Some("Active")
+    })
+}
+
+#[test]
+fn three_daemons_one_leader_kill_nine_hands_over_and_nothing_is_duplicated() {
+    let group = Group::new(3);
+    group.write_endpoints(0..20);
+    let mut daemons: Vec<Option<Daemon>> = group
+        .setups
+        .iter()
+        .map(|s| Some(Daemon::start(s, &[])))
+        .collect();
+    let mut leader = None;
+    wait_for("one leader", Duration::from_secs(30), || {
+        leader = leader_index(&daemons);
+        leader.is_some()
+    });
+    let mut leader = leader.unwrap();
+    wait_for("20 Active", Duration::from_secs(90), || {
+        all_active(&group.setups[leader], 20)
+    });
+    let mut holder = holder_of(daemons[leader].as_ref().unwrap());
+    // Standbys say who leads instead of phases.
+    for (i, s) in group
+        .setups
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader)
+    {
+        wait_for("a standby's status", Duration::from_secs(10), || {
+            s.status("ep-00")
+                .and_then(|st| st["standby"].as_str().map(String::from))
+                == Some(format!("standby (leader: {holder})"))
+        });
+        assert_eq!(
+            daemons[i]
+                .as_ref()
+                .unwrap()
+                .metric("privatelinkd_config_files"),
+            Some(20.0),
+            "a standby keeps validating its files"
+        );
+    }
+    let mut names = group.live_endpoint_names();
+    names.sort();
+    assert_eq!(names.len(), 20, "{names:?}");
+
+    // kill -9 the leader (while the next files arrive), as often as the campaign asks.
+    let kills = if full() { 10 } else { 1 };
+    let mut documents = 20;
+    let mut failovers = Vec::new();
+    for round in 0..kills {
+        let killed_at = monotonic_ns();
+        let mut dead = daemons[leader].take().unwrap();
+        dead.child.kill().unwrap();
+        dead.child.wait().unwrap();
+        let added = if round == 0 { 10 } else { 1 };
+        group.write_endpoints(documents..documents + added);
+        documents += added;
+        // Its host comes back (a new process: a new holder) and stands by.
+        daemons[leader] = Some(Daemon::start(&group.setups[leader], &[]));
+        let mut next = None;
+        wait_for("a new leader", Duration::from_secs(30), || {
+            next = leader_index(&daemons);
+            next.is_some_and(|n| holder_of(daemons[n].as_ref().unwrap()) != holder)
+        });
+        leader = next.unwrap();
+        let new_holder = holder_of(daemons[leader].as_ref().unwrap());
+        holder = new_holder.clone();
+        wait_for("every document Active", Duration::from_secs(90), || {
+            all_active(&group.setups[leader], documents)
+        });
+        // Lease free (the kill) -> the new leader's first mutating call, in moto's log.
+        let first = ec2_mutations(&group.moto_log())
+            .into_iter()
+            .find(|(at, h)| *at > killed_at && *h == new_holder)
+            .map(|(at, _)| Duration::from_nanos(at - killed_at));
+        if let Some(first) = first {
+            failovers.push(first);
+        }
+    }
+    println!("failover (kill -9 -> new leader's first mutating call): {failovers:?}");
+
+    // Exactly one endpoint and one connection per document.
+    let mut names = group.live_endpoint_names();
+    names.sort();
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), documents, "{names:?}");
+    assert_eq!(unique.len(), documents, "duplicates: {names:?}");
+    let connections = group.fake.sim.all_connections();
+    assert_eq!(connections.len(), documents);
+
+    // The providers' logs: one holder's mutating calls at a time.
+    let moto = ec2_mutations(&group.moto_log());
+    assert!(!moto.is_empty());
+    assert_one_holder_at_a_time(moto.into_iter().map(|(_, h)| h), "moto");
+    let fake = group
+        .fake
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.user_agent);
+    assert_one_holder_at_a_time(fake, "the fake TiDB Cloud server");
+    for d in daemons.iter().flatten() {
+        assert!(!d.log().contains(PRIVATE), "the key in a log");
+    }
+
+    // SIGTERM releases the lease: a standby leads within renewEvery (1s here), not a lease.
+    let stopped = std::time::Instant::now();
+    assert_eq!(daemons[leader].take().unwrap().stop(), Some(0));
+    wait_for("a leader after SIGTERM", Duration::from_secs(3), || {
+        leader_index(&daemons).is_some()
+    });
+    println!("SIGTERM -> a new leader: {:?}", stopped.elapsed());
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_exits_naming_the_first() {
+    let setup = Setup::new(&world(1000, false), "");
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    let first = Daemon::start(&setup, &[]);
+    first.addr();
+    let second = Daemon::start(&setup, &[]);
+    let (code, log) = second.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains(&format!("another privatelinkd (pid {})", first.child.id())),
+        "{log}"
+    );
+    assert_eq!(first.stop(), Some(0));
+}
+
+#[test]
+fn the_two_host_example_loads_and_a_renewal_slower_than_half_a_lease_is_refused_where_written() {
+    let settings = privatelinkd::settings::Settings::load(std::path::Path::new(
+        "examples/ha/privatelinkd.yaml",
+    ))
+    .unwrap();
+    let election = settings.file.leader_election.unwrap();
+    assert_eq!(election.dynamodb.table, "privatelinkd-leases");
+    assert_eq!(election.lease_duration.0, Duration::from_secs(15));
+    let text = "endpointsDir: ./e\nownerId: a\nleaderElection:\n  dynamodb: {table: t, region: us-east-1}\n  leaseDuration: 15s\n  renewEvery: 10s\n";
+    let problems =
+        privatelinkd::settings::Settings::parse(std::path::Path::new("c.yaml"), text).unwrap_err();
+    let text = problems[0].to_string();
+    assert!(
+        text.starts_with("c.yaml:6:3: error: leaderElection.renewEvery (10s) must be at most half"),
+        "{text}"
+    );
+}
