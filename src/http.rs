@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::control::{Approvals, Event, HeldBack, Readiness, RetryRequests, Retrying};
+use crate::control::{Approvals, Event, HeldBack, Observation, Readiness, RetryRequests, Retrying};
 use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -35,6 +35,8 @@ pub struct App {
     pub approvals: Arc<Mutex<Approvals>>,
     pub retries: Arc<Mutex<RetryRequests>>,
     pub events: mpsc::Sender<Event>,
+    /// The latest pass's observation (`None` before the first).
+    pub observation: Arc<Mutex<Option<Arc<Observation>>>>,
 }
 
 /// Serves until `shutdown` completes.
@@ -50,6 +52,7 @@ pub async fn serve(
         .route("/v1/deletions", get(held_back))
         .route("/v1/deletions/approve", post(approve))
         .route("/v1/retry", post(retry))
+        .route("/v1/observation", get(observation))
         .with_state(app);
     axum::serve(
         listener,
@@ -68,6 +71,30 @@ fn loopback_only(peer: SocketAddr) -> Result<(), (StatusCode, String)> {
             StatusCode::FORBIDDEN,
             "control requests are accepted from loopback only\n".into(),
         ))
+    }
+}
+
+/// The latest observation, for `plan --from` (loopback only, like the control requests: it
+/// names every endpoint and connection).
+async fn observation(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if let Err(refused) = loopback_only(peer) {
+        return refused.into_response();
+    }
+    let latest = app
+        .observation
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    match latest {
+        Some(o) => axum::Json(&*o).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no pass has completed yet\n",
+        )
+            .into_response(),
     }
 }
 

@@ -11,7 +11,6 @@ use privatelinkd::control::{HeldBack, Retrying};
 use privatelinkd::daemon::{self, Daemon, Member};
 use privatelinkd::lease::{self, Election, ElectionConfig, StoreConfig};
 use privatelinkd::metrics::Metrics;
-use privatelinkd::report::phase_counts;
 use privatelinkd::settings::{LeaderElection, Settings};
 use privatelinkd::source::Catalog;
 use privatelinkd::status::{self, StatusFile, StatusWriter};
@@ -53,7 +52,7 @@ pub fn load_settings(path: &Path) -> anyhow::Result<Settings> {
     })
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -303,64 +302,6 @@ fn control_url(listen: &str) -> anyhow::Result<String> {
         "http://{}",
         std::net::SocketAddr::new(ip, addr.port())
     ))
-}
-
-pub fn plan(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let settings = load_settings(&args.config)?;
-    let metrics = Arc::new(Metrics::new());
-    let clouds = daemon::build_clouds(&settings, metrics.clone(), None)?;
-    let rt = runtime()?;
-    let summary = rt.block_on(async move {
-        Daemon::new(settings, clouds, false, metrics)
-            .pass(false)
-            .await
-    });
-    let plan = &summary.plan;
-    match args.output {
-        Output::Json => {
-            let all: Vec<_> = plan.endpoints.iter().chain(&plan.removals).collect();
-            println!("{}", serde_json::to_string_pretty(&all)?);
-        }
-        Output::Text => {
-            let (mut add, mut change, mut delete) = (0, 0, 0);
-            for p in plan.endpoints.iter().chain(&plan.removals) {
-                println!(
-                    "{} ({}){}",
-                    p.name,
-                    p.phase.as_str(),
-                    if p.message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", p.message)
-                    }
-                );
-                for a in &p.actions {
-                    match a.sign() {
-                        '+' => add += 1,
-                        '-' => delete += 1,
-                        _ => change += 1,
-                    }
-                    println!("  {} {}", a.sign(), a.describe());
-                }
-            }
-            if let Some(reason) = &plan.deletions_blocked {
-                println!("deletions blocked: {reason}");
-            }
-            let counts: Vec<String> = phase_counts(plan.endpoints.iter().map(|p| &p.phase))
-                .iter()
-                .map(|(p, n)| format!("{n} {}", p.as_str()))
-                .collect();
-            println!(
-                "Plan: {add} to add, {change} to change, {delete} to destroy. Endpoints: {}",
-                if counts.is_empty() {
-                    "none".into()
-                } else {
-                    counts.join(", ")
-                }
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {

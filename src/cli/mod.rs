@@ -1,6 +1,7 @@
 //! Command-line interface: the only place where errors become `anyhow` and exit codes.
 
 mod daemon;
+mod plan;
 mod validate;
 
 use std::process::ExitCode;
@@ -62,18 +63,32 @@ fn init_logging(format: LogFormat) {
 enum Command {
     /// Check endpoint files (and the daemon config) and report every problem with its place.
     Validate(validate::Args),
-    /// Print the JSON Schema (draft 2020-12) of an endpoint document.
-    Schema,
+    /// Print a JSON Schema (draft 2020-12): of an endpoint document (the default), or of
+    /// `plan --output json`.
+    Schema {
+        #[arg(value_enum, default_value_t)]
+        of: SchemaOf,
+    },
     /// Run the daemon: keep the cloud equal to the endpoint files.
     Run(daemon::RunArgs),
-    /// Show what the next passes would do, without changing anything.
-    Plan(daemon::ShowArgs),
+    /// Show what the daemon will do to reach the files (create, update, replace, delete), without
+    /// changing anything.
+    Plan(plan::PlanArgs),
     /// Show every endpoint's phase from the status files.
     Status(daemon::ShowArgs),
     /// Release the deletions the running daemon's mass-deletion guard holds back now.
     ApproveDeletions(daemon::ApproveArgs),
     /// Ask the running daemon to try Failed endpoints again now.
     Retry(daemon::RetryArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+enum SchemaOf {
+    /// An endpoint file's document (for editors: `examples/privatelinkd.schema.json`).
+    #[default]
+    Endpoint,
+    /// `privatelinkd plan --output json` (`examples/plan.schema.json`).
+    Plan,
 }
 
 /// How a command prints its findings.
@@ -89,12 +104,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Run(args) => daemon::run(args),
-        Command::Plan(args) => daemon::plan(args),
+        Command::Plan(args) => plan::plan(args),
         Command::Status(args) => daemon::status(args),
         Command::ApproveDeletions(args) => daemon::approve_deletions(args),
         Command::Retry(args) => daemon::retry(args),
-        Command::Schema => {
-            let schema = privatelinkd::checked::schema_of::<privatelinkd::spec::EndpointDocument>();
+        Command::Schema { of } => {
+            let schema = match of {
+                SchemaOf::Endpoint => {
+                    privatelinkd::checked::schema_of::<privatelinkd::spec::EndpointDocument>()
+                }
+                SchemaOf::Plan => {
+                    privatelinkd::checked::schema_of::<privatelinkd::plan::preview::PlanReport>()
+                }
+            };
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }

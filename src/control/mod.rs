@@ -29,6 +29,16 @@ pub enum Event {
     Asked,
 }
 
+/// What the latest pass observed of each desired endpoint, for `plan --from` in a config
+/// repo's CI (`GET /v1/observation`): the planner runs there, on the repo's files, with no
+/// cloud call. Replaced (not copied) after every pass.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub owner_id: String,
+    pub seen: std::collections::BTreeMap<String, crate::reconcile::Seen>,
+}
+
 /// What `/readyz` decides on, updated by the loop after each pass.
 #[derive(Debug, Clone)]
 pub struct Readiness {

@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 
 use crate::cloud::any::{AnyEc2, AnyTidb};
 use crate::cloud::budget::Budgeted;
-use crate::control::{Approvals, Event, Readiness, RetryRequests};
+use crate::control::{Approvals, Event, Observation, Readiness, RetryRequests};
 use crate::metrics::Metrics;
 use crate::plan::{Phase, Plan, Policy};
 use crate::probe::{ProbeConfig, Prober};
@@ -57,6 +57,9 @@ pub struct PassSummary {
     pub listing_pages: usize,
     /// A standby's pass: what it says instead of phases (`standby (leader: HOLDER)`).
     pub role: Option<String>,
+    /// What was observed of each desired endpoint, and the documents planned (for `plan`).
+    pub observation: Option<Arc<Observation>>,
+    pub wanted: Vec<Wanted>,
     pub actions_ok: usize,
     pub actions_failed: usize,
     pub observe_errors: usize,
@@ -121,6 +124,8 @@ pub struct Daemon {
     election: Option<crate::lease::Election>,
     member: Option<Member>,
     leading: bool,
+    /// The latest pass's observation, served to `plan --from`.
+    observation: Arc<Mutex<Option<Arc<Observation>>>>,
 }
 
 impl Daemon {
@@ -164,6 +169,7 @@ impl Daemon {
             election: None,
             member: None,
             leading: true,
+            observation: Arc::default(),
         }
     }
 
@@ -352,6 +358,16 @@ impl Daemon {
         if summary.status_writes - writes_before >= memory::TRIM_AFTER_WRITES {
             memory::release_free();
         }
+        // Moved, not copied: the listener serves it until the next pass replaces it.
+        let observation = Arc::new(Observation {
+            owner_id: self.settings.file.owner_id.clone(),
+            seen: outcome.seen,
+        });
+        if apply {
+            *self.observation.lock().unwrap_or_else(|e| e.into_inner()) = Some(observation.clone());
+        }
+        summary.observation = Some(observation);
+        summary.wanted = wanted;
         summary.plan = outcome.plan;
         summary
     }

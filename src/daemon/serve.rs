@@ -47,6 +47,7 @@ impl Daemon {
             approvals: self.approvals.clone(),
             retries: self.retries.clone(),
             events,
+            observation: self.observation.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -144,6 +144,14 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
     match service.state {
         ServiceState::Active => {}
         ServiceState::Creating => {
+            // A create is coming: a placement it would fail on is said now, not once the
+            // service is ready (the service already knows its zones).
+            if o.endpoint.is_none()
+                && spec.aws.endpoint_id.is_none()
+                && let Some(problem) = placement_problem(desired, o, service, true)
+            {
+                return here(Phase::Failed, problem);
+            }
             return here(
                 Phase::NotConfigured,
                 "the cluster's private link service is being created".into(),

@@ -37,6 +37,7 @@ pub mod conditions;
 mod endpoint;
 mod guard;
 pub mod ownership;
+pub mod preview;
 mod removal;
 
 use std::collections::BTreeSet;
@@ -52,7 +53,17 @@ pub use endpoint::{drift, in_place, plan_endpoint};
 
 /// The phase a user sees (status file, metric).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 pub enum Phase {
     NotConfigured,

@@ -111,8 +111,10 @@ pub struct PassOutcome {
     pub listing_pages: usize,
 }
 
-/// The observed objects of one endpoint, for reporting.
-#[derive(Debug, Clone, Default, Hash)]
+/// The observed objects of one endpoint, for reporting (and for `plan --from`, which reads
+/// them from a running daemon).
+#[derive(Debug, Clone, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Seen {
     /// The node group in use (the document's, or the cluster's default).
     pub node_group_id: Option<String>,

@@ -36,18 +36,20 @@ impl NetworkQuery {
     }
 }
 
-/// VPC facts are needed only before a create or a modify: never in a converged pass.
+/// VPC facts are needed only before a create or a modify: never in a converged pass. (A
+/// create waiting for its service is checked already, so a mistake shows at once.)
 fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&VpcEndpoint>) -> bool {
     let spec = &w.doc.spec;
-    if spec.suspend
-        || !o
-            .service
-            .as_ref()
-            .is_some_and(|s| s.state == ServiceState::Active)
-    {
+    let Some(service) = &o.service else {
+        return false;
+    };
+    if spec.suspend || service.state == ServiceState::Deleting {
         return false;
     }
     let Some(e) = endpoint else { return true };
+    if service.state != ServiceState::Active {
+        return false;
+    }
     !plan::in_place(spec, e) || (spec.private_dns && !e.private_dns_enabled)
 }
 

@@ -27,9 +27,13 @@ use crate::checked::Checker;
     description = "A privatelinkd endpoint file document"
 )]
 pub struct EndpointDocument {
+    /// The format's version: `privatelinkd.io/v1`.
     pub api_version: ApiVersion,
+    /// Always `PrivateEndpoint`.
     pub kind: Kind,
+    /// The endpoint's name and labels.
     pub metadata: Metadata,
+    /// What to connect: the TiDB Cloud cluster and the AWS side.
     pub spec: EndpointSpec,
 }
 
@@ -57,7 +61,9 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointSpec {
+    /// The TiDB Cloud Dedicated cluster (and node group) to reach.
     pub tidb_cloud: TidbCloudTarget,
+    /// Where the VPC interface endpoint lives: region, account, VPC, subnets, security groups.
     pub aws: AwsSide,
     /// Enable private DNS on the endpoint once TiDB Cloud accepted it.
     #[serde(default = "yes")]
@@ -99,6 +105,8 @@ pub struct AwsSide {
     /// One subnet per availability zone the endpoint should serve.
     #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub subnet_ids: Vec<SubnetId>,
+    /// The endpoint's security groups; they must let the cluster's port (4000) in from the
+    /// clients. The VPC's default group when empty.
     #[serde(default)]
     #[schemars(extend("uniqueItems" = true))]
     pub security_group_ids: Vec<SecurityGroupId>,

@@ -24,7 +24,7 @@ fn ready_world() -> String {
 }
 
 #[test]
-fn plan_shows_what_would_happen_and_changes_nothing() {
+fn plan_shows_where_each_endpoint_ends_up_with_terraforms_exit_codes_and_changes_nothing() {
     let setup = Setup::new(&ready_world(), "");
     setup.write(
         "orders.yaml",
@@ -39,38 +39,174 @@ fn plan_shows_what_would_happen_and_changes_nothing() {
     let (code, stdout, stderr) = privatelinkd(&["plan", "--config", config]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stdout.contains("orders (NotConfigured): creating the VPC endpoint\n"),
+        stdout.contains("  + create orders (orders.yaml)\n"),
         "{stdout}"
     );
     assert!(
         stdout.contains(&format!(
-            "  + create VPC endpoint in {VPC} ({SUBNET_AZ1}, {SUBNET_AZ4})\n"
+            "      vpcEndpoint: - -> in {VPC}, subnets [{SUBNET_AZ1}, {SUBNET_AZ4}]"
         )),
         "{stdout}"
     );
     assert!(
-        stdout.contains("  + register the new endpoint with TiDB Cloud\n"),
+        stdout.contains(&format!("      registration: - -> cluster {CLUSTER}\n")),
         "{stdout}"
     );
-    assert!(stdout.contains("bad-zone (Failed): subnet"), "{stdout}");
+    assert!(stdout.contains("      privateDns: - -> true\n"), "{stdout}");
+    assert!(
+        stdout.contains("  ! fail bad-zone (bad-zone.yaml)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "      fails: subnet {SUBNET_AZ2} is in availability zone use1-az2"
+        )),
+        "{stdout}"
+    );
     assert!(
         stdout.ends_with(
-            "Plan: 2 to add, 0 to change, 0 to destroy. Endpoints: 1 NotConfigured, 1 Failed\n"
+            "Plan: 1 to create, 0 to update, 0 to replace, 0 to delete, 0 to orphan. 1 cannot be carried out as written.\n"
         ),
         "{stdout}"
     );
+    let (code, _, _) = privatelinkd(&["plan", "--config", config, "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "changes pending");
 
+    // The documented JSON, checked against the schema we ship.
     let (code, stdout, _) = privatelinkd(&["plan", "--config", config, "--output", "json"]);
     assert_eq!(code, Some(0));
-    let plans: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
-    let orders = plans.iter().find(|p| p["name"] == "orders").unwrap();
-    assert_eq!(orders["phase"], "NotConfigured");
-    assert_eq!(orders["actions"][0]["action"], "create_vpc_endpoint");
-    assert_eq!(orders["actions"][0]["vpc_id"], VPC);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/plan.schema.json").unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&report), "{report}");
+    assert_eq!(report["formatVersion"], 1);
+    assert_eq!(report["summary"]["create"], 1);
+    assert_eq!(report["summary"]["fail"], 1);
+    let orders = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["action"], "create");
+    assert_eq!(orders["phaseAfter"], "Active");
+    assert_eq!(orders["changes"][1]["field"], "registration");
+
+    // Filters: only the file asked for.
+    let (_, stdout, _) = privatelinkd(&[
+        "plan",
+        "--config",
+        config,
+        "--output",
+        "json",
+        "--file",
+        "bad-zone.yaml",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["endpoints"].as_array().unwrap().len(), 1);
+    assert_eq!(report["endpoints"][0]["name"], "bad-zone");
+    let (code, _, _) = privatelinkd(&[
+        "plan",
+        "--config",
+        config,
+        "--name",
+        "bad-zone",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(0), "a failing endpoint alone is no change");
+
+    // Markdown for a pull request.
+    let (_, stdout, _) = privatelinkd(&["plan", "--config", config, "--output", "markdown"]);
+    assert!(stdout.starts_with("### privatelinkd plan\n"), "{stdout}");
+    assert!(
+        stdout.contains("| + create | `orders` | orders.yaml |"),
+        "{stdout}"
+    );
 
     // Nothing was created and no status file written.
     assert!(setup.live_endpoints().is_empty());
     assert!(setup.status("orders").is_none());
+    // An error is 1 under --detailed-exitcode.
+    let (code, _, _) = privatelinkd(&[
+        "plan",
+        "--config",
+        "/nonexistent.yaml",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn plan_from_a_running_daemon_shows_a_changed_checkout_without_a_cloud_call() {
+    let setup = Setup::new(&ready_world(), "");
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    // (One private DNS name per service and VPC: the second endpoint goes without.)
+    setup.write(
+        "legacy.yaml",
+        &endpoint("legacy", CLUSTER, &[SUBNET_AZ4], "  privateDns: false\n"),
+    );
+    let daemon = Daemon::start(&setup, &[]);
+    wait_for("both Active", Duration::from_secs(30), || {
+        setup.phase("orders", "orders").as_deref() == Some("Active")
+            && setup.phase("legacy", "legacy").as_deref() == Some("Active")
+    });
+    // A pull request's checkout: orders moves to two subnets, legacy is removed, api is new.
+    // Its config points at a world that does not exist: a cloud call would fail.
+    let pr = Setup::new("not a world", "");
+    pr.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
+    );
+    pr.write(
+        "api.yaml",
+        &endpoint("api", CLUSTER, &[SUBNET_AZ1], "  privateDns: false\n"),
+    );
+    let url = format!("http://{}", daemon.addr());
+    let config = pr.config();
+    let (code, stdout, stderr) = privatelinkd(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        &url,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("Observed from: {url}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ~ update orders (orders.yaml)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "      subnetIds: [{SUBNET_AZ1}] -> [{SUBNET_AZ1}, {SUBNET_AZ4}]\n"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  + create api (api.yaml)\n"), "{stdout}");
+    assert!(
+        stdout.contains("  - delete legacy (legacy.yaml)\n"),
+        "{stdout}"
+    );
+    // Unchanged: the daemon's own checkout.
+    let (code, stdout, _) = privatelinkd(&[
+        "plan",
+        "--config",
+        setup.config().to_str().unwrap(),
+        "--from",
+        &url,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 unchanged"), "{stdout}");
 }
 
 #[test]

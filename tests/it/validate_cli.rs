@@ -373,3 +373,47 @@ fn the_schema_accepts_examples_and_rejects_broken_files() {
         assert!(!validator.is_valid(&docs[0]), "{broken}");
     }
 }
+
+/// Every field an editor shows on hover has a description; the plan's schema is published too.
+#[test]
+fn every_schema_field_is_described_and_the_plan_schema_is_the_generated_one() {
+    fn undescribed(node: &Value, path: &str, out: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    for (k, v) in props {
+                        if v.get("description").is_none() {
+                            out.push(format!("{path}/{k}"));
+                        }
+                        undescribed(v, &format!("{path}/{k}"), out);
+                    }
+                }
+                for (k, v) in map.iter().filter(|(k, _)| *k != "properties") {
+                    undescribed(v, &format!("{path}/{k}"), out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| undescribed(v, path, out)),
+            _ => {}
+        }
+    }
+    let published: Value = serde_json::from_str(
+        &std::fs::read_to_string("examples/privatelinkd.schema.json").unwrap(),
+    )
+    .unwrap();
+    let mut missing = Vec::new();
+    undescribed(&published, "", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:?}"
+    );
+
+    let printed = privatelinkd().args(["schema", "plan"]).output().unwrap();
+    let generated: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/plan.schema.json").unwrap())
+            .unwrap();
+    assert_eq!(
+        generated, published,
+        "run `privatelinkd schema plan > examples/plan.schema.json`"
+    );
+}

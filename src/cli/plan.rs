@@ -1,0 +1,330 @@
+//! `privatelinkd plan`: what the daemon will do to reach the files, for a person or a
+//! config repo's CI. Observed from the clouds (spending the same API budget as the daemon), or,
+//! with `--from`, from a running daemon's latest pass (no cloud call at all).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use privatelinkd::control::Observation;
+use privatelinkd::daemon::{self, Daemon};
+use privatelinkd::metrics::Metrics;
+use privatelinkd::plan::Desired;
+use privatelinkd::plan::preview::{
+    self, Current, EndpointPreview, PlanReport, PreviewAction, Unnamed,
+};
+use privatelinkd::source::Catalog;
+
+use super::daemon::{load_settings, runtime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanOutput {
+    #[default]
+    Text,
+    /// The documented format (`examples/plan.schema.json`).
+    Json,
+    /// A summary and a table, for a pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The daemon config file.
+    #[arg(long, env = "PRIVATELINKD_CONFIG")]
+    config: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    output: PlanOutput,
+    /// Exit 0 when nothing changes, 2 when changes are pending, 1 on error (Terraform's
+    /// convention).
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Only this endpoint (repeatable).
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Only the endpoints of this file, relative to the endpoints directory (repeatable).
+    #[arg(long = "file", value_name = "PATH")]
+    files: Vec<String>,
+    /// Plan against a running daemon's latest observation (its `metrics.listen`, e.g.
+    /// http://127.0.0.1:9464) instead of asking the clouds: no API budget spent.
+    #[arg(long, value_name = "URL")]
+    from: Option<String>,
+    /// List unchanged endpoints too.
+    #[arg(long)]
+    all: bool,
+}
+
+pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let planned = make(&args);
+    let report = match planned {
+        Ok(report) => report,
+        // Terraform's convention: an error is 1 under --detailed-exitcode.
+        Err(e) if args.detailed_exitcode => {
+            eprintln!("privatelinkd: error: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
+    let report = filtered(report, &args);
+    match args.output {
+        PlanOutput::Text => print!("{}", text(&report, args.all)),
+        PlanOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        PlanOutput::Markdown => print!("{}", markdown(&report)),
+    }
+    Ok(match (args.detailed_exitcode, report.summary.changes()) {
+        (true, true) => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn make(args: &PlanArgs) -> anyhow::Result<PlanReport> {
+    let settings = load_settings(&args.config)?;
+    let owner = settings.file.owner_id.clone();
+    if let Some(url) = &args.from {
+        return from_daemon(&settings, url);
+    }
+    let metrics = Arc::new(Metrics::new());
+    let clouds = daemon::build_clouds(&settings, metrics.clone(), None)?;
+    let summary = runtime()?.block_on(async move {
+        Daemon::new(settings, clouds, false, metrics)
+            .pass(false)
+            .await
+    });
+    let observation = summary.observation.unwrap_or_default();
+    let docs: Vec<(Desired<'_>, Current<'_>)> = summary
+        .wanted
+        .iter()
+        .map(|w| {
+            let seen = observation.seen.get(w.doc.metadata.name.as_str());
+            let current = Current {
+                service: seen.and_then(|s| s.service.as_ref()),
+                endpoint: seen.and_then(|s| s.endpoint.as_ref()),
+                connection: seen.and_then(|s| s.connection.as_ref()),
+            };
+            let desired = Desired {
+                doc: &w.doc,
+                file: &w.file,
+            };
+            (desired, current)
+        })
+        .collect();
+    Ok(preview::preview(
+        &docs,
+        Some(&summary.plan),
+        &[],
+        &owner,
+        "cloud",
+    ))
+}
+
+/// The local files against what a running daemon last saw.
+fn from_daemon(
+    settings: &privatelinkd::settings::Settings,
+    url: &str,
+) -> anyhow::Result<PlanReport> {
+    let base = url.trim_end_matches('/');
+    let observation: Observation = runtime()?.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let answer = client
+            .get(format!("{base}/v1/observation"))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {base} (is it running?)"))?;
+        if !answer.status().is_success() {
+            bail!(
+                "the daemon at {base} answered: {}",
+                answer.text().await?.trim()
+            );
+        }
+        Ok(answer.json().await?)
+    })?;
+    if observation.owner_id != settings.file.owner_id {
+        bail!(
+            "the daemon at {base} is ownerId `{}`, this config says `{}`",
+            observation.owner_id,
+            settings.file.owner_id
+        );
+    }
+    let root = &settings.file.endpoints_dir;
+    let catalog = Catalog::read(std::slice::from_ref(root))
+        .with_context(|| format!("cannot read {}", root.display()))?;
+    let invalid: Vec<String> = catalog
+        .files
+        .iter()
+        .flat_map(|f| f.problems.iter().map(ToString::to_string))
+        .collect();
+    if !invalid.is_empty() {
+        bail!(
+            "invalid endpoint files (`privatelinkd validate` says more):\n{}",
+            invalid.join("\n")
+        );
+    }
+    let files: Vec<(String, &privatelinkd::source::Document)> = catalog
+        .files
+        .iter()
+        .flat_map(|f| {
+            let rel = f
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&f.path)
+                .to_string_lossy()
+                .into_owned();
+            f.documents.iter().map(move |d| (rel.clone(), d))
+        })
+        .collect();
+    let docs: Vec<(Desired<'_>, Current<'_>)> = files
+        .iter()
+        .map(|(file, d)| {
+            let seen = observation.seen.get(d.spec.metadata.name.as_str());
+            // A document the daemon has not seen yet is new: nothing observed of it.
+            let current = Current {
+                service: seen.and_then(|s| s.service.as_ref()),
+                endpoint: seen.and_then(|s| s.endpoint.as_ref()),
+                connection: seen.and_then(|s| s.connection.as_ref()),
+            };
+            let desired = Desired { doc: &d.spec, file };
+            (desired, current)
+        })
+        .collect();
+    let unnamed: Vec<Unnamed<'_>> = observation
+        .seen
+        .iter()
+        .filter_map(|(name, s)| {
+            Some(Unnamed {
+                name,
+                endpoint: s.endpoint.as_ref()?,
+            })
+        })
+        .collect();
+    Ok(preview::preview(
+        &docs,
+        None,
+        &unnamed,
+        &settings.file.owner_id,
+        base,
+    ))
+}
+
+/// Only the endpoints asked for (`--name`, `--file`); the summary counts what is shown.
+fn filtered(mut report: PlanReport, args: &PlanArgs) -> PlanReport {
+    if args.names.is_empty() && args.files.is_empty() {
+        return report;
+    }
+    report.endpoints.retain(|e| {
+        args.names.contains(&e.name)
+            || e.file.as_ref().is_some_and(|f| {
+                args.files
+                    .iter()
+                    .any(|want| want.trim_start_matches("./") == f)
+            })
+    });
+    let kept = report.endpoints.clone();
+    let mut summary = preview::Summary::default();
+    for e in &kept {
+        *count(&mut summary, e.action) += 1;
+    }
+    report.summary = summary;
+    report
+}
+
+fn count(summary: &mut preview::Summary, action: PreviewAction) -> &mut usize {
+    match action {
+        PreviewAction::Create => &mut summary.create,
+        PreviewAction::Update => &mut summary.update,
+        PreviewAction::Replace => &mut summary.replace,
+        PreviewAction::Delete => &mut summary.delete,
+        PreviewAction::Orphan => &mut summary.orphan,
+        PreviewAction::Fail => &mut summary.fail,
+        PreviewAction::None => &mut summary.unchanged,
+    }
+}
+
+fn heading(e: &EndpointPreview) -> String {
+    let file = e
+        .file
+        .as_deref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
+    format!("{} {} {}{file}", e.action.sign(), e.action.as_str(), e.name)
+}
+
+fn totals(report: &PlanReport) -> String {
+    let s = &report.summary;
+    let mut line = format!(
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to orphan.",
+        s.create, s.update, s.replace, s.delete, s.orphan
+    );
+    if s.fail > 0 {
+        line += &format!(" {} cannot be carried out as written.", s.fail);
+    }
+    line
+}
+
+fn text(report: &PlanReport, all: bool) -> String {
+    let mut out = format!("Observed from: {}\n\n", report.observed_from);
+    for e in report
+        .endpoints
+        .iter()
+        .filter(|e| all || e.action != PreviewAction::None)
+    {
+        out += &format!("  {}\n", heading(e));
+        for c in &e.changes {
+            out += &format!("      {}: {} -> {}\n", c.field, c.before, c.after);
+        }
+        if let Some(reason) = &e.reason {
+            let label = if e.action == PreviewAction::Fail {
+                "fails"
+            } else {
+                "note"
+            };
+            out += &format!("      {label}: {reason}\n");
+        }
+    }
+    if !all && report.summary.unchanged > 0 {
+        out += &format!(
+            "\n  {} unchanged (list them with --all)\n",
+            report.summary.unchanged
+        );
+    }
+    if let Some(blocked) = &report.deletions_blocked {
+        out += &format!("\nDeletions held back by the mass-deletion guard: {blocked}\n");
+    }
+    out += &format!("\n{}\n", totals(report));
+    out
+}
+
+fn markdown(report: &PlanReport) -> String {
+    let mut out = format!("### privatelinkd plan\n\n**{}**\n\n", totals(report));
+    let shown: Vec<&EndpointPreview> = report
+        .endpoints
+        .iter()
+        .filter(|e| e.action != PreviewAction::None)
+        .collect();
+    if !shown.is_empty() {
+        out += "| | endpoint | file | changes | note |\n|---|---|---|---|---|\n";
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        for e in shown {
+            let changes: Vec<String> = e
+                .changes
+                .iter()
+                .map(|c| format!("`{}`: {} → {}", c.field, c.before, c.after))
+                .collect();
+            out += &format!(
+                "| {} {} | `{}` | {} | {} | {} |\n",
+                e.action.sign(),
+                e.action.as_str(),
+                e.name,
+                e.file.as_deref().map(cell).unwrap_or_default(),
+                cell(&changes.join("<br>")),
+                cell(e.reason.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    out += &format!(
+        "\n{} unchanged. Observed from {}.\n",
+        report.summary.unchanged, report.observed_from
+    );
+    out
+}
