@@ -388,6 +388,43 @@ fn default_max_deletes() -> usize {
     5
 }
 
+/// Values a shipped sample leaves for the user to fill in: running with them is a mistake
+/// waiting to happen (two hosts with ownerId CHANGE-ME would own each other's endpoints).
+const PLACEHOLDER: &str = "CHANGE-ME";
+
+fn placeholders(path: &Path, text: &str) -> Vec<Diagnostic> {
+    let loaded = crate::yaml::load(text);
+    let Some(doc) = loaded.documents.first() else {
+        return Vec::new();
+    };
+    [
+        (
+            "/ownerId",
+            "ownerId",
+            "a name unique to this daemon (or to its group of hosts)",
+        ),
+        (
+            "/tidbCloud/publicKey",
+            "tidbCloud.publicKey",
+            "your TiDB Cloud API key's public key",
+        ),
+    ]
+    .iter()
+    .filter_map(|(pointer, field, what)| {
+        let node = doc.at(pointer)?;
+        let value = node.to_json();
+        let value = value.as_str()?;
+        value.contains(PLACEHOLDER).then(|| {
+            Diagnostic::new(
+                path,
+                node.pos,
+                format!("{field} is still the placeholder `{value}`: set it to {what}"),
+            )
+        })
+    })
+    .collect()
+}
+
 /// The settings in force: paths resolved, choices made.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -412,6 +449,10 @@ impl Settings {
     /// Checks a config file's text (`path` names it in problems and anchors relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<Diagnostic>> {
         let file = parse_one::<SettingsFile>(path, text, &[DURATION_HINT])?;
+        let placeholders = placeholders(path, text);
+        if !placeholders.is_empty() {
+            return Err(placeholders);
+        }
         if let Some(election) = &file.leader_election
             && election.renew_every.0 * 2 > election.lease_duration.0
         {

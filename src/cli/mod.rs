@@ -16,7 +16,7 @@ pub const EXIT_INVALID: u8 = 1;
 #[derive(Debug, Parser)]
 #[command(
     name = "privatelinkd",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PRIVATELINKD_COMMIT"), ")"),
     about = "Declarative AWS PrivateLink endpoints for TiDB Cloud Dedicated"
 )]
 pub struct Cli {
@@ -80,6 +80,13 @@ enum Command {
     ApproveDeletions(daemon::ApproveArgs),
     /// Ask the running daemon to try Failed endpoints again now.
     Retry(daemon::RetryArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from this command line.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -108,6 +115,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => daemon::status(args),
         Command::ApproveDeletions(args) => daemon::approve_deletions(args),
         Command::Retry(args) => daemon::retry(args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "privatelinkd", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Endpoint => {

@@ -276,10 +276,28 @@ fn validate_checks_the_daemon_config_and_its_world() {
 }
 
 #[test]
-fn the_shipped_production_config_is_valid() {
-    let settings =
-        privatelinkd::settings::Settings::load(std::path::Path::new("config/privatelinkd.yaml"))
-            .unwrap();
+fn the_shipped_production_config_refuses_its_placeholders_and_is_valid_once_filled() {
+    let path = std::path::Path::new("config/privatelinkd.yaml");
+    let problems = privatelinkd::settings::Settings::load(path).unwrap_err();
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "config/privatelinkd.yaml:8:10: error: ownerId is still the placeholder `CHANGE-ME`"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "config/privatelinkd.yaml:12:14: error: tidbCloud.publicKey is still the placeholder"
+        ),
+        "{lines:?}"
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("ownerId: CHANGE-ME", "ownerId: host-a")
+        .replace("publicKey: CHANGE-ME", "publicKey: PUBKEY01");
+    let settings = privatelinkd::settings::Settings::parse(path, &text).unwrap();
     assert_eq!(
         settings.backends(),
         (

@@ -344,10 +344,11 @@ fn a_second_daemon_on_the_same_state_dir_exits_naming_the_first() {
 
 #[test]
 fn the_two_host_example_loads_and_a_renewal_slower_than_half_a_lease_is_refused_where_written() {
-    let settings = privatelinkd::settings::Settings::load(std::path::Path::new(
-        "examples/ha/privatelinkd.yaml",
-    ))
-    .unwrap();
+    let path = std::path::Path::new("examples/ha/privatelinkd.yaml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("CHANGE-ME-PUBLIC-KEY", "PUBKEY01");
+    let settings = privatelinkd::settings::Settings::parse(path, &text).unwrap();
     let election = settings.file.leader_election.unwrap();
     assert_eq!(election.dynamodb.table, "privatelinkd-leases");
     assert_eq!(election.lease_duration.0, Duration::from_secs(15));

@@ -18,6 +18,7 @@ mod group;
 mod histories;
 mod lease;
 mod operability;
+mod package;
 mod safety;
 mod tidb;
 mod validate_cli;
