@@ -417,6 +417,7 @@ impl Built {
                 info,
                 phase,
                 conditions: view_conditions(&status.conditions),
+                message: status.message.clone(),
             }));
             endpoints.push(status);
         }
@@ -490,6 +491,7 @@ fn departures(
             info,
             phase,
             conditions: Vec::new(),
+            message: status.message.clone(),
         }));
         statuses.push(status);
     }

@@ -33,7 +33,12 @@ pub struct EndpointView {
     pub info: EndpointInfo,
     pub phase: Phase,
     pub conditions: Vec<(ConditionType, ConditionStatus)>,
+    /// What the status says, for `privatelinkd_endpoint_message` (not shown while Active).
+    pub message: String,
 }
+
+/// A message in a label stays short: the status file has the whole text.
+const MESSAGE_LABEL_CHARS: usize = 200;
 
 /// Every endpoint and private link service the report shows, in a stable order.
 #[derive(Debug, Default)]
@@ -101,6 +106,30 @@ impl Collector for EndpointSeries {
             }
         }
         {
+            // One series per endpoint that is not Active and says why: a dashboard's table of
+            // Failed and held-back endpoints with their messages. It changes only when the
+            // message does.
+            let mut family = encoder.encode_descriptor(
+                "privatelinkd_endpoint_message",
+                "1 for each endpoint that is not Active, labelled with its status message (cut at 200 characters)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for e in table
+                .endpoints
+                .iter()
+                .filter(|e| e.phase != Phase::Active && !e.message.is_empty())
+            {
+                let message: String = e.message.chars().take(MESSAGE_LABEL_CHARS).collect();
+                let labels = [
+                    ("name", e.info.name.as_str()),
+                    ("phase", e.phase.as_str()),
+                    ("message", message.as_str()),
+                ];
+                family.encode_family(&labels)?.encode_gauge(&1i64)?;
+            }
+        }
+        {
             let mut family = encoder.encode_descriptor(
                 "privatelinkd_endpoint_condition",
                 "1 for each condition's current status (True, False, Unknown), 0 for the others",
@@ -162,6 +191,7 @@ mod tests {
                 vpc_endpoint_id: String::new(),
             },
             phase,
+            message: format!("{name} is {}", phase.as_str()),
         })
     }
 
@@ -193,6 +223,13 @@ mod tests {
         assert!(text.contains(
             "privatelinkd_service_state{cluster_id=\"1\",node_group_id=\"2\",state=\"Active\"} 1"
         ));
+        assert!(text.contains(
+            "privatelinkd_endpoint_message{name=\"a\",phase=\"Failed\",message=\"a is Failed\"} 1"
+        ));
+        assert!(
+            !text.contains("privatelinkd_endpoint_message{name=\"b\""),
+            "not while Active"
+        );
         m.set_endpoints(Arc::new(EndpointTable {
             endpoints: vec![view("b", Phase::Active)],
             services: Vec::new(),

@@ -10,6 +10,7 @@ mod aws_moto;
 mod campaigns;
 mod commands;
 mod daemon_e2e;
+mod dashboard;
 mod day_two;
 mod ec2_throttling;
 mod engine;
