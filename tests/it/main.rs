@@ -9,6 +9,7 @@ mod common;
 mod aws_moto;
 mod campaigns;
 mod commands;
+mod credentials;
 mod daemon_e2e;
 mod dashboard;
 mod day_two;

@@ -208,11 +208,20 @@ fn the_unit_verifies_with_systemd_analyze() {
     assert!(unit.contains(
         "ExecStart=/usr/local/bin/privatelinkd run --config /etc/privatelinkd/privatelinkd.yaml"
     ));
-    // verify checks that ExecStart exists: point it at the binary under test.
+    // verify checks that ExecStart exists: point it at the binary under test. The
+    // credentials drop-in's lines go into [Service] too (verify reads no drop-in directory).
+    let drop_in = std::fs::read_to_string("examples/systemd/aws-credentials.conf").unwrap();
+    let extra: String = drop_in
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('[') && !l.trim().is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(extra.contains("LoadCredential=aws-credentials:"), "{extra}");
     let path = dir.path().join("privatelinkd.service");
     std::fs::write(
         &path,
-        unit.replace("/usr/local/bin/privatelinkd", binary().to_str().unwrap()),
+        unit.replace("/usr/local/bin/privatelinkd", binary().to_str().unwrap())
+            .replace("[Install]", &format!("{extra}\n[Install]")),
     )
     .unwrap();
     let out = tool("systemd-analyze")
