@@ -201,12 +201,7 @@ impl Reporter {
             changed |= self.show(&path, &status, shown, None, before.unwrap_or_default());
             keep.insert(path);
         }
-        self.last_problems = catalog
-            .files
-            .iter()
-            .filter(|f| !f.is_valid())
-            .map(|f| (f.path.clone(), f.problems.clone()))
-            .collect();
+        self.remember_problems(catalog);
         let before = self.shown.len();
         self.shown.retain(|p, _| keep.contains(p));
         changed |= self.shown.len() != before;
@@ -248,18 +243,23 @@ impl Reporter {
             }
             keep.insert(path);
         }
-        self.last_problems = catalog
-            .files
-            .iter()
-            .filter(|f| !f.is_valid())
-            .map(|f| (f.path.clone(), f.problems.clone()))
-            .collect();
+        self.remember_problems(catalog);
         self.writer.retain(&keep);
         // What a leader pass showed is stale now: the next one shows every file afresh.
         if !self.shown.is_empty() {
             self.shown.clear();
             self.publish(metrics);
         }
+    }
+
+    /// What each invalid file's problems are, so the next pass logs only what changed.
+    fn remember_problems(&mut self, catalog: &Catalog) {
+        self.last_problems = catalog
+            .files
+            .iter()
+            .filter(|f| !f.is_valid())
+            .map(|f| (f.path.clone(), f.problems.clone()))
+            .collect();
     }
 
     /// Writes a status file that may have changed and remembers it. Returns whether its

@@ -220,25 +220,8 @@ fn filtered(mut report: PlanReport, args: &PlanArgs) -> PlanReport {
                     .any(|want| want.trim_start_matches("./") == f)
             })
     });
-    let kept = report.endpoints.clone();
-    let mut summary = preview::Summary::default();
-    for e in &kept {
-        *count(&mut summary, e.action) += 1;
-    }
-    report.summary = summary;
+    report.summary = preview::Summary::of(&report.endpoints);
     report
-}
-
-fn count(summary: &mut preview::Summary, action: PreviewAction) -> &mut usize {
-    match action {
-        PreviewAction::Create => &mut summary.create,
-        PreviewAction::Update => &mut summary.update,
-        PreviewAction::Replace => &mut summary.replace,
-        PreviewAction::Delete => &mut summary.delete,
-        PreviewAction::Orphan => &mut summary.orphan,
-        PreviewAction::Fail => &mut summary.fail,
-        PreviewAction::None => &mut summary.unchanged,
-    }
 }
 
 fn heading(e: &EndpointPreview) -> String {

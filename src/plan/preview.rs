@@ -55,6 +55,23 @@ impl Summary {
     pub fn changes(&self) -> bool {
         self.create + self.update + self.replace + self.delete + self.orphan > 0
     }
+
+    /// The summary of these endpoints.
+    pub fn of<'a>(endpoints: impl IntoIterator<Item = &'a EndpointPreview>) -> Summary {
+        let mut summary = Summary::default();
+        for e in endpoints {
+            *match e.action {
+                PreviewAction::Create => &mut summary.create,
+                PreviewAction::Update => &mut summary.update,
+                PreviewAction::Replace => &mut summary.replace,
+                PreviewAction::Delete => &mut summary.delete,
+                PreviewAction::Orphan => &mut summary.orphan,
+                PreviewAction::Fail => &mut summary.fail,
+                PreviewAction::None => &mut summary.unchanged,
+            } += 1;
+        }
+        summary
+    }
 }
 
 /// One endpoint's change.
@@ -191,19 +208,7 @@ pub fn preview(
             }
         }
     }
-    let mut summary = Summary::default();
-    for e in &endpoints {
-        let n = match e.action {
-            PreviewAction::Create => &mut summary.create,
-            PreviewAction::Update => &mut summary.update,
-            PreviewAction::Replace => &mut summary.replace,
-            PreviewAction::Delete => &mut summary.delete,
-            PreviewAction::Orphan => &mut summary.orphan,
-            PreviewAction::Fail => &mut summary.fail,
-            PreviewAction::None => &mut summary.unchanged,
-        };
-        *n += 1;
-    }
+    let summary = Summary::of(&endpoints);
     PlanReport {
         format_version: FORMAT_VERSION,
         observed_from: observed_from.to_string(),
@@ -377,54 +382,41 @@ fn removal(r: &EndpointPlan) -> EndpointPreview {
     let leaving = r.leaving.as_ref();
     let orphan =
         leaving.is_some_and(|l| matches!(l.kind, LeaveKind::Orphan | LeaveKind::ReplaceOrphan));
-    let id = leaving.map_or(NOTHING, |l| l.endpoint_id.as_str());
     let mut reason = r.message.clone();
     if r.held_by_guard {
         reason += " (held back by the mass-deletion guard)";
     }
-    EndpointPreview {
-        name: r.name.clone(),
-        file: leaving.and_then(|l| l.file.clone()),
-        action: if orphan {
-            PreviewAction::Orphan
-        } else {
-            PreviewAction::Delete
-        },
-        changes: vec![change(
-            "vpcEndpoint",
-            id,
-            if orphan {
-                "left in place, untagged"
-            } else {
-                NOTHING
-            },
-        )],
-        phase_after: None,
-        reason: Some(reason),
-    }
+    let file = leaving.and_then(|l| l.file.clone());
+    let id = leaving.map_or(NOTHING, |l| l.endpoint_id.as_str());
+    departure(&r.name, file, id, orphan, reason)
 }
 
 /// An owned endpoint no document names, as its tags say it leaves (`--from`).
 fn leaving_by_tags(u: &Unnamed<'_>) -> EndpointPreview {
     let orphan = ownership::policy_of(u.endpoint) == crate::spec::DeletionPolicy::Orphan;
+    let file = ownership::file_of(u.endpoint).map(String::from);
+    let reason = "no document names it any more".to_string();
+    departure(u.name, file, &u.endpoint.id, orphan, reason)
+}
+
+fn departure(
+    name: &str,
+    file: Option<String>,
+    endpoint_id: &str,
+    orphan: bool,
+    reason: String,
+) -> EndpointPreview {
+    let (action, after) = if orphan {
+        (PreviewAction::Orphan, "left in place, untagged")
+    } else {
+        (PreviewAction::Delete, NOTHING)
+    };
     EndpointPreview {
-        name: u.name.to_string(),
-        file: ownership::file_of(u.endpoint).map(String::from),
-        action: if orphan {
-            PreviewAction::Orphan
-        } else {
-            PreviewAction::Delete
-        },
-        changes: vec![change(
-            "vpcEndpoint",
-            u.endpoint.id.as_str(),
-            if orphan {
-                "left in place, untagged"
-            } else {
-                NOTHING
-            },
-        )],
+        name: name.to_string(),
+        file,
+        action,
+        changes: vec![change("vpcEndpoint", endpoint_id, after)],
         phase_after: None,
-        reason: Some("no document names it any more".into()),
+        reason: Some(reason),
     }
 }

@@ -100,6 +100,24 @@ impl Drop for Moto {
     }
 }
 
+/// A moto_server already seeded with a network, for tests that run the daemon against it.
+pub fn seeded(log: Option<&std::path::Path>) -> (Moto, Network) {
+    aws_test_credentials();
+    let moto = Moto::start_logging(log);
+    let net = runtime().block_on(async { seed(&moto.sdk().await).await });
+    (moto, net)
+}
+
+/// A simulated world whose one cluster offers the zones of `net`'s subnets, with these
+/// `timing` and `extra` lines.
+pub fn world_for(net: &Network, timing: &str, extra: &str) -> String {
+    let zones: Vec<&str> = net.subnets.iter().map(|(_, az)| az.as_str()).collect();
+    format!(
+        "clusters:\n  - id: \"{CLUSTER}\"\n    projectId: \"1372813089454548012\"\n    region: us-east-1\n    nodeGroups: [{{id: \"1379661944646413144\", default: true, availableZones: [{}]}}]\ntiming: {timing}\n{extra}",
+        zones.join(", ")
+    )
+}
+
 /// What `seed` made in moto.
 pub struct Network {
     pub vpc: String,

@@ -155,6 +155,15 @@ impl Setup {
     }
 }
 
+/// A free loopback port (for a `metrics.listen` the test must know, or a server of its own).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Polls `check` until it holds (true) or `limit` passes (false).
 pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::aws_moto::{Moto, seed};
+use crate::aws_moto::{seeded, world_for};
 use crate::common::*;
 
 /// Every AWS variable the SDK reads, cleared so that only the case's own source is left.
@@ -121,17 +121,11 @@ fn fake_imds() -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn the_daemon_finds_aws_credentials_each_supported_way_and_says_so_when_there_are_none() {
-    aws_test_credentials();
-    let moto = Moto::start();
-    let net = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async { seed(&moto.sdk().await).await });
-    let zones: Vec<&str> = net.subnets.iter().map(|(_, az)| az.as_str()).collect();
-    let world = format!(
-        "clusters:\n  - id: \"{CLUSTER}\"\n    projectId: \"1372813089454548012\"\n    region: us-east-1\n    nodeGroups: [{{id: \"1379661944646413144\", default: true, availableZones: [{}]}}]\ntiming: {{serviceCreate: 0s, accept: 0s, activate: 0s, privateDns: 0s, delete: 0s}}\n",
-        zones.join(", ")
+    let (moto, net) = seeded(None);
+    let world = world_for(
+        &net,
+        "{serviceCreate: 0s, accept: 0s, activate: 0s, privateDns: 0s, delete: 0s}",
+        "",
     );
     let setup = |account: &str| {
         let setup = Setup::new(

@@ -8,14 +8,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills the child when dropped.
 struct Killed(Child);
 

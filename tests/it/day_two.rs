@@ -382,15 +382,6 @@ fn a_security_group_without_the_port_shows_port_allowed_false_naming_the_rule() 
     });
 }
 
-/// A free loopback port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn sighup_rebinds_the_listener_repoints_the_watcher_and_refuses_an_owner_change() {
     let setup = Setup::new(&world(20, true), "");

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::aws_moto::{Moto, Network, seed};
+use crate::aws_moto::{Moto, Network, seeded, world_for};
 use crate::common::*;
 use fake_tidbcloud::{Algorithm, Faults, Options};
 use privatelinkd::secret::Secret;
@@ -86,18 +86,12 @@ struct Group {
 
 impl Group {
     fn new(members: usize) -> Group {
-        aws_test_credentials();
         let log = tempfile::tempdir().unwrap();
-        let moto = Moto::start_logging(Some(&log.path().join("moto.log")));
-        let net = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async { seed(&moto.sdk().await).await });
-        let zones: Vec<&str> = net.subnets.iter().map(|(_, az)| az.as_str()).collect();
-        let world = format!(
-            "clusters:\n  - id: \"{CLUSTER}\"\n    projectId: \"1372813089454548012\"\n    region: us-east-1\n    nodeGroups: [{{id: \"1379661944646413144\", default: true, availableZones: [{}]}}]\ntiming: {{serviceCreate: 0s, accept: 1s, activate: 1s, privateDns: 1s, delete: 1s}}\ntimeScale: 10\n",
-            zones.join(", ")
+        let (moto, net) = seeded(Some(&log.path().join("moto.log")));
+        let world = world_for(
+            &net,
+            "{serviceCreate: 0s, accept: 1s, activate: 1s, privateDns: 1s, delete: 1s}",
+            "timeScale: 10\n",
         );
         let fake = FakeTidb::start(
             &world,

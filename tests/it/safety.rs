@@ -18,15 +18,6 @@ fn privatelinkd(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// A free loopback port for `metrics.listen` (the control commands need a known one).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn with_port(setup: &Setup) -> u16 {
     let port = free_port();
     let config = std::fs::read_to_string(setup.config()).unwrap();
