@@ -102,6 +102,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let metrics = Arc::new(Metrics::new());
     let clouds = daemon::build_clouds(&settings, metrics.clone(), member.as_ref())?;
+    // A lease round is one DynamoDB call; a renewal period is plenty for the first.
+    let first_round = settings
+        .file
+        .leader_election
+        .as_ref()
+        .map_or(std::time::Duration::ZERO, |e| e.renew_every.0);
     let election = match (election, &member) {
         (Some((e, holder)), Some(member)) => {
             let config = election_config(&settings, e, &holder)?;
@@ -120,8 +126,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async move {
         let mut d = Daemon::new(settings, clouds, args.allow_mass_delete, metrics.clone());
-        if let Some(election) = election {
+        if let Some(mut election) = election {
             tracing::info!(holder = %election.holder, "competing for the lease of this ownerId");
+            election.first_role(first_round).await;
             d = d.join(election);
         }
         d.reown_from(args.reown_from);

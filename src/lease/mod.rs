@@ -106,6 +106,12 @@ impl Election {
         })
     }
 
+    /// Waits (at most `limit`) for the first round to say leader or standby (with its leader),
+    /// so that the daemon's first pass does not show a role that lasts milliseconds.
+    pub async fn first_role(&mut self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.role.changed()).await;
+    }
+
     /// Releases the lease if held (a standby may take over at once) and stops competing.
     pub fn release(mut self) {
         self.shutdown();
