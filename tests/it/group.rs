@@ -104,8 +104,9 @@ impl Group {
                 faults: Faults::default(),
             },
         );
+        // (moto is not EC2: its creates need not wait for EC2's 0.3 per second.)
         let config = format!(
-            "cloud: {{tidbCloud: real, aws: real}}\naws: {{endpointUrl: \"{moto}\"}}\ntidbCloud: {{apiUrl: \"{fake}\", publicKey: {PUBLIC}, privateKeyFile: ./key.txt}}\nleaderElection:\n  dynamodb: {{table: privatelinkd-leases, region: us-east-1, endpointUrl: \"{moto}\"}}\n  leaseDuration: 3s\n  renewEvery: 1s\n",
+            "cloud: {{tidbCloud: real, aws: real}}\naws: {{endpointUrl: \"{moto}\", rateLimits: {{mutatingPerSecond: 20, mutatingBurst: 40}}}}\ntidbCloud: {{apiUrl: \"{fake}\", publicKey: {PUBLIC}, privateKeyFile: ./key.txt}}\nleaderElection:\n  dynamodb: {{table: privatelinkd-leases, region: us-east-1, endpointUrl: \"{moto}\"}}\n  leaseDuration: 3s\n  renewEvery: 1s\n",
             moto = moto.url,
             fake = fake.url()
         );
