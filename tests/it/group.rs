@@ -1,7 +1,8 @@
 //! Daemons as a group: three processes with one ownerId against moto_server (EC2 and the
 //! DynamoDB lease) and the fake TiDB Cloud server; one acts, kill -9 hands over, and the
-//! providers' own request logs show one holder's mutating calls at a time. And the stateDir
-//! lock that keeps a second daemon off one host's state.
+//! providers' own request logs show one holder's mutating calls at a time; a leader cut off
+//! from DynamoDB alone (a proxy that is cut) stops mutating before another starts. And the
+//! stateDir lock that keeps a second daemon off one host's state.
 //!
 //! `PRIVATELINKD_CAMPAIGN=full` kills the leader 10 times (once in CI) and prints the failover
 //! times BENCHMARKS.md quotes.
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use crate::aws_moto::{Moto, Network, seeded, world_for};
 use crate::common::*;
+use crate::lease::Proxy;
 use fake_tidbcloud::{Algorithm, Faults, Options};
 use privatelinkd::secret::Secret;
 
@@ -355,4 +357,81 @@ fn the_two_host_example_loads_and_a_renewal_slower_than_half_a_lease_is_refused_
         text.starts_with("c.yaml:6:3: error: leaderElection.renewEvery (10s) must be at most half"),
         "{text}"
     );
+}
+
+#[test]
+fn a_leader_cut_off_from_dynamodb_stops_mutating_before_another_takes_over() {
+    let group = Group::new(2);
+    // Member 0 reaches DynamoDB (only DynamoDB) through a proxy that will be cut.
+    let proxy = Proxy::to(&group.moto.url);
+    let config = std::fs::read_to_string(group.setups[0].config()).unwrap();
+    let config = config.replacen(
+        &format!("region: us-east-1, endpointUrl: \"{}\"}}", group.moto.url),
+        &format!("region: us-east-1, endpointUrl: \"{}\"}}", proxy.addr),
+        1,
+    );
+    assert!(config.contains(&proxy.addr), "{config}");
+    std::fs::write(group.setups[0].config(), config).unwrap();
+    group.write_endpoints(0..10);
+    let a = Daemon::start(&group.setups[0], &[]);
+    wait_for("a leads", Duration::from_secs(30), || {
+        a.metric("privatelinkd_leader") == Some(1.0)
+    });
+    let b = Daemon::start(&group.setups[1], &[]);
+    wait_for("b stands by", Duration::from_secs(30), || {
+        b.metric("privatelinkd_leader") == Some(0.0)
+    });
+    wait_for("10 Active", Duration::from_secs(60), || {
+        all_active(&group.setups[0], 10)
+    });
+    let a_holder = holder_of(&a);
+    let b_holder = holder_of(&b);
+
+    // The partition, while there is work to do: a may still act on it while its lease is
+    // valid on its own clock (less the margin)...
+    proxy.cut();
+    let cut = monotonic_ns();
+    group.write_endpoints(10..15);
+    wait_for("a says it stopped", Duration::from_secs(10), || {
+        a.metric("privatelinkd_leader") == Some(0.0)
+    });
+    // ...and what comes after it stopped is b's to do.
+    group.write_endpoints(15..20);
+    wait_for(
+        "b leads and all 20 are Active",
+        Duration::from_secs(60),
+        || b.metric("privatelinkd_leader") == Some(1.0) && all_active(&group.setups[1], 20),
+    );
+    assert!(
+        a.metric("privatelinkd_lease_renewal_failures_total")
+            .unwrap()
+            >= 1.0
+    );
+
+    // In moto's log: nothing of a's after b's first mutating call, and nothing of a's later
+    // than its lease (3 s) after the cut.
+    let calls = ec2_mutations(&group.moto_log());
+    let b_first = calls
+        .iter()
+        .find(|(_, h)| *h == b_holder)
+        .map(|(at, _)| *at)
+        .expect("b made the new endpoints");
+    let a_last = calls
+        .iter()
+        .filter(|(_, h)| *h == a_holder)
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap();
+    assert!(a_last < b_first, "a mutated after b started");
+    assert!(
+        a_last < cut + 3_000_000_000,
+        "a mutated {} ms after the cut",
+        (a_last.saturating_sub(cut)) / 1_000_000
+    );
+    assert_one_holder_at_a_time(calls.into_iter().map(|(_, h)| h), "moto");
+    let mut names = group.live_endpoint_names();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 20);
+    assert_eq!(group.fake.sim.all_connections().len(), 20);
 }

@@ -121,14 +121,14 @@ fn one_leader_among_three_and_a_release_hands_over_within_renew_every() {
 }
 
 /// A TCP proxy on loopback that can cut every connection at once (a network partition).
-struct Proxy {
-    addr: String,
+pub struct Proxy {
+    pub addr: String,
     cut: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Proxy {
-    fn to(target: &str) -> Proxy {
+    pub fn to(target: &str) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());
         let target = target.trim_start_matches("http://").to_string();
@@ -162,7 +162,7 @@ impl Proxy {
         Proxy { addr, cut, streams }
     }
 
-    fn cut(&self) {
+    pub fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         for s in self.streams.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
