@@ -17,6 +17,7 @@ use privatelinkd::status::{self, StatusFile, StatusWriter};
 use privatelinkd::systemd::Notifier;
 use tokio::sync::mpsc;
 
+use super::control::Control;
 use super::{EXIT_INVALID, Output};
 
 #[derive(Debug, clap::Args)]
@@ -200,19 +201,9 @@ pub struct ApproveArgs {
 /// mass-deletion guard holds back now.
 pub fn approve_deletions(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
-    let base = control_url(&settings.file.metrics.listen)?;
-    let rt = runtime()?;
-    rt.block_on(async move {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?;
-        let asked = |r: reqwest::Result<reqwest::Response>| {
-            r.with_context(|| format!("cannot reach the daemon at {base} (is it running?)"))
-        };
-        let held: HeldBack = asked(client.get(format!("{base}/v1/deletions")).send().await)?
-            .error_for_status()?
-            .json()
-            .await?;
+    let daemon = Control::of(&settings.file.metrics.listen)?;
+    runtime()?.block_on(async move {
+        let held: HeldBack = daemon.get("/v1/deletions").await?;
         let Some(digest) = held.digest.clone() else {
             println!("nothing is held back");
             return Ok(ExitCode::SUCCESS);
@@ -235,17 +226,12 @@ pub fn approve_deletions(args: ApproveArgs) -> anyhow::Result<ExitCode> {
                 "the held-back set is now {digest}, not {wanted}: look at it again before approving"
             );
         }
-        let answer = asked(
-            client
-                .post(format!("{base}/v1/deletions/approve"))
-                .json(&serde_json::json!({ "digest": digest }))
-                .send()
-                .await,
-        )?;
-        if !answer.status().is_success() {
-            bail!("the daemon refused: {}", answer.text().await?.trim());
-        }
-        let approved: HeldBack = answer.json().await?;
+        let approved: HeldBack = daemon
+            .post(
+                "/v1/deletions/approve",
+                &serde_json::json!({ "digest": digest }),
+            )
+            .await?;
         println!(
             "approved {} departure(s); the daemon carries them out now",
             approved.endpoints.len()
@@ -267,48 +253,17 @@ pub struct RetryArgs {
 /// `privatelinkd retry NAME...`: the running daemon tries these Failed endpoints again now.
 pub fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&args.config)?;
-    let base = control_url(&settings.file.metrics.listen)?;
-    let rt = runtime()?;
-    rt.block_on(async move {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?;
-        let answer = client
-            .post(format!("{base}/v1/retry"))
-            .json(&serde_json::json!({ "names": args.names }))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the daemon at {base} (is it running?)"))?;
-        if !answer.status().is_success() {
-            bail!("the daemon refused: {}", answer.text().await?.trim());
-        }
-        let asked: Retrying = answer.json().await?;
+    let daemon = Control::of(&settings.file.metrics.listen)?;
+    runtime()?.block_on(async move {
+        let asked: Retrying = daemon
+            .post("/v1/retry", &serde_json::json!({ "names": args.names }))
+            .await?;
         println!(
             "retrying {}; `privatelinkd status` shows how it goes",
             asked.names.join(", ")
         );
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The daemon's control address from `metrics.listen`: a wildcard address is reached on
-/// loopback (control requests are accepted from loopback only).
-fn control_url(listen: &str) -> anyhow::Result<String> {
-    let addr: std::net::SocketAddr = listen
-        .parse()
-        .with_context(|| format!("metrics.listen `{listen}` is not an address"))?;
-    if addr.port() == 0 {
-        bail!("metrics.listen `{listen}` picks a random port; the daemon cannot be reached");
-    }
-    let ip = match addr.ip() {
-        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-        ip => ip,
-    };
-    Ok(format!(
-        "http://{}",
-        std::net::SocketAddr::new(ip, addr.port())
-    ))
 }
 
 pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,6 @@
 //! Command-line interface: the only place where errors become `anyhow` and exit codes.
 
+mod control;
 mod daemon;
 mod plan;
 mod validate;

@@ -16,6 +16,7 @@ use privatelinkd::plan::preview::{
 };
 use privatelinkd::source::Catalog;
 
+use super::control::Control;
 use super::daemon::{load_settings, runtime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -122,24 +123,9 @@ fn from_daemon(
     settings: &privatelinkd::settings::Settings,
     url: &str,
 ) -> anyhow::Result<PlanReport> {
-    let base = url.trim_end_matches('/');
-    let observation: Observation = runtime()?.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let answer = client
-            .get(format!("{base}/v1/observation"))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the daemon at {base} (is it running?)"))?;
-        if !answer.status().is_success() {
-            bail!(
-                "the daemon at {base} answered: {}",
-                answer.text().await?.trim()
-            );
-        }
-        Ok(answer.json().await?)
-    })?;
+    let daemon = Control::new(url)?;
+    let base = daemon.base();
+    let observation: Observation = runtime()?.block_on(daemon.get("/v1/observation"))?;
     if observation.owner_id != settings.file.owner_id {
         bail!(
             "the daemon at {base} is ownerId `{}`, this config says `{}`",

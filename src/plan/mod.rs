@@ -37,6 +37,7 @@ pub mod conditions;
 mod endpoint;
 mod guard;
 pub mod ownership;
+mod placement;
 pub mod preview;
 mod removal;
 
@@ -49,7 +50,8 @@ use crate::spec::{DeletionPolicy, EndpointDocument};
 
 pub use action::{Action, TagPurpose};
 pub use conditions::{Condition, ConditionStatus, ConditionType, ProbeResult};
-pub use endpoint::{drift, in_place, plan_endpoint};
+pub use endpoint::plan_endpoint;
+pub use placement::{drift, in_place};
 
 /// The phase a user sees (status file, metric).
 #[derive(

@@ -5,6 +5,8 @@
 //! held-back endpoint's failure and next attempt, and the last known phase while observation
 //! is incomplete.
 
+mod build;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use crate::status::{
     self, ConditionEntry, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile,
     StatusWriter, VpcEndpointStatus,
 };
+use build::{Built, frozen};
 
 /// What one endpoint shows: its phase and message.
 ///
@@ -350,167 +353,6 @@ fn inputs(
     Some(h.finish())
 }
 
-/// A status file being built from a pass.
-struct Built {
-    display: String,
-    previous: Option<StatusFile>,
-}
-
-impl Built {
-    /// Starts from what the status file at `path` shows now (transition times are kept).
-    fn new(display: String, path: &Path) -> Built {
-        let previous = StatusWriter::read(path);
-        Built { display, previous }
-    }
-
-    fn old(&self) -> HashMap<&str, &EndpointStatus> {
-        self.previous
-            .iter()
-            .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
-            .collect()
-    }
-
-    /// The status of a valid file: its documents' endpoints, then those that left it.
-    fn valid(
-        self,
-        file: &SpecFile,
-        plans: &HashMap<&str, &EndpointPlan>,
-        outcome: &PassOutcome,
-        removed: &[&EndpointPlan],
-        context: &Context<'_>,
-    ) -> (StatusFile, Shown) {
-        let old = self.old();
-        let mut endpoints = Vec::new();
-        let mut views = Vec::new();
-        let mut services = Vec::new();
-        for d in &file.documents {
-            let name = d.spec.metadata.name.as_str();
-            let Some(plan) = plans.get(name) else {
-                continue;
-            };
-            let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
-            let last = old.get(name).copied();
-            let (phase, message) = shown(plan, outcome.held.get(name), last, context);
-            let mut status =
-                endpoint_status(name, phase, message, seen, last, d.generation.clone());
-            status.conditions = conditions(plan, last);
-            log_transition(last, &status);
-            let group = seen.node_group_id.clone().unwrap_or_default();
-            let cluster_id = d.spec.spec.tidb_cloud.cluster_id.to_string();
-            if let Some(service) = &seen.service {
-                services.push((cluster_id.clone(), group.clone(), service.state));
-            }
-            let info = EndpointInfo {
-                name: name.to_string(),
-                file: self.display.clone(),
-                cluster_id,
-                node_group_id: group,
-                region: d.spec.spec.aws.region.to_string(),
-                vpc_id: d.spec.spec.aws.vpc_id.to_string(),
-                vpc_endpoint_id: seen
-                    .endpoint
-                    .as_ref()
-                    .map(|e| e.id.clone())
-                    .unwrap_or_default(),
-            };
-            views.push(Arc::new(EndpointView {
-                info,
-                phase,
-                conditions: view_conditions(&status.conditions),
-                message: status.message.clone(),
-            }));
-            endpoints.push(status);
-        }
-        let (departing, departing_views) =
-            departures(removed, &self.display, outcome, &old, context);
-        endpoints.extend(departing);
-        views.extend(departing_views);
-        let status = StatusFile {
-            file: self.display,
-            standby: None,
-            errors: Vec::new(),
-            endpoints,
-        };
-        let shown = Shown {
-            inputs: None,
-            views,
-            services,
-        };
-        (status, shown)
-    }
-
-    /// The status of a file that is gone while its documents' endpoints leave.
-    fn departing(
-        self,
-        removed: &[&EndpointPlan],
-        outcome: &PassOutcome,
-        context: &Context<'_>,
-    ) -> (StatusFile, Shown) {
-        let old = self.old();
-        let (endpoints, views) = departures(removed, &self.display, outcome, &old, context);
-        let status = StatusFile {
-            file: self.display.clone(),
-            standby: None,
-            errors: Vec::new(),
-            endpoints,
-        };
-        let shown = Shown {
-            inputs: None,
-            views,
-            services: Vec::new(),
-        };
-        (status, shown)
-    }
-}
-
-/// The statuses and series of endpoints whose documents are gone, while they leave
-/// management.
-fn departures(
-    plans: &[&EndpointPlan],
-    file: &str,
-    outcome: &PassOutcome,
-    old: &HashMap<&str, &EndpointStatus>,
-    context: &Context<'_>,
-) -> (Vec<EndpointStatus>, Vec<Arc<EndpointView>>) {
-    let mut statuses = Vec::new();
-    let mut views = Vec::new();
-    for p in plans {
-        let old = old.get(p.name.as_str()).copied();
-        let (phase, message) = shown(p, outcome.held.get(&p.name), old, context);
-        let id = p.leaving.as_ref().map(|l| l.endpoint_id.clone());
-        let mut status = endpoint_status(&p.name, phase, message, &UNSEEN, old, String::new());
-        status.removed = true;
-        log_transition(old, &status);
-        let info = EndpointInfo {
-            name: p.name.clone(),
-            file: file.to_string(),
-            vpc_endpoint_id: id.unwrap_or_default(),
-            ..EndpointInfo::default()
-        };
-        views.push(Arc::new(EndpointView {
-            info,
-            phase,
-            conditions: Vec::new(),
-            message: status.message.clone(),
-        }));
-        statuses.push(status);
-    }
-    (statuses, views)
-}
-
-/// The (type, status) of each condition a status file shows, for the metrics.
-fn view_conditions(entries: &[ConditionEntry]) -> Vec<(ConditionType, ConditionStatus)> {
-    entries
-        .iter()
-        .filter_map(|c| {
-            Some((
-                ConditionType::parse(&c.kind)?,
-                ConditionStatus::parse(&c.status)?,
-            ))
-        })
-        .collect()
-}
-
 /// A file's problems, logged once when they appear or change.
 fn log_problems(last: Option<&Vec<Diagnostic>>, file: &SpecFile) {
     if last.map_or(file.is_valid(), |l| *l == file.problems) {
@@ -519,52 +361,6 @@ fn log_problems(last: Option<&Vec<Diagnostic>>, file: &SpecFile) {
     for problem in &file.problems {
         warn!("{problem}");
     }
-}
-
-/// What an endpoint the observation did not reach shows: nothing.
-static UNSEEN: Seen = Seen {
-    node_group_id: None,
-    service: None,
-    endpoint: None,
-    connection: None,
-};
-
-/// An invalid file keeps its endpoints' last known status and series, untouched.
-fn frozen(
-    file: &SpecFile,
-    display: String,
-    previous: Option<Shown>,
-    path: &Path,
-) -> (StatusFile, Shown) {
-    let endpoints = StatusWriter::read(path)
-        .map(|s| s.endpoints)
-        .unwrap_or_default();
-    let (views, services) = previous.map_or_else(Default::default, |p| (p.views, p.services));
-    let views = views
-        .into_iter()
-        .map(|v| {
-            let phase = endpoints
-                .iter()
-                .find(|e| e.name == v.info.name)
-                .map_or(v.phase, |e| e.phase);
-            Arc::new(EndpointView {
-                phase,
-                ..(*v).clone()
-            })
-        })
-        .collect();
-    let status = StatusFile {
-        file: display,
-        standby: None,
-        errors: file.problems.iter().map(|p| p.to_string()).collect(),
-        endpoints,
-    };
-    let shown = Shown {
-        inputs: None,
-        views,
-        services,
-    };
-    (status, shown)
 }
 
 /// One log line and one counter per action.
@@ -594,95 +390,6 @@ fn relative(root: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
-}
-
-/// The status of one endpoint after a pass.
-fn endpoint_status(
-    name: &str,
-    phase: Phase,
-    message: String,
-    seen: &Seen,
-    old: Option<&EndpointStatus>,
-    generation: String,
-) -> EndpointStatus {
-    let last_transition_time = match old {
-        Some(o) if o.phase == phase => o.last_transition_time.clone(),
-        _ => status::now_rfc3339(),
-    };
-    EndpointStatus {
-        name: name.to_string(),
-        removed: false,
-        conditions: Vec::new(),
-        phase,
-        message,
-        observed_generation: generation,
-        last_transition_time,
-        service: seen.service.as_ref().map(|s| ServiceStatus {
-            state: format!("{:?}", s.state),
-            name: s.name.clone(),
-            dns_name: s.dns_name.clone(),
-            available_zones: s.available_zones.clone(),
-        }),
-        vpc_endpoint: seen.endpoint.as_ref().map(|e| VpcEndpointStatus {
-            id: e.id.clone(),
-            state: e.state.clone(),
-            private_dns_enabled: e.private_dns_enabled,
-            subnet_ids: e.subnet_ids.clone(),
-            security_group_ids: e.security_group_ids.clone(),
-        }),
-        connection: seen.connection.as_ref().map(|c| ConnectionStatus {
-            id: c.id.clone(),
-            state: serde_json::to_value(c.state)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            host: c.host.clone(),
-            port: c.port,
-        }),
-    }
-}
-
-/// The plan's conditions as the status file shows them: a transition time kept while the
-/// status stays; an uncertain plan (observed in part) keeps the last known conditions.
-fn conditions(plan: &EndpointPlan, old: Option<&EndpointStatus>) -> Vec<ConditionEntry> {
-    let before: BTreeMap<&str, &ConditionEntry> = old
-        .iter()
-        .flat_map(|o| o.conditions.iter().map(|c| (c.kind.as_str(), c)))
-        .collect();
-    if plan.uncertain && !before.is_empty() {
-        // Only what could be seen is news: the cluster's condition (paused, gone).
-        return before
-            .values()
-            .map(|c| {
-                let fresh = plan.conditions.iter().find(|n| {
-                    n.kind == ConditionType::ClusterAvailable && n.kind.as_str() == c.kind
-                });
-                match fresh {
-                    Some(n) => entry(n, Some(c)),
-                    None => (*c).clone(),
-                }
-            })
-            .collect();
-    }
-    plan.conditions
-        .iter()
-        .map(|c| entry(c, before.get(c.kind.as_str()).copied()))
-        .collect()
-}
-
-fn entry(c: &Condition, old: Option<&ConditionEntry>) -> ConditionEntry {
-    let status = c.status.as_str();
-    let last_transition_time = match old {
-        Some(o) if o.status == status => o.last_transition_time.clone(),
-        _ => status::now_rfc3339(),
-    };
-    ConditionEntry {
-        kind: c.kind.as_str().to_string(),
-        status: status.to_string(),
-        reason: c.reason.clone(),
-        message: c.message.clone(),
-        last_transition_time,
-    }
 }
 
 /// Phases counted, for one-line summaries.
