@@ -479,7 +479,7 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
     };
     setup.write("orders.yaml", &doc("orders", &[subnet(1)]));
     setup.write("bad-zone.yaml", &doc("bad-zone", &[subnet(2)]));
-    let mut daemon = Command::new(binary())
+    let mut daemon = privatelinkd_command()
         .args(["run", "--config"])
         .arg(setup.config())
         .env("RUST_LOG", "info")

@@ -1,12 +1,11 @@
 //! `privatelinkd plan`, `status` and `validate --config`, as a user runs them.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
 
 fn privatelinkd(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(binary())
+    let out = privatelinkd_command()
         .args(args)
         .env("RUST_LOG", "warn")
         .output()

@@ -188,6 +188,35 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_privatelinkd"))
 }
 
+/// What a systemd unit hands its processes, and the TiDB Cloud keys' environment: the daemon
+/// acts on every one of them (a state directory it locks, a socket it notifies, journald's log
+/// format, credentials). A suite run under systemd, or from a shell that has them, must not
+/// pass them to the daemons it starts; a test that wants one sets it itself.
+const INHERITED_BY_SYSTEMD: [&str; 13] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "JOURNAL_STREAM",
+    "STATE_DIRECTORY",
+    "RUNTIME_DIRECTORY",
+    "CREDENTIALS_DIRECTORY",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "INVOCATION_ID",
+    "TIDBCLOUD_PUBLIC_KEY",
+    "TIDBCLOUD_PRIVATE_KEY",
+];
+
+/// The privatelinkd binary, with none of the environment above.
+pub fn privatelinkd_command() -> Command {
+    let mut command = Command::new(binary());
+    for var in INHERITED_BY_SYSTEMD {
+        command.env_remove(var);
+    }
+    command
+}
+
 /// The daemon binary running on a setup, killed when dropped. Its log goes to
 /// `<setup>/daemon.log` (appended across restarts): a pipe nobody reads could fill and stall it.
 pub struct Daemon {
@@ -211,7 +240,7 @@ impl Daemon {
             .open(&log)
             .unwrap();
         let offset = file.metadata().unwrap().len() as usize;
-        let child = Command::new(binary())
+        let child = privatelinkd_command()
             .args(["run", "--config"])
             .arg(setup.config())
             .args(args)

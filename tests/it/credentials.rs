@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -31,7 +31,7 @@ const AWS_VARS: [&str; 9] = [
 /// and log.
 fn once(setup: &Setup, env: &[(&str, String)]) -> (Option<i32>, String) {
     let home = tempfile::tempdir().unwrap();
-    let mut command = Command::new(binary());
+    let mut command = privatelinkd_command();
     command
         .args(["run", "--once", "--config"])
         .arg(setup.config())

@@ -3,7 +3,6 @@
 //! Each test runs `privatelinkd run` in a temp directory with a persisted simulated world, so
 //! the world can be inspected from outside the process (and survives kill -9).
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
@@ -299,7 +298,7 @@ fn status_files_go_to_status_dir_when_one_is_set() {
     assert!(!setup.path("endpoints/team/orders.status.yaml").exists());
     let status = std::fs::read_to_string(setup.path("status/orders.status.yaml")).unwrap();
     assert!(status.contains("file: team/orders.yaml"), "{status}");
-    let out = Command::new(binary())
+    let out = privatelinkd_command()
         .args(["status", "--config"])
         .arg(setup.config())
         .output()

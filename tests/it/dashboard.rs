@@ -86,8 +86,8 @@ fn every_dashboard_query_runs_on_a_live_prometheus_and_the_demo_shows() {
         .unwrap()
         .replace("127.0.0.1:9464", &format!("127.0.0.1:{daemon_port}"));
     std::fs::write(dir.path().join("privatelinkd.yaml"), config).unwrap();
-    let _daemon = Killed(
-        Command::new(binary())
+    let daemon = Killed(
+        privatelinkd_command()
             .args(["run", "--config"])
             .arg(dir.path().join("privatelinkd.yaml"))
             .env("RUST_LOG", "warn")
@@ -106,7 +106,7 @@ fn every_dashboard_query_runs_on_a_live_prometheus_and_the_demo_shows() {
         ),
     )
     .unwrap();
-    let _prometheus = Killed(
+    let prometheus = Killed(
         Command::new("prometheus")
             .arg(format!(
                 "--config.file={}",
@@ -130,23 +130,60 @@ fn every_dashboard_query_runs_on_a_live_prometheus_and_the_demo_shows() {
             |_| serde_json::json!({"status": "unreachable", "code": status, "body": body}),
         )
     };
+    // What a failure here needs to be understood: whether each process still runs, what each
+    // logged, and what Prometheus thinks of its target.
+    let mut processes = [("daemon", daemon), ("prometheus", prometheus)];
+    let mut evidence = |what: &str| -> String {
+        let mut text = format!("timed out waiting for {what}\n");
+        for (name, process) in &mut processes {
+            let state = match process.0.try_wait() {
+                Ok(Some(exit)) => format!("exited: {exit}"),
+                _ => "running".into(),
+            };
+            let log =
+                std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            text += &format!(
+                "--- {name} ({state}), its log's end:\n{}\n",
+                tail.join("\n")
+            );
+        }
+        let targets = http_get(&prom, "/api/v1/targets").map(|(_, body)| body);
+        text += &format!("--- Prometheus' targets: {targets:?}\n");
+        let scrape =
+            http_get(&format!("127.0.0.1:{daemon_port}"), "/metrics").map(|(code, body)| {
+                (
+                    code,
+                    body.lines()
+                        .filter(|l| l.contains("phase"))
+                        .take(20)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            });
+        text += &format!("--- the daemon's /metrics (phase lines): {scrape:?}\n");
+        text
+    };
     // The demo shows: one Failed with its message (the zone), and scraped a few times.
-    wait_for(
-        "the demo's Failed endpoint in Prometheus",
-        Duration::from_secs(60),
-        || {
-            query("privatelinkd_endpoint_message{name=\"orders-az-mismatch\",phase=\"Failed\"}")
-                ["data"]["result"]
-                .as_array()
-                .is_some_and(|r| !r.is_empty())
-        },
-    );
-    wait_for("enough samples for rate()", Duration::from_secs(30), || {
+    let shows_failed = || {
+        query("privatelinkd_endpoint_message{name=\"orders-az-mismatch\",phase=\"Failed\"}")["data"]
+            ["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    };
+    if !eventually(Duration::from_secs(60), shows_failed) {
+        panic!("{}", evidence("the demo's Failed endpoint in Prometheus"));
+    }
+    let scraped_enough = || {
         query("count_over_time(up{job=\"privatelinkd\"}[1m])")["data"]["result"][0]["value"][1]
             .as_str()
             .and_then(|v| v.parse::<f64>().ok())
             .is_some_and(|n| n >= 4.0)
-    });
+    };
+    if !eventually(Duration::from_secs(30), scraped_enough) {
+        panic!("{}", evidence("enough samples for rate()"));
+    }
 
     let queries = panel_queries(&dashboard);
     assert!(queries.len() >= 10, "{queries:?}");

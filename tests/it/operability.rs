@@ -58,7 +58,7 @@ fn get(port: u16, path: &str, accept: &str) -> Option<(u16, String, String)> {
 }
 
 fn start(setup: &Setup, envs: &[(&str, &str)]) -> Running {
-    let mut command = Command::new(binary());
+    let mut command = privatelinkd_command();
     command
         .args(["run", "--config"])
         .arg(setup.config())
@@ -295,7 +295,7 @@ fn logs_drop_timestamps_under_journald_and_can_be_json() {
             "orders.yaml",
             &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
         );
-        let mut command = Command::new(binary());
+        let mut command = privatelinkd_command();
         command
             .args(args)
             .arg("run")

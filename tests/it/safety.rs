@@ -10,7 +10,7 @@ use crate::common::*;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn privatelinkd(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(binary()).args(args).output().unwrap();
+    let out = privatelinkd_command().args(args).output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

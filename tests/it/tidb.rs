@@ -393,7 +393,7 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
         "legacy.yaml",
         &endpoint("legacy", FAILING_CLUSTER, &[SUBNET_AZ4], ""),
     );
-    let daemon = Command::new(binary())
+    let daemon = privatelinkd_command()
         .args(["run", "--config"])
         .arg(setup.config())
         // Everything, down to the HTTP stack's own traces, goes to a file (a pipe nobody reads
@@ -483,7 +483,7 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
     // The world stops failing it; a person asks for a retry instead of waiting five minutes.
     fake.sim.set_failing(FAILING_CLUSTER, false);
     let retry = |names: &[&str]| {
-        Command::new(binary())
+        privatelinkd_command()
             .arg("retry")
             .args(names)
             .arg("--config")
