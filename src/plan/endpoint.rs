@@ -45,6 +45,16 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
         }
         plan.actions.splice(0..0, retag);
     }
+    // Only what a serving cluster and an active service can take: a paused cluster is left
+    // alone entirely.
+    let serving = matches!(&observed.cluster, Some(Ok(c)) if c.state.is_available())
+        && observed
+            .service
+            .as_ref()
+            .is_some_and(|s| s.state == ServiceState::Active);
+    if serving && !observed.stale_connections.is_empty() {
+        clear_stale(&mut plan, spec.deletion_policy, &observed.stale_connections);
+    }
     if spec.suspend {
         plan.actions.clear();
         if plan.phase != Phase::Failed {
@@ -514,6 +524,39 @@ fn failed_connection(desired: &Desired<'_>, o: &Observed, c: &Connection) -> End
             )
         }
     }
+}
+
+/// Connections left by VPC endpoints AWS no longer has (deleted in the console) can serve
+/// nothing: they go first, unless the document says privatelinkd deletes nothing (`Orphan`);
+/// then the message says which to delete by hand.
+fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connection]) {
+    let ids: Vec<String> = stale
+        .iter()
+        .map(|c| format!("{} (of {})", c.id, c.endpoint_id))
+        .collect();
+    let said = match policy {
+        DeletionPolicy::Delete => {
+            let deletes = stale.iter().map(|c| Action::DeleteConnection {
+                connection: c.clone(),
+                connection_id: c.id.clone(),
+            });
+            plan.actions.splice(0..0, deletes);
+            format!(
+                "deleting TiDB Cloud connection {}: AWS no longer has its VPC endpoint",
+                ids.join(", ")
+            )
+        }
+        DeletionPolicy::Orphan => format!(
+            "TiDB Cloud connection {} has no VPC endpoint in AWS any more and is left in place \
+             (deletionPolicy: Orphan): delete it in the TiDB Cloud console",
+            ids.join(", ")
+        ),
+    };
+    plan.message = if plan.message.is_empty() {
+        said
+    } else {
+        format!("{}; {said}", plan.message)
+    };
 }
 
 fn scope_of(spec: &EndpointSpec) -> Scope {

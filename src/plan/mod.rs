@@ -119,6 +119,9 @@ pub struct Observed {
     /// Whether `adoptee` was looked up (so `None` there means "does not exist").
     pub adoptee_checked: bool,
     pub connection: Option<Connection>,
+    /// Connections of earlier VPC endpoints of this name that AWS no longer has (deleted in
+    /// the console): nothing can use them.
+    pub stale_connections: Vec<Connection>,
     /// VPC, subnets and groups, looked up only when a create or modify needs checking.
     pub network: Option<std::sync::Arc<Network>>,
     /// The endpoint's security groups with their rules, and its VPC's CIDR blocks (shared by

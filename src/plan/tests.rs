@@ -452,6 +452,39 @@ fn decision_table() {
             &[],
             "HTTP 503",
         ),
+        (
+            "the connection of an endpoint deleted in the console goes first",
+            "",
+            |o| {
+                o.endpoint = None;
+                o.connection = None;
+                o.network = Some(std::sync::Arc::new(network()));
+                o.stale_connections = vec![connection(ConnectionState::Active)];
+            },
+            Phase::NotConfigured,
+            &[
+                "delete_connection",
+                "create_vpc_endpoint",
+                "register_connection",
+            ],
+            "deleting TiDB Cloud connection 42 (of vpce-0000000a): AWS no longer has its VPC endpoint",
+        ),
+        (
+            "with Orphan it stays, and the message says what to delete",
+            "  deletionPolicy: Orphan\n",
+            |o| o.stale_connections = vec![connection(ConnectionState::Active)],
+            Phase::Active,
+            &["tag"], // the policy tag follows the document
+            "left in place (deletionPolicy: Orphan): delete it in the TiDB Cloud console",
+        ),
+        (
+            "suspended, a stale connection waits too",
+            "  suspend: true\n",
+            |o| o.stale_connections = vec![connection(ConnectionState::Active)],
+            Phase::Active,
+            &[],
+            "connection 42",
+        ),
     ];
     for (case, extra, change, phase, actions, words) in cases {
         let d = doc(extra);

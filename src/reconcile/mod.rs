@@ -12,6 +12,7 @@ mod apply;
 mod backoff;
 mod connections;
 mod firewall;
+mod gone;
 mod lookups;
 mod observe;
 mod retry;
@@ -33,6 +34,7 @@ use backoff::Backoffs;
 pub use backoff::Held;
 use connections::ConnectionBook;
 use firewall::Firewalls;
+use gone::Gone;
 use lookups::Lookups;
 use retry::Retries;
 
@@ -132,6 +134,8 @@ pub struct Engine<T, E> {
     lookups: Lookups,
     /// TiDB Cloud connections as last seen.
     connections: ConnectionBook,
+    /// Our VPC endpoints that AWS no longer has, whose connections are left behind.
+    gone: Gone,
     /// Every project is listed in full at least this often.
     full_resync: Duration,
     /// TiDB Cloud requests per second the gate allows (observation spends a share of it).
@@ -167,6 +171,7 @@ where
             owner_id: owner_id.into(),
             lookups: Lookups::default(),
             connections: ConnectionBook::default(),
+            gone: Gone::default(),
             full_resync: Duration::from_secs(600),
             tidb_rate: crate::cloud::BucketClass::Tidb.published().per_second,
             firewalls: Firewalls::default(),

@@ -96,6 +96,17 @@ where
             }
         };
 
+        // Connections whose VPC endpoints AWS no longer has (deleted in the console).
+        outcome.observe_errors += self.gone.confirm(&self.ec2).await;
+        if connections_known {
+            let mut stale = self.gone.stale(|id| self.connections.of(id));
+            for (w, o) in wanted.iter().zip(per.iter_mut()) {
+                if let Some(connections) = stale.remove(w.doc.metadata.name.as_str()) {
+                    o.stale_connections = connections;
+                }
+            }
+        }
+
         // Match each document with its connection; note what needs a lookup.
         let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
@@ -232,6 +243,7 @@ where
         let owners: Vec<&str> = std::iter::once(self.owner_id.as_str())
             .chain(self.reown_from.as_deref())
             .collect();
+        self.gone.begin();
         for scope in &self.scopes {
             for owner in &owners {
                 let (ec2, tag) = (&self.ec2, ownership::owner_tag(owner));
@@ -244,6 +256,9 @@ where
                     Ok((list, _)) => {
                         for e in list {
                             let name = ownership::name_of(&e).to_string();
+                            if *owner == self.owner_id {
+                                self.gone.saw(scope, &e, &name);
+                            }
                             // Two endpoints with one name (should not happen): prefer a live
                             // one, and ours.
                             if owned
@@ -268,6 +283,7 @@ where
                 }
             }
         }
+        self.gone.end(&unlisted);
         (owned, unlisted)
     }
 

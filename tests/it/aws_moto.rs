@@ -610,6 +610,20 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
             .first()
             .is_some_and(|e| e.subnet_ids().len() == 2)
     });
+    // Drift: someone deletes the VPC endpoint in the console. The daemon makes a new one, and
+    // deletes the connection the old one left in TiDB Cloud once moto, asked by ID, confirms
+    // the old endpoint is gone.
+    assert_eq!(setup.live_connections(), std::slice::from_ref(&id));
+    runtime()
+        .block_on(sdk.delete_vpc_endpoints().vpc_endpoint_ids(&id).send())
+        .unwrap();
+    settle("replaced, and the old connection deleted", &|| {
+        let now = live(&sdk);
+        now.len() == 1
+            && now[0].vpc_endpoint_id() != Some(id.as_str())
+            && setup.live_connections() == [now[0].vpc_endpoint_id().unwrap()]
+            && setup.phase("orders", "orders").as_deref() == Some("Active")
+    });
     // Removal: the endpoint is deleted in moto.
     setup.remove("orders.yaml");
     settle("endpoint deleted in moto", &|| live(&sdk).is_empty());

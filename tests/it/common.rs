@@ -153,6 +153,18 @@ impl Setup {
             .cloned()
             .collect()
     }
+
+    /// The VPC endpoint IDs of the connections in the persisted world that are not deleted.
+    pub fn live_connections(&self) -> Vec<String> {
+        let state = self.world_state();
+        let Some(map) = state["connections"].as_object() else {
+            return Vec::new();
+        };
+        map.values()
+            .filter(|c| c["deleted_at"].is_null())
+            .filter_map(|c| c["connection"]["endpointId"].as_str().map(String::from))
+            .collect()
+    }
 }
 
 /// A free loopback port (for a `metrics.listen` the test must know, or a server of its own).

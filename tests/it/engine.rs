@@ -318,17 +318,95 @@ fn drift_is_acted_on_within_an_interval_on_aws_and_within_full_resync_on_tidb_cl
         assert!((1..=10).contains(&minute), "acted after {minute} minutes");
         let last = converge(&mut engine, &wanted, 30).await;
         assert!(last.plan.endpoints.iter().all(|p| p.phase == Phase::Active));
-        // One connection per live endpoint again. (The connection of the endpoint deleted in
-        // the AWS console stays in TiDB Cloud, as it does there: it names no live endpoint.)
-        let connections = cloud.all_connections();
-        for e in cloud
+        // One connection per live endpoint again, and none for the endpoint deleted in the
+        // AWS console: its connection could serve nothing and was deleted (once).
+        let live: Vec<String> = cloud
             .all_endpoints()
-            .iter()
+            .into_iter()
             .filter(|e| e.state != "deleted")
-        {
-            let of = connections.iter().filter(|c| c.endpoint_id == e.id).count();
-            assert_eq!(of, 1, "{}", e.id);
+            .map(|e| e.id)
+            .collect();
+        let connections = cloud.all_connections();
+        for id in &live {
+            let of = connections.iter().filter(|c| c.endpoint_id == *id).count();
+            assert_eq!(of, 1, "{id}");
         }
+        assert_eq!(connections.len(), live.len(), "{connections:?}");
+        assert_eq!(
+            cloud
+                .calls()
+                .get("tidbcloud.DeletePrivateEndpointConnection"),
+            Some(&1)
+        );
+    });
+}
+
+#[test]
+fn the_connection_of_an_endpoint_deleted_in_the_console_is_deleted_unless_the_policy_is_orphan() {
+    let docs = [
+        endpoint("deleting", CLUSTER, &[SUBNET_AZ1], "  privateDns: false\n"),
+        endpoint(
+            "orphaning",
+            CLUSTER,
+            &[SUBNET_AZ1],
+            "  privateDns: false\n  deletionPolicy: Orphan\n",
+        ),
+        endpoint("untagged", CLUSTER, &[SUBNET_AZ1], "  privateDns: false\n"),
+    ];
+    let wanted = wanted(&docs);
+    let cloud = cloud(1_000_000, false);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &wanted, 30).await;
+        let before = cloud.all_endpoints();
+        let id_of = |name: &str| {
+            before
+                .iter()
+                .find(|e| e.tag("privatelinkd.io/name") == Some(name))
+                .unwrap()
+                .id
+                .clone()
+        };
+        let (deleting, orphaning, untagged) =
+            (id_of("deleting"), id_of("orphaning"), id_of("untagged"));
+        cloud.delete_endpoint_behind_our_back(&deleting);
+        cloud.delete_endpoint_behind_our_back(&orphaning);
+        // A person removes the owner tag by hand: the endpoint leaves our listing but still
+        // serves, and so does its connection.
+        cloud.remove_tag_behind_our_back(&untagged, "privatelinkd.io/owner");
+        let last = converge(&mut engine, &wanted, 60).await;
+        let connections = cloud.all_connections();
+        let connected = |id: &str| connections.iter().any(|c| c.endpoint_id == id);
+        assert!(!connected(&deleting), "{connections:?}");
+        assert!(
+            connected(&orphaning),
+            "Orphan: privatelinkd deletes nothing"
+        );
+        assert!(
+            connected(&untagged),
+            "a live endpoint's connection is never stale"
+        );
+        let orphaning_plan = last
+            .plan
+            .endpoints
+            .iter()
+            .find(|p| p.name == "orphaning")
+            .unwrap();
+        assert_eq!(orphaning_plan.phase, Phase::Active);
+        assert!(
+            orphaning_plan
+                .message
+                .contains("left in place (deletionPolicy: Orphan)")
+                && orphaning_plan.message.contains(&orphaning),
+            "{}",
+            orphaning_plan.message
+        );
+        assert_eq!(
+            cloud
+                .calls()
+                .get("tidbcloud.DeletePrivateEndpointConnection"),
+            Some(&1)
+        );
     });
 }
 

@@ -357,6 +357,15 @@ impl SimCloud {
         sim.persist();
     }
 
+    /// Removes a tag of an endpoint as a person would in the console.
+    pub fn remove_tag_behind_our_back(&self, id: &str, key: &str) {
+        let mut sim = self.lock();
+        if let Some(e) = sim.state.endpoints.get_mut(id) {
+            e.endpoint.tags.remove(key);
+        }
+        sim.persist();
+    }
+
     /// Deletes the connection of a VPC endpoint as a person would in TiDB Cloud's console.
     pub fn delete_connection_behind_our_back(&self, endpoint_id: &str) {
         let mut sim = self.lock();
