@@ -344,6 +344,7 @@ fn main() {
             converge_start.elapsed().as_secs_f64(),
         );
     }
+    println!("calls while filling: {calls:?}");
     println!(
         "steady state over {} minutes: TiDB Cloud {tidb_per_minute:.1} requests/minute ({:.0} % of its budget), {describes_per_pass:.1} DescribeVpcEndpoints pages per pass; all calls {steady:?}; status writes {writes}",
         a.passes, tidb_per_minute

@@ -76,7 +76,7 @@ impl PassSummary {
         self.plan
             .endpoints
             .iter()
-            .all(|p| !p.phase.is_transitional())
+            .all(|p| !p.phase.is_transitional() || p.waits_for_cluster())
             && self.plan.removals.is_empty()
     }
 }

@@ -193,6 +193,14 @@ impl EndpointPlan {
             retrying: false,
         }
     }
+
+    /// Nothing can happen until the cluster serves again (paused, or on its way back): such
+    /// an endpoint is no reason to pass again sooner than `interval`.
+    pub fn waits_for_cluster(&self) -> bool {
+        self.conditions.iter().any(|c| {
+            c.kind == ConditionType::ClusterAvailable && c.status == ConditionStatus::False
+        })
+    }
 }
 
 /// An endpoint on its way out of management.

@@ -1,7 +1,9 @@
 //! Cached lookups of what hardly changes: clusters (with their default node group) and private
 //! link services. Each entry expires on its own, with jitter, so that refreshes spread over
-//! passes instead of all falling in the same one; what is on its way (a paused cluster, a
-//! service being created) is looked at every pass.
+//! passes instead of all falling in the same one. What is on its way (a paused cluster, a
+//! service being created) is looked at again soon, but paced by the key's budget, not by the
+//! passes: those come every few seconds while other endpoints settle, and a cluster may stay
+//! paused for days.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -18,6 +20,11 @@ const CLUSTER_TTL: Duration = Duration::from_secs(300);
 const SERVICE_TTL: Duration = Duration::from_secs(3600);
 /// After a lookup that failed for good (not found, no rights), this long.
 pub const FAILED_TTL: Duration = Duration::from_secs(300);
+/// A cluster that does not serve (paused, resuming) is asked about again after the time the
+/// key takes to earn this many requests: a minute at the published 100 per minute.
+const WAITING_CLUSTER_REQUESTS: f64 = 100.0;
+/// A service being created (which takes minutes): 15 seconds at the published rate.
+const CREATING_SERVICE_REQUESTS: f64 = 25.0;
 
 /// A cluster and the node group used when a document names none.
 #[derive(Debug, Clone)]
@@ -41,6 +48,9 @@ pub struct Lookups {
     /// Clusters seen to exist since start: a 404 for one of them means it was deleted.
     known: HashSet<String>,
     jitter: XorShift,
+    /// The time the key takes to earn one request (the gate's rate: a simulated world's is
+    /// scaled with its clock, and so is this pacing).
+    per_request: Duration,
 }
 
 impl Default for Lookups {
@@ -50,6 +60,9 @@ impl Default for Lookups {
             services: HashMap::new(),
             known: HashSet::new(),
             jitter: XorShift::new(0x5851_f42d_4c95_7f2d),
+            per_request: Duration::from_secs_f64(
+                1.0 / crate::cloud::BucketClass::Tidb.published().per_second,
+            ),
         }
     }
 }
@@ -58,6 +71,16 @@ impl Lookups {
     /// `ttl` give or take a fifth.
     fn jittered(&mut self, ttl: Duration) -> Instant {
         Instant::now() + ttl.mul_f64(0.8 + 0.4 * self.jitter.next_f64())
+    }
+
+    /// The TiDB Cloud rate the gate allows, which paces what is on its way.
+    pub fn set_rate(&mut self, requests_per_second: f64) {
+        self.per_request = Duration::from_secs_f64(1.0 / requests_per_second);
+    }
+
+    /// Now plus the time the key takes to earn `requests`.
+    fn after_requests(&self, requests: f64) -> Instant {
+        Instant::now() + self.per_request.mul_f64(requests)
     }
 
     /// The project of a cluster looked up before.
@@ -131,8 +154,8 @@ where
         }
         let expires = match &answer {
             Ok(facts) if facts.cluster.state.is_available() => self.lookups.jittered(CLUSTER_TTL),
-            // Paused, pausing, resuming...: looked at every pass, so activity resumes with it.
-            Ok(_) => Instant::now(),
+            // Paused, pausing, resuming...: looked at again soon, so activity resumes with it.
+            Ok(_) => self.lookups.after_requests(WAITING_CLUSTER_REQUESTS),
             Err(_) => self.lookups.jittered(FAILED_TTL),
         };
         self.lookups.clusters.insert(
@@ -160,7 +183,7 @@ where
         let expires = if s.state == ServiceState::Active {
             self.lookups.jittered(SERVICE_TTL)
         } else {
-            Instant::now()
+            self.lookups.after_requests(CREATING_SERVICE_REQUESTS)
         };
         self.lookups.services.insert(
             key,

@@ -14,6 +14,7 @@ mod connections;
 mod firewall;
 mod gone;
 mod lookups;
+mod network;
 mod observe;
 mod retry;
 
@@ -36,6 +37,7 @@ use connections::ConnectionBook;
 use firewall::Firewalls;
 use gone::Gone;
 use lookups::Lookups;
+use network::Networks;
 use retry::Retries;
 
 /// One desired endpoint as the daemon hands it over: the document and its file.
@@ -142,6 +144,8 @@ pub struct Engine<T, E> {
     tidb_rate: f64,
     /// Security groups and VPC CIDRs, per account and region.
     firewalls: Firewalls,
+    /// VPC facts for the checks before a create or modify, per account and region.
+    networks: Networks,
     /// When connections TiDB Cloud marked FAILED are tried again.
     retries: Retries,
     /// The reachability probe, when enabled.
@@ -175,6 +179,7 @@ where
             full_resync: Duration::from_secs(600),
             tidb_rate: crate::cloud::BucketClass::Tidb.published().per_second,
             firewalls: Firewalls::default(),
+            networks: Networks::default(),
             retries: Retries::default(),
             prober: None,
             reown_from: None,
@@ -213,8 +218,11 @@ where
     /// last led may have been changed by another since); what documents said is kept.
     pub fn forget_observations(&mut self) {
         self.lookups = Lookups::default();
+        self.lookups.set_rate(self.tidb_rate);
         self.connections = ConnectionBook::default();
         self.firewalls = Firewalls::default();
+        self.networks = Networks::default();
+        self.gone = Gone::default();
         self.retries = Retries::default();
         self.backoff = Backoffs::default();
     }
@@ -228,6 +236,7 @@ where
     pub fn set_tidb_pace(&mut self, full_resync: Duration, requests_per_second: f64) {
         self.full_resync = full_resync;
         self.tidb_rate = requests_per_second;
+        self.lookups.set_rate(requests_per_second);
     }
 
     /// When connections were last listed in full (the oldest project's listing).

@@ -8,33 +8,13 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
+use super::network::NetworkQuery;
 use super::{Engine, Frozen, PassOutcome, Wanted};
 use crate::cloud::{
-    CloudError, ConnectionState, Ec2, Network, Page, Scope, ServiceState, TidbCloud, VpcAttribute,
-    VpcEndpoint,
+    CloudError, ConnectionState, Ec2, Page, Scope, ServiceState, TidbCloud, VpcEndpoint,
 };
 use crate::plan::{self, Leftover, Observed, ProbeResult, ownership};
 use crate::probe::{Prober, Target};
-use crate::spec::EndpointDocument;
-
-/// VPCs, subnets and security groups to look up in one account and region.
-#[derive(Debug, Default)]
-struct NetworkQuery {
-    vpcs: BTreeSet<String>,
-    subnets: BTreeSet<String>,
-    groups: BTreeSet<String>,
-}
-
-impl NetworkQuery {
-    fn add(&mut self, doc: &EndpointDocument) {
-        let aws = &doc.spec.aws;
-        self.vpcs.insert(aws.vpc_id.to_string());
-        self.subnets
-            .extend(aws.subnet_ids.iter().map(ToString::to_string));
-        self.groups
-            .extend(aws.security_group_ids.iter().map(ToString::to_string));
-    }
-}
 
 /// VPC facts are needed only before a create or a modify: never in a converged pass. (A
 /// create waiting for its service is checked already, so a mistake shows at once.)
@@ -149,7 +129,7 @@ where
         let adoptees = self.describe_adoptees(&adopt_ids, outcome).await;
         let mut networks = BTreeMap::new();
         for (scope, q) in &checks {
-            match self.describe_network(scope, q).await {
+            match self.networks.describe(&self.ec2, scope, q).await {
                 Ok(n) => {
                     networks.insert(scope.clone(), std::sync::Arc::new(n));
                 }
@@ -285,42 +265,6 @@ where
         }
         self.gone.end(&unlisted);
         (owned, unlisted)
-    }
-
-    /// What exists of the VPCs, subnets and groups about to be used.
-    async fn describe_network(
-        &self,
-        scope: &Scope,
-        q: &NetworkQuery,
-    ) -> Result<Network, CloudError> {
-        let mut network = Network::default();
-        for vpc in &q.vpcs {
-            let support = self
-                .ec2
-                .describe_vpc_attribute(scope, vpc, VpcAttribute::EnableDnsSupport)
-                .await?;
-            let hostnames = self
-                .ec2
-                .describe_vpc_attribute(scope, vpc, VpcAttribute::EnableDnsHostnames)
-                .await?;
-            if let (Some(support), Some(hostnames)) = (support, hostnames) {
-                network.vpcs.insert(vpc.clone(), (support, hostnames));
-            }
-        }
-        let subnets: Vec<String> = q.subnets.iter().cloned().collect();
-        for chunk in subnets.chunks(super::firewall::CHUNK) {
-            network
-                .subnets
-                .extend(self.ec2.describe_subnets(scope, chunk).await?);
-        }
-        let groups: Vec<String> = q.groups.iter().cloned().collect();
-        for chunk in groups.chunks(super::firewall::CHUNK) {
-            let found = self.ec2.describe_security_groups(scope, chunk).await?;
-            network
-                .security_groups
-                .extend(found.into_iter().map(|(id, g)| (id, g.vpc_id)));
-        }
-        Ok(network)
     }
 
     /// Endpoints named by `endpointId` that are not ours yet, per scope that could be asked.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::*;
+use privatelinkd::cloud::ClusterState;
 use privatelinkd::cloud::budget::{Budgeted, Rates};
 use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::plan::{Phase, Policy};
@@ -434,6 +435,135 @@ fn rate_limits_are_met_by_waiting_not_by_throttling_errors() {
             None,
             "{:?}",
             cloud.calls()
+        );
+    });
+}
+
+#[test]
+fn vpc_facts_are_described_once_per_fill() {
+    // 12 creates spread over many passes by EC2's rate (4 + 0.3/s): the VPC's DNS attributes,
+    // its subnet and its group are checked before each create, but described once.
+    let docs: Vec<String> = (0..12)
+        .map(|i| {
+            endpoint(
+                &format!("ep-{i}"),
+                CLUSTER,
+                &[SUBNET_AZ1],
+                "  privateDns: false\n",
+            )
+        })
+        .collect();
+    let cloud = cloud(30, true);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        // A pass stops waiting for EC2's budget soon: what is left is planned again next pass.
+        engine.set_apply_window(Duration::from_millis(50));
+        let mut passes = 0;
+        loop {
+            let pass = engine
+                .pass(&wanted(&docs), &Frozen::default(), &policy(), true)
+                .await;
+            if pass.applied.iter().any(|a| a.kind == "create_vpc_endpoint") {
+                passes += 1;
+            }
+            if pass.plan.endpoints.iter().all(|p| p.phase == Phase::Active) {
+                break;
+            }
+            assert!(passes < 400, "never converged");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(passes >= 4, "the creates were spread over {passes} passes");
+        let calls = cloud.calls();
+        assert_eq!(calls.get("ec2.DescribeVpcAttribute"), Some(&2), "{calls:?}");
+        assert_eq!(calls.get("ec2.DescribeSubnets"), Some(&1), "{calls:?}");
+    });
+}
+
+#[test]
+fn a_vpc_without_dns_is_asked_again_every_pass_and_its_fix_shows_at_the_next() {
+    // What is wrong is not remembered: while the create waits for DNS hostnames (private DNS
+    // needs them), the VPC is described every pass, and a person's fix shows at the next one.
+    let cloud = cloud(1_000_000, false);
+    cloud.set_vpc_dns(VPC, true, false);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let dns = wanted(&[endpoint("dns", CLUSTER, &[SUBNET_AZ4], "")]);
+        let failed = converge(&mut engine, &dns, 400).await;
+        let message = &failed.plan.endpoints[0].message;
+        assert!(message.contains("enableDnsHostnames"), "{message}");
+        cloud.reset_calls();
+        for _ in 0..3 {
+            engine.pass(&dns, &Frozen::default(), &policy(), true).await;
+        }
+        assert_eq!(cloud.calls().get("ec2.DescribeVpcAttribute"), Some(&6));
+        cloud.set_vpc_dns(VPC, true, true);
+        let fixed = engine.pass(&dns, &Frozen::default(), &policy(), true).await;
+        assert_eq!(
+            fixed.plan.endpoints[0]
+                .actions
+                .iter()
+                .map(|a| a.kind())
+                .collect::<Vec<_>>(),
+            ["create_vpc_endpoint", "register_connection"]
+        );
+    });
+}
+
+#[test]
+fn what_is_on_its_way_is_asked_about_at_the_budgets_pace_not_at_every_pass() {
+    // The published rates (time scale 1, on tokio's paused clock): a service takes 3 minutes
+    // to create, and passes come every second meanwhile (others settling).
+    let world = world(1, false).replace("serviceCreate: 1s", "serviceCreate: 180s");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("world.yaml"), world).unwrap();
+    let cloud = SimCloud::new(World::load(&dir.path().join("world.yaml")).unwrap(), None).unwrap();
+    let docs = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
+    runtime().block_on(async {
+        tokio::time::pause();
+        let mut engine = engine(&cloud);
+        let mut passes = 0;
+        let mut last = PassOutcome::default();
+        while !last.applied.iter().any(|a| a.kind == "create_vpc_endpoint") {
+            last = engine
+                .pass(&docs, &Frozen::default(), &policy(), true)
+                .await;
+            passes += 1;
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // Once per 25 of the key's requests (15 s at 100 a minute), not 180 times.
+        let asked = cloud.calls()["tidbcloud.GetPrivateLinkService"];
+        assert!(passes >= 180, "{passes}");
+        assert!(
+            (12..=14).contains(&asked),
+            "asked {asked} times in {passes} passes"
+        );
+
+        // A paused cluster: once a minute (100 requests' worth), however often passes come.
+        let converged = converge(&mut engine, &docs, 600).await;
+        assert_eq!(converged.plan.endpoints[0].phase, Phase::Active);
+        cloud.set_cluster_state(CLUSTER, ClusterState::Paused);
+        loop {
+            tokio::time::advance(Duration::from_secs(5)).await;
+            let pass = engine
+                .pass(&docs, &Frozen::default(), &policy(), true)
+                .await;
+            if pass.plan.endpoints[0].waits_for_cluster() {
+                break;
+            }
+        }
+        cloud.reset_calls();
+        for _ in 0..120 {
+            tokio::time::advance(Duration::from_secs(5)).await;
+            let pass = engine
+                .pass(&docs, &Frozen::default(), &policy(), true)
+                .await;
+            assert!(pass.plan.endpoints[0].waits_for_cluster());
+        }
+        // Ten minutes of passes every 5 seconds.
+        let asked = cloud.calls()["tidbcloud.GetCluster"];
+        assert!(
+            (9..=11).contains(&asked),
+            "asked {asked} times in 120 passes"
         );
     });
 }

@@ -210,6 +210,15 @@ impl SimCloud {
         }
     }
 
+    /// Turns a VPC's DNS attributes on or off, as a person would in the console.
+    pub fn set_vpc_dns(&self, vpc: &str, support: bool, hostnames: bool) {
+        let mut sim = self.lock();
+        for v in sim.world.vpcs.iter_mut().filter(|v| v.id == vpc) {
+            v.dns_support = support;
+            v.dns_hostnames = hostnames;
+        }
+    }
+
     /// The state of a cluster now (`None` for one the world does not have).
     pub fn cluster_state(&self, cluster: &str) -> Option<ClusterState> {
         let sim = self.lock();
