@@ -150,6 +150,8 @@ pub struct Tree {
     /// Every entry of the directory that matters, by path: files, and entries that are
     /// findings (each checked on its own; `catalog` checks them against each other).
     entries: BTreeMap<PathBuf, Arc<SpecFile>>,
+    /// The entries checked against each other, until they change: most passes read nothing.
+    checked: std::sync::OnceLock<Vec<Arc<SpecFile>>>,
 }
 
 impl Tree {
@@ -158,6 +160,7 @@ impl Tree {
             root,
             cache: FileCache::default(),
             entries: BTreeMap::new(),
+            checked: std::sync::OnceLock::new(),
         }
     }
 
@@ -169,12 +172,14 @@ impl Tree {
         let found = self.read(walk);
         self.cache.files.retain(|p, _| found.contains_key(p));
         self.entries = found;
+        self.checked = std::sync::OnceLock::new();
         walked
     }
 
     /// Reads again what is at these paths now: files, or directories with everything under
     /// them; what is gone is dropped.
     pub fn refresh(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
+        self.checked = std::sync::OnceLock::new();
         for path in paths {
             if !path.starts_with(&self.root) || path == self.root {
                 // Outside (a rename away), or the directory itself: only a rescan can tell.
@@ -239,9 +244,14 @@ impl Tree {
 
     /// Every entry, checked against each other, in path order.
     pub fn catalog(&self) -> Catalog {
-        let mut files: Vec<Arc<SpecFile>> = self.entries.values().cloned().collect();
-        cross_check(&mut files);
-        Catalog { files }
+        let files = self.checked.get_or_init(|| {
+            let mut files: Vec<Arc<SpecFile>> = self.entries.values().cloned().collect();
+            cross_check(&mut files);
+            files
+        });
+        Catalog {
+            files: files.clone(),
+        }
     }
 }
 
@@ -566,5 +576,46 @@ fn cross_check(files: &mut [Arc<SpecFile>]) {
         let file = Arc::make_mut(&mut files[i]);
         file.problems.extend(found);
         file.problems.sort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str) -> String {
+        format!(
+            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"1\"}}\n  aws:\n    region: us-east-1\n    vpcId: vpc-0a1b2c3d\n    subnetIds: [subnet-0000000a]\n"
+        )
+    }
+
+    fn problems(tree: &Tree) -> Vec<String> {
+        tree.catalog()
+            .files
+            .iter()
+            .flat_map(|f| f.problems.iter().map(ToString::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn files_are_checked_against_each_other_again_after_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), doc("orders")).unwrap();
+        let mut tree = Tree::new(dir.path().to_path_buf());
+        tree.rescan().unwrap();
+        assert_eq!(problems(&tree), Vec::<String>::new());
+        // A second file takes the same name: the watcher names it, the catalog says so.
+        let b = dir.path().join("b.yaml");
+        std::fs::write(&b, doc("orders")).unwrap();
+        tree.refresh([b.clone()]);
+        let found = problems(&tree);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("b.yaml") && found[0].contains("duplicate endpoint name `orders`")
+        );
+        // Renamed in place: the problem is gone.
+        std::fs::write(&b, doc("billing")).unwrap();
+        tree.refresh([b]);
+        assert_eq!(problems(&tree), Vec::<String>::new());
     }
 }
