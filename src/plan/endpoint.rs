@@ -527,8 +527,9 @@ fn failed_connection(desired: &Desired<'_>, o: &Observed, c: &Connection) -> End
 }
 
 /// Connections left by VPC endpoints AWS no longer has (deleted in the console) can serve
-/// nothing: they go first, unless the document says privatelinkd deletes nothing (`Orphan`);
-/// then the message says which to delete by hand.
+/// nothing: they are deleted, unless the document says privatelinkd deletes nothing (`Orphan`);
+/// then the message says which to delete by hand. They go last: an endpoint's actions stop at
+/// the first failure, and a cleanup that fails must not hold back the replacement.
 fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connection]) {
     let ids: Vec<String> = stale
         .iter()
@@ -540,7 +541,7 @@ fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connect
                 connection: c.clone(),
                 connection_id: c.id.clone(),
             });
-            plan.actions.splice(0..0, deletes);
+            plan.actions.extend(deletes);
             format!(
                 "deleting TiDB Cloud connection {}: AWS no longer has its VPC endpoint",
                 ids.join(", ")

@@ -453,7 +453,7 @@ fn decision_table() {
             "HTTP 503",
         ),
         (
-            "the connection of an endpoint deleted in the console goes first",
+            "the connection of an endpoint deleted in the console goes, after the replacement",
             "",
             |o| {
                 o.endpoint = None;
@@ -463,9 +463,9 @@ fn decision_table() {
             },
             Phase::NotConfigured,
             &[
-                "delete_connection",
                 "create_vpc_endpoint",
                 "register_connection",
+                "delete_connection",
             ],
             "deleting TiDB Cloud connection 42 (of vpce-0000000a): AWS no longer has its VPC endpoint",
         ),

@@ -21,6 +21,9 @@ pub struct Applied {
     /// What TiDB Cloud now holds of the endpoint's connection: the one registered, or the one
     /// deleted (going), so the engine's book knows without asking.
     pub connection: Option<Connection>,
+    /// For a connection's deletion, whether it succeeded or not: the VPC endpoint it was of
+    /// (the engine tells a stale connection's cleanup from a retry by it).
+    pub of_endpoint: Option<String>,
 }
 
 /// What a successful action answered.
@@ -67,11 +70,18 @@ where
                     Ok(Answer::Connection(c)) => connection = Some(c.clone()),
                     _ => {}
                 }
+                let of_endpoint = match &action {
+                    Action::DeleteConnection { connection, .. } => {
+                        Some(connection.endpoint_id.clone())
+                    }
+                    _ => None,
+                };
                 done.push(Applied {
                     name: name.clone(),
                     kind: action.kind(),
                     result: result.map(drop),
                     connection,
+                    of_endpoint,
                 });
                 if failed {
                     break;

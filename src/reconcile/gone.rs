@@ -133,6 +133,17 @@ impl Gone {
         }
     }
 
+    /// Whether `endpoint_id` is one AWS no longer has (its connection is a cleanup, not the
+    /// endpoint's own business).
+    pub fn is_gone(&self, endpoint_id: &str) -> bool {
+        self.gone.contains_key(endpoint_id)
+    }
+
+    /// Stops cleaning up after `endpoint_id` (its connection could not be deleted for good).
+    pub fn give_up(&mut self, endpoint_id: &str) {
+        self.gone.remove(endpoint_id);
+    }
+
     /// The connections of gone endpoints, by the endpoint's name, as `connection_of` knows
     /// them: those not being deleted already. A gone endpoint whose connection is gone too (or
     /// going) is forgotten.

@@ -362,6 +362,23 @@ where
                 }
                 match &a.result {
                     Ok(()) => self.backoff.succeeded(&a.name),
+                    // Cleaning up after an endpoint AWS no longer has: a failure there must
+                    // not hold back the endpoint itself. A transient one is tried again next
+                    // pass; a refusal is given up, and said.
+                    Err(e)
+                        if a.of_endpoint
+                            .as_deref()
+                            .is_some_and(|id| self.gone.is_gone(id)) =>
+                    {
+                        let id = a.of_endpoint.as_deref().unwrap_or_default();
+                        if !e.is_transient() {
+                            self.gone.give_up(id);
+                            tracing::warn!(
+                                endpoint = %a.name,
+                                "cannot delete the TiDB Cloud connection of VPC endpoint {id}, which AWS no longer has ({e}); delete it in the TiDB Cloud console"
+                            );
+                        }
+                    }
                     Err(e) => {
                         let held = self.backoff.failed(
                             &a.name,

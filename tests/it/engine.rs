@@ -440,6 +440,64 @@ fn rate_limits_are_met_by_waiting_not_by_throttling_errors() {
 }
 
 #[test]
+fn a_stale_connection_that_cannot_be_deleted_never_holds_back_the_replacement() {
+    use privatelinkd::cloud::{CloudError, op};
+    let wanted = wanted(&[endpoint(
+        "orders",
+        CLUSTER,
+        &[SUBNET_AZ1],
+        "  privateDns: false\n",
+    )]);
+    let cloud = cloud(1_000_000, false);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        converge(&mut engine, &wanted, 30).await;
+        let old = cloud.all_endpoints()[0].id.clone();
+        // TiDB Cloud refuses every deletion; someone deletes the endpoint in the console.
+        cloud.fail(
+            op::DELETE_CONNECTION,
+            Some(CloudError::Permanent("HTTP 400: refused".into())),
+        );
+        cloud.delete_endpoint_behind_our_back(&old);
+        let mut last = PassOutcome::default();
+        for _ in 0..30 {
+            last = engine
+                .pass(&wanted, &Frozen::default(), &policy(), true)
+                .await;
+            let p = &last.plan.endpoints[0];
+            if p.actions.is_empty() && !p.phase.is_transitional() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The replacement is there and registered, whatever became of the cleanup.
+        let live: Vec<_> = cloud
+            .all_endpoints()
+            .into_iter()
+            .filter(|e| e.state != "deleted")
+            .collect();
+        assert_eq!(live.len(), 1);
+        assert_ne!(live[0].id, old);
+        let connections = cloud.all_connections();
+        assert!(connections.iter().any(|c| c.endpoint_id == live[0].id));
+        assert!(
+            connections.iter().any(|c| c.endpoint_id == old),
+            "refused, so still there"
+        );
+        // Refused for good: tried once, given up (and logged), and the endpoint itself is
+        // neither held back nor shown Failed for it.
+        assert!(last.held.is_empty(), "{:?}", last.held);
+        assert_eq!(last.plan.endpoints[0].phase, Phase::Active);
+        assert_eq!(
+            cloud
+                .calls()
+                .get("tidbcloud.DeletePrivateEndpointConnection"),
+            Some(&1)
+        );
+    });
+}
+
+#[test]
 fn vpc_facts_are_described_once_per_fill() {
     // 12 creates spread over many passes by EC2's rate (4 + 0.3/s): the VPC's DNS attributes,
     // its subnet and its group are checked before each create, but described once.
