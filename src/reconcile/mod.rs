@@ -357,20 +357,19 @@ where
                 if let Some(c) = &a.connection {
                     self.connections.record(c.clone());
                 }
-                if a.kind == "delete_connection" && retrying.contains(a.name.as_str()) {
+                // Cleaning up after an endpoint AWS no longer has: a failure there must not
+                // hold back the endpoint itself. A transient one is tried again next pass; a
+                // refusal is given up, and said.
+                let stale = a.of_endpoint.as_deref().filter(|id| self.gone.is_gone(id));
+                if a.kind == "delete_connection"
+                    && stale.is_none()
+                    && retrying.contains(a.name.as_str())
+                {
                     self.retries.attempted(&a.name, Instant::now());
                 }
-                match &a.result {
-                    Ok(()) => self.backoff.succeeded(&a.name),
-                    // Cleaning up after an endpoint AWS no longer has: a failure there must
-                    // not hold back the endpoint itself. A transient one is tried again next
-                    // pass; a refusal is given up, and said.
-                    Err(e)
-                        if a.of_endpoint
-                            .as_deref()
-                            .is_some_and(|id| self.gone.is_gone(id)) =>
-                    {
-                        let id = a.of_endpoint.as_deref().unwrap_or_default();
+                match (&a.result, stale) {
+                    (Ok(()), _) => self.backoff.succeeded(&a.name),
+                    (Err(e), Some(id)) => {
                         if !e.is_transient() {
                             self.gone.give_up(id);
                             tracing::warn!(
@@ -379,7 +378,7 @@ where
                             );
                         }
                     }
-                    Err(e) => {
+                    (Err(e), None) => {
                         let held = self.backoff.failed(
                             &a.name,
                             generation(&a.name),

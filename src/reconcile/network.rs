@@ -9,7 +9,7 @@
 //! subnet that does not exist, DNS support off) is asked again every pass, so that a person's
 //! fix shows at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -60,6 +60,24 @@ fn fresh(at: Instant) -> bool {
     at.elapsed() < TTL
 }
 
+/// Copies what is known and fresh of `ids` into `into`; returns the IDs to describe.
+fn fresh_or_ask<V: Clone>(
+    known: &HashMap<String, (V, Instant)>,
+    ids: &BTreeSet<String>,
+    into: &mut BTreeMap<String, V>,
+) -> Vec<String> {
+    let mut ask = Vec::new();
+    for id in ids {
+        match known.get(id) {
+            Some((value, at)) if fresh(*at) => {
+                into.insert(id.clone(), value.clone());
+            }
+            _ => ask.push(id.clone()),
+        }
+    }
+    ask
+}
+
 impl Networks {
     /// The facts `q` needs, from what is known and fresh, describing only the rest.
     pub async fn describe(
@@ -90,15 +108,7 @@ impl Networks {
                 }
             }
         }
-        let mut ask = Vec::new();
-        for subnet in &q.subnets {
-            match known.subnets.get(subnet) {
-                Some((facts, at)) if fresh(*at) => {
-                    network.subnets.insert(subnet.clone(), facts.clone());
-                }
-                _ => ask.push(subnet.clone()),
-            }
-        }
+        let ask = fresh_or_ask(&known.subnets, &q.subnets, &mut network.subnets);
         for chunk in ask.chunks(CHUNK) {
             for (id, facts) in ec2.describe_subnets(scope, chunk).await? {
                 known
@@ -107,15 +117,7 @@ impl Networks {
                 network.subnets.insert(id, facts);
             }
         }
-        let mut ask = Vec::new();
-        for group in &q.groups {
-            match known.groups.get(group) {
-                Some((vpc, at)) if fresh(*at) => {
-                    network.security_groups.insert(group.clone(), vpc.clone());
-                }
-                _ => ask.push(group.clone()),
-            }
-        }
+        let ask = fresh_or_ask(&known.groups, &q.groups, &mut network.security_groups);
         for chunk in ask.chunks(CHUNK) {
             for (id, g) in ec2.describe_security_groups(scope, chunk).await? {
                 known

@@ -19,14 +19,8 @@ impl Drop for Killed {
 }
 
 fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(text, privatelinkd::cloud::tidb::client::UNRESERVED)
+        .to_string()
 }
 
 /// Every PromQL expression of the dashboard, by panel title, with Grafana's variables as a

@@ -19,6 +19,21 @@ fn doc(text: &str) -> EndpointDocument {
         .expect("test documents are valid")
 }
 
+/// `count` endpoints `ep-00000`, `ep-00001`... in one subnet, without private DNS (EC2 allows
+/// one private DNS domain per service and VPC).
+fn numbered(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            endpoint(
+                &format!("ep-{i:05}"),
+                CLUSTER,
+                &[SUBNET_AZ1],
+                "  privateDns: false\n",
+            )
+        })
+        .collect()
+}
+
 fn wanted(docs: &[String]) -> Vec<Wanted> {
     docs.iter()
         .map(|t| Wanted::new(doc(t), "test.yaml"))
@@ -140,16 +155,7 @@ fn a_converged_pass_over_1000_endpoints_costs_one_describe_and_a_full_listing_ev
 
 #[test]
 fn ten_thousand_converged_endpoints_spend_under_a_fifth_of_the_tidb_budget() {
-    let docs: Vec<String> = (0..10_000)
-        .map(|i| {
-            endpoint(
-                &format!("ep-{i:05}"),
-                CLUSTER,
-                &[SUBNET_AZ1],
-                "  privateDns: false\n",
-            )
-        })
-        .collect();
+    let docs = numbered(10_000);
     let wanted = wanted(&docs);
     let cloud = cloud(1_000_000, false);
     runtime().block_on(async {
@@ -291,16 +297,7 @@ async fn minutes_until_acted(engine: &mut Engine<Sim, Sim>, wanted: &[Wanted]) -
 
 #[test]
 fn drift_is_acted_on_within_an_interval_on_aws_and_within_full_resync_on_tidb_cloud() {
-    let docs: Vec<String> = (0..200)
-        .map(|i| {
-            endpoint(
-                &format!("ep-{i:03}"),
-                CLUSTER,
-                &[SUBNET_AZ1],
-                "  privateDns: false\n",
-            )
-        })
-        .collect();
+    let docs = numbered(200);
     let wanted = wanted(&docs);
     let cloud = cloud(1_000_000, false);
     runtime().block_on(async {
@@ -414,16 +411,7 @@ fn the_connection_of_an_endpoint_deleted_in_the_console_is_deleted_unless_the_po
 #[test]
 fn rate_limits_are_met_by_waiting_not_by_throttling_errors() {
     // 12 creates against a bucket of 4 + 0.3/s: the engine must spread them out.
-    let docs: Vec<String> = (0..12)
-        .map(|i| {
-            endpoint(
-                &format!("ep-{i}"),
-                CLUSTER,
-                &[SUBNET_AZ1],
-                "  privateDns: false\n",
-            )
-        })
-        .collect();
+    let docs = numbered(12);
     let wanted = wanted(&docs);
     let cloud = cloud(100, true);
     runtime().block_on(async {
@@ -501,16 +489,7 @@ fn a_stale_connection_that_cannot_be_deleted_never_holds_back_the_replacement() 
 fn vpc_facts_are_described_once_per_fill() {
     // 12 creates spread over many passes by EC2's rate (4 + 0.3/s): the VPC's DNS attributes,
     // its subnet and its group are checked before each create, but described once.
-    let docs: Vec<String> = (0..12)
-        .map(|i| {
-            endpoint(
-                &format!("ep-{i}"),
-                CLUSTER,
-                &[SUBNET_AZ1],
-                "  privateDns: false\n",
-            )
-        })
-        .collect();
+    let docs = numbered(12);
     let cloud = cloud(30, true);
     runtime().block_on(async {
         let mut engine = engine(&cloud);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_auth::{PasswordClient, PasswordParams};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -263,7 +264,7 @@ impl TidbCloud for TidbClient {
             "/clusters/-/tidbNodeGroups/-/privateEndpointConnections?projectId={project_id}&pageSize={PAGE_SIZE}"
         );
         if let Some(token) = page_token {
-            path += &format!("&pageToken={}", percent_encode(token));
+            path += &format!("&pageToken={}", utf8_percent_encode(token, UNRESERVED));
         }
         let wire: WireConnectionList = self.call(Method::GET, &path, None).await?;
         let items = wire
@@ -313,14 +314,10 @@ impl TidbCloud for TidbClient {
     }
 }
 
-/// Page tokens are opaque: escape everything outside the unreserved set.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+/// Page tokens are opaque: everything outside RFC 3986's unreserved characters is escaped
+/// (the digest is computed over the URI exactly as sent).
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
