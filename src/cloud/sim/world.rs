@@ -266,3 +266,24 @@ impl World {
         parse_one(path, &text, &[DURATION_HINT])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misplaced_key_is_told_where_it_belongs_not_suggested_to_itself() {
+        let text = "clusters:\n  - id: \"1\"\n    projectId: \"2\"\n    region: us-east-1\n    nodeGroups: []\n    state: PAUSED\n";
+        let problems = parse_one::<World>(Path::new("world.yaml"), text, &[DURATION_HINT])
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        assert_eq!(
+            problems,
+            [
+                "world.yaml:6:5: error: unknown field `state` in `clusters[0]`; `state` belongs in each item of `clusters[].lifecycle`"
+            ]
+        );
+    }
+}
