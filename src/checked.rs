@@ -531,7 +531,11 @@ where
         .map(|f| f.in_file(path))
         .collect();
     let Some(doc) = loaded.documents.first() else {
-        problems.push(Diagnostic::new(path, Pos::START, "the file is empty"));
+        // A syntax error ends the reading before a document is complete: that error is the
+        // problem, not emptiness.
+        if problems.is_empty() {
+            problems.push(Diagnostic::new(path, Pos::START, "the file is empty"));
+        }
         return Err(problems);
     };
     match Checker::<T>::new(hints).check(doc) {
@@ -634,6 +638,34 @@ mod tests {
                 "unknown field `state`; `state` belongs in each item of `items` or in `named.*`",
                 "unknown field `stat` in `items[0]`; did you mean `state`?",
             ]
+        );
+    }
+
+    #[derive(Debug, serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct One {
+        a: Vec<u32>,
+    }
+
+    fn problems_of(text: &str) -> Vec<String> {
+        parse_one::<One>(Path::new("f.yaml"), text, &[])
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_syntax_error_is_the_only_problem_of_a_file_it_cuts_short() {
+        let problems = problems_of("a: [1, 2\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("f.yaml:") && problems[0].contains(": error: YAML syntax:"),
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems_of("# nothing but a comment\n"),
+            ["f.yaml:1:1: error: the file is empty"]
         );
     }
 

@@ -306,3 +306,21 @@ fn the_shipped_production_config_refuses_its_placeholders_and_is_valid_once_fill
     );
     assert_eq!(settings.file.tidb_cloud.requests_per_minute, 100);
 }
+
+#[test]
+fn a_config_with_a_syntax_error_reports_that_error_only() {
+    let setup = Setup::new(&ready_world(), "");
+    let config = setup.config();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}prune: {{maxDeletesPerPass: 5\n")).unwrap();
+    let (code, _, stderr) = privatelinkd(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(&format!("{}:", config.display()))
+            && errors[0].contains(": error: YAML syntax:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the file is empty"), "{stderr}");
+}
