@@ -84,7 +84,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_INVALID));
             }
         },
-        None => None,
+        // Said here, by the daemon, only: `plan` keeps nothing between runs either way.
+        None => {
+            tracing::warn!(
+                "no stateDir: a region whose last endpoint file is removed while privatelinkd is down is not cleaned up"
+            );
+            None
+        }
     };
     let election = settings
         .file

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::cloud::any::{AnyEc2, AnyTidb};
 use crate::cloud::budget::Budgeted;
@@ -140,11 +140,9 @@ impl Daemon {
         engine.set_apply_window(settings.file.settle_interval.0);
         engine.set_tidb_pace(settings.file.full_resync.0, tidb_rate);
         engine.set_prober(prober(&settings));
-        match &settings.file.state_dir {
-            Some(dir) => engine.remember_scopes(state::load_scopes(dir)),
-            None => warn!(
-                "no stateDir: a region whose last endpoint file is removed while privatelinkd is down is not cleaned up"
-            ),
+        // Without a stateDir there is nothing to remember; `run` says what that costs.
+        if let Some(dir) = &settings.file.state_dir {
+            engine.remember_scopes(state::load_scopes(dir));
         }
         let interval = settings.interval();
         metrics.set_interval(interval);

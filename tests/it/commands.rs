@@ -324,3 +324,28 @@ fn a_config_with_a_syntax_error_reports_that_error_only() {
     );
     assert!(!stderr.contains("the file is empty"), "{stderr}");
 }
+
+#[test]
+fn only_the_daemon_warns_that_it_has_no_state_dir() {
+    let setup = Setup::new(&ready_world(), "");
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
+    );
+    let config = setup.config();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("stateDir: ./state\n"), "{text}");
+    std::fs::write(&config, text.replace("stateDir: ./state\n", "")).unwrap();
+    let config = config.to_str().unwrap();
+    for args in [
+        &["plan", "--config", config][..],
+        &["validate", "--config", config],
+    ] {
+        let (code, _, stderr) = privatelinkd(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("stateDir"), "{args:?}: {stderr}");
+    }
+    let (code, _, stderr) = privatelinkd(&["run", "--once", "--config", config]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("no stateDir: a region whose last endpoint file is removed while privatelinkd is down is not cleaned up"), "{stderr}");
+}
