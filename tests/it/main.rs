@@ -6,6 +6,7 @@
 
 mod common;
 
+mod architecture;
 mod aws_moto;
 mod campaigns;
 mod commands;
