@@ -1,9 +1,10 @@
-//! The Debian package, built with cargo-deb (`scripts/package --dev`, from the debug build the
-//! suite already made) and checked with dpkg's own tools: control fields, file list, conffiles,
-//! the unit under systemd-analyze, the completion script sourced by bash, the man page, and the
-//! shipped config refused by the packaged binary for its CHANGE-ME values, at their lines.
+//! The Debian package, built by plain `cargo deb` (from the debug build the suite already made)
+//! and checked with dpkg's own tools: control fields, file list, conffiles, the unit under
+//! systemd-analyze, the completion script sourced by bash, the man page, and the shipped config
+//! refused by the packaged binary for its CHANGE-ME values, at their lines. What the package
+//! ships generated from the binary is committed in debian/assets/, checked to be up to date.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
@@ -19,19 +20,78 @@ fn run(command: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Builds the package once per test process.
-fn deb() -> PathBuf {
+/// Builds the package with plain `cargo deb`, as a packager does: no wrapper generates anything
+/// first. Into `out`; returns the .deb.
+fn deb(out: &Path) -> PathBuf {
     // The test binary's target directory: where the debug build is.
     let target = binary().parent().unwrap().parent().unwrap().to_path_buf();
-    let listed = run(Command::new("scripts/package")
-        .arg("--dev")
+    run(Command::new("cargo")
+        .args([
+            "deb",
+            "--no-build",
+            "--profile",
+            "dev",
+            "--fast",
+            "--no-strip",
+        ])
+        .args(["-p", "privatelinkd", "-o"])
+        .arg(out)
         .env("CARGO_TARGET_DIR", &target));
-    PathBuf::from(listed.lines().last().unwrap().trim())
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    assert_eq!(debs.len(), 1, "{debs:?}");
+    debs.remove(0)
+}
+
+/// `text` without the ` (commit ...)` of a version: the committed man page names the package's
+/// version, not the build that generated it.
+fn without_commit(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(" (commit ") {
+        out += &rest[..at];
+        rest = &rest[at..];
+        rest = &rest[rest.find(')').map_or(rest.len(), |end| end + 1)..];
+    }
+    out + rest
+}
+
+#[test]
+fn the_committed_debian_assets_are_what_the_binary_and_the_unit_generate() {
+    let bin = binary();
+    let output = |args: &[&str]| run(Command::new(&bin).args(args));
+    let unit = std::fs::read_to_string("systemd/privatelinkd.service")
+        .unwrap()
+        .replace("/usr/local/bin/privatelinkd", "/usr/bin/privatelinkd")
+        .replace(
+            "/usr/local/share/doc/privatelinkd",
+            "/usr/share/doc/privatelinkd",
+        );
+    let expected = [
+        ("privatelinkd.service", unit),
+        ("privatelinkd.bash", output(&["completions", "bash"])),
+        ("_privatelinkd", output(&["completions", "zsh"])),
+        ("privatelinkd.fish", output(&["completions", "fish"])),
+        ("privatelinkd.1", without_commit(&output(&["man"]))),
+    ];
+    for (file, want) in expected {
+        let path = Path::new("debian/assets").join(file);
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is not what the binary generates: run scripts/package --assets and commit it",
+            path.display()
+        );
+    }
 }
 
 #[test]
 fn the_debian_package_installs_a_working_daemon_that_refuses_its_sample_config() {
-    let deb = deb();
+    let out = tempfile::tempdir().unwrap();
+    let deb = deb(out.path());
     let field = |name: &str| run(Command::new("dpkg-deb").args(["-f"]).arg(&deb).arg(name));
     assert_eq!(field("Package").trim(), "privatelinkd");
     assert_eq!(field("Version").trim(), "0.1.0-1");

@@ -1,0 +1,100 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_privatelinkd_global_optspecs
+    string join \n log-format= h/help V/version
+end
+
+function __fish_privatelinkd_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_privatelinkd_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_privatelinkd_using_subcommand
+    set -l cmd (__fish_privatelinkd_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -s V -l version -d 'Print version'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "validate" -d 'Check endpoint files (and the daemon config) and report every problem with its place'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "schema" -d 'Print a JSON Schema (draft 2020-12): of an endpoint document (the default), or of `plan --output json`'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "run" -d 'Run the daemon: keep the cloud equal to the endpoint files'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "plan" -d 'Show what the daemon will do to reach the files (create, update, replace, delete), without changing anything'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "status" -d 'Show every endpoint\'s phase from the status files'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "approve-deletions" -d 'Release the deletions the running daemon\'s mass-deletion guard holds back now'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "retry" -d 'Ask the running daemon to try Failed endpoints again now'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "man" -d 'Print the manual page (roff), generated from this command line'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand validate" -l config -d 'Also check this daemon config file (and the simulated world it names)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand validate" -l output -d 'How to print problems: `text` (PATH:LINE:COL: error: MESSAGE on stderr) or `json`' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand validate" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand schema" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand run" -l config -d 'The daemon config file' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand run" -l reown-from -d 'Take over the endpoints of another ownerId (after `ownerId` was changed on purpose): their owner tag is rewritten to this daemon\'s' -r
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand run" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand run" -l once -d 'Do one full pass and exit (0 if nothing failed)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand run" -l allow-mass-delete -d 'Carry out deletions even when the mass-deletion guard would hold them back'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand run" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l config -d 'The daemon config file' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l output -r -f -a "text\t''
+json\t'The documented format (`examples/plan.schema.json`)'
+markdown\t'A summary and a table, for a pull-request comment'"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l name -d 'Only this endpoint (repeatable)' -r
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l file -d 'Only the endpoints of this file, relative to the endpoints directory (repeatable)' -r
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l from -d 'Plan against a running daemon\'s latest observation (its `metrics.listen`, e.g. http://127.0.0.1:9464) instead of asking the clouds: no API budget spent' -r
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l detailed-exitcode -d 'Exit 0 when nothing changes, 2 when changes are pending, 1 on error (Terraform\'s convention)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -l all -d 'List unchanged endpoints too'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand status" -l config -d 'The daemon config file' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand status" -l output -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand status" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand status" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -l config -d 'The daemon config file (the running daemon is reached on its `metrics.listen`)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -l digest -d 'Approve only if the held-back set still has this digest (as the daemon\'s log and the held endpoints\' status say)' -r
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -l list -d 'Show what is held back; approve nothing'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand retry" -l config -d 'The daemon config file (the running daemon is reached on its `metrics.listen`)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand retry" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand retry" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand man" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand man" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "validate" -d 'Check endpoint files (and the daemon config) and report every problem with its place'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "schema" -d 'Print a JSON Schema (draft 2020-12): of an endpoint document (the default), or of `plan --output json`'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "run" -d 'Run the daemon: keep the cloud equal to the endpoint files'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "plan" -d 'Show what the daemon will do to reach the files (create, update, replace, delete), without changing anything'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "status" -d 'Show every endpoint\'s phase from the status files'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "approve-deletions" -d 'Release the deletions the running daemon\'s mass-deletion guard holds back now'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "retry" -d 'Ask the running daemon to try Failed endpoints again now'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "man" -d 'Print the manual page (roff), generated from this command line'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
