@@ -77,11 +77,7 @@ fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
             },
         },
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = std::fs::read_to_string(setup.config())
         .unwrap()
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::aws_moto::{seeded, world_for};
+use crate::common::moto::{seeded, world_for};
 use crate::common::*;
 
 /// Every AWS variable the SDK reads, cleared so that only the case's own source is left.

@@ -5,57 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use privatelinkd::cloud::ClusterState;
-use privatelinkd::cloud::budget::{Budgeted, Rates};
-use privatelinkd::cloud::sim::{SimCloud, World};
-use privatelinkd::plan::{ConditionStatus, ConditionType, EndpointPlan, Phase, Policy};
+use privatelinkd::cloud::sim::SimCloud;
+use privatelinkd::plan::{ConditionStatus, ConditionType, EndpointPlan, Phase};
 use privatelinkd::reconcile::{Engine, Frozen, PassOutcome, Wanted};
-use privatelinkd::spec;
 
+use crate::common::sim::{self, Sim, cloud, cloud_of, engine, policy, wanted};
 use crate::common::*;
-
-type Sim = Budgeted<SimCloud>;
-
-fn cloud(world_text: &str) -> SimCloud {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("world.yaml");
-    std::fs::write(&path, world_text).unwrap();
-    SimCloud::new(World::load(&path).unwrap(), None).unwrap()
-}
-
-fn engine(cloud: &SimCloud) -> Engine<Sim, Sim> {
-    let rates = Rates::default().scaled(cloud.time_scale());
-    let budgeted = Budgeted::new(cloud.clone(), rates);
-    let mut engine = Engine::new(budgeted.clone(), budgeted, "owner");
-    // TiDB Cloud is looked at as often as its budget allows: on the simulated clock.
-    engine.set_tidb_pace(Duration::from_secs(600), rates.tidb.per_second);
-    engine
-}
-
-fn wanted(texts: &[String]) -> Vec<Wanted> {
-    texts
-        .iter()
-        .map(|t| {
-            let loaded = privatelinkd::yaml::load(t);
-            let doc = spec::checker().check(&loaded.documents[0]).unwrap();
-            Wanted::new(doc, "test.yaml")
-        })
-        .collect()
-}
-
-fn policy() -> Policy {
-    Policy {
-        owner_id: "owner".into(),
-        max_deletes_per_pass: 5,
-        ..Policy::default()
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Passes (on virtual time, ten seconds apart: cached cluster facts expire after about five
 /// minutes) until `done` holds; the last pass.
@@ -90,7 +45,7 @@ fn condition(p: &EndpointPlan, kind: ConditionType) -> (ConditionStatus, String)
 
 #[test]
 fn a_failed_connection_is_retried_on_its_schedule_until_it_goes() {
-    let cloud = cloud(&world(1_000_000, false));
+    let cloud = cloud(1_000_000, false);
     cloud.set_failing(CLUSTER, true);
     let wanted = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
     runtime().block_on(async {
@@ -141,7 +96,7 @@ fn a_failed_connection_is_retried_on_its_schedule_until_it_goes() {
 
 #[test]
 fn a_retry_can_be_asked_for_now_and_a_changed_document_retries_at_once() {
-    let cloud = cloud(&world(1_000_000, false));
+    let cloud = cloud(1_000_000, false);
     cloud.set_failing(CLUSTER, true);
     let docs = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
     runtime().block_on(async {
@@ -176,7 +131,7 @@ fn a_retry_can_be_asked_for_now_and_a_changed_document_retries_at_once() {
 
 #[test]
 fn a_paused_cluster_freezes_its_endpoint_and_activity_resumes_with_it() {
-    let cloud = cloud(&world(1_000_000, false));
+    let cloud = cloud(1_000_000, false);
     let docs = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
     runtime().block_on(async {
         tokio::time::pause();
@@ -219,7 +174,7 @@ fn a_paused_cluster_freezes_its_endpoint_and_activity_resumes_with_it() {
 
 #[test]
 fn a_deleted_cluster_says_so_and_an_unknown_one_explains_dedicated() {
-    let cloud = cloud(&world(1_000_000, false));
+    let cloud = cloud(1_000_000, false);
     let docs = wanted(&[
         endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
         another_endpoint("starter", "1379661944646419999", &[SUBNET_AZ4], ""),
@@ -261,7 +216,7 @@ fn a_deleted_cluster_says_so_and_an_unknown_one_explains_dedicated() {
 
 #[test]
 fn a_deleting_cluster_shows_its_service_deleting() {
-    let cloud = cloud(&world(1_000_000, false));
+    let cloud = cloud(1_000_000, false);
     cloud.set_cluster_state(CLUSTER, ClusterState::Deleting);
     let docs = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
     runtime().block_on(async {
@@ -297,14 +252,14 @@ fn cloud_with_lifecycle() -> SimCloud {
         "nodeGroups: [{id: \"1379661944646413144\"",
         "lifecycle: [{after: 0s, state: MODIFYING}]\n    nodeGroups: [{id: \"1379661944646413144\"",
     );
-    let cloud = cloud(&text);
+    let cloud = cloud_of(&text);
     assert_eq!(cloud.cluster_state(CLUSTER), Some(ClusterState::Modifying));
     cloud
 }
 
 #[test]
 fn a_second_endpoint_cannot_take_the_vpcs_private_dns_and_is_told_what_to_do() {
-    let cloud = cloud(&world(1_000_000, false));
+    let cloud = cloud(1_000_000, false);
     // Two documents in one VPC to one cluster, both asking for private DNS.
     let docs = wanted(&[
         endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
@@ -340,7 +295,7 @@ fn a_security_group_without_the_port_shows_port_allowed_false_naming_the_rule() 
         "    securityGroups: [sg-0a1b2c3d4e5f67890]",
         "    cidr: 10.20.0.0/16\n    securityGroups:\n      - id: sg-0a1b2c3d4e5f67890\n        ingress: [{protocol: tcp, fromPort: 22, source: 10.20.0.0/16}]",
     );
-    let cloud = cloud(&text);
+    let cloud = cloud_of(&text);
     let docs = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
     runtime().block_on(async {
         tokio::time::pause();
@@ -362,7 +317,7 @@ fn a_security_group_without_the_port_shows_port_allowed_false_naming_the_rule() 
         assert_eq!(calls.get("ec2.DescribeVpcs"), Some(&1));
     });
     // With the port open, a converged pass makes no such call (the batch is cached).
-    let cloud = self::cloud(&world(1_000_000, false));
+    let cloud = sim::cloud(1_000_000, false);
     runtime().block_on(async {
         tokio::time::pause();
         let mut engine = engine(&cloud);

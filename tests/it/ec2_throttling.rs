@@ -34,11 +34,7 @@ fn stub(throttles: Vec<&'static str>) -> (String, Arc<Mutex<usize>>, std::thread
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
+        runtime().block_on(async move {
             let app = Router::new().fallback(move || {
                 let counter = counter.clone();
                 let throttles = throttles.clone();
@@ -90,11 +86,7 @@ fn scope() -> Scope {
 #[test]
 fn throttling_answers_are_mapped_waited_for_and_not_failures() {
     aws_test_credentials();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    runtime().block_on(async {
         // The client alone: both codes are `Throttled`, not errors a person must fix.
         let (url, _, _thread) = stub(vec!["RequestLimitExceeded", "Throttling"]);
         let client = AwsClient::new(AwsConfig {

@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::aws_moto::{Moto, Network, seeded, world_for};
+use crate::common::moto::{Moto, Network, seeded, world_for};
+use crate::common::proxy::Proxy;
 use crate::common::*;
-use crate::lease::Proxy;
 use fake_tidbcloud::{Algorithm, Faults, Options};
 use privatelinkd::secret::Secret;
 
@@ -147,11 +147,7 @@ impl Group {
 
     /// Live VPC endpoints in moto, by their name tag (a name twice is a duplicate).
     fn live_endpoint_names(&self) -> Vec<String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        runtime().block_on(async {
             let sdk = self.moto.sdk().await;
             let out = sdk.describe_vpc_endpoints().send().await.unwrap();
             out.vpc_endpoints()

@@ -2,12 +2,11 @@
 //! leader among several electors, hand-over on release, fencing when DynamoDB is cut off, and
 //! the failures that must never make a leader.
 
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aws_moto::Moto;
+use crate::common::moto::Moto;
+use crate::common::proxy::Proxy;
 use crate::common::*;
 use privatelinkd::cloud::fence::Fence;
 use privatelinkd::lease::{Election, ElectionConfig, Role, StoreConfig};
@@ -120,56 +119,6 @@ fn one_leader_among_three_and_a_release_hands_over_within_renew_every() {
     assert_eq!(members.iter().filter(|m| m.leads()).count(), 1);
 }
 
-/// A TCP proxy on loopback that can cut every connection at once (a network partition).
-pub struct Proxy {
-    pub addr: String,
-    cut: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    pub fn to(target: &str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = format!("http://{}", listener.local_addr().unwrap());
-        let target = target.trim_start_matches("http://").to_string();
-        let cut = Arc::new(AtomicBool::new(false));
-        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (c, s) = (cut.clone(), streams.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if c.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(&target) else {
-                    continue;
-                };
-                let mut all = s.lock().unwrap();
-                all.push(client.try_clone().unwrap());
-                all.push(server.try_clone().unwrap());
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
-                ] {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Proxy { addr, cut, streams }
-    }
-
-    pub fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for s in self.streams.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-}
-
 #[test]
 fn a_leader_cut_off_from_dynamodb_stops_acting_before_another_takes_over() {
     aws_test_credentials();
@@ -220,11 +169,7 @@ fn a_missing_table_or_an_unreachable_dynamodb_never_makes_a_leader() {
     let moto = Moto::start();
     let no_table = Member::start_with(config(&moto.url, "host-a.1.000000", false));
     // Nothing listens on this port.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let unreachable = Member::start(&format!("http://127.0.0.1:{port}"), "host-b.2.000000");
     wait_for("failures counted", Duration::from_secs(20), || {
         no_table.metric("privatelinkd_lease_renewal_failures_total") >= 2.0

@@ -3,16 +3,15 @@
 //! package, `fake-tidbcloud/tests`.)
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::sim::{self, cloud_of, doc};
 use crate::common::*;
 use fake_tidbcloud::{Algorithm, Counts, Fake, Faults, Options};
 use privatelinkd::cloud::budget::{Budgeted, Rates};
-use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::cloud::tidb::client::{TidbClient, TidbSettings};
 use privatelinkd::cloud::{CloudError, ConnectionState, Rate, ServiceState, TidbCloud};
-use privatelinkd::plan::{Phase, Policy};
+use privatelinkd::plan::Phase;
 use privatelinkd::reconcile::{Engine, Frozen, Wanted};
 use privatelinkd::secret::Secret;
 
@@ -24,13 +23,6 @@ const GROUP: &str = "1379661944646413144";
 /// A world whose services are Active from the start.
 fn ready_world() -> String {
     world(20, true).replace("serviceCreate: 1s", "serviceCreate: 0s")
-}
-
-fn load_world(text: &str) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("world.yaml");
-    std::fs::write(&path, text).unwrap();
-    World::load(&path).unwrap()
 }
 
 fn options(algorithm: Algorithm, rpm: u64, window: Duration, faults: Faults) -> Options {
@@ -46,7 +38,7 @@ fn options(algorithm: Algorithm, rpm: u64, window: Duration, faults: Faults) -> 
 
 /// A fake server in this process, a client for it, and its URL.
 async fn fake_at(options: Options) -> (Fake, TidbClient, String) {
-    let sim = SimCloud::new(load_world(&ready_world()), None).unwrap();
+    let sim = cloud_of(&ready_world());
     let fake = Fake::new(sim, options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -65,13 +57,6 @@ async fn fake_at(options: Options) -> (Fake, TidbClient, String) {
 async fn fake(options: Options) -> (Fake, TidbClient) {
     let (fake, client, _) = fake_at(options).await;
     (fake, client)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A client-side budget too generous to matter: the server's answers drive the waiting.
@@ -290,9 +275,7 @@ fn a_full_listing_of_300_endpoints_through_the_client_costs_three_pages() {
             Faults::default(),
         ))
         .await;
-        let ec2 = SimCloud::new(load_world(&world(1_000_000, false)), None)
-            .unwrap()
-            .with_tidb_elsewhere();
+        let ec2 = sim::cloud(1_000_000, false).with_tidb_elsewhere();
         let rates = Rates::default().scaled(1_000_000.0);
         let mut engine = Engine::new(gated(client), Budgeted::new(ec2.clone(), rates), "owner");
         engine.set_tidb_pace(Duration::from_secs(600), 1000.0);
@@ -304,19 +287,10 @@ fn a_full_listing_of_300_endpoints_through_the_client_costs_three_pages() {
                     &[SUBNET_AZ1],
                     "  privateDns: false\n",
                 );
-                let doc = privatelinkd::spec::checker()
-                    .check(&privatelinkd::yaml::load(&text).documents[0])
-                    .unwrap();
-                Wanted::new(doc, "f.yaml")
+                Wanted::new(doc(&text), "f.yaml")
             })
             .collect();
-        let policy = Policy {
-            owner_id: "owner".into(),
-            max_deletes_per_pass: 5,
-            allow_mass_delete: false,
-            source_empty: false,
-            approved: Default::default(),
-        };
+        let policy = sim::policy();
         let mut converged = false;
         for _ in 0..40 {
             let pass = engine
@@ -393,22 +367,14 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
         "legacy.yaml",
         &endpoint("legacy", FAILING_CLUSTER, &[SUBNET_AZ4], ""),
     );
-    let daemon = privatelinkd_command()
-        .args(["run", "--config"])
-        .arg(setup.config())
-        // Everything, down to the HTTP stack's own traces, goes to a file (a pipe nobody reads
-        // would fill up and stall the daemon).
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(setup.path("daemon.log")).unwrap())
-        .spawn()
-        .unwrap();
+    // Everything, down to the HTTP stack's own traces (the daemon's log goes to a file).
+    let daemon = Daemon::start_with(&setup, &[], &[("RUST_LOG", "trace")]);
     let converged = eventually(Duration::from_secs(60), || {
         setup.phase("orders", "orders").as_deref() == Some("Active")
             && setup.phase("legacy", "legacy").as_deref() == Some("Failed")
     });
     if !converged {
-        let log = std::fs::read_to_string(setup.path("daemon.log")).unwrap_or_default();
+        let log = daemon.log();
         let interesting: Vec<&str> = log
             .lines()
             .filter(|l| !l.contains("TRACE") && !l.contains("DEBUG"))
@@ -422,13 +388,9 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
         setup.phase("bad-zone", "bad-zone").as_deref(),
         Some("Failed")
     );
-    Command::new("kill")
-        .args(["-s", "TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    let out = daemon.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let logs = std::fs::read_to_string(setup.path("daemon.log")).unwrap();
+    daemon.signal("TERM");
+    let (code, logs) = daemon.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0));
     assert!(logs.contains("TRACE"), "trace logs were on");
     assert!(
         logs.contains("register_connection"),
@@ -459,11 +421,7 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
             Faults::default(),
         ),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = std::fs::read_to_string(setup.config())
         .unwrap()
         .replace("ADDR", &fake.addr.to_string())
@@ -504,8 +462,7 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
     assert_eq!(daemon.stop(), Some(0));
 
     // The cluster's life, as the API shows it: paused, then resumed, then deleted.
-    let runtime = runtime();
-    runtime.block_on(async {
+    runtime().block_on(async {
         let client = TidbClient::new(TidbSettings {
             api_url: format!("http://{}", fake.addr),
             public_key: PUBLIC.into(),
@@ -514,26 +471,15 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
             caller: None,
         })
         .unwrap();
-        let ec2 = SimCloud::new(load_world(&ready_world()), None)
-            .unwrap()
-            .with_tidb_elsewhere();
+        let ec2 = cloud_of(&ready_world()).with_tidb_elsewhere();
         let rates = Rates::default().scaled(1_000_000.0);
         let mut engine = Engine::new(gated(client), Budgeted::new(ec2, rates), "owner");
         engine.set_tidb_pace(Duration::from_secs(600), 1000.0);
         let wanted = [Wanted::new(
-            privatelinkd::spec::checker()
-                .check(
-                    &privatelinkd::yaml::load(&endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""))
-                        .documents[0],
-                )
-                .unwrap(),
+            doc(&endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")),
             "orders.yaml",
         )];
-        let policy = Policy {
-            owner_id: "owner".into(),
-            max_deletes_per_pass: 5,
-            ..Policy::default()
-        };
+        let policy = sim::policy();
         let message =
             |p: &privatelinkd::reconcile::PassOutcome| p.plan.endpoints[0].message.clone();
         fake.sim.set_cluster_state(CLUSTER, ClusterState::Paused);

@@ -1,10 +1,20 @@
-//! Shared test scaffolding: worlds, endpoint files and daemon configs in temp directories,
-//! the daemon binary as a process, and the fake TiDB Cloud server in this process.
+//! Shared test scaffolding, one definition each: worlds, endpoint files and daemon configs in
+//! temp directories (here), the daemon binary as a process (`daemon`), the fake TiDB Cloud
+//! server in this process (`fake_tidb`), moto_server for EC2 (`moto`), and the engine
+//! in-process on the simulated cloud (`sim`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod daemon;
+pub mod fake_tidb;
+pub mod moto;
+pub mod proxy;
+pub mod sim;
+
+pub use daemon::*;
+pub use fake_tidb::*;
 
 pub const CLUSTER: &str = "1379661944646413143";
 pub const FAILING_CLUSTER: &str = "1379661944646413999";
@@ -71,6 +81,22 @@ pub fn nth_endpoint(i: usize, name: &str, cluster: &str, subnets: &[&str]) -> St
     } else {
         another_endpoint(name, cluster, subnets, "")
     }
+}
+
+/// A simulated world loaded from the text of a world file.
+pub fn sim_world(world_text: &str) -> privatelinkd::cloud::sim::World {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.yaml");
+    std::fs::write(&path, world_text).unwrap();
+    privatelinkd::cloud::sim::World::load(&path).unwrap()
+}
+
+/// The runtime a test drives async code on: one thread, with time and I/O.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A daemon set-up in a temp directory: config, world, endpoints/ and a persisted world.
@@ -196,177 +222,6 @@ pub fn wait_for(what: &str, limit: Duration, check: impl FnMut() -> bool) {
     );
 }
 
-pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_privatelinkd"))
-}
-
-/// What a systemd unit hands its processes, and the TiDB Cloud keys' environment: the daemon
-/// acts on every one of them (a state directory it locks, a socket it notifies, journald's log
-/// format, credentials). A suite run under systemd, or from a shell that has them, must not
-/// pass them to the daemons it starts; a test that wants one sets it itself.
-const INHERITED_BY_SYSTEMD: [&str; 13] = [
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    "JOURNAL_STREAM",
-    "STATE_DIRECTORY",
-    "RUNTIME_DIRECTORY",
-    "CREDENTIALS_DIRECTORY",
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-    "INVOCATION_ID",
-    "TIDBCLOUD_PUBLIC_KEY",
-    "TIDBCLOUD_PRIVATE_KEY",
-];
-
-/// The privatelinkd binary, with none of the environment above.
-pub fn privatelinkd_command() -> Command {
-    let mut command = Command::new(binary());
-    for var in INHERITED_BY_SYSTEMD {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// The daemon binary running on a setup, killed when dropped. Its log goes to
-/// `<setup>/daemon.log` (appended across restarts): a pipe nobody reads could fill and stall it.
-pub struct Daemon {
-    pub child: Child,
-    log: PathBuf,
-    /// Where this process's part of the log begins: evidence is read from this process only,
-    /// never from what an earlier one wrote.
-    offset: usize,
-}
-
-impl Daemon {
-    pub fn start(setup: &Setup, args: &[&str]) -> Daemon {
-        Daemon::start_with(setup, args, &[])
-    }
-
-    pub fn start_with(setup: &Setup, args: &[&str], envs: &[(&str, &str)]) -> Daemon {
-        let log = setup.path("daemon.log");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let offset = file.metadata().unwrap().len() as usize;
-        let child = privatelinkd_command()
-            .args(["run", "--config"])
-            .arg(setup.config())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Daemon { child, log, offset }
-    }
-
-    /// This process's log so far.
-    pub fn log(&self) -> String {
-        let all = std::fs::read(&self.log).unwrap_or_default();
-        String::from_utf8_lossy(all.get(self.offset..).unwrap_or_default()).into_owned()
-    }
-
-    /// The address this process serves `/metrics` on (from its first log line, written once
-    /// its signal handlers are in and its listener is bound).
-    pub fn addr(&self) -> String {
-        let mut found = None;
-        wait_for("the daemon's listener", Duration::from_secs(30), || {
-            found = self.log().lines().find_map(|l| {
-                let (_, addr) = l.split_once("/readyz on http://")?;
-                Some(addr.trim().to_string())
-            });
-            found.is_some()
-        });
-        found.unwrap()
-    }
-
-    /// Waits until this process says it is ready (`/readyz` 200: a full pass completed).
-    pub fn wait_ready(&self) {
-        let addr = self.addr();
-        wait_for("the daemon to be ready", Duration::from_secs(60), || {
-            http_get(&addr, "/readyz").is_some_and(|(status, _)| status == 200)
-        });
-    }
-
-    /// A metric of this process, summed over its series (`None` while it does not answer).
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        let (_, body) = http_get(&self.addr(), "/metrics")?;
-        Some(
-            body.lines()
-                .filter(|l| {
-                    l.strip_prefix(name)
-                        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum(),
-        )
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    pub fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Waits for the process to end by itself: its exit code and the log so far.
-    pub fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (
-                    status.code(),
-                    std::fs::read_to_string(&self.log).unwrap_or_default(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the daemon did not exit within {limit:?}");
-    }
-
-    /// SIGTERM, then the exit code. Waits first for this process to say it has started, so
-    /// the signal cannot arrive before its handlers are in.
-    pub fn stop(self) -> Option<i32> {
-        self.addr();
-        self.signal("TERM");
-        self.wait(Duration::from_secs(30)).0
-    }
-
-    /// A number from /proc/PID/status (`VmRSS:`, `Threads:`).
-    pub fn proc_status(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    pub fn open_files(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A plain HTTP/1.0 GET on loopback: (status, body), or `None` if nothing answers.
 pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     http_request(addr, "GET", path, "")
@@ -389,29 +244,6 @@ pub fn http_request(addr: &str, method: &str, path: &str, body: &str) -> Option<
     let status = answer.split(' ').nth(1)?.parse().ok()?;
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
     Some((status, body))
-}
-
-/// Starts the daemon `kills` times and kills it with SIGKILL at a pseudo-random instant each
-/// time (replayable from `seed`, between `earliest` and `earliest + spread`), then starts it
-/// once more and returns it: what a crash campaign leaves behind.
-pub fn crash_repeatedly(
-    setup: &Setup,
-    kills: usize,
-    mut seed: u64,
-    earliest: Duration,
-    spread: Duration,
-) -> Daemon {
-    for _ in 0..kills {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let after = earliest + Duration::from_millis((seed >> 33) % spread.as_millis() as u64);
-        let mut daemon = Daemon::start(setup, &[]);
-        std::thread::sleep(after);
-        daemon.child.kill().unwrap(); // SIGKILL, at an arbitrary instant
-        daemon.child.wait().unwrap();
-    }
-    Daemon::start(setup, &[])
 }
 
 /// After a crash campaign: exactly `documents` live endpoints, no name twice, and exactly one
@@ -441,73 +273,6 @@ pub fn assert_one_endpoint_and_connection_per_document(setup: &Setup, documents:
         connections, documents,
         "exactly one connection per document"
     );
-}
-
-/// The fake TiDB Cloud server, in this process on a thread of its own (the daemon under test
-/// is another process, the client under test may run on the test's runtime); stopped when
-/// dropped.
-pub struct FakeTidb {
-    pub addr: std::net::SocketAddr,
-    /// Its simulated world, to change while it serves (a cluster paused, failures healed).
-    pub sim: privatelinkd::cloud::sim::SimCloud,
-    /// The server itself (its request log).
-    pub fake: fake_tidbcloud::Fake,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FakeTidb {
-    /// Serves `world_text` (a world file) with `options`.
-    pub fn start(world_text: &str, options: fake_tidbcloud::Options) -> FakeTidb {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("world.yaml");
-        std::fs::write(&path, world_text).unwrap();
-        let world = privatelinkd::cloud::sim::World::load(&path).unwrap();
-        let sim = privatelinkd::cloud::sim::SimCloud::new(world, None).unwrap();
-        let fake = fake_tidbcloud::Fake::new(sim, options);
-        let sim = fake.sim().clone();
-        let handle = fake.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = fake;
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                serving.serve_until(listener, shutdown).await.unwrap();
-            });
-        });
-        FakeTidb {
-            addr,
-            sim,
-            fake: handle,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for FakeTidb {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Test credentials for moto and the EC2 stub, set once before any AWS client is built in this process, so
