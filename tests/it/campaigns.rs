@@ -77,15 +77,11 @@ fn flaky_providers_with_throttling_bursts_still_converge_and_show_it() {
             },
         },
     );
-    let port = free_port();
-    let config = std::fs::read_to_string(setup.config())
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let config = format!(
+    let port = setup.listen_on_free_port();
+    setup.edit_config(|config| format!(
         "{config}cloud: {{tidbCloud: real, aws: simulated}}\ntidbCloud: {{apiUrl: \"{}\", publicKey: CAMPAIGN, privateKeyFile: ./key.txt, requestsPerMinute: 1000}}\n",
         fake.url()
-    );
-    std::fs::write(setup.config(), config).unwrap();
+    ));
     let names: Vec<String> = (0..8).map(|i| format!("ep-{i}")).collect();
     for (i, n) in names.iter().enumerate() {
         setup.write(

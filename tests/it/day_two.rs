@@ -414,12 +414,7 @@ fn a_state_dir_remembers_its_owner_and_endpoints_are_handed_over_only_when_asked
         setup.phase("a", "a").as_deref() == Some("Active")
     });
     assert_eq!(daemon.stop(), Some(0));
-    let config = std::fs::read_to_string(setup.config()).unwrap();
-    std::fs::write(
-        setup.config(),
-        config.replace("ownerId: test-host", "ownerId: new-host"),
-    )
-    .unwrap();
+    setup.edit_config(|c| c.replace("ownerId: test-host", "ownerId: new-host"));
     let (code, log) = Daemon::start(&setup, &[]).wait(Duration::from_secs(30));
     assert_eq!(code, Some(1));
     assert!(
@@ -476,20 +471,7 @@ timeScale: 20
         &endpoint("down", FAILING_CLUSTER, &[SUBNET_AZ4], ""),
     );
     let daemon = Daemon::start(&setup, &[]);
-    let reachable = |stem: &str| {
-        setup.status(stem).and_then(|s| {
-            s["endpoints"][0]["conditions"]
-                .as_array()?
-                .iter()
-                .find(|c| c["type"] == "Reachable")
-                .map(|c| {
-                    (
-                        c["status"].as_str().unwrap().to_string(),
-                        c["message"].as_str().unwrap().to_string(),
-                    )
-                })
-        })
-    };
+    let reachable = |stem: &str| setup.condition(stem, "Reachable");
     wait_for("up Reachable", Duration::from_secs(30), || {
         reachable("up").is_some_and(|(s, _)| s == "True")
     });

@@ -18,17 +18,6 @@ fn privatelinkd(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-fn with_port(setup: &Setup) -> u16 {
-    let port = free_port();
-    let config = std::fs::read_to_string(setup.config()).unwrap();
-    std::fs::write(
-        setup.config(),
-        config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
-    )
-    .unwrap();
-    port
-}
-
 #[test]
 fn delete_then_orphan_then_remove_leaves_the_endpoint_and_its_connection_untagged() {
     let setup = Setup::new(&world(20, true), "");
@@ -101,7 +90,7 @@ fn delete_then_orphan_then_remove_leaves_the_endpoint_and_its_connection_untagge
 #[test]
 fn held_back_deletions_are_shown_and_approve_deletions_releases_exactly_them() {
     let setup = Setup::new(&world(20, true), "prune: {maxDeletesPerPass: 1}\n");
-    let port = with_port(&setup);
+    let port = setup.listen_on_free_port();
     let config = setup.config();
     let config = config.to_str().unwrap();
     let names = ["a", "b", "c"];
@@ -216,7 +205,7 @@ fn held_back_deletions_are_shown_and_approve_deletions_releases_exactly_them() {
 #[test]
 fn control_requests_are_answered_on_loopback() {
     let setup = Setup::new(&world(20, true), "");
-    let port = with_port(&setup);
+    let port = setup.listen_on_free_port();
     setup.write("a.yaml", &endpoint("a", CLUSTER, &[SUBNET_AZ1], ""));
     let daemon = Daemon::start(&setup, &[]);
     daemon.wait_ready();

@@ -349,12 +349,7 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
             Faults::default(),
         ),
     );
-    let config = std::fs::read_to_string(setup.config()).unwrap();
-    std::fs::write(
-        setup.config(),
-        config.replace("ADDR", &fake.addr.to_string()),
-    )
-    .unwrap();
+    setup.edit_config(|c| c.replace("ADDR", &fake.addr.to_string()));
     setup.write(
         "orders.yaml",
         &endpoint("orders", CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
@@ -421,12 +416,9 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
             Faults::default(),
         ),
     );
-    let port = free_port();
-    let config = std::fs::read_to_string(setup.config())
-        .unwrap()
-        .replace("ADDR", &fake.addr.to_string())
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(setup.config(), config).unwrap();
+    setup.edit_config(|c| c.replace("ADDR", &fake.addr.to_string()));
+    // `privatelinkd retry` finds the daemon through the config's listen address.
+    setup.listen_on_free_port();
     setup.write(
         "legacy.yaml",
         &endpoint("legacy", FAILING_CLUSTER, &[SUBNET_AZ4], ""),

@@ -29,12 +29,7 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
         ),
     );
     // Settled endpoints are looked at every interval: a short one, for the hand-made changes.
-    let config = std::fs::read_to_string(setup.config()).unwrap();
-    std::fs::write(
-        setup.config(),
-        config.replace("interval: 60s", "interval: 2s"),
-    )
-    .unwrap();
+    setup.edit_config(|c| c.replace("interval: 60s", "interval: 2s"));
     let subnet = |i: usize| net.subnets[i].0.clone();
     // The AZ subnet checks need AWS IDs of the form the spec accepts: moto's are.
     let doc = |name: &str, subnets: &[String]| {
@@ -71,20 +66,7 @@ fn the_daemon_converges_edits_and_deletes_real_endpoints() {
     let sdk = runtime().block_on(moto.sdk());
     // The group moto made has no inbound rule: PortAllowed says which rule to add, naming the
     // group, the port and the VPC's CIDR (described from moto in batches).
-    let port_allowed = || {
-        setup.status("orders").and_then(|s| {
-            s["endpoints"][0]["conditions"]
-                .as_array()?
-                .iter()
-                .find(|c| c["type"] == "PortAllowed")
-                .map(|c| {
-                    (
-                        c["status"].as_str().unwrap().to_string(),
-                        c["message"].as_str().unwrap().to_string(),
-                    )
-                })
-        })
-    };
+    let port_allowed = || setup.condition("orders", "PortAllowed");
     let (status, message) = port_allowed().unwrap();
     assert_eq!(status, "False");
     assert!(

@@ -134,6 +134,20 @@ impl Setup {
         self.path("privatelinkd.yaml")
     }
 
+    /// Rewrites the daemon config with `edit`.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let config = std::fs::read_to_string(self.config()).unwrap();
+        std::fs::write(self.config(), edit(config)).unwrap();
+    }
+
+    /// Moves `metrics.listen` to a free port, which it returns: for a test that scrapes it, or
+    /// a command that finds the running daemon through the config.
+    pub fn listen_on_free_port(&self) -> u16 {
+        let port = free_port();
+        self.edit_config(|c| c.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")));
+        port
+    }
+
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.path(&format!("endpoints/{rel}"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -159,6 +173,21 @@ impl Setup {
             .iter()
             .find(|e| e["name"] == name)
             .and_then(|e| e["phase"].as_str().map(String::from))
+    }
+
+    /// Condition `kind` of the first endpoint in status file `stem`: (status, message).
+    pub fn condition(&self, stem: &str, kind: &str) -> Option<(String, String)> {
+        let status = self.status(stem)?;
+        status["endpoints"][0]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == kind)
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["message"].as_str().unwrap().to_string(),
+                )
+            })
     }
 
     /// The simulated world as persisted: every endpoint EC2 ever made, with its tags.
