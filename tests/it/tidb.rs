@@ -333,8 +333,9 @@ fn a_full_listing_of_300_endpoints_through_the_client_costs_three_pages() {
     });
 }
 
-#[test]
-fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
+/// A daemon set-up with `tidbCloud: real` against a fake server of its own, which serves
+/// `ready_world()` with `algorithm` and `rpm` requests a minute; the key is in ./key.txt.
+fn against_the_fake(algorithm: Algorithm, rpm: u64) -> (Setup, FakeTidb) {
     let setup = Setup::new(
         &ready_world(),
         "cloud: {tidbCloud: real, aws: simulated}\ntidbCloud: {apiUrl: \"http://ADDR\", publicKey: PUBKEY01, privateKeyFile: ./key.txt}\n",
@@ -342,14 +343,16 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
     std::fs::write(setup.path("key.txt"), format!("{PRIVATE}\n")).unwrap();
     let fake = FakeTidb::start(
         &ready_world(),
-        options(
-            Algorithm::Sha256,
-            100,
-            Duration::from_secs(60),
-            Faults::default(),
-        ),
+        options(algorithm, rpm, Duration::from_secs(60), Faults::default()),
     );
     setup.edit_config(|c| c.replace("ADDR", &fake.addr.to_string()));
+    (setup, fake)
+}
+
+#[test]
+fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
+    // The server serves until the end of the test.
+    let (setup, _fake) = against_the_fake(Algorithm::Sha256, 100);
     setup.write(
         "orders.yaml",
         &endpoint("orders", CLUSTER, &[SUBNET_AZ1, SUBNET_AZ4], ""),
@@ -402,21 +405,7 @@ fn the_daemon_converges_the_demo_against_the_fake_and_never_shows_the_key() {
 #[test]
 fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives_its_life() {
     use privatelinkd::cloud::ClusterState;
-    let setup = Setup::new(
-        &ready_world(),
-        "cloud: {tidbCloud: real, aws: simulated}\ntidbCloud: {apiUrl: \"http://ADDR\", publicKey: PUBKEY01, privateKeyFile: ./key.txt}\n",
-    );
-    std::fs::write(setup.path("key.txt"), format!("{PRIVATE}\n")).unwrap();
-    let fake = FakeTidb::start(
-        &ready_world(),
-        options(
-            Algorithm::Md5,
-            1000,
-            Duration::from_secs(60),
-            Faults::default(),
-        ),
-    );
-    setup.edit_config(|c| c.replace("ADDR", &fake.addr.to_string()));
+    let (setup, fake) = against_the_fake(Algorithm::Md5, 1000);
     // `privatelinkd retry` finds the daemon through the config's listen address.
     setup.listen_on_free_port();
     setup.write(
