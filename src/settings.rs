@@ -343,12 +343,18 @@ pub struct SimulatedSettings {
 pub struct MetricsSettings {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Which endpoints get series of their own: `unhealthy` (not Active, or a condition not
+    /// True; the default) or `all` (about 20 series an endpoint). Every endpoint counts in
+    /// `privatelinkd_endpoints` and `privatelinkd_endpoint_conditions` either way.
+    #[serde(default)]
+    pub endpoint_detail: crate::metrics::EndpointDetail,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
         MetricsSettings {
             listen: default_listen(),
+            endpoint_detail: Default::default(),
         }
     }
 }

@@ -146,6 +146,7 @@ impl Daemon {
         }
         let interval = settings.interval();
         metrics.set_interval(interval);
+        metrics.set_endpoint_detail(settings.file.metrics.endpoint_detail);
         let tree = Tree::new(settings.file.endpoints_dir.clone());
         Daemon {
             settings,

@@ -67,6 +67,8 @@ impl Daemon {
             r.interval = new.interval();
         }
         self.metrics.set_interval(new.interval());
+        self.metrics
+            .set_endpoint_detail(new.file.metrics.endpoint_detail);
         if let Some(server) = server
             && let Some(old) = self.server.replace(server)
         {

@@ -20,7 +20,7 @@ use crate::cloud::{BucketClass, CallObserver, Outcome, op};
 mod endpoints;
 
 use endpoints::EndpointSeries;
-pub use endpoints::{EndpointInfo, EndpointTable, EndpointView};
+pub use endpoints::{EndpointDetail, EndpointInfo, EndpointTable, EndpointView};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -260,6 +260,11 @@ impl Metrics {
     /// Replaces the per-endpoint and per-service series with the report's latest table.
     pub fn set_endpoints(&self, table: Arc<EndpointTable>) {
         self.endpoints.set(table);
+    }
+
+    /// Which endpoints get series of their own (`metrics.endpointDetail`).
+    pub fn set_endpoint_detail(&self, detail: EndpointDetail) {
+        self.endpoints.set_detail(detail);
     }
 
     pub fn set_interval(&self, interval: Duration) {

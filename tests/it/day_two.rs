@@ -483,9 +483,14 @@ timeScale: 20
         message.contains(&format!("127.0.0.1:{closed_port}")) && message.contains("refused"),
         "{message}"
     );
+    // "up" is healthy: it counts in the aggregate; "down" has series of its own.
+    assert_eq!(
+        daemon.metric("privatelinkd_endpoint_conditions{type=\"Reachable\",status=\"True\"}"),
+        Some(1.0)
+    );
     assert_eq!(
         daemon.metric(
-            "privatelinkd_endpoint_condition{name=\"up\",type=\"Reachable\",status=\"True\"}"
+            "privatelinkd_endpoint_condition{name=\"down\",type=\"Reachable\",status=\"False\"}"
         ),
         Some(1.0)
     );

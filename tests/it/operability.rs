@@ -129,9 +129,15 @@ fn a_live_scrape_passes_promtool_and_shows_the_failed_endpoint() {
         body = text;
         body.contains("privatelinkd_endpoint_phase{name=\"legacy\",phase=\"Failed\"} 1")
     });
+    // A healthy endpoint (Active, every condition True) counts in the aggregates only.
+    assert!(
+        !body.contains("privatelinkd_endpoint_phase{name=\"orders\""),
+        "{body}"
+    );
     for line in [
-        "privatelinkd_endpoint_phase{name=\"orders\",phase=\"Active\"} 1",
-        "privatelinkd_endpoint_phase{name=\"orders\",phase=\"Failed\"} 0",
+        "privatelinkd_endpoints{phase=\"Active\"} 1",
+        "privatelinkd_endpoints{phase=\"Failed\"} 1",
+        "privatelinkd_endpoint_phase{name=\"legacy\",phase=\"Active\"} 0",
         "privatelinkd_config_files{result=\"invalid\"} 1",
         "privatelinkd_config_files{result=\"valid\"} 2",
         "privatelinkd_deletions_blocked 0",
@@ -148,7 +154,12 @@ fn a_live_scrape_passes_promtool_and_shows_the_failed_endpoint() {
     ] {
         assert!(body.contains(line), "missing {line:?} in\n{body}");
     }
-    assert!(body.contains("privatelinkd_endpoint_info{name=\"orders\",file=\"orders.yaml\",cluster_id=\"1379661944646413143\",node_group_id=\"1379661944646413144\",region=\"us-east-1\",vpc_id=\"vpc-0a1b2c3d4e5f67890\",vpc_endpoint_id=\"vpce-"));
+    assert!(
+        body.contains(
+            "privatelinkd_endpoint_info{name=\"legacy\",file=\"legacy.yaml\",cluster_id=\""
+        )
+    );
+    assert!(!body.contains("privatelinkd_endpoint_info{name=\"orders\""));
     assert!(body.contains("privatelinkd_api_budget_wait_seconds_total{api=\"tidbcloud\"}"));
     assert!(body.contains("privatelinkd_reconcile_pass_duration_seconds_bucket"));
     assert!(body.contains("privatelinkd_last_successful_sync_timestamp_seconds "));
