@@ -12,7 +12,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Phase;
+use crate::cloud::{ConnectionState, EndpointState, ServiceState};
+use crate::plan::{ConditionStatus, ConditionType, Phase};
 
 const HEADER: &str = "# Written by privatelinkd; edits are overwritten.\n";
 
@@ -59,9 +60,8 @@ pub struct EndpointStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ConditionEntry {
     #[serde(rename = "type")]
-    pub kind: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
+    pub kind: ConditionType,
+    pub status: ConditionStatus,
     pub reason: String,
     pub message: String,
     /// When `status` last changed.
@@ -71,7 +71,7 @@ pub struct ConditionEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceStatus {
-    pub state: String,
+    pub state: ServiceState,
     pub name: String,
     pub dns_name: String,
     pub available_zones: Vec<String>,
@@ -81,7 +81,7 @@ pub struct ServiceStatus {
 #[serde(rename_all = "camelCase")]
 pub struct VpcEndpointStatus {
     pub id: String,
-    pub state: String,
+    pub state: EndpointState,
     pub private_dns_enabled: bool,
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
@@ -91,7 +91,7 @@ pub struct VpcEndpointStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionStatus {
     pub id: String,
-    pub state: String,
+    pub state: ConnectionState,
     pub host: String,
     pub port: u16,
 }

@@ -11,6 +11,7 @@ use privatelinkd::control::{HeldBack, Retrying};
 use privatelinkd::daemon::{self, Daemon, Member};
 use privatelinkd::lease::{self, Election, ElectionConfig, StoreConfig};
 use privatelinkd::metrics::Metrics;
+use privatelinkd::plan::{ConditionStatus, ConditionType};
 use privatelinkd::settings::{LeaderElection, Settings};
 use privatelinkd::source::Catalog;
 use privatelinkd::status::{self, StatusFile, StatusWriter};
@@ -323,9 +324,13 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                         e.message
                     );
                     // What a person must act on, in the condition's own words.
-                    for c in e.conditions.iter().filter(|c| c.status == "False") {
-                        if c.kind != "PrivateDnsReady" || c.reason != "Disabled" {
-                            println!("  {}: {}", c.kind, c.message);
+                    for c in e
+                        .conditions
+                        .iter()
+                        .filter(|c| c.status == ConditionStatus::False)
+                    {
+                        if c.kind != ConditionType::PrivateDnsReady || c.reason != "Disabled" {
+                            println!("  {}: {}", c.kind.as_str(), c.message);
                         }
                     }
                 }
@@ -342,8 +347,8 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
 fn conditions_summary(conditions: &[privatelinkd::status::ConditionEntry]) -> String {
     let off: Vec<String> = conditions
         .iter()
-        .filter(|c| c.status != "True" && c.reason != "Disabled")
-        .map(|c| format!("{}={}", c.kind, c.status))
+        .filter(|c| c.status != ConditionStatus::True && c.reason != "Disabled")
+        .map(|c| format!("{}={}", c.kind.as_str(), c.status.as_str()))
         .collect();
     match (conditions.is_empty(), off.is_empty()) {
         (true, _) => "-".into(),

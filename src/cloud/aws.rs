@@ -180,14 +180,9 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 }
 
 /// EC2 states arrive as `available`, `pendingAcceptance`...; should a parsed variant ever come
-/// through as `Available`, it reads the same.
-fn state_name(state: Option<&aws_sdk_ec2::types::State>) -> String {
-    let raw = state.map(|s| s.as_str()).unwrap_or("unknown");
-    let mut chars = raw.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+/// through as `Available`, it reads the same (`EndpointState::parse` ignores case).
+fn state_of(state: Option<&aws_sdk_ec2::types::State>) -> EndpointState {
+    EndpointState::parse(state.map(|s| s.as_str()).unwrap_or("unknown"))
 }
 
 fn endpoint_of(e: &aws_sdk_ec2::types::VpcEndpoint) -> VpcEndpoint {
@@ -195,7 +190,7 @@ fn endpoint_of(e: &aws_sdk_ec2::types::VpcEndpoint) -> VpcEndpoint {
         id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
         vpc_id: e.vpc_id().unwrap_or_default().to_string(),
         service_name: e.service_name().unwrap_or_default().to_string(),
-        state: state_name(e.state()),
+        state: state_of(e.state()),
         private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
         subnet_ids: e.subnet_ids().to_vec(),
         security_group_ids: e
@@ -274,7 +269,7 @@ impl Ec2 for AwsClient {
             .vpc_endpoints()
             .iter()
             .map(endpoint_of)
-            .filter(|e| e.state != "deleted")
+            .filter(|e| e.state != EndpointState::Deleted)
             .collect();
         let next = out.next_token().filter(|t| !t.is_empty()).map(String::from);
         Ok(Page { items, next })

@@ -104,11 +104,28 @@ pub struct NodeGroup {
     pub is_default: bool,
 }
 
+/// A private link service's state, as the status file and the metrics name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum ServiceState {
     Creating,
     Active,
     Deleting,
+}
+
+impl ServiceState {
+    pub const ALL: [ServiceState; 3] = [
+        ServiceState::Creating,
+        ServiceState::Active,
+        ServiceState::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Creating => "Creating",
+            ServiceState::Active => "Active",
+            ServiceState::Deleting => "Deleting",
+        }
+    }
 }
 
 /// A node group's private link service (an AWS endpoint service owned by TiDB Cloud).
@@ -133,6 +150,19 @@ pub enum ConnectionState {
     Discovered,
 }
 
+impl ConnectionState {
+    /// The API's name (`ACTIVE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Pending => "PENDING",
+            ConnectionState::Active => "ACTIVE",
+            ConnectionState::Deleting => "DELETING",
+            ConnectionState::Failed => "FAILED",
+            ConnectionState::Discovered => "DISCOVERED",
+        }
+    }
+}
+
 /// A private endpoint connection: TiDB Cloud's record of our VPC endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "camelCase")]
@@ -155,9 +185,7 @@ pub struct VpcEndpoint {
     pub id: String,
     pub vpc_id: String,
     pub service_name: String,
-    /// AWS's lowercase camelCase state (`pendingAcceptance`, `available`, `deleted`, ...),
-    /// compared as a string: the Rust SDK parses these as `Unknown`.
-    pub state: String,
+    pub state: EndpointState,
     pub private_dns_enabled: bool,
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
@@ -167,6 +195,81 @@ pub struct VpcEndpoint {
 impl VpcEndpoint {
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags.get(key).map(String::as_str)
+    }
+}
+
+/// An interface endpoint's state, in EC2's lowercase camelCase (`pendingAcceptance`).
+///
+/// Read from EC2's own text, not from the SDK's enum: the Rust SDK parses these lowercase
+/// names as `Unknown`. A state this version does not know is kept as EC2 wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EndpointState {
+    PendingAcceptance,
+    Pending,
+    Available,
+    Deleting,
+    Deleted,
+    Rejected,
+    Failed,
+    Expired,
+    Partial,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl EndpointState {
+    const KNOWN: [EndpointState; 9] = [
+        EndpointState::PendingAcceptance,
+        EndpointState::Pending,
+        EndpointState::Available,
+        EndpointState::Deleting,
+        EndpointState::Deleted,
+        EndpointState::Rejected,
+        EndpointState::Failed,
+        EndpointState::Expired,
+        EndpointState::Partial,
+    ];
+
+    /// EC2's name, any case: the API sends `pendingAcceptance`, its documentation and
+    /// older responses `PendingAcceptance`.
+    pub fn parse(name: &str) -> EndpointState {
+        EndpointState::KNOWN
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| EndpointState::Other(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            EndpointState::PendingAcceptance => "pendingAcceptance",
+            EndpointState::Pending => "pending",
+            EndpointState::Available => "available",
+            EndpointState::Deleting => "deleting",
+            EndpointState::Deleted => "deleted",
+            EndpointState::Rejected => "rejected",
+            EndpointState::Failed => "failed",
+            EndpointState::Expired => "expired",
+            EndpointState::Partial => "partial",
+            EndpointState::Other(name) => name,
+        }
+    }
+
+    /// Deleting or deleted: going away whatever anyone does.
+    pub fn is_going(&self) -> bool {
+        matches!(self, EndpointState::Deleting | EndpointState::Deleted)
+    }
+}
+
+impl From<&str> for EndpointState {
+    fn from(name: &str) -> EndpointState {
+        EndpointState::parse(name)
+    }
+}
+
+impl std::fmt::Display for EndpointState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -251,4 +354,31 @@ pub struct ModifyEndpoint {
     pub add_security_group_ids: Vec<String>,
     pub remove_security_group_ids: Vec<String>,
     pub private_dns_enabled: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_states_read_and_write_as_ec2_names_them() {
+        for state in EndpointState::KNOWN {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(serde_json::from_str::<EndpointState>(&json).unwrap(), state);
+            assert_eq!(EndpointState::parse(state.as_str()), state);
+        }
+        assert_eq!(
+            EndpointState::parse("PendingAcceptance"),
+            EndpointState::PendingAcceptance
+        );
+        let new = EndpointState::parse("hibernating");
+        assert_eq!(new, EndpointState::Other("hibernating".into()));
+        assert_eq!(serde_json::to_string(&new).unwrap(), "\"hibernating\"");
+        assert_eq!(
+            serde_json::from_str::<EndpointState>("\"hibernating\"").unwrap(),
+            new
+        );
+        assert!(EndpointState::Deleted.is_going() && !EndpointState::Pending.is_going());
+    }
 }

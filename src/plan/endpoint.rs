@@ -7,7 +7,8 @@ use super::{
     ownership, removal,
 };
 use crate::cloud::{
-    Connection, ConnectionState, CreateEndpoint, ModifyEndpoint, Scope, Service, ServiceState,
+    Connection, ConnectionState, CreateEndpoint, EndpointState, ModifyEndpoint, Scope, Service,
+    ServiceState,
 };
 use crate::spec::{DeletionPolicy, EndpointSpec};
 
@@ -20,7 +21,7 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
     plan.conditions = conditions::conditions(desired, observed);
     if let Some(endpoint) = &observed.endpoint
         && plan.leaving.is_none()
-        && !matches!(endpoint.state.as_str(), "deleting" | "deleted")
+        && !endpoint.state.is_going()
     {
         // The tags say what the latest document says (its policy, file and labels), from the
         // pass that first sees a change: a removal later does what the document said last.
@@ -195,8 +196,8 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
         return plan;
     };
 
-    match endpoint.state.as_str() {
-        "failed" | "rejected" | "expired" => {
+    match endpoint.state {
+        EndpointState::Failed | EndpointState::Rejected | EndpointState::Expired => {
             return here(
                 Phase::Failed,
                 format!(
@@ -205,7 +206,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                 ),
             );
         }
-        "deleting" | "deleted" => {
+        EndpointState::Deleting | EndpointState::Deleted => {
             return here(
                 Phase::Deleting,
                 format!(
@@ -307,7 +308,7 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                 "the TiDB Cloud connection is being deleted; it will be registered again".into(),
             ),
             ConnectionState::Pending | ConnectionState::Discovered
-                if endpoint.state != "available" =>
+                if endpoint.state != EndpointState::Available =>
             {
                 here(
                     Phase::Initiating,
@@ -315,11 +316,11 @@ fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
                 )
             }
             // TiDB Cloud accepted; AWS shows `pending` while it applies acceptance or a change.
-            ConnectionState::Active if endpoint.state == "pending" => here(
+            ConnectionState::Active if endpoint.state == EndpointState::Pending => here(
                 Phase::Pending,
                 "AWS is applying a change to the endpoint (pending)".into(),
             ),
-            ConnectionState::Active if endpoint.state != "available" => here(
+            ConnectionState::Active if endpoint.state != EndpointState::Available => here(
                 Phase::Initiating,
                 format!(
                     "waiting for AWS to accept the endpoint ({})",
@@ -413,7 +414,11 @@ fn adopt(
             format!("waiting to look up {wanted}"),
         );
     }
-    let Some(e) = o.adoptee.as_ref().filter(|e| e.state != "deleted") else {
+    let Some(e) = o
+        .adoptee
+        .as_ref()
+        .filter(|e| e.state != EndpointState::Deleted)
+    else {
         return EndpointPlan::new(
             name,
             Phase::Failed,

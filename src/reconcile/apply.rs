@@ -21,9 +21,10 @@ pub struct Applied {
     /// What TiDB Cloud now holds of the endpoint's connection: the one registered, or the one
     /// deleted (going), so the engine's book knows without asking.
     pub connection: Option<Connection>,
-    /// For a connection's deletion, whether it succeeded or not: the VPC endpoint it was of
-    /// (the engine tells a stale connection's cleanup from a retry by it).
-    pub of_endpoint: Option<String>,
+    /// Set for a connection's deletion only, whether it succeeded or not: the VPC endpoint
+    /// it was of (the error policy tells a stale connection's cleanup from a re-registration
+    /// by it).
+    pub deleted_connection_of: Option<String>,
 }
 
 /// What a successful action answered.
@@ -70,7 +71,7 @@ where
                     Ok(Answer::Connection(c)) => connection = Some(c.clone()),
                     _ => {}
                 }
-                let of_endpoint = match &action {
+                let deleted_connection_of = match &action {
                     Action::DeleteConnection { connection, .. } => {
                         Some(connection.endpoint_id.clone())
                     }
@@ -81,7 +82,7 @@ where
                     kind: action.kind(),
                     result: result.map(drop),
                     connection,
-                    of_endpoint,
+                    deleted_connection_of,
                 });
                 if failed {
                     break;
@@ -114,7 +115,7 @@ async fn create<E: Ec2>(
     let mut request = request.clone();
     for _ in 0..8 {
         let endpoint = ec2.create_endpoint(scope, &request).await?;
-        let alive = !matches!(endpoint.state.as_str(), "deleted" | "deleting");
+        let alive = !endpoint.state.is_going();
         if alive {
             let now = ec2
                 .describe_endpoints(scope, std::slice::from_ref(&endpoint.id))

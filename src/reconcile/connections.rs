@@ -20,7 +20,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Engine, PassOutcome, observe::all_pages};
-use crate::cloud::{CloudError, Connection, ConnectionState, Ec2, TidbCloud, VpcEndpoint};
+use crate::cloud::{
+    CloudError, Connection, ConnectionState, Ec2, EndpointState, TidbCloud, VpcEndpoint,
+};
 
 /// The share of the key's budget that observation may spend.
 const OBSERVE_SHARE: f64 = 0.5;
@@ -104,7 +106,7 @@ where
         let mut in_flight: BTreeMap<&str, Vec<Connection>> = BTreeMap::new();
         for (project, e) in endpoints {
             if let Some(c) = book.of(&e.id)
-                && (c.state != ConnectionState::Active || e.state != "available")
+                && (c.state != ConnectionState::Active || e.state != EndpointState::Available)
             {
                 in_flight.entry(project).or_default().push(c.clone());
             }

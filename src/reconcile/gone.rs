@@ -49,7 +49,7 @@ impl Gone {
     /// One owned endpoint of the listing (deleting ones included). Costs no allocation for an
     /// endpoint listed before: this runs for every endpoint in every pass.
     pub fn saw(&mut self, scope: &Scope, endpoint: &VpcEndpoint, name: &str) {
-        let deleting = matches!(endpoint.state.as_str(), "deleting" | "deleted");
+        let deleting = endpoint.state.is_going();
         let id = endpoint.id.as_str();
         if let Some(l) = self.listed.get_mut(id) {
             l.pass = self.pass;
@@ -116,7 +116,7 @@ impl Gone {
             Ok(found) => {
                 let alive: BTreeSet<&str> = found
                     .iter()
-                    .filter(|e| !matches!(e.state.as_str(), "deleting" | "deleted"))
+                    .filter(|e| !e.state.is_going())
                     .map(|e| e.id.as_str())
                     .collect();
                 for id in ids {

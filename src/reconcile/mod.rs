@@ -4,19 +4,21 @@
 //! ```text
 //!  wanted documents --observe.rs--> Observed per endpoint + leftovers
 //!                   --plan::plan--> Plan (pure)
-//!                   --backoff.rs--> Plan minus the actions of endpoints in backoff
-//!                   --apply.rs----> Applied results (and new backoffs)
+//!                   --error_policy.rs (backoff.rs)--> Plan minus the actions of endpoints in backoff
+//!                   --apply.rs----> Applied results
+//!                   --error_policy.rs--> new backoffs, re-registration schedules
 //! ```
 
 mod apply;
 mod backoff;
 mod connections;
+mod error_policy;
 mod firewall;
 mod gone;
 mod lookups;
 mod network;
 mod observe;
-mod retry;
+mod reregister;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -31,14 +33,13 @@ use crate::probe::Prober;
 use crate::spec::{self, EndpointDocument};
 
 pub use apply::Applied;
-use backoff::Backoffs;
 pub use backoff::Held;
 use connections::ConnectionBook;
+use error_policy::{ErrorPolicy, Generations};
 use firewall::Firewalls;
 use gone::Gone;
 use lookups::Lookups;
 use network::Networks;
-use retry::Retries;
 
 /// One desired endpoint as the daemon hands it over: the document and its file.
 #[derive(Debug, Clone)]
@@ -146,15 +147,14 @@ pub struct Engine<T, E> {
     firewalls: Firewalls,
     /// VPC facts for the checks before a create or modify, per account and region.
     networks: Networks,
-    /// When connections TiDB Cloud marked FAILED are tried again.
-    retries: Retries,
+    /// Backoffs after failed actions and re-registrations of FAILED connections.
+    errors: ErrorPolicy,
     /// The reachability probe, when enabled.
     prober: Option<Prober>,
     /// Another owner whose endpoints documents may take over (`run --reown-from`).
     reown_from: Option<String>,
     /// Every account and region ever desired: a removed document's endpoint is still found.
     scopes: BTreeSet<Scope>,
-    backoff: Backoffs,
     /// What the latest valid document of each endpoint said, since start: a removal does what
     /// it said, even if writing the tags that say so has not happened yet.
     last_seen: HashMap<String, LastSeen>,
@@ -180,11 +180,10 @@ where
             tidb_rate: crate::cloud::BucketClass::Tidb.published().per_second,
             firewalls: Firewalls::default(),
             networks: Networks::default(),
-            retries: Retries::default(),
+            errors: ErrorPolicy::default(),
             prober: None,
             reown_from: None,
             scopes: BTreeSet::new(),
-            backoff: Backoffs::default(),
             last_seen: HashMap::new(),
             apply_window: Duration::from_secs(30),
         }
@@ -223,8 +222,7 @@ where
         self.firewalls = Firewalls::default();
         self.networks = Networks::default();
         self.gone = Gone::default();
-        self.retries = Retries::default();
-        self.backoff = Backoffs::default();
+        self.errors = ErrorPolicy::default();
     }
 
     /// Cached clusters and services are looked up again in the next pass.
@@ -266,14 +264,13 @@ where
     /// A person asks for these endpoints to be tried again now: their backoff ends, a FAILED
     /// connection is retried, and a failed lookup of their cluster is asked again.
     pub fn retry_now(&mut self, names: &[String], wanted: &[Wanted]) {
+        self.errors.force(names);
         for name in names {
-            self.backoff.succeeded(name);
             if let Some(w) = wanted.iter().find(|w| w.doc.metadata.name.as_str() == name) {
                 self.lookups
                     .forget_failure(w.doc.spec.tidb_cloud.cluster_id.as_str());
             }
         }
-        self.retries.request(names.iter().cloned());
     }
 
     /// Observe and plan; with `apply`, carry the plan out.
@@ -287,6 +284,48 @@ where
         policy: &Policy,
         apply: bool,
     ) -> PassOutcome {
+        self.remember_documents(wanted);
+        let mut outcome = PassOutcome::default();
+
+        let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
+
+        let desired: Vec<(Desired<'_>, plan::Observed)> = wanted
+            .iter()
+            .map(|w| Desired {
+                doc: &w.doc,
+                file: &w.file,
+            })
+            .zip(observed)
+            .collect();
+        let mut plan = plan::plan(&desired, &leftovers, policy);
+        self.firewalls.settle(wanted, &plan);
+        outcome.seen = seen(desired);
+
+        let generations = Generations::new(wanted, &leftovers);
+        outcome.held = self
+            .errors
+            .hold_back(&mut plan, &generations, Instant::now());
+
+        if apply {
+            outcome.applied = apply::apply(&self.tidb, &self.ec2, &plan, self.apply_window).await;
+            for c in outcome.applied.iter().filter_map(|a| a.connection.as_ref()) {
+                self.connections.record(c.clone());
+            }
+            let failed = self.errors.after_apply(
+                &outcome.applied,
+                &plan,
+                &mut self.gone,
+                &generations,
+                Instant::now(),
+            );
+            outcome.held.extend(failed);
+        }
+        outcome.plan = plan;
+        outcome
+    }
+
+    /// What each valid document says of its policy and file, remembered for its removal.
+    fn remember_documents(&mut self, wanted: &[Wanted]) {
         for w in wanted {
             let name = w.doc.metadata.name.as_str();
             let policy = w.doc.spec.deletion_policy;
@@ -299,101 +338,23 @@ where
                 self.last_seen.insert(name.to_string(), seen);
             }
         }
-        let mut outcome = PassOutcome::default();
-        let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
-        let desired: Vec<(Desired<'_>, plan::Observed)> = wanted
-            .iter()
-            .zip(observed)
-            .map(|(w, o)| {
-                let d = Desired {
-                    doc: &w.doc,
-                    file: &w.file,
-                };
-                (d, o)
-            })
-            .collect();
-        let mut plan = plan::plan(&desired, &leftovers, policy);
-        self.firewalls.settle(wanted, &plan);
-        // What was observed goes to the report as is (moved, not copied).
-        outcome.seen = desired
-            .into_iter()
-            .map(|(d, o)| {
-                let seen = Seen {
-                    node_group_id: o.node_group_id,
-                    service: o.service,
-                    endpoint: o.endpoint,
-                    connection: o.connection,
-                };
-                (d.doc.metadata.name.to_string(), seen)
-            })
-            .collect();
-
-        // What each plan is for, so that a changed document starts afresh after failures:
-        // a desired endpoint's generation, or the endpoint a removal removes.
-        let mut generations: HashMap<String, String> = wanted
-            .iter()
-            .map(|w| (w.doc.metadata.name.to_string(), w.generation.clone()))
-            .collect();
-        for l in &leftovers {
-            let name = plan::ownership::name_of(&l.endpoint).to_string();
-            generations
-                .entry(name)
-                .or_insert_with(|| format!("removal of {}", l.endpoint.id));
-        }
-        let generation = |name: &str| generations.get(name).cloned().unwrap_or_default();
-        outcome.held = self
-            .backoff
-            .hold_back(&mut plan, generation, Instant::now());
-
-        if apply {
-            outcome.applied = apply::apply(&self.tidb, &self.ec2, &plan, self.apply_window).await;
-            let retrying: BTreeSet<&str> = plan
-                .endpoints
-                .iter()
-                .filter(|p| p.retrying)
-                .map(|p| p.name.as_str())
-                .collect();
-            for a in &outcome.applied {
-                if let Some(c) = &a.connection {
-                    self.connections.record(c.clone());
-                }
-                // Cleaning up after an endpoint AWS no longer has: a failure there must not
-                // hold back the endpoint itself. A transient one is tried again next pass; a
-                // refusal is given up, and said.
-                let stale = a.of_endpoint.as_deref().filter(|id| self.gone.is_gone(id));
-                if a.kind == "delete_connection"
-                    && stale.is_none()
-                    && retrying.contains(a.name.as_str())
-                {
-                    self.retries.attempted(&a.name, Instant::now());
-                }
-                match (&a.result, stale) {
-                    (Ok(()), _) => self.backoff.succeeded(&a.name),
-                    (Err(e), Some(id)) => {
-                        if !e.is_transient() {
-                            self.gone.give_up(id);
-                            tracing::warn!(
-                                endpoint = %a.name,
-                                "cannot delete the TiDB Cloud connection of VPC endpoint {id}, which AWS no longer has ({e}); delete it in the TiDB Cloud console"
-                            );
-                        }
-                    }
-                    (Err(e), None) => {
-                        let held = self.backoff.failed(
-                            &a.name,
-                            generation(&a.name),
-                            a.kind,
-                            e,
-                            Instant::now(),
-                        );
-                        outcome.held.insert(a.name.clone(), held);
-                    }
-                }
-            }
-        }
-        outcome.plan = plan;
-        outcome
     }
+}
+
+/// What was observed goes to the report as is (moved, not copied).
+fn seen(desired: Vec<(Desired<'_>, plan::Observed)>) -> BTreeMap<String, Seen> {
+    desired
+        .into_iter()
+        .map(|(d, o)| {
+            let seen = Seen {
+                node_group_id: o.node_group_id,
+                service: o.service,
+                endpoint: o.endpoint,
+                connection: o.connection,
+            };
+            (d.doc.metadata.name.to_string(), seen)
+        })
+        .collect()
 }
 
 fn scope_of(doc: &EndpointDocument) -> Scope {

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use super::network::NetworkQuery;
 use super::{Engine, Frozen, PassOutcome, Wanted};
 use crate::cloud::{
-    CloudError, ConnectionState, Ec2, Page, Scope, ServiceState, TidbCloud, VpcEndpoint,
+    CloudError, ConnectionState, Ec2, EndpointState, Page, Scope, ServiceState, TidbCloud,
+    VpcEndpoint,
 };
 use crate::plan::{self, Leftover, Observed, ProbeResult, ownership};
 use crate::probe::{Prober, Target};
@@ -102,10 +103,16 @@ where
                 .and_then(|e| self.connections.of(&e.id).cloned());
             match &o.connection {
                 Some(c) if c.state == ConnectionState::Failed => {
-                    o.retry = Some(self.retries.observe(name, &w.generation, Instant::now()));
+                    o.retry = Some(self.errors.connection_failed(
+                        name,
+                        &w.generation,
+                        Instant::now(),
+                    ));
                 }
                 // Registered again, or accepted: the failure is over.
-                Some(c) if c.state == ConnectionState::Active => self.retries.forget(name),
+                Some(c) if c.state == ConnectionState::Active => {
+                    self.errors.connection_active(name)
+                }
                 _ => {}
             }
             let aws = &w.doc.spec.aws;
@@ -243,7 +250,7 @@ where
                             // one, and ours.
                             if owned
                                 .get(&name)
-                                .is_none_or(|(_, old)| old.state == "deleting")
+                                .is_none_or(|(_, old)| old.state == EndpointState::Deleting)
                             {
                                 owned.insert(name, (scope.clone(), e));
                             }

@@ -1,5 +1,5 @@
-//! Retries of connections TiDB Cloud marked FAILED, as the console allows: delete the failed
-//! connection and register the same VPC endpoint again. The first retry comes 5 minutes after
+//! Re-registration of connections TiDB Cloud marked FAILED, as the console allows: delete the
+//! failed connection and register the same VPC endpoint again. The first comes 5 minutes after
 //! the failure is seen, then 10, 20, 40 minutes, then every hour; at once when the document
 //! changes or when a person asks (`privatelinkd retry`).
 
@@ -22,16 +22,16 @@ struct Entry {
     generation: String,
 }
 
-/// The retry schedule of every endpoint whose connection is FAILED.
+/// The re-registration schedule of every endpoint whose connection is FAILED.
 #[derive(Debug, Default)]
-pub struct Retries {
+pub struct Reregistrations {
     entries: HashMap<String, Entry>,
     /// Asked for by a person, to happen in the next pass.
     requested: HashSet<String>,
 }
 
-impl Retries {
-    /// A person asked for these to be retried now.
+impl Reregistrations {
+    /// A person asked for these to be registered again now.
     pub fn request(&mut self, names: impl IntoIterator<Item = String>) {
         self.requested.extend(names);
     }
@@ -64,7 +64,8 @@ impl Retries {
         self.entries.remove(name);
     }
 
-    /// A retry was made: the next one, if it fails again, waits twice as long (an hour at most).
+    /// A re-registration was made: the next one, if it fails again, waits twice as long (an
+    /// hour at most).
     pub fn attempted(&mut self, name: &str, now: Instant) {
         if let Some(e) = self.entries.get_mut(name) {
             e.attempts += 1;

@@ -154,15 +154,7 @@ pub(super) fn departures(
 
 /// The (type, status) of each condition a status file shows, for the metrics.
 pub(super) fn view_conditions(entries: &[ConditionEntry]) -> Vec<(ConditionType, ConditionStatus)> {
-    entries
-        .iter()
-        .filter_map(|c| {
-            Some((
-                ConditionType::parse(&c.kind)?,
-                ConditionStatus::parse(&c.status)?,
-            ))
-        })
-        .collect()
+    entries.iter().map(|c| (c.kind, c.status)).collect()
 }
 
 /// What an endpoint the observation did not reach shows: nothing.
@@ -233,7 +225,7 @@ pub(super) fn endpoint_status(
         observed_generation: generation,
         last_transition_time,
         service: seen.service.as_ref().map(|s| ServiceStatus {
-            state: format!("{:?}", s.state),
+            state: s.state,
             name: s.name.clone(),
             dns_name: s.dns_name.clone(),
             available_zones: s.available_zones.clone(),
@@ -247,10 +239,7 @@ pub(super) fn endpoint_status(
         }),
         connection: seen.connection.as_ref().map(|c| ConnectionStatus {
             id: c.id.clone(),
-            state: serde_json::to_value(c.state)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            state: c.state,
             host: c.host.clone(),
             port: c.port,
         }),
@@ -260,18 +249,19 @@ pub(super) fn endpoint_status(
 /// The plan's conditions as the status file shows them: a transition time kept while the
 /// status stays; an uncertain plan (observed in part) keeps the last known conditions.
 pub(super) fn conditions(plan: &EndpointPlan, old: Option<&EndpointStatus>) -> Vec<ConditionEntry> {
-    let before: BTreeMap<&str, &ConditionEntry> = old
+    let before: BTreeMap<ConditionType, &ConditionEntry> = old
         .iter()
-        .flat_map(|o| o.conditions.iter().map(|c| (c.kind.as_str(), c)))
+        .flat_map(|o| o.conditions.iter().map(|c| (c.kind, c)))
         .collect();
     if plan.uncertain && !before.is_empty() {
         // Only what could be seen is news: the cluster's condition (paused, gone).
         return before
             .values()
             .map(|c| {
-                let fresh = plan.conditions.iter().find(|n| {
-                    n.kind == ConditionType::ClusterAvailable && n.kind.as_str() == c.kind
-                });
+                let fresh = plan
+                    .conditions
+                    .iter()
+                    .find(|n| n.kind == ConditionType::ClusterAvailable && n.kind == c.kind);
                 match fresh {
                     Some(n) => entry(n, Some(c)),
                     None => (*c).clone(),
@@ -281,19 +271,18 @@ pub(super) fn conditions(plan: &EndpointPlan, old: Option<&EndpointStatus>) -> V
     }
     plan.conditions
         .iter()
-        .map(|c| entry(c, before.get(c.kind.as_str()).copied()))
+        .map(|c| entry(c, before.get(&c.kind).copied()))
         .collect()
 }
 
 pub(super) fn entry(c: &Condition, old: Option<&ConditionEntry>) -> ConditionEntry {
-    let status = c.status.as_str();
     let last_transition_time = match old {
-        Some(o) if o.status == status => o.last_transition_time.clone(),
+        Some(o) if o.status == c.status => o.last_transition_time.clone(),
         _ => status::now_rfc3339(),
     };
     ConditionEntry {
-        kind: c.kind.as_str().to_string(),
-        status: status.to_string(),
+        kind: c.kind,
+        status: c.status,
         reason: c.reason.clone(),
         message: c.message.clone(),
         last_transition_time,

@@ -30,7 +30,7 @@ impl Ec2 for SimCloud {
             page[PAGE_EC2 - 1].id.clone()
         });
         // The tag filter matches `deleted` endpoints too; they fill pages like the rest.
-        page.retain(|e| e.state != "deleted");
+        page.retain(|e| e.state != EndpointState::Deleted);
         Ok(Page { items: page, next })
     }
 
@@ -154,7 +154,8 @@ impl Ec2 for SimCloud {
             id: id.clone(),
             vpc_id: request.vpc_id.clone(),
             service_name: request.service_name.clone(),
-            state: String::new(),
+            // Shown as the simulated clock says (`view_endpoint`), never as stored.
+            state: EndpointState::PendingAcceptance,
             private_dns_enabled: false,
             subnet_ids: request.subnet_ids.clone(),
             security_group_ids: request.security_group_ids.clone(),
@@ -214,7 +215,7 @@ impl Ec2 for SimCloud {
                     e.endpoint.vpc_id
                 )));
             }
-            if sim.view_endpoint(&e, now).state != "available" {
+            if sim.view_endpoint(&e, now).state != EndpointState::Available {
                 return Err(CloudError::Permanent(
                     "InvalidParameter: private DNS can only be enabled on an accepted endpoint"
                         .into(),

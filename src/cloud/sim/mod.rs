@@ -513,17 +513,16 @@ impl Sim {
             registered => registered,
         };
         view.state = match (e.deleted_at, registered) {
-            (Some(at), _) if now >= at + Self::ms(t.delete) => "deleted",
-            (Some(_), _) => "deleting",
-            (None, None) => "pendingAcceptance",
-            (None, Some(at)) if now < at + Self::ms(t.accept) => "pendingAcceptance",
-            (None, Some(at)) if now < at + Self::ms(t.activate) => "pending",
+            (Some(at), _) if now >= at + Self::ms(t.delete) => EndpointState::Deleted,
+            (Some(_), _) => EndpointState::Deleting,
+            (None, None) => EndpointState::PendingAcceptance,
+            (None, Some(at)) if now < at + Self::ms(t.accept) => EndpointState::PendingAcceptance,
+            (None, Some(at)) if now < at + Self::ms(t.activate) => EndpointState::Pending,
             (None, Some(_)) => match e.dns_change {
-                Some((_, at)) if now < at => "pending",
-                _ => "available",
+                Some((_, at)) if now < at => EndpointState::Pending,
+                _ => EndpointState::Available,
             },
-        }
-        .to_string();
+        };
         if let Some((value, at)) = e.dns_change
             && now >= at
         {

@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{Filter, VpcEndpointType};
 use privatelinkd::cloud::aws::{AwsClient, AwsConfig};
-use privatelinkd::cloud::{CloudError, Ec2, ModifyEndpoint, Scope, VpcAttribute};
+use privatelinkd::cloud::{CloudError, Ec2, EndpointState, ModifyEndpoint, Scope, VpcAttribute};
 use privatelinkd::plan::ownership as tags;
 
 use super::{owned, request, scope};
@@ -39,7 +39,7 @@ fn create_find_modify_and_delete_an_interface_endpoint() {
         let e = &found[0];
         assert_eq!(e.id, created.id);
         // moto makes interface endpoints available at once; the string is compared as sent.
-        assert_eq!(e.state, "available");
+        assert_eq!(e.state, EndpointState::Available);
         assert_eq!(e.tag(tags::NAME), Some("orders"));
         assert_eq!(e.subnet_ids, [net.subnets[0].0.clone()]);
         assert_eq!(e.security_group_ids, [net.groups[0].clone()]);

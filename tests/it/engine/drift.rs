@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::common::sim::*;
 use crate::common::*;
+use privatelinkd::cloud::EndpointState;
 use privatelinkd::plan::Phase;
 use privatelinkd::reconcile::{Engine, Frozen, PassOutcome, Wanted};
 
@@ -24,7 +25,7 @@ fn an_endpoint_deleted_behind_our_back_is_recreated_once() {
         let live: Vec<_> = cloud
             .all_endpoints()
             .into_iter()
-            .filter(|e| e.state != "deleted")
+            .filter(|e| e.state != EndpointState::Deleted)
             .collect();
         assert_eq!(live.len(), 1);
         assert_ne!(live[0].id, first);
@@ -78,7 +79,7 @@ fn drift_is_acted_on_within_an_interval_on_aws_and_within_full_resync_on_tidb_cl
         let live: Vec<String> = cloud
             .all_endpoints()
             .into_iter()
-            .filter(|e| e.state != "deleted")
+            .filter(|e| e.state != EndpointState::Deleted)
             .map(|e| e.id)
             .collect();
         let connections = cloud.all_connections();
@@ -200,7 +201,7 @@ fn a_stale_connection_that_cannot_be_deleted_never_holds_back_the_replacement() 
         let live: Vec<_> = cloud
             .all_endpoints()
             .into_iter()
-            .filter(|e| e.state != "deleted")
+            .filter(|e| e.state != EndpointState::Deleted)
             .collect();
         assert_eq!(live.len(), 1);
         assert_ne!(live[0].id, old);

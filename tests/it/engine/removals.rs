@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::common::sim::*;
 use crate::common::*;
+use privatelinkd::cloud::EndpointState;
 use privatelinkd::cloud::sim::SimCloud;
 use privatelinkd::reconcile::Frozen;
 
@@ -92,7 +93,7 @@ fn a_removal_does_what_the_latest_document_said_even_if_its_tags_lag() {
         assert_eq!(kinds, ["untag"], "{:?}", removed.plan.removals);
     });
     let e = &cloud.all_endpoints()[0];
-    assert_eq!(e.state, "available", "the endpoint stays");
+    assert_eq!(e.state, EndpointState::Available, "the endpoint stays");
     assert!(!e.tags.keys().any(|k| k.starts_with("privatelinkd.io/")));
     assert_eq!(cloud.all_connections().len(), 1, "the connection stays");
     assert!(!cloud.calls().contains_key("ec2.DeleteVpcEndpoints"));
