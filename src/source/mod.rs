@@ -1,4 +1,6 @@
-//! Reads endpoint files into valid documents and located problems.
+//! Reads endpoint files into valid documents and located problems: `walk.rs` finds them
+//! safely, `cache.rs` reads and checks each one (and keeps it until it changes), and this file
+//! checks them against each other.
 //!
 //! A file is valid only as a whole: one bad document makes the whole file invalid, and the
 //! daemon then leaves every endpoint the file held exactly as it was. Problems between files
@@ -10,18 +12,23 @@
 //! symlinks are followed but a directory is never read twice (no cycles), and an entry that
 //! cannot be read at all freezes the endpoints that came from it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use crate::diag::{Diagnostic, Pos};
-use crate::spec::{self, EndpointDocument};
-use crate::yaml;
+use crate::spec::EndpointDocument;
+
+mod cache;
+mod walk;
+
+pub use cache::{FileCache, parse_file, read_file};
+use walk::Walk;
 
 /// Larger files are refused: an endpoint document is well under a kilobyte.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -255,39 +262,6 @@ impl Tree {
     }
 }
 
-/// Files as last read, kept while their inode, size and modification time stay the same: the
-/// daemon's pass over an unchanged directory parses nothing again.
-#[derive(Debug, Default)]
-pub struct FileCache {
-    files: HashMap<PathBuf, (Stamp, Arc<SpecFile>)>,
-}
-
-/// What tells that a file changed.
-type Stamp = (std::time::SystemTime, u64, u64);
-
-impl FileCache {
-    fn read(&mut self, path: &Path) -> Arc<SpecFile> {
-        let stamp = fs::metadata(path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
-        if let (Some(stamp), Some((seen, file))) = (stamp, self.files.get(path))
-            && stamp == *seen
-        {
-            return file.clone();
-        }
-        let file = Arc::new(read_file(path));
-        match stamp {
-            Some(stamp) if !file.unreadable => {
-                self.files.insert(path.to_path_buf(), (stamp, file.clone()));
-            }
-            _ => {
-                self.files.remove(path);
-            }
-        }
-        file
-    }
-}
-
 /// Is this the name of an endpoint file? Status sidecars and hidden files are not.
 pub fn is_spec_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -309,207 +283,6 @@ fn stem_of(path: &Path) -> &str {
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     name.trim_end_matches(".yaml").trim_end_matches(".yml")
-}
-
-/// What a walk of the given paths found: files to read, and entries that are findings.
-#[derive(Debug, Default)]
-struct Walk {
-    files: Vec<PathBuf>,
-    problems: Vec<SpecFile>,
-    /// Directories read so far, by device and inode: a symlink back to one of them (a cycle)
-    /// or a second way into one is not followed.
-    seen: HashSet<(u64, u64)>,
-}
-
-impl Walk {
-    /// A path the user named: a file is read whatever its name; one that cannot be read at all
-    /// stops the walk (a usage error).
-    fn explicit(&mut self, path: &Path) -> Result<(), SourceError> {
-        let io_error = |source| SourceError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = fs::metadata(path).map_err(io_error)?;
-        if meta.is_dir() {
-            self.seen.insert((meta.dev(), meta.ino()));
-            let entries = list(path).map_err(io_error)?;
-            entries.iter().for_each(|e| self.entry(e));
-        } else if meta.is_file() {
-            self.files.push(path.to_path_buf());
-        } else {
-            self.problems
-                .push(SpecFile::problem(path, false, not_regular(&meta)));
-        }
-        Ok(())
-    }
-
-    /// An entry found inside a directory.
-    fn entry(&mut self, path: &Path) {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.starts_with('.') {
-            return;
-        }
-        // What matters here is an entry that may hold endpoint files: one named like an
-        // endpoint file, or one without an extension (a directory, or a link to one).
-        let relevant = is_spec_file(path) || Path::new(name).extension().is_none();
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if relevant => {
-                let message = match fs::read_link(path) {
-                    Ok(target) if e.raw_os_error() == Some(libc::ELOOP) => {
-                        format!("symlink loop (-> {}); not followed", target.display())
-                    }
-                    Ok(target) => format!("dangling symlink (-> {}): {e}", target.display()),
-                    Err(_) => format!("cannot read: {e}"),
-                };
-                let directory = !is_spec_file(path);
-                self.problems
-                    .push(SpecFile::problem(path, directory, message));
-                return;
-            }
-            Err(_) => return,
-        };
-        if meta.is_dir() {
-            if !self.seen.insert((meta.dev(), meta.ino())) {
-                let message =
-                    "a directory already read (a symlink cycle or a second link); not followed";
-                self.problems
-                    .push(SpecFile::problem(path, true, message.into()));
-                return;
-            }
-            match list(path) {
-                Ok(entries) => entries.iter().for_each(|e| self.entry(e)),
-                Err(e) => self.problems.push(SpecFile::problem(
-                    path,
-                    true,
-                    format!("cannot list directory: {e}"),
-                )),
-            }
-        } else if is_spec_file(path) {
-            if meta.is_file() {
-                self.files.push(path.to_path_buf());
-            } else {
-                self.problems
-                    .push(SpecFile::problem(path, false, not_regular(&meta)));
-            }
-        }
-    }
-}
-
-/// The entries of a directory.
-fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect()
-}
-
-fn not_regular(meta: &fs::Metadata) -> String {
-    let t = meta.file_type();
-    let what = if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else {
-        "not a file"
-    };
-    format!("not a regular file ({what}); only regular files are read")
-}
-
-/// Opens a regular file without ever blocking (a FIFO put in its place since it was listed
-/// would block `open` until a writer comes) and reads at most `MAX_FILE_BYTES` and one more.
-fn read_bounded(path: &Path) -> io::Result<Result<Vec<u8>, String>> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(Err(not_regular(&meta)));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Ok(Err(format!(
-            "file is larger than {} KiB",
-            MAX_FILE_BYTES / 1024
-        )));
-    }
-    Ok(Ok(bytes))
-}
-
-/// Reads and checks one file on its own.
-pub fn read_file(path: &Path) -> SpecFile {
-    match read_bounded(path) {
-        Ok(Ok(bytes)) => parse_file(path, &bytes),
-        Ok(Err(message)) => SpecFile::problem(path, false, message),
-        Err(e) => {
-            let mut file = SpecFile::problem(path, false, format!("cannot read file: {e}"));
-            file.unreadable = true;
-            file
-        }
-    }
-}
-
-/// Checks the contents of one file (the fuzz harness feeds this directly).
-pub fn parse_file(path: &Path, bytes: &[u8]) -> SpecFile {
-    let mut file = SpecFile::new(path);
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) if !text.contains('\0') => text,
-        _ => {
-            let message = "not a text file (binary data or not UTF-8)".to_string();
-            return SpecFile::problem(path, false, message);
-        }
-    };
-    let loaded = yaml::load(text);
-    for finding in loaded.problems {
-        file.problems.push(finding.in_file(path));
-    }
-    if loaded.documents.is_empty() && file.problems.is_empty() {
-        let message = "no endpoint documents (the file is empty or holds only comments)";
-        file.problems
-            .push(Diagnostic::new(path, Pos::START, message));
-    }
-    for tree in &loaded.documents {
-        match spec::checker().check(tree) {
-            Ok(spec) => file.documents.push(Document {
-                generation: spec::generation(&spec),
-                spec: Arc::new(spec),
-                pos: tree.pos,
-                name_pos: tree.at("/metadata/name").map_or(tree.pos, |n| n.pos),
-                endpoint_id_pos: tree.at("/spec/aws/endpointId").map_or(tree.pos, |n| n.pos),
-            }),
-            Err(findings) => file
-                .problems
-                .extend(findings.into_iter().map(|f| f.in_file(path))),
-        }
-    }
-    if !file.is_valid() {
-        file.mentions = mentions(text, &loaded.documents);
-    }
-    file
-}
-
-/// The endpoint names an invalid file seems to name: `metadata.name` of what parsed, and any
-/// `name:` line (a file broken beyond parsing still says which endpoints it meant).
-fn mentions(text: &str, documents: &[yaml::Node]) -> BTreeSet<String> {
-    static NAME_LINE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r#"(?m)^\s*name\s*:\s*["']?([a-z][a-z0-9-]{0,62})["']?\s*(?:#.*)?$"#)
-            .expect("a valid pattern")
-    });
-    let mut names: BTreeSet<String> = documents
-        .iter()
-        .filter_map(|d| match &d.at("/metadata/name")?.value {
-            yaml::Value::Str(name) => Some(name.clone()),
-            _ => None,
-        })
-        .collect();
-    names.extend(NAME_LINE.captures_iter(text).map(|c| c[1].to_string()));
-    names
 }
 
 /// Problems between files: names, adopted endpoint IDs and status-file names must be unique.

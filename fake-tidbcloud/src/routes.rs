@@ -1,0 +1,310 @@
+//! The API's routes (and the fake's own control endpoints): what an authenticated request
+//! within budget is answered, from the simulated world, in the wire types of the spec.
+
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use privatelinkd::cloud::sim::{ConnectionFilter, SimCloud};
+use privatelinkd::cloud::tidb::*;
+use privatelinkd::cloud::{CloudError, ClusterState, Connection, TidbCloud};
+
+use crate::{RATE_LIMIT_CODE, Shared, error};
+
+fn ok(value: impl serde::Serialize) -> Response {
+    let body = serde_json::to_string(&value).expect("plain data");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+fn from_cloud(e: CloudError) -> Response {
+    match e {
+        CloudError::NotFound(m) => error(StatusCode::NOT_FOUND, 5, &m),
+        CloudError::Permanent(m) => error(StatusCode::BAD_REQUEST, 3, &m),
+        CloudError::Throttled { .. } => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            RATE_LIMIT_CODE,
+            "rate limited",
+        ),
+        CloudError::Transient(m) | CloudError::Unreachable(m) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, 13, &m)
+        }
+        // The simulated world never fences; a server has no lease.
+        CloudError::Fenced => error(StatusCode::INTERNAL_SERVER_ERROR, 13, "fenced"),
+    }
+}
+
+fn query(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The API's routes, by path segments after `/v1beta1`.
+pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Response {
+    if let Some(path) = uri.path().strip_prefix("/fake/") {
+        return control(shared, method, path, body);
+    }
+    let Some(path) = uri.path().strip_prefix("/v1beta1/") else {
+        return error(StatusCode::NOT_FOUND, 5, "not found");
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let sim = &shared.sim;
+    match (method.clone(), segments.as_slice()) {
+        (Method::GET, ["clusters", cluster]) => get_cluster(sim, cluster).await,
+        (Method::GET, ["clusters", cluster, "tidbNodeGroups"]) => {
+            match sim.list_node_groups(cluster).await {
+                Ok(groups) => {
+                    let wire: Vec<WireNodeGroup> = groups
+                        .iter()
+                        .map(|g| WireNodeGroup {
+                            cluster_id: cluster.to_string(),
+                            ..WireNodeGroup::from(g)
+                        })
+                        .collect();
+                    ok(WireNodeGroupList {
+                        total_size: wire.len() as i32,
+                        tidb_node_groups: wire,
+                        next_page_token: None,
+                    })
+                }
+                Err(e) => from_cloud(e),
+            }
+        }
+        (
+            Method::GET,
+            [
+                "clusters",
+                cluster,
+                "tidbNodeGroups",
+                group,
+                "privateLinkService",
+            ],
+        ) => match sim.get_service(cluster, group).await {
+            Ok(s) => {
+                let region = sim
+                    .cluster_seed(cluster)
+                    .map(|c| c.region)
+                    .unwrap_or_default();
+                ok(WireService {
+                    name: format!("tidbNodeGroups/{group}/privateLinkService"),
+                    tidb_node_group_id: group.to_string(),
+                    service_name: s.name,
+                    service_dns_name: s.dns_name,
+                    available_zones: s.available_zones,
+                    state: service_state_name(s.state).into(),
+                    region_id: format!("aws-{region}"),
+                    cloud_provider: Some("aws".into()),
+                })
+            }
+            Err(e) => from_cloud(e),
+        },
+        (
+            Method::GET,
+            [
+                "clusters",
+                cluster,
+                "tidbNodeGroups",
+                group,
+                "privateEndpointConnections",
+            ],
+        ) => list_connections(sim, uri, cluster, group),
+        (
+            Method::POST,
+            [
+                "clusters",
+                cluster,
+                "tidbNodeGroups",
+                group,
+                "privateEndpointConnections",
+            ],
+        ) => {
+            let endpoint = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+                v.get("endpointId")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            });
+            let Some(endpoint) = endpoint else {
+                return error(StatusCode::BAD_REQUEST, 3, "endpointId is required");
+            };
+            match sim.create_connection(cluster, group, &endpoint).await {
+                Ok(c) => ok(wire_connection(sim, &c)),
+                Err(e) => from_cloud(e),
+            }
+        }
+        (
+            method,
+            [
+                "clusters",
+                cluster,
+                "tidbNodeGroups",
+                group,
+                "privateEndpointConnections",
+                id,
+            ],
+        ) if method == Method::GET || method == Method::DELETE => {
+            let found = sim
+                .connection(id)
+                .filter(|c| c.cluster_id == *cluster && c.node_group_id == *group);
+            let Some(connection) = found else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    5,
+                    &format!("private endpoint connection {id} not found"),
+                );
+            };
+            if method == Method::GET {
+                return ok(wire_connection(sim, &connection));
+            }
+            match sim.delete_connection(&connection).await {
+                Ok(()) => ok(json!({})),
+                Err(e) => from_cloud(e),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            5,
+            &format!("no route for {method} {}", uri.path()),
+        ),
+    }
+}
+
+/// The fake's own control endpoints (not TiDB Cloud's API), for tests and demos:
+/// `PUT /fake/clusters/{id}/state` with `{"state": "PAUSED"}` moves a cluster through its life.
+fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
+    let segments: Vec<&str> = path.split('/').collect();
+    match (method.clone(), segments.as_slice()) {
+        (Method::PUT, ["clusters", cluster, "state"]) => {
+            let state = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("state")?.as_str().and_then(ClusterState::parse));
+            let Some(state) = state else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    3,
+                    "state must be one of the API's cluster states (ACTIVE, PAUSED, ...)",
+                );
+            };
+            if shared.sim.cluster_state(cluster).is_none() {
+                return error(StatusCode::NOT_FOUND, 5, "no such cluster in the world");
+            }
+            shared.sim.set_cluster_state(cluster, state);
+            ok(json!({ "clusterId": cluster, "state": state.as_str() }))
+        }
+        _ => error(StatusCode::NOT_FOUND, 5, "no such control endpoint"),
+    }
+}
+
+async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
+    let cluster = match sim.get_cluster(id).await {
+        Ok(c) => c,
+        Err(e) => return from_cloud(e),
+    };
+    let seed = sim.cluster_seed(id);
+    let groups: Vec<Value> = seed
+        .iter()
+        .flat_map(|s| s.node_groups.iter())
+        .map(|g| {
+            json!({
+                "tidbNodeGroupId": g.id, "clusterId": id, "nodeCount": 2,
+                "isDefaultGroup": g.default, "state": "ACTIVE",
+            })
+        })
+        .collect();
+    ok(WireCluster {
+        name: format!("clusters/{id}"),
+        cluster_id: id.to_string(),
+        display_name: seed
+            .map(|s| s.name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("cluster-{id}")),
+        region_id: format!("{}-{}", cluster.cloud_provider, cluster.region),
+        labels: [(PROJECT_LABEL.to_string(), cluster.project_id.clone())].into(),
+        tidb_node_setting: json!({ "nodeSpecKey": "8C16G", "tidbNodeGroups": groups }),
+        tikv_node_setting: json!({ "nodeCount": 3, "nodeSpecKey": "8C32G", "storageSizeGi": 500 }),
+        port: cluster.port,
+        state: Some(cluster.state.as_str().into()),
+        cloud_provider: Some(cluster.cloud_provider),
+    })
+}
+
+fn list_connections(sim: &SimCloud, uri: &Uri, cluster: &str, group: &str) -> Response {
+    let filter = match (cluster, group, query(uri, "projectId")) {
+        ("-", "-", Some(project)) => ConnectionFilter::Project(project),
+        ("-", _, _) | (_, "-", _) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                3,
+                "listing across clusters needs clusterId and tidbNodeGroupId both `-` and a projectId",
+            );
+        }
+        (c, g, _) => ConnectionFilter::NodeGroup(c.to_string(), g.to_string()),
+    };
+    // The spec: at most 10 by default, at most 100 whatever is asked.
+    let size = query(uri, "pageSize")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(10)
+        .min(100);
+    let token = query(uri, "pageToken").filter(|t| !t.is_empty());
+    match sim.connections_page(&filter, token.as_deref(), size) {
+        Ok((page, total)) => {
+            let items: Vec<WireConnection> =
+                page.items.iter().map(|c| wire_connection(sim, c)).collect();
+            ok(WireConnectionList {
+                total_size: total as i32,
+                private_endpoint_connections: items,
+                next_page_token: page.next,
+            })
+        }
+        Err(e) => from_cloud(e),
+    }
+}
+
+fn wire_connection(sim: &SimCloud, c: &Connection) -> WireConnection {
+    let seed = sim.cluster_seed(&c.cluster_id);
+    let (project, region) = seed.map(|s| (s.project_id, s.region)).unwrap_or_default();
+    WireConnection {
+        name: format!(
+            "tidbNodeGroups/{}/privateEndpointConnections/{}",
+            c.node_group_id, c.id
+        ),
+        tidb_node_group_id: c.node_group_id.clone(),
+        private_endpoint_connection_id: c.id.clone(),
+        cluster_id: c.cluster_id.clone(),
+        labels: [(PROJECT_LABEL.to_string(), project)].into(),
+        endpoint_id: c.endpoint_id.clone(),
+        endpoint_state: Some(connection_state_name(c.state).into()),
+        message: c.message.clone(),
+        region_id: format!("aws-{region}"),
+        cloud_provider: Some("aws".into()),
+        private_link_service_name: String::new(),
+        host: c.host.clone(),
+        port: c.port,
+    }
+}
