@@ -151,12 +151,7 @@ fn from_daemon(
         .files
         .iter()
         .flat_map(|f| {
-            let rel = f
-                .path
-                .strip_prefix(root)
-                .unwrap_or(&f.path)
-                .to_string_lossy()
-                .into_owned();
+            let rel = privatelinkd::source::relative(root, &f.path);
             f.documents.iter().map(move |d| (rel.clone(), d))
         })
         .collect();

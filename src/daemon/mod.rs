@@ -31,7 +31,7 @@ use crate::probe::{ProbeConfig, Prober};
 use crate::reconcile::{Engine, Frozen, Wanted};
 use crate::report::{Places, Reporter};
 use crate::settings::Settings;
-use crate::source::{Catalog, Tree};
+use crate::source::{Catalog, Tree, relative};
 use crate::systemd::Notifier;
 
 pub use clouds::{Clouds, Member, StartError, build_clouds, build_clouds_reusing};
@@ -266,12 +266,7 @@ impl Daemon {
         let writes_before = self.reporter.writes();
         let root = self.settings.file.endpoints_dir.clone();
         let catalog = self.read_endpoints();
-        let rel = |p: &Path| {
-            p.strip_prefix(&root)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .into_owned()
-        };
+        let rel = |p: &Path| relative(&root, p);
         let mut wanted = Vec::new();
         let mut frozen = Frozen::default();
         for file in &catalog.files {

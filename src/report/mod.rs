@@ -19,7 +19,7 @@ use crate::diag::Diagnostic;
 use crate::metrics::{EndpointInfo, EndpointTable, EndpointView, Metrics};
 use crate::plan::{Condition, ConditionStatus, ConditionType, EndpointPlan, Phase, Plan};
 use crate::reconcile::{Held, PassOutcome, Seen};
-use crate::source::{Catalog, SpecFile};
+use crate::source::{Catalog, SpecFile, relative};
 use crate::status::{
     self, ConditionEntry, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile,
     StatusWriter, VpcEndpointStatus,
@@ -383,13 +383,6 @@ fn log_transition(old: Option<&EndpointStatus>, new: &EndpointStatus) {
     } else {
         info!(endpoint = %new.name, phase = %new.phase.as_str(), "phase changed: {}", new.message);
     }
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Phases counted, for one-line summaries.

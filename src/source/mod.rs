@@ -273,6 +273,15 @@ pub fn is_spec_file(path: &Path) -> bool {
         && !name.ends_with(".status.yml")
 }
 
+/// `path` relative to the endpoints directory `root` (as it is if it is not under it): how
+/// status files, logs, tags and the frozen set name an endpoint file, so they always agree.
+pub fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn stem(path: &Path) -> String {
     stem_of(path).to_string()
 }
