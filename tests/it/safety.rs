@@ -143,7 +143,10 @@ fn held_back_deletions_are_shown_and_approve_deletions_releases_exactly_them() {
         )),
         "{message}"
     );
-    assert_eq!(daemon.metric("privatelinkd_deletions_held_back"), Some(2.0));
+    // The status file is written before the pass's gauges are set: wait for them too.
+    wait_for("the held-back gauge", Duration::from_secs(10), || {
+        daemon.metric("privatelinkd_deletions_held_back") == Some(2.0)
+    });
     let metrics = http_get(&format!("127.0.0.1:{port}"), "/metrics")
         .unwrap()
         .1;
