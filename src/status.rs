@@ -4,7 +4,7 @@
 //! them changes per pass (no timestamps but the phase's transition time), so a converged
 //! daemon writes nothing.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,7 +112,7 @@ pub fn status_path(spec_file: &Path, status_dir: Option<&Path>) -> PathBuf {
 pub struct StatusWriter {
     /// A hash of each file's content as written: kept instead of the content, which at
     /// 10,000 endpoints would be another 10 MB.
-    written: HashMap<PathBuf, u64>,
+    written: FxHashMap<PathBuf, u64>,
     /// Files written since start (tests and benchmarks count them).
     pub writes: u64,
 }
@@ -144,7 +144,7 @@ impl StatusWriter {
     }
 
     /// Removes status files this writer wrote that are no longer wanted.
-    pub fn retain(&mut self, keep: &HashSet<PathBuf>) {
+    pub fn retain(&mut self, keep: &FxHashSet<PathBuf>) {
         let gone: Vec<PathBuf> = self
             .written
             .keys()
@@ -167,7 +167,7 @@ impl StatusWriter {
 
 /// Removes status files under `dir` that privatelinkd wrote (they start with its header) and
 /// that no endpoint file claims any more: their endpoint file went away while we were down.
-pub fn sweep(dir: &Path, recursive: bool, keep: &HashSet<PathBuf>) {
+pub fn sweep(dir: &Path, recursive: bool, keep: &FxHashSet<PathBuf>) {
     for path in ours(dir, recursive) {
         if !keep.contains(&path) {
             let _ = fs::remove_file(&path);

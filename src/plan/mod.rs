@@ -42,6 +42,7 @@ pub mod preview;
 mod removal;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -108,10 +109,11 @@ impl Phase {
 /// `None` means "not known this pass" (a lookup failed transiently or was not needed).
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// The cluster, or why it could not be had (not found, no rights).
-    pub cluster: Option<Result<Cluster, String>>,
+    /// The cluster, or why it could not be had (not found, no rights). Shared with every
+    /// endpoint of the cluster, as is the service.
+    pub cluster: Option<Result<Arc<Cluster>, String>>,
     pub node_group_id: Option<String>,
-    pub service: Option<Service>,
+    pub service: Option<Arc<Service>>,
     /// Our endpoint (owner and name tags), or the adopted one.
     pub endpoint: Option<VpcEndpoint>,
     /// For `endpointId`: the endpoint as described by ID when it is not ours yet.

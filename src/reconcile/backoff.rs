@@ -4,7 +4,8 @@
 //! whose endpoint is in backoff keeps its phase but loses its actions until the backoff ends
 //! or its document changes. What a held endpoint shows is decided in `report`.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -43,7 +44,7 @@ struct Entry {
 /// Per-endpoint retry state.
 #[derive(Debug)]
 pub struct Backoffs {
-    entries: HashMap<String, Entry>,
+    entries: FxHashMap<String, Entry>,
     /// Full jitter: retries of many endpoints spread out instead of arriving together.
     jitter: XorShift,
 }
@@ -51,7 +52,7 @@ pub struct Backoffs {
 impl Default for Backoffs {
     fn default() -> Self {
         Backoffs {
-            entries: HashMap::new(),
+            entries: FxHashMap::default(),
             jitter: XorShift::new(0x2545_f491_4f6c_dd1d),
         }
     }

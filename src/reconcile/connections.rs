@@ -14,7 +14,8 @@
 //!
 //! Registrations made by this daemon go into the book at once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -38,8 +39,8 @@ struct Listed {
 /// Every connection seen, by VPC endpoint ID, and when TiDB Cloud may be asked again.
 #[derive(Debug, Default)]
 pub struct ConnectionBook {
-    by_endpoint: HashMap<String, Connection>,
-    projects: HashMap<String, Listed>,
+    by_endpoint: FxHashMap<String, Connection>,
+    projects: FxHashMap<String, Listed>,
     /// Observation spends its share of the budget: not before this.
     next_look: Option<Instant>,
 }
@@ -136,7 +137,7 @@ where
                     cost += pages;
                     outcome.listing_pages += pages;
                     // What was listed replaces what was known of that project.
-                    let listed: HashMap<String, Connection> = list
+                    let listed: FxHashMap<String, Connection> = list
                         .into_iter()
                         .map(|c| (c.endpoint_id.clone(), c))
                         .collect();

@@ -16,7 +16,8 @@
 //!
 //! Transient or permanent is `CloudError::is_transient`; a permanent error shows Failed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::time::Instant;
 
@@ -36,11 +37,11 @@ pub struct ErrorPolicy {
 
 /// What each plan is for, so that a changed document starts afresh after failures: a desired
 /// endpoint's generation, or the endpoint a removal removes.
-pub struct Generations(HashMap<String, String>);
+pub struct Generations(FxHashMap<String, String>);
 
 impl Generations {
     pub fn new(wanted: &[Wanted], leftovers: &[Leftover]) -> Generations {
-        let mut map: HashMap<String, String> = wanted
+        let mut map: FxHashMap<String, String> = wanted
             .iter()
             .map(|w| (w.doc.metadata.name.to_string(), w.generation.clone()))
             .collect();

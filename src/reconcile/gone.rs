@@ -13,7 +13,8 @@
 //! What is remembered lives as long as the process: after a restart, an endpoint deleted while
 //! the daemon was down is not known to have been ours, and its connection stays.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cloud::{Connection, ConnectionState, Ec2, Scope, VpcEndpoint};
 
@@ -33,7 +34,7 @@ struct Listed {
 pub struct Gone {
     pass: u64,
     /// Owned endpoints as the latest complete listing of their scope showed them, by ID.
-    listed: HashMap<String, Listed>,
+    listed: FxHashMap<String, Listed>,
     /// Left the listing; not yet known whether AWS still has them.
     unsure: BTreeMap<String, Listed>,
     /// AWS does not have them (or is deleting them): their connections are stale.

@@ -20,7 +20,8 @@ mod network;
 mod observe;
 mod reregister;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,7 +124,9 @@ pub struct PassOutcome {
 pub struct Seen {
     /// The node group in use (the document's, or the cluster's default).
     pub node_group_id: Option<String>,
-    pub service: Option<Service>,
+    /// Shared with the engine's cache and every endpoint of the node group.
+    #[serde(with = "shared")]
+    pub service: Option<Arc<Service>>,
     pub endpoint: Option<VpcEndpoint>,
     pub connection: Option<Connection>,
 }
@@ -157,7 +160,7 @@ pub struct Engine<T, E> {
     scopes: BTreeSet<Scope>,
     /// What the latest valid document of each endpoint said, since start: a removal does what
     /// it said, even if writing the tags that say so has not happened yet.
-    last_seen: HashMap<String, LastSeen>,
+    last_seen: FxHashMap<String, LastSeen>,
     /// How long a pass may keep applying; what is still queued for a budget then waits for
     /// the next pass.
     apply_window: Duration,
@@ -184,7 +187,7 @@ where
             prober: None,
             reown_from: None,
             scopes: BTreeSet::new(),
-            last_seen: HashMap::new(),
+            last_seen: FxHashMap::default(),
             apply_window: Duration::from_secs(30),
         }
     }
@@ -361,5 +364,26 @@ fn scope_of(doc: &EndpointDocument) -> Scope {
     Scope {
         account: doc.spec.aws.account.to_string(),
         region: doc.spec.aws.region.to_string(),
+    }
+}
+
+/// `Option<Arc<T>>` as `Option<T>` on the wire (serde's `rc` feature would do the same for
+/// every crate in the build).
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Arc<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_deref().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<T>>, D::Error> {
+        Ok(Option::<T>::deserialize(deserializer)?.map(Arc::new))
     }
 }

@@ -9,7 +9,8 @@
 //! subnet that does not exist, DNS support off) is asked again every pass, so that a person's
 //! fix shows at once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -44,16 +45,16 @@ impl NetworkQuery {
 #[derive(Debug, Default)]
 struct Known {
     /// VPCs with both DNS attributes on.
-    dns_ready: HashMap<String, Instant>,
+    dns_ready: FxHashMap<String, Instant>,
     /// Subnet -> (VPC, zone ID).
-    subnets: HashMap<String, ((String, String), Instant)>,
+    subnets: FxHashMap<String, ((String, String), Instant)>,
     /// Security group -> VPC.
-    groups: HashMap<String, (String, Instant)>,
+    groups: FxHashMap<String, (String, Instant)>,
 }
 
 #[derive(Debug, Default)]
 pub struct Networks {
-    scopes: HashMap<Scope, Known>,
+    scopes: FxHashMap<Scope, Known>,
 }
 
 fn fresh(at: Instant) -> bool {
@@ -62,7 +63,7 @@ fn fresh(at: Instant) -> bool {
 
 /// Copies what is known and fresh of `ids` into `into`; returns the IDs to describe.
 fn fresh_or_ask<V: Clone>(
-    known: &HashMap<String, (V, Instant)>,
+    known: &FxHashMap<String, (V, Instant)>,
     ids: &BTreeSet<String>,
     into: &mut BTreeMap<String, V>,
 ) -> Vec<String> {

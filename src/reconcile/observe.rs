@@ -188,7 +188,9 @@ where
             match self.cluster(t.cluster_id.as_str()).await {
                 Ok(Ok(facts)) => {
                     // The cluster's own project: a document that names another is told so.
-                    projects.insert(facts.cluster.project_id.clone());
+                    if !projects.contains(&facts.cluster.project_id) {
+                        projects.insert(facts.cluster.project_id.clone());
+                    }
                     let group = t
                         .node_group_id
                         .as_ref()

@@ -3,7 +3,7 @@
 //! the failure is seen, then 10, 20, 40 minutes, then every hour; at once when the document
 //! changes or when a person asks (`privatelinkd retry`).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -25,9 +25,9 @@ struct Entry {
 /// The re-registration schedule of every endpoint whose connection is FAILED.
 #[derive(Debug, Default)]
 pub struct Reregistrations {
-    entries: HashMap<String, Entry>,
+    entries: FxHashMap<String, Entry>,
     /// Asked for by a person, to happen in the next pass.
-    requested: HashSet<String>,
+    requested: FxHashSet<String>,
 }
 
 impl Reregistrations {

@@ -17,7 +17,7 @@ impl Built {
         Built { display, previous }
     }
 
-    fn old(&self) -> HashMap<&str, &EndpointStatus> {
+    fn old(&self) -> FxHashMap<&str, &EndpointStatus> {
         self.previous
             .iter()
             .flat_map(|s| s.endpoints.iter().map(|e| (e.name.as_str(), e)))
@@ -28,7 +28,7 @@ impl Built {
     pub(super) fn valid(
         self,
         file: &SpecFile,
-        plans: &HashMap<&str, &EndpointPlan>,
+        plans: &FxHashMap<&str, &EndpointPlan>,
         outcome: &PassOutcome,
         removed: &[&EndpointPlan],
         context: &Context<'_>,
@@ -123,7 +123,7 @@ pub(super) fn departures(
     plans: &[&EndpointPlan],
     file: &str,
     outcome: &PassOutcome,
-    old: &HashMap<&str, &EndpointStatus>,
+    old: &FxHashMap<&str, &EndpointStatus>,
     context: &Context<'_>,
 ) -> (Vec<EndpointStatus>, Vec<Arc<EndpointView>>) {
     let mut statuses = Vec::new();

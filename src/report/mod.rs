@@ -7,7 +7,8 @@
 
 mod build;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,14 +84,14 @@ pub struct Context<'a> {
 pub struct Reporter {
     writer: StatusWriter,
     /// What each status file showed after the last pass, by status file path.
-    shown: HashMap<PathBuf, Shown>,
+    shown: FxHashMap<PathBuf, Shown>,
     /// Every endpoint's phase, rebuilt only when one changes.
     phases: Arc<BTreeMap<String, Phase>>,
     /// Stale status files are swept once, after the first pass.
     swept: bool,
     /// The problems of each invalid file in the last pass: a file's problems are logged when
     /// they change, not every pass.
-    last_problems: HashMap<PathBuf, Vec<Diagnostic>>,
+    last_problems: FxHashMap<PathBuf, Vec<Diagnostic>>,
 }
 
 /// One status file as last shown: not the status itself (that is on disk, and read back
@@ -157,19 +158,19 @@ impl Reporter {
             config: places.config,
         };
         // Removed documents report into the status file of the file they were last in.
-        let mut removals: HashMap<PathBuf, Vec<&EndpointPlan>> = HashMap::new();
+        let mut removals: FxHashMap<PathBuf, Vec<&EndpointPlan>> = FxHashMap::default();
         for p in &outcome.plan.removals {
             let file = p.leaving.as_ref().and_then(|l| l.file.as_deref());
             let path = places.endpoints_dir.join(file.unwrap_or(&p.name));
             removals.entry(path).or_default().push(p);
         }
-        let plans: HashMap<&str, &EndpointPlan> = outcome
+        let plans: FxHashMap<&str, &EndpointPlan> = outcome
             .plan
             .endpoints
             .iter()
             .map(|p| (p.name.as_str(), p))
             .collect();
-        let mut keep = HashSet::new();
+        let mut keep = FxHashSet::default();
         let mut changed = false;
         for file in &catalog.files {
             log_problems(self.last_problems.get(&file.path), file);
@@ -231,7 +232,7 @@ impl Reporter {
         role: &str,
         metrics: &Metrics,
     ) {
-        let mut keep = HashSet::new();
+        let mut keep = FxHashSet::default();
         for file in catalog.files.iter().filter(|f| !f.directory) {
             log_problems(self.last_problems.get(&file.path), file);
             let path = status::status_path(&file.path, places.status_dir);
@@ -320,7 +321,7 @@ impl Reporter {
 /// not built again. `None` (build every pass) for invalid files and files with departures.
 fn inputs(
     file: &SpecFile,
-    plans: &HashMap<&str, &EndpointPlan>,
+    plans: &FxHashMap<&str, &EndpointPlan>,
     outcome: &PassOutcome,
     removed: &[&EndpointPlan],
     context: &Context<'_>,
@@ -328,8 +329,9 @@ fn inputs(
     if !file.is_valid() || !removed.is_empty() {
         return None;
     }
-    // std's hasher is fine here: the hash lives in memory for one process.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // FxHash: the hash lives in memory for one process, and SipHash over every endpoint's
+    // observation was a tenth of a converged pass.
+    let mut h = rustc_hash::FxHasher::default();
     (context.guard, context.config).hash(&mut h);
     for d in &file.documents {
         let name = d.spec.metadata.name.as_str();

@@ -29,7 +29,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.cloud_provider = "gcp".into()
+                    std::sync::Arc::make_mut(c).cloud_provider = "gcp".into()
                 }
             },
             Phase::Failed,
@@ -41,7 +41,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.region = "eu-west-1".into()
+                    std::sync::Arc::make_mut(c).region = "eu-west-1".into()
                 }
             },
             Phase::Failed,
@@ -51,7 +51,9 @@ fn decision_table() {
         (
             "service creating",
             "",
-            |o| o.service.as_mut().unwrap().state = ServiceState::Creating,
+            |o| {
+                std::sync::Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Creating
+            },
             Phase::NotConfigured,
             &[],
             "being created",
@@ -222,7 +224,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.state = crate::cloud::ClusterState::Paused
+                    std::sync::Arc::make_mut(c).state = crate::cloud::ClusterState::Paused
                 }
             },
             Phase::NotConfigured,
@@ -234,7 +236,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.state = crate::cloud::ClusterState::Modifying
+                    std::sync::Arc::make_mut(c).state = crate::cloud::ClusterState::Modifying
                 }
             },
             Phase::Active,
@@ -244,7 +246,9 @@ fn decision_table() {
         (
             "service deleting",
             "",
-            |o| o.service.as_mut().unwrap().state = ServiceState::Deleting,
+            |o| {
+                std::sync::Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Deleting
+            },
             Phase::Deleting,
             &[],
             "private link service is being deleted",
