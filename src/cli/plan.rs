@@ -98,7 +98,7 @@ fn make(args: &PlanArgs) -> anyhow::Result<PlanReport> {
         .map(|w| {
             let seen = observation.seen.get(w.doc.metadata.name.as_str());
             let current = Current {
-                service: seen.and_then(|s| s.service.as_deref()),
+                service: seen.and_then(|s| s.service.as_ref()),
                 endpoint: seen.and_then(|s| s.endpoint.as_ref()),
                 connection: seen.and_then(|s| s.connection.as_ref()),
             };
@@ -161,7 +161,7 @@ fn from_daemon(
             let seen = observation.seen.get(d.spec.metadata.name.as_str());
             // A document the daemon has not seen yet is new: nothing observed of it.
             let current = Current {
-                service: seen.and_then(|s| s.service.as_deref()),
+                service: seen.and_then(|s| s.service.as_ref()),
                 endpoint: seen.and_then(|s| s.endpoint.as_ref()),
                 connection: seen.and_then(|s| s.connection.as_ref()),
             };

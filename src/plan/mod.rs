@@ -42,7 +42,6 @@ pub mod preview;
 mod removal;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -109,11 +108,10 @@ impl Phase {
 /// `None` means "not known this pass" (a lookup failed transiently or was not needed).
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// The cluster, or why it could not be had (not found, no rights). Shared with every
-    /// endpoint of the cluster, as is the service.
-    pub cluster: Option<Result<Arc<Cluster>, String>>,
+    /// The cluster, or why it could not be had (not found, no rights).
+    pub cluster: Option<Result<Cluster, String>>,
     pub node_group_id: Option<String>,
-    pub service: Option<Arc<Service>>,
+    pub service: Option<Service>,
     /// Our endpoint (owner and name tags), or the adopted one.
     pub endpoint: Option<VpcEndpoint>,
     /// For `endpointId`: the endpoint as described by ID when it is not ours yet.

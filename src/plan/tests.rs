@@ -89,21 +89,21 @@ fn network() -> Network {
 /// A converged endpoint: every step done.
 fn converged() -> Observed {
     Observed {
-        cluster: Some(Ok(std::sync::Arc::new(Cluster {
+        cluster: Some(Ok(Cluster {
             id: "1".into(),
             project_id: "9".into(),
             region: "us-east-1".into(),
             cloud_provider: "aws".into(),
             port: 4000,
             state: crate::cloud::ClusterState::Active,
-        }))),
+        })),
         node_group_id: Some("2".into()),
-        service: Some(std::sync::Arc::new(Service {
+        service: Some(Service {
             state: ServiceState::Active,
             name: SERVICE.into(),
             dns_name: "d".into(),
             available_zones: vec!["use1-az1".into(), "use1-az4".into(), "use1-az6".into()],
-        })),
+        }),
         endpoint: Some(endpoint()),
         connection: Some(connection(ConnectionState::Active)),
         ..Observed::default()

@@ -5,8 +5,7 @@
 //! passes: those come every few seconds while other endpoints settle, and a cluster may stay
 //! paused for days.
 
-use rustc_hash::{FxHashMap, FxHashSet};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -30,8 +29,7 @@ const CREATING_SERVICE_REQUESTS: f64 = 25.0;
 /// A cluster and the node group used when a document names none.
 #[derive(Debug, Clone)]
 pub struct ClusterFacts {
-    /// Shared by every endpoint of the cluster: observing one clones a pointer.
-    pub cluster: Arc<Cluster>,
+    pub cluster: Cluster,
     pub default_group: String,
 }
 
@@ -45,11 +43,10 @@ struct Entry<T> {
 #[derive(Debug)]
 pub struct Lookups {
     /// Cluster facts, or why they cannot be had.
-    clusters: FxHashMap<String, Entry<Result<ClusterFacts, String>>>,
-    /// By cluster, then node group: looked up without building a key.
-    services: FxHashMap<String, FxHashMap<String, Entry<Arc<Service>>>>,
+    clusters: HashMap<String, Entry<Result<ClusterFacts, String>>>,
+    services: HashMap<(String, String), Entry<Service>>,
     /// Clusters seen to exist since start: a 404 for one of them means it was deleted.
-    known: FxHashSet<String>,
+    known: HashSet<String>,
     jitter: XorShift,
     /// The time the key takes to earn one request (the gate's rate: a simulated world's is
     /// scaled with its clock, and so is this pacing).
@@ -59,9 +56,9 @@ pub struct Lookups {
 impl Default for Lookups {
     fn default() -> Self {
         Lookups {
-            clusters: FxHashMap::default(),
-            services: FxHashMap::default(),
-            known: FxHashSet::default(),
+            clusters: HashMap::new(),
+            services: HashMap::new(),
+            known: HashSet::new(),
             jitter: XorShift::new(0x5851_f42d_4c95_7f2d),
             per_request: Duration::from_secs_f64(
                 1.0 / crate::cloud::BucketClass::Tidb.published().per_second,
@@ -128,7 +125,7 @@ where
             Ok(cluster) => match self.tidb.list_node_groups(id).await {
                 Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
                     Some(g) => Ok(ClusterFacts {
-                        cluster: Arc::new(cluster),
+                        cluster,
                         default_group: g.id.clone(),
                     }),
                     None => Err(format!("cluster {id} has no TiDB node group")),
@@ -139,7 +136,7 @@ where
             Err(e) if e.is_transient() => return Err(e),
             Err(CloudError::NotFound(_)) if known => {
                 // Gone: whatever was cached for it is wrong now.
-                self.lookups.services.remove(id);
+                self.lookups.services.retain(|(c, _), _| c != id);
                 Err(format!(
                     "cluster {id} no longer exists in TiDB Cloud; remove this document (its \
                      endpoint is then deleted or orphaned as deletionPolicy says)"
@@ -175,33 +172,26 @@ where
         &mut self,
         cluster: &str,
         group: &str,
-    ) -> Result<Arc<Service>, CloudError> {
-        if let Some(e) = self
-            .lookups
-            .services
-            .get(cluster)
-            .and_then(|g| g.get(group))
+    ) -> Result<Service, CloudError> {
+        let key = (cluster.to_string(), group.to_string());
+        if let Some(e) = self.lookups.services.get(&key)
             && Instant::now() < e.expires
         {
             return Ok(e.value.clone());
         }
-        let s = Arc::new(self.tidb.get_service(cluster, group).await?);
+        let s = self.tidb.get_service(cluster, group).await?;
         let expires = if s.state == ServiceState::Active {
             self.lookups.jittered(SERVICE_TTL)
         } else {
             self.lookups.after_requests(CREATING_SERVICE_REQUESTS)
         };
-        self.lookups
-            .services
-            .entry(cluster.to_string())
-            .or_default()
-            .insert(
-                group.to_string(),
-                Entry {
-                    value: s.clone(),
-                    expires,
-                },
-            );
+        self.lookups.services.insert(
+            key,
+            Entry {
+                value: s.clone(),
+                expires,
+            },
+        );
         Ok(s)
     }
 }

@@ -20,8 +20,7 @@ mod network;
 mod observe;
 mod reregister;
 
-use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,9 +123,7 @@ pub struct PassOutcome {
 pub struct Seen {
     /// The node group in use (the document's, or the cluster's default).
     pub node_group_id: Option<String>,
-    /// Shared with the engine's cache and every endpoint of the node group.
-    #[serde(with = "shared")]
-    pub service: Option<Arc<Service>>,
+    pub service: Option<Service>,
     pub endpoint: Option<VpcEndpoint>,
     pub connection: Option<Connection>,
 }
@@ -160,7 +157,7 @@ pub struct Engine<T, E> {
     scopes: BTreeSet<Scope>,
     /// What the latest valid document of each endpoint said, since start: a removal does what
     /// it said, even if writing the tags that say so has not happened yet.
-    last_seen: FxHashMap<String, LastSeen>,
+    last_seen: HashMap<String, LastSeen>,
     /// How long a pass may keep applying; what is still queued for a budget then waits for
     /// the next pass.
     apply_window: Duration,
@@ -187,7 +184,7 @@ where
             prober: None,
             reown_from: None,
             scopes: BTreeSet::new(),
-            last_seen: FxHashMap::default(),
+            last_seen: HashMap::new(),
             apply_window: Duration::from_secs(30),
         }
     }
@@ -364,26 +361,5 @@ fn scope_of(doc: &EndpointDocument) -> Scope {
     Scope {
         account: doc.spec.aws.account.to_string(),
         region: doc.spec.aws.region.to_string(),
-    }
-}
-
-/// `Option<Arc<T>>` as `Option<T>` on the wire (serde's `rc` feature would do the same for
-/// every crate in the build).
-mod shared {
-    use std::sync::Arc;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<T: Serialize, S: Serializer>(
-        value: &Option<Arc<T>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        value.as_deref().serialize(serializer)
-    }
-
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Arc<T>>, D::Error> {
-        Ok(Option::<T>::deserialize(deserializer)?.map(Arc::new))
     }
 }

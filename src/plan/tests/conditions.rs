@@ -90,7 +90,7 @@ fn conditions_say_whether_people_can_connect() {
     );
 
     if let Some(Ok(c)) = &mut o.cluster {
-        std::sync::Arc::make_mut(c).state = ClusterState::Resuming;
+        c.state = ClusterState::Resuming;
     }
     let (s, message) = status(&plan_of(&d, &o), ConditionType::ClusterAvailable);
     assert_eq!(

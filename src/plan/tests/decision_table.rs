@@ -29,7 +29,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    std::sync::Arc::make_mut(c).cloud_provider = "gcp".into()
+                    c.cloud_provider = "gcp".into()
                 }
             },
             Phase::Failed,
@@ -41,7 +41,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    std::sync::Arc::make_mut(c).region = "eu-west-1".into()
+                    c.region = "eu-west-1".into()
                 }
             },
             Phase::Failed,
@@ -51,9 +51,7 @@ fn decision_table() {
         (
             "service creating",
             "",
-            |o| {
-                std::sync::Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Creating
-            },
+            |o| o.service.as_mut().unwrap().state = ServiceState::Creating,
             Phase::NotConfigured,
             &[],
             "being created",
@@ -224,7 +222,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    std::sync::Arc::make_mut(c).state = crate::cloud::ClusterState::Paused
+                    c.state = crate::cloud::ClusterState::Paused
                 }
             },
             Phase::NotConfigured,
@@ -236,7 +234,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    std::sync::Arc::make_mut(c).state = crate::cloud::ClusterState::Modifying
+                    c.state = crate::cloud::ClusterState::Modifying
                 }
             },
             Phase::Active,
@@ -246,9 +244,7 @@ fn decision_table() {
         (
             "service deleting",
             "",
-            |o| {
-                std::sync::Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Deleting
-            },
+            |o| o.service.as_mut().unwrap().state = ServiceState::Deleting,
             Phase::Deleting,
             &[],
             "private link service is being deleted",
