@@ -565,7 +565,8 @@ fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connect
     };
 }
 
-fn scope_of(spec: &EndpointSpec) -> Scope {
+/// Where a document's AWS calls go: its account and region.
+pub fn scope_of(spec: &EndpointSpec) -> Scope {
     Scope {
         account: spec.aws.account.to_string(),
         region: spec.aws.region.to_string(),

@@ -50,7 +50,7 @@ use crate::spec::{DeletionPolicy, EndpointDocument};
 
 pub use action::{Action, TagPurpose};
 pub use conditions::{Condition, ConditionStatus, ConditionType, ProbeResult};
-pub use endpoint::plan_endpoint;
+pub use endpoint::{plan_endpoint, scope_of};
 pub use placement::{drift, in_place};
 
 /// The phase a user sees (status file, metric).

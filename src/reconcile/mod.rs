@@ -66,7 +66,7 @@ impl Wanted {
     ) -> Wanted {
         Wanted {
             generation: generation.unwrap_or_else(|| spec::generation(&doc)),
-            scope: scope_of(&doc),
+            scope: plan::scope_of(&doc.spec),
             doc,
             file,
         }
@@ -355,11 +355,4 @@ fn seen(desired: Vec<(Desired<'_>, plan::Observed)>) -> BTreeMap<String, Seen> {
             (d.doc.metadata.name.to_string(), seen)
         })
         .collect()
-}
-
-fn scope_of(doc: &EndpointDocument) -> Scope {
-    Scope {
-        account: doc.spec.aws.account.to_string(),
-        region: doc.spec.aws.region.to_string(),
-    }
 }
