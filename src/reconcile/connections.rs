@@ -14,12 +14,13 @@
 //!
 //! Registrations made by this daemon go into the book at once.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::store::{self, EndpointKey, Lifetime, ProjectKey, Store};
 use super::{Engine, PassOutcome, observe::all_pages};
 use crate::cloud::{
     CloudError, Connection, ConnectionState, Ec2, EndpointState, TidbCloud, VpcEndpoint,
@@ -28,20 +29,27 @@ use crate::cloud::{
 /// The share of the key's budget that observation may spend.
 const OBSERVE_SHARE: f64 = 0.5;
 
-/// When a project was last listed in full, and how many pages that took.
+/// A project's last full listing: when (for the `fullResync` gauge) and how many pages it took
+/// (a listing is cheaper than that many fetches one by one).
 #[derive(Debug, Clone, Copy)]
-struct Listed {
-    at: Instant,
-    wall: std::time::SystemTime,
+struct Listing {
+    wall: SystemTime,
     pages: usize,
 }
 
 /// Every connection seen, by VPC endpoint ID, and when TiDB Cloud may be asked again.
+///
+/// Not a cache: the connections are kept until a listing or a fetch says otherwise. What has a
+/// lifetime is each project's listing, a `Store` entry fresh for `fullResync`: a stale one is a
+/// listing due.
 #[derive(Debug, Default)]
 pub struct ConnectionBook {
-    by_endpoint: FxHashMap<String, Connection>,
-    projects: FxHashMap<String, Listed>,
-    /// Observation spends its share of the budget: not before this.
+    by_endpoint: FxHashMap<EndpointKey, Connection>,
+    listings: Store<ProjectKey, Listing>,
+    /// The `fullResync` the listings were stored for: when a reload changes it, their due
+    /// times move with it.
+    resync: Duration,
+    /// Observation spends its share of the budget: TiDB Cloud is not asked before this.
     next_look: Option<Instant>,
 }
 
@@ -54,23 +62,31 @@ impl ConnectionBook {
     /// A project has been listed in full at least once: "no connection" in the book is
     /// news for its endpoints, not ignorance.
     pub fn knows(&self, project: &str) -> bool {
-        self.projects.contains_key(project)
+        self.listings.get(project).is_some()
     }
 
     /// The oldest of the projects' last full listings (what `fullResync` bounds).
-    pub fn oldest_listing(&self) -> Option<std::time::SystemTime> {
-        self.projects.values().map(|l| l.wall).min()
+    pub fn oldest_listing(&self) -> Option<SystemTime> {
+        self.listings.iter().map(|(_, l)| l.wall).min()
     }
 
     /// A connection this daemon just made (or learnt of).
     pub fn record(&mut self, connection: Connection) {
-        self.by_endpoint
-            .insert(connection.endpoint_id.clone(), connection);
+        let key = EndpointKey::from(connection.endpoint_id.as_str());
+        self.by_endpoint.insert(key, connection);
     }
 
     /// Forget a connection that is gone (deleted by us, or not found).
     pub fn forget(&mut self, endpoint_id: &str) {
         self.by_endpoint.remove(endpoint_id);
+    }
+
+    /// Listings are due every `resync` from now on, counted from when each was made.
+    fn set_resync(&mut self, resync: Duration) {
+        if resync != self.resync {
+            self.listings.retime(self.resync, resync);
+            self.resync = resync;
+        }
     }
 }
 
@@ -92,15 +108,14 @@ where
     /// needed failed (then what was not listed is unknown, not absent).
     pub(super) async fn observe_connections(
         &mut self,
-        projects: &BTreeSet<String>,
+        projects: &BTreeSet<ProjectKey>,
         endpoints: &[(&str, &VpcEndpoint)],
         outcome: &mut PassOutcome,
     ) -> Result<(), CloudError> {
-        let now = Instant::now();
-        let resync = self.full_resync;
+        self.connections.set_resync(self.full_resync);
         let book = &self.connections;
-        let never = projects.iter().any(|p| !book.knows(p));
-        if !never && book.next_look.is_some_and(|at| now < at) {
+        let never = projects.iter().any(|p| !book.knows(p.as_str()));
+        if !never && book.next_look.is_some_and(store::holds) {
             return Ok(());
         }
         // In flight: not ACTIVE yet, or its VPC endpoint not available yet.
@@ -115,9 +130,10 @@ where
         let mut looks = Vec::new();
         for project in projects {
             let gets = in_flight.remove(project.as_str()).unwrap_or_default();
-            let look = match book.projects.get(project) {
+            let look = match book.listings.get(project) {
                 None => Look::List,
-                Some(l) if now.duration_since(l.at) >= resync => Look::List,
+                // Due: `fullResync` has passed since it was listed.
+                Some(_) if !book.listings.is_fresh(project) => Look::List,
                 Some(l) if gets.len() >= l.pages.max(1) => Look::List,
                 Some(_) if gets.is_empty() => Look::Nothing,
                 Some(_) => Look::Get(gets),
@@ -131,31 +147,30 @@ where
                 Look::List => {
                     let tidb = &self.tidb;
                     let (list, pages) = all_pages(|token| async move {
-                        tidb.list_connections(project, token.as_deref()).await
+                        tidb.list_connections(project.as_str(), token.as_deref())
+                            .await
                     })
                     .await?;
                     cost += pages;
                     outcome.listing_pages += pages;
                     // What was listed replaces what was known of that project.
-                    let listed: FxHashMap<String, Connection> = list
+                    let listed: FxHashMap<EndpointKey, Connection> = list
                         .into_iter()
-                        .map(|c| (c.endpoint_id.clone(), c))
+                        .map(|c| (EndpointKey::from(c.endpoint_id.as_str()), c))
                         .collect();
-                    let lookups = &self.lookups;
+                    let clusters: FxHashSet<&str> =
+                        self.lookups.clusters_in(project.as_str()).collect();
                     let book = &mut self.connections;
                     book.by_endpoint.retain(|id, c| {
-                        listed.contains_key(id)
-                            || lookups.project_of(&c.cluster_id) != Some(project.as_str())
+                        listed.contains_key(id) || !clusters.contains(c.cluster_id.as_str())
                     });
                     book.by_endpoint.extend(listed);
-                    book.projects.insert(
-                        project.clone(),
-                        Listed {
-                            at: Instant::now(),
-                            wall: std::time::SystemTime::now(),
-                            pages,
-                        },
-                    );
+                    let listing = Listing {
+                        wall: SystemTime::now(),
+                        pages,
+                    };
+                    let life = Lifetime::Exactly(book.resync);
+                    book.listings.insert(project.clone(), listing, life);
                 }
                 Look::Get(connections) => {
                     for c in connections {
@@ -175,7 +190,7 @@ where
         }
         // Spend no more than the observation share of the key's budget.
         let pace = Duration::from_secs_f64(cost as f64 / (OBSERVE_SHARE * self.tidb_rate));
-        self.connections.next_look = Some(Instant::now() + pace);
+        self.connections.next_look = Some(store::later(pace));
         Ok(())
     }
 }

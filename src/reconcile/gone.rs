@@ -12,10 +12,14 @@
 //!
 //! What is remembered lives as long as the process: after a restart, an endpoint deleted while
 //! the daemon was down is not known to have been ours, and its connection stays.
+//!
+//! Not a cache, so not a `Store`: nothing here goes stale with time. Each entry moves on when a
+//! listing shows or misses its endpoint (counted in passes) or a describe answers for it.
 
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::store::EndpointKey;
 use crate::cloud::{Connection, ConnectionState, Ec2, Scope, VpcEndpoint};
 
 /// One owned endpoint as a listing showed it.
@@ -34,11 +38,11 @@ struct Listed {
 pub struct Gone {
     pass: u64,
     /// Owned endpoints as the latest complete listing of their scope showed them, by ID.
-    listed: FxHashMap<String, Listed>,
+    listed: FxHashMap<EndpointKey, Listed>,
     /// Left the listing; not yet known whether AWS still has them.
-    unsure: BTreeMap<String, Listed>,
+    unsure: BTreeMap<EndpointKey, Listed>,
     /// AWS does not have them (or is deleting them): their connections are stale.
-    gone: BTreeMap<String, Listed>,
+    gone: BTreeMap<EndpointKey, Listed>,
 }
 
 impl Gone {
@@ -65,17 +69,18 @@ impl Gone {
                 pass: self.pass,
                 deleting,
             };
-            self.listed.insert(id.to_string(), listed);
+            self.listed.insert(EndpointKey::from(id), listed);
         }
         if deleting && !self.gone.contains_key(id) {
-            self.gone.insert(id.to_string(), self.listed[id].clone());
+            self.gone
+                .insert(EndpointKey::from(id), self.listed[id].clone());
         }
     }
 
     /// The listing is over: what it no longer shows, in the scopes it could list, is suspect.
     pub fn end(&mut self, unlisted: &BTreeSet<Scope>) {
         let pass = self.pass;
-        let left: Vec<String> = self
+        let left: Vec<EndpointKey> = self
             .listed
             .iter()
             .filter(|(_, l)| l.pass != pass && !unlisted.contains(&l.scope))
@@ -101,7 +106,7 @@ impl Gone {
             by_scope
                 .entry(l.scope.clone())
                 .or_default()
-                .push(id.clone());
+                .push(id.to_string());
         }
         let mut errors = 0;
         for (scope, ids) in by_scope {
@@ -121,11 +126,11 @@ impl Gone {
                     .map(|e| e.id.as_str())
                     .collect();
                 for id in ids {
-                    let Some(l) = self.unsure.remove(id) else {
+                    let Some(l) = self.unsure.remove(id.as_str()) else {
                         continue;
                     };
                     if !alive.contains(id.as_str()) {
-                        self.gone.insert(id.clone(), l);
+                        self.gone.insert(EndpointKey::from(id.as_str()), l);
                     }
                 }
                 0
@@ -154,7 +159,7 @@ impl Gone {
     ) -> BTreeMap<String, Vec<Connection>> {
         let mut stale: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
         self.gone.retain(|id, l| {
-            match connection_of(id).filter(|c| c.state != ConnectionState::Deleting) {
+            match connection_of(id.as_str()).filter(|c| c.state != ConnectionState::Deleting) {
                 Some(c) => {
                     stale.entry(l.name.clone()).or_default().push(c.clone());
                     true
@@ -230,6 +235,7 @@ mod tests {
         // The listing works again and the endpoint is missing: now it is suspected.
         gone.begin();
         gone.end(&BTreeSet::new());
-        assert_eq!(gone.unsure.keys().collect::<Vec<_>>(), ["vpce-1"]);
+        let unsure: Vec<&str> = gone.unsure.keys().map(EndpointKey::as_str).collect();
+        assert_eq!(unsure, ["vpce-1"]);
     }
 }

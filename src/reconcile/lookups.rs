@@ -1,18 +1,17 @@
 //! Cached lookups of what hardly changes: clusters (with their default node group) and private
-//! link services. Each entry expires on its own, with jitter, so that refreshes spread over
-//! passes instead of all falling in the same one. What is on its way (a paused cluster, a
-//! service being created) is looked at again soon, but paced by the key's budget, not by the
-//! passes: those come every few seconds while other endpoints settle, and a cluster may stay
-//! paused for days.
+//! link services, each a `Store` entry. An answer that holds is kept about its lifetime, with
+//! jitter (`Lifetime::About`), so that refreshes spread over passes instead of all falling in
+//! the same one. What is on its way (a paused cluster, a service being created) is looked at
+//! again soon, but paced by the key's budget, not by the passes: those come every few seconds
+//! while other endpoints settle, and a cluster may stay paused for days.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashSet;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::Engine;
+use super::store::{Lifetime, NodeGroupKey, Store};
 use crate::cloud::{CloudError, Cluster, Ec2, Service, ServiceState, TidbCloud};
-use crate::stable::XorShift;
+use crate::spec::ClusterId;
 
 /// A serving cluster is looked at again after about this long (its state can change: pause).
 const CLUSTER_TTL: Duration = Duration::from_secs(300);
@@ -33,21 +32,18 @@ pub struct ClusterFacts {
     pub default_group: String,
 }
 
-#[derive(Debug)]
-struct Entry<T> {
-    value: T,
-    expires: Instant,
-}
+/// A private link service: one per cluster and node group.
+type ServiceKey = (ClusterId, NodeGroupKey);
 
-/// The caches, and the jitter that spreads their expiry.
+/// The lookups' stores, and what paces what is on its way.
 #[derive(Debug)]
 pub struct Lookups {
     /// Cluster facts, or why they cannot be had.
-    clusters: HashMap<String, Entry<Result<ClusterFacts, String>>>,
-    services: HashMap<(String, String), Entry<Service>>,
-    /// Clusters seen to exist since start: a 404 for one of them means it was deleted.
-    known: HashSet<String>,
-    jitter: XorShift,
+    clusters: Store<ClusterId, Result<ClusterFacts, String>>,
+    services: Store<ServiceKey, Service>,
+    /// Clusters seen to exist since start: a 404 for one of them means it was deleted. Not a
+    /// cache (nothing in it goes stale): a memory of what existed.
+    known: FxHashSet<ClusterId>,
     /// The time the key takes to earn one request (the gate's rate: a simulated world's is
     /// scaled with its clock, and so is this pacing).
     per_request: Duration,
@@ -56,10 +52,9 @@ pub struct Lookups {
 impl Default for Lookups {
     fn default() -> Self {
         Lookups {
-            clusters: HashMap::new(),
-            services: HashMap::new(),
-            known: HashSet::new(),
-            jitter: XorShift::new(0x5851_f42d_4c95_7f2d),
+            clusters: Store::default(),
+            services: Store::default(),
+            known: FxHashSet::default(),
             per_request: Duration::from_secs_f64(
                 1.0 / crate::cloud::BucketClass::Tidb.published().per_second,
             ),
@@ -68,39 +63,37 @@ impl Default for Lookups {
 }
 
 impl Lookups {
-    /// `ttl` give or take a fifth.
-    fn jittered(&mut self, ttl: Duration) -> Instant {
-        Instant::now() + ttl.mul_f64(0.8 + 0.4 * self.jitter.next_f64())
-    }
-
     /// The TiDB Cloud rate the gate allows, which paces what is on its way.
     pub fn set_rate(&mut self, requests_per_second: f64) {
         self.per_request = Duration::from_secs_f64(1.0 / requests_per_second);
     }
 
-    /// Now plus the time the key takes to earn `requests`.
-    fn after_requests(&self, requests: f64) -> Instant {
-        Instant::now() + self.per_request.mul_f64(requests)
+    /// Exactly the time the key takes to earn `requests`.
+    fn after_requests(&self, requests: f64) -> Lifetime {
+        Lifetime::Exactly(self.per_request.mul_f64(requests))
     }
 
-    /// The project of a cluster looked up before.
-    pub fn project_of(&self, cluster: &str) -> Option<&str> {
-        match &self.clusters.get(cluster)?.value {
-            Ok(facts) => Some(facts.cluster.project_id.as_str()),
-            Err(_) => None,
-        }
+    /// The clusters of `project` looked up before (stale answers too: a cluster's project
+    /// never changes).
+    pub fn clusters_in<'a>(&'a self, project: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.clusters
+            .iter()
+            .filter_map(move |(id, facts)| match facts {
+                Ok(f) if f.cluster.project_id == project => Some(id.as_str()),
+                _ => None,
+            })
     }
 
-    /// Forget everything: the next pass asks again (new clients after a reload).
+    /// Every lookup stale: the next pass asks again (new clients after a reload).
     pub fn expire_all(&mut self) {
-        self.clusters.clear();
-        self.services.clear();
+        self.clusters.expire_all();
+        self.services.expire_all();
     }
 
     /// Forget a failed cluster lookup, so it is asked again now (`privatelinkd retry`).
     pub fn forget_failure(&mut self, cluster: &str) {
         self.clusters
-            .retain(|id, e| id != cluster || e.value.is_ok());
+            .forget_where(|id, facts| id.as_str() == cluster && facts.is_err());
     }
 }
 
@@ -113,16 +106,14 @@ where
     /// `Ok(Err)` a permanent one to show.
     pub(super) async fn cluster(
         &mut self,
-        id: &str,
+        id: &ClusterId,
     ) -> Result<Result<ClusterFacts, String>, CloudError> {
-        if let Some(e) = self.lookups.clusters.get(id)
-            && Instant::now() < e.expires
-        {
-            return Ok(e.value.clone());
+        if let Some(facts) = self.lookups.clusters.fresh(id) {
+            return Ok(facts.clone());
         }
         let known = self.lookups.known.contains(id);
-        let answer = match self.tidb.get_cluster(id).await {
-            Ok(cluster) => match self.tidb.list_node_groups(id).await {
+        let answer = match self.tidb.get_cluster(id.as_str()).await {
+            Ok(cluster) => match self.tidb.list_node_groups(id.as_str()).await {
                 Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
                     Some(g) => Ok(ClusterFacts {
                         cluster,
@@ -136,7 +127,7 @@ where
             Err(e) if e.is_transient() => return Err(e),
             Err(CloudError::NotFound(_)) if known => {
                 // Gone: whatever was cached for it is wrong now.
-                self.lookups.services.retain(|(c, _), _| c != id);
+                self.lookups.services.forget_where(|(c, _), _| c == id);
                 Err(format!(
                     "cluster {id} no longer exists in TiDB Cloud; remove this document (its \
                      endpoint is then deleted or orphaned as deletionPolicy says)"
@@ -149,49 +140,37 @@ where
             )),
             Err(e) => Err(e.to_string()),
         };
-        if answer.is_ok() {
-            self.lookups.known.insert(id.to_string());
+        if answer.is_ok() && !known {
+            self.lookups.known.insert(id.clone());
         }
-        let expires = match &answer {
-            Ok(facts) if facts.cluster.state.is_available() => self.lookups.jittered(CLUSTER_TTL),
+        let life = match &answer {
+            Ok(facts) if facts.cluster.state.is_available() => Lifetime::About(CLUSTER_TTL),
             // Paused, pausing, resuming...: looked at again soon, so activity resumes with it.
             Ok(_) => self.lookups.after_requests(WAITING_CLUSTER_REQUESTS),
-            Err(_) => self.lookups.jittered(FAILED_TTL),
+            Err(_) => Lifetime::About(FAILED_TTL),
         };
-        self.lookups.clusters.insert(
-            id.to_string(),
-            Entry {
-                value: answer.clone(),
-                expires,
-            },
-        );
+        self.lookups
+            .clusters
+            .insert(id.clone(), answer.clone(), life);
         Ok(answer)
     }
 
     pub(super) async fn service(
         &mut self,
-        cluster: &str,
+        cluster: &ClusterId,
         group: &str,
     ) -> Result<Service, CloudError> {
-        let key = (cluster.to_string(), group.to_string());
-        if let Some(e) = self.lookups.services.get(&key)
-            && Instant::now() < e.expires
-        {
-            return Ok(e.value.clone());
+        let key = (cluster.clone(), NodeGroupKey::from(group));
+        if let Some(s) = self.lookups.services.fresh(&key) {
+            return Ok(s.clone());
         }
-        let s = self.tidb.get_service(cluster, group).await?;
-        let expires = if s.state == ServiceState::Active {
-            self.lookups.jittered(SERVICE_TTL)
+        let s = self.tidb.get_service(cluster.as_str(), group).await?;
+        let life = if s.state == ServiceState::Active {
+            Lifetime::About(SERVICE_TTL)
         } else {
             self.lookups.after_requests(CREATING_SERVICE_REQUESTS)
         };
-        self.lookups.services.insert(
-            key,
-            Entry {
-                value: s.clone(),
-                expires,
-            },
-        );
+        self.lookups.services.insert(key, s.clone(), life);
         Ok(s)
     }
 }

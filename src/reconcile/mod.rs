@@ -19,6 +19,7 @@ mod lookups;
 mod network;
 mod observe;
 mod reregister;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use std::future::Future;
 use tokio::time::Instant;
 
 use super::network::NetworkQuery;
+use super::store::ProjectKey;
 use super::{Engine, Frozen, PassOutcome, Wanted};
 use crate::cloud::{
     CloudError, ConnectionState, Ec2, EndpointState, Page, Scope, ServiceState, TidbCloud,
@@ -181,15 +182,15 @@ where
         &mut self,
         wanted: &[Wanted],
         per: &mut [Observed],
-    ) -> BTreeSet<String> {
+    ) -> BTreeSet<ProjectKey> {
         let mut projects = BTreeSet::new();
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
             let t = &w.doc.spec.tidb_cloud;
-            match self.cluster(t.cluster_id.as_str()).await {
+            match self.cluster(&t.cluster_id).await {
                 Ok(Ok(facts)) => {
                     // The cluster's own project: a document that names another is told so.
-                    if !projects.contains(&facts.cluster.project_id) {
-                        projects.insert(facts.cluster.project_id.clone());
+                    if !projects.contains(facts.cluster.project_id.as_str()) {
+                        projects.insert(ProjectKey::from(facts.cluster.project_id.clone()));
                     }
                     let group = t
                         .node_group_id
@@ -198,7 +199,7 @@ where
                     let serving = facts.cluster.state.is_available();
                     o.cluster = Some(Ok(facts.cluster));
                     if serving {
-                        match self.service(t.cluster_id.as_str(), &group).await {
+                        match self.service(&t.cluster_id, &group).await {
                             Ok(s) => o.service = Some(s),
                             Err(e) if e.is_transient() => o.trouble = Some(e.to_string()),
                             Err(e) => o.cluster = Some(Err(e.to_string())),
