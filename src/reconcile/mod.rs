@@ -134,7 +134,7 @@ pub struct Engine<T, E> {
     tidb: T,
     ec2: E,
     owner_id: String,
-    /// Clusters and services, cached.
+    /// Clusters and services, cached (`Store`s with jittered expiry).
     lookups: Lookups,
     /// TiDB Cloud connections as last seen.
     connections: ConnectionBook,
@@ -144,9 +144,10 @@ pub struct Engine<T, E> {
     full_resync: Duration,
     /// TiDB Cloud requests per second the gate allows (observation spends a share of it).
     tidb_rate: f64,
-    /// Security groups and VPC CIDRs, per account and region.
+    /// Scopes with a closed port (looked at every pass), and each scope's `PortAllowed` view.
     firewalls: Firewalls,
-    /// VPC facts for the checks before a create or modify, per account and region.
+    /// What EC2 said of each account and region's VPCs, subnets and security groups: read by
+    /// the checks before a create or modify and by `PortAllowed`.
     networks: Networks,
     /// Backoffs after failed actions and re-registrations of FAILED connections.
     errors: ErrorPolicy,

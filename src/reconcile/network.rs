@@ -1,5 +1,6 @@
-//! The VPC facts checked before a create or a modify (the VPC's DNS attributes, each subnet's
-//! VPC and zone, each group's VPC), described per account and region and kept for `TTL`.
+//! What EC2 said of each account and region's VPCs, subnets and security groups, one `Store`
+//! per kind of fact; and the facts checked before a create or a modify (the VPC's DNS
+//! attributes, each subnet's VPC and zone, each group's VPC), described from it.
 //!
 //! A pass that creates or modifies needs them, and while endpoints are on their way a pass
 //! comes every second or so: described afresh each time, a fill of 100 endpoints spent 1,240
@@ -8,20 +9,27 @@
 //! VPC whose DNS attributes are both on is fine for private DNS. What is missing or wrong (a
 //! subnet that does not exist, DNS support off) is asked again every pass, so that a person's
 //! fix shows at once.
+//!
+//! A security group is one entry, read here (its VPC) and by `firewall.rs` (its rules, for
+//! `PortAllowed`), with the firewall's lifetime: that reader runs every pass over every owned
+//! endpoint, so its lifetime is the one a converged estate pays for; this one only needs the
+//! group's VPC, which does not change, and a group deleted meanwhile is refused by EC2 itself.
 
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::firewall::CHUNK;
-use crate::cloud::{CloudError, Ec2, Network, Scope, VpcAttribute};
+use super::store::{GroupKey, Lifetime, Store, SubnetKey, VpcKey};
+use crate::cloud::{CloudError, Ec2, Network, Scope, SecurityGroup, VpcAttribute};
 use crate::spec::EndpointDocument;
 
-/// A fact is described again after this long (a subnet or group deleted since, or DNS
-/// support turned off by hand, shows within it).
+/// A VPC's DNS attributes and a subnet's place are described again after this long (a subnet
+/// deleted since, or DNS support turned off by hand, shows within it).
 const TTL: Duration = Duration::from_secs(300);
+/// A security group and a VPC's CIDR blocks (what decides `PortAllowed`): a rule removed by
+/// hand shows within this long; one missing is looked for every pass (`firewall.rs`).
+pub(super) const FIREWALL_TTL: Duration = Duration::from_secs(600);
 
 /// VPCs, subnets and security groups to look up in one account and region.
 #[derive(Debug, Default)]
@@ -42,44 +50,42 @@ impl NetworkQuery {
     }
 }
 
+/// What EC2 said of one account and region.
 #[derive(Debug, Default)]
-struct Known {
-    /// VPCs with both DNS attributes on.
-    dns_ready: FxHashMap<String, Instant>,
+pub(super) struct VpcFacts {
+    /// VPCs with both DNS attributes on (one that is not is not kept: asked every pass).
+    pub dns_ready: Store<VpcKey, ()>,
     /// Subnet -> (VPC, zone ID).
-    subnets: FxHashMap<String, ((String, String), Instant)>,
-    /// Security group -> VPC.
-    groups: FxHashMap<String, (String, Instant)>,
+    pub subnets: Store<SubnetKey, (String, String)>,
+    /// Security groups: their VPC (checked before a create) and rules (`PortAllowed`).
+    pub groups: Store<GroupKey, SecurityGroup>,
+    /// VPC -> its CIDR blocks (`PortAllowed`).
+    pub vpc_cidrs: Store<VpcKey, Vec<String>>,
 }
 
+/// The facts of every account and region.
 #[derive(Debug, Default)]
 pub struct Networks {
-    scopes: FxHashMap<Scope, Known>,
+    scopes: FxHashMap<Scope, VpcFacts>,
 }
 
-fn fresh(at: Instant) -> bool {
-    at.elapsed() < TTL
-}
-
-/// Copies what is known and fresh of `ids` into `into`; returns the IDs to describe.
-fn fresh_or_ask<V: Clone>(
-    known: &FxHashMap<String, (V, Instant)>,
-    ids: &BTreeSet<String>,
-    into: &mut BTreeMap<String, V>,
-) -> Vec<String> {
-    let mut ask = Vec::new();
-    for id in ids {
-        match known.get(id) {
-            Some((value, at)) if fresh(*at) => {
-                into.insert(id.clone(), value.clone());
-            }
-            _ => ask.push(id.clone()),
-        }
-    }
-    ask
+/// The IDs of `ids` that `store` has no fresh answer for.
+fn not_fresh<K, V>(store: &Store<K, V>, ids: &BTreeSet<String>) -> Vec<String>
+where
+    K: std::borrow::Borrow<str> + Eq + std::hash::Hash,
+{
+    ids.iter()
+        .filter(|id| !store.is_fresh(id.as_str()))
+        .cloned()
+        .collect()
 }
 
 impl Networks {
+    /// The facts of `scope`, empty at first. (Once per scope and pass: the clone is cheap.)
+    pub(super) fn of(&mut self, scope: &Scope) -> &mut VpcFacts {
+        self.scopes.entry(scope.clone()).or_default()
+    }
+
     /// The facts `q` needs, from what is known and fresh, describing only the rest.
     pub async fn describe(
         &mut self,
@@ -87,10 +93,10 @@ impl Networks {
         scope: &Scope,
         q: &NetworkQuery,
     ) -> Result<Network, CloudError> {
-        let known = self.scopes.entry(scope.clone()).or_default();
+        let known = self.of(scope);
         let mut network = Network::default();
         for vpc in &q.vpcs {
-            if known.dns_ready.get(vpc).is_some_and(|at| fresh(*at)) {
+            if known.dns_ready.is_fresh(vpc.as_str()) {
                 network.vpcs.insert(vpc.clone(), (true, true));
                 continue;
             }
@@ -103,30 +109,56 @@ impl Networks {
             if let (Some(support), Some(hostnames)) = (support, hostnames) {
                 network.vpcs.insert(vpc.clone(), (support, hostnames));
                 if support && hostnames {
-                    known.dns_ready.insert(vpc.clone(), Instant::now());
+                    let key = VpcKey::from(vpc.as_str());
+                    known.dns_ready.insert(key, (), Lifetime::Exactly(TTL));
                 } else {
-                    known.dns_ready.remove(vpc);
+                    known.dns_ready.forget(vpc.as_str());
                 }
             }
         }
-        let ask = fresh_or_ask(&known.subnets, &q.subnets, &mut network.subnets);
+        let ask = not_fresh(&known.subnets, &q.subnets);
         for chunk in ask.chunks(CHUNK) {
-            for (id, facts) in ec2.describe_subnets(scope, chunk).await? {
+            let found = ec2.describe_subnets(scope, chunk).await?;
+            for id in chunk.iter().filter(|id| !found.contains_key(*id)) {
+                known.subnets.forget(id.as_str());
+            }
+            for (id, facts) in found {
                 known
                     .subnets
-                    .insert(id.clone(), (facts.clone(), Instant::now()));
-                network.subnets.insert(id, facts);
+                    .insert(SubnetKey::from(id), facts, Lifetime::Exactly(TTL));
             }
         }
-        let ask = fresh_or_ask(&known.groups, &q.groups, &mut network.security_groups);
+        let ask = not_fresh(&known.groups, &q.groups);
         for chunk in ask.chunks(CHUNK) {
-            for (id, g) in ec2.describe_security_groups(scope, chunk).await? {
-                known
-                    .groups
-                    .insert(id.clone(), (g.vpc_id.clone(), Instant::now()));
-                network.security_groups.insert(id, g.vpc_id);
+            let found = ec2.describe_security_groups(scope, chunk).await?;
+            store_groups(&mut known.groups, chunk, found);
+        }
+        // Every ID asked for is fresh now or forgotten (it does not exist).
+        for id in &q.subnets {
+            if let Some(facts) = known.subnets.get(id.as_str()) {
+                network.subnets.insert(id.clone(), facts.clone());
+            }
+        }
+        for id in &q.groups {
+            if let Some(g) = known.groups.get(id.as_str()) {
+                network.security_groups.insert(id.clone(), g.vpc_id.clone());
             }
         }
         Ok(network)
+    }
+}
+
+/// The answer to a DescribeSecurityGroups of `asked`: the groups it has, each with the one
+/// lifetime of groups; those it has not do not exist (any more) and are forgotten.
+pub(super) fn store_groups(
+    groups: &mut Store<GroupKey, SecurityGroup>,
+    asked: &[String],
+    found: impl IntoIterator<Item = (String, SecurityGroup)>,
+) {
+    for id in asked {
+        groups.forget(id.as_str());
+    }
+    for (id, g) in found {
+        groups.insert(GroupKey::from(id), g, Lifetime::Exactly(FIREWALL_TTL));
     }
 }

@@ -1,7 +1,8 @@
 //! Observing in batches: one tagged, paginated endpoint listing per AWS account and region
 //! every pass; TiDB Cloud connections where change happens (`connections.rs`); cluster, node
 //! group and service lookups cached (`lookups.rs`); security groups per scope (`firewall.rs`);
-//! VPC facts fetched only for endpoints about to be created or modified.
+//! VPC facts fetched only for endpoints about to be created or modified (`network.rs`). What
+//! is kept between passes expires in one way, a `Store`'s (`store.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

@@ -1,10 +1,11 @@
 //! The one store the engine keeps what it saw in: an entry per typed key, each with the instant
 //! it expires at on tokio's clock, and the lifetimes (exact, or jittered) worked out here only.
 //!
-//! The caches of the engine are `Store`s: clusters and services (`lookups.rs`); the due times
-//! of the TiDB Cloud listings (`connections.rs`). An entry is fresh while `now < expires_at`
-//! ([`holds`]); a stale one can still be read ([`Store::get`]) by whoever prefers an old
-//! answer to none.
+//! Every cache of the engine is a `Store`: clusters and services (`lookups.rs`); the VPC facts
+//! and security groups of each account and region (`network.rs`, read by `firewall.rs` too,
+//! so a group is one entry with one lifetime); the due times of the TiDB Cloud listings
+//! (`connections.rs`). An entry is fresh while `now < expires_at` ([`holds`]); a stale one can
+//! still be read ([`Store::get`]) by whoever prefers an old answer to none.
 //!
 //! Why our own and not a cache crate: the engine's tests (and `benches/`) run it on tokio's
 //! paused clock, so expiry must read `tokio::time::Instant`. moka and mini-moka read their own
@@ -66,6 +67,8 @@ pub struct Store<K, V> {
     entries: FxHashMap<K, Entry<V>>,
     /// Draws `Lifetime::About`'s spread: seeded, so a run can be replayed.
     jitter: XorShift,
+    /// Counts the changes of any value: what is built from the store is rebuilt when it moved.
+    version: u64,
 }
 
 impl<K, V> Default for Store<K, V> {
@@ -73,6 +76,7 @@ impl<K, V> Default for Store<K, V> {
         Store {
             entries: FxHashMap::default(),
             jitter: XorShift::new(SEED),
+            version: 0,
         }
     }
 }
@@ -115,11 +119,27 @@ impl<K: Eq + Hash, V> Store<K, V> {
         };
         let expires_at = later(ttl);
         self.entries.insert(key, Entry { value, expires_at });
+        self.version += 1;
+    }
+
+    /// Forgets `key` (what it said is known to be wrong now).
+    pub fn forget<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let gone = self.entries.remove(key)?;
+        self.version += 1;
+        Some(gone.value)
     }
 
     /// Forgets every entry `wrong` says is.
     pub fn forget_where(&mut self, mut wrong: impl FnMut(&K, &V) -> bool) {
+        let before = self.entries.len();
         self.entries.retain(|k, e| !wrong(k, &e.value));
+        if self.entries.len() != before {
+            self.version += 1;
+        }
     }
 
     /// Every entry stale at once (new clients: what they see is asked again); the values stay
@@ -141,6 +161,11 @@ impl<K: Eq + Hash, V> Store<K, V> {
             let stored = e.expires_at.checked_sub(from).unwrap_or(e.expires_at);
             e.expires_at = stored.checked_add(to).unwrap_or(stored + FOREVER);
         }
+    }
+
+    /// Changes when a value is stored or forgotten (not when one goes stale: it is the same).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Every key and value, fresh or stale.
@@ -207,6 +232,18 @@ key!(
     NodeGroupKey
 );
 key!(
+    /// A VPC.
+    VpcKey
+);
+key!(
+    /// A subnet.
+    SubnetKey
+);
+key!(
+    /// A security group.
+    GroupKey
+);
+key!(
     /// A VPC endpoint.
     EndpointKey
 );
@@ -219,21 +256,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_entry_is_fresh_until_it_expires_and_then_read_only_as_stale() {
-        let mut store: Store<EndpointKey, u32> = Store::default();
-        store.insert(EndpointKey::from("vpce-1"), 1, Lifetime::Exactly(MINUTE));
+        let mut store: Store<VpcKey, u32> = Store::default();
+        store.insert(VpcKey::from("vpc-1"), 1, Lifetime::Exactly(MINUTE));
         tokio::time::advance(MINUTE - Duration::from_millis(1)).await;
-        assert_eq!(store.fresh("vpce-1"), Some(&1));
+        assert_eq!(store.fresh("vpc-1"), Some(&1));
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert_eq!(store.fresh("vpce-1"), None);
-        assert_eq!(store.get("vpce-1"), Some(&1));
+        assert_eq!(store.fresh("vpc-1"), None);
+        assert_eq!(store.get("vpc-1"), Some(&1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn about_spreads_lifetimes_over_a_fifth_either_side() {
-        let mut store: Store<NodeGroupKey, ()> = Store::default();
+        let mut store: Store<GroupKey, ()> = Store::default();
         for i in 0..100 {
             store.insert(
-                NodeGroupKey::from(format!("{i}")),
+                GroupKey::from(format!("sg-{i}")),
                 (),
                 Lifetime::About(MINUTE * 5),
             );
@@ -253,17 +290,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn expired_all_entries_are_stale_but_readable_and_forgotten_ones_gone() {
-        let mut store: Store<ProjectKey, u32> = Store::default();
-        store.insert(ProjectKey::from("1"), 1, Lifetime::Exactly(MINUTE));
-        store.insert(ProjectKey::from("2"), 2, Lifetime::About(MINUTE));
+        let mut store: Store<SubnetKey, u32> = Store::default();
+        store.insert(SubnetKey::from("subnet-1"), 1, Lifetime::Exactly(MINUTE));
+        store.insert(SubnetKey::from("subnet-2"), 2, Lifetime::About(MINUTE));
         store.expire_all();
-        assert!(!store.is_fresh("1") && !store.is_fresh("2"));
-        assert_eq!(store.get("2"), Some(&2));
+        assert!(!store.is_fresh("subnet-1") && !store.is_fresh("subnet-2"));
+        assert_eq!(store.get("subnet-2"), Some(&2));
+        let version = store.version();
+        store.forget("subnet-1");
         store.forget_where(|_, v| *v == 2);
-        assert_eq!(
-            store.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-            ["1"]
-        );
+        assert_eq!(store.iter().count(), 0);
+        assert_eq!(store.version(), version + 2);
     }
 
     #[tokio::test(start_paused = true)]
