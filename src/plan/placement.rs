@@ -73,48 +73,79 @@ pub(super) fn dns_problem(network: &Network, vpc: &str) -> Option<String> {
 /// Whether `endpoint` has exactly the document's subnets and security groups (what `drift`
 /// would find nothing to correct in), without building the correction.
 pub fn in_place(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> bool {
-    fn same<T: AsRef<str>>(want: &[T], have: &[String]) -> bool {
-        want.iter().all(|w| have.iter().any(|h| h == w.as_ref()))
-            && have.iter().all(|h| want.iter().any(|w| w.as_ref() == h))
-    }
-    let aws = &spec.aws;
-    same(&aws.subnet_ids, &endpoint.subnet_ids)
-        && (aws.security_group_ids.is_empty()
-            || same(&aws.security_group_ids, &endpoint.security_group_ids))
+    !IdDiff::subnets(spec, endpoint).differ()
+        && !IdDiff::security_groups(spec, endpoint).is_some_and(|groups| groups.differ())
 }
 
 /// How an endpoint's subnets and security groups differ from the spec, as the modify that
 /// corrects them (empty lists when they agree).
 pub fn drift(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> ModifyEndpoint {
-    let want_subnets: Vec<String> = spec
-        .aws
-        .subnet_ids
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let want_groups: Vec<String> = spec
-        .aws
-        .security_group_ids
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let subnets = IdDiff::subnets(spec, endpoint);
     let mut modify = ModifyEndpoint {
         endpoint_id: endpoint.id.clone(),
-        remove_subnet_ids: missing_from(&endpoint.subnet_ids, &want_subnets),
-        add_subnet_ids: missing_from(&want_subnets, &endpoint.subnet_ids),
+        remove_subnet_ids: subnets.to_remove(),
+        add_subnet_ids: subnets.to_add(),
         ..ModifyEndpoint::default()
     };
-    // An empty list asks for the VPC's default group; only explicit lists are enforced.
-    if !want_groups.is_empty() {
-        modify.remove_security_group_ids = missing_from(&endpoint.security_group_ids, &want_groups);
-        modify.add_security_group_ids = missing_from(&want_groups, &endpoint.security_group_ids);
+    if let Some(groups) = IdDiff::security_groups(spec, endpoint) {
+        modify.remove_security_group_ids = groups.to_remove();
+        modify.add_security_group_ids = groups.to_add();
     }
     modify
 }
 
-fn missing_from(have: &[String], other: &[String]) -> Vec<String> {
-    have.iter()
+/// One kind of ID an endpoint is placed with (subnets, security groups): the document's and
+/// the endpoint's, compared as sets (AWS keeps no order). One comparison for the correction
+/// (`drift`), the question whether there is one (`in_place`, which `observe` also asks before
+/// looking at the VPC) and the preview, so that they cannot disagree on what differs.
+pub(super) struct IdDiff<'a> {
+    /// The document's, in its order: adds go to AWS in the order the user wrote.
+    pub want: Vec<&'a str>,
+    /// The endpoint's, in AWS's order.
+    pub have: Vec<&'a str>,
+}
+
+impl<'a> IdDiff<'a> {
+    fn new<T: AsRef<str>>(want: &'a [T], have: &'a [String]) -> Self {
+        IdDiff {
+            want: want.iter().map(AsRef::as_ref).collect(),
+            have: have.iter().map(String::as_str).collect(),
+        }
+    }
+
+    pub(super) fn subnets(spec: &'a EndpointSpec, endpoint: &'a VpcEndpoint) -> Self {
+        IdDiff::new(&spec.aws.subnet_ids, &endpoint.subnet_ids)
+    }
+
+    /// `None` when the document names no security group: an empty list asks AWS for the VPC's
+    /// default group, and only explicit lists are enforced.
+    pub(super) fn security_groups(
+        spec: &'a EndpointSpec,
+        endpoint: &'a VpcEndpoint,
+    ) -> Option<Self> {
+        let want = &spec.aws.security_group_ids;
+        (!want.is_empty()).then(|| IdDiff::new(want, &endpoint.security_group_ids))
+    }
+
+    /// What the endpoint lacks.
+    pub(super) fn to_add(&self) -> Vec<String> {
+        missing_from(&self.want, &self.have)
+    }
+
+    /// What the endpoint has that the document does not name.
+    pub(super) fn to_remove(&self) -> Vec<String> {
+        missing_from(&self.have, &self.want)
+    }
+
+    pub(super) fn differ(&self) -> bool {
+        let absent = |from: &[&str], other: &[&str]| from.iter().any(|x| !other.contains(x));
+        absent(&self.want, &self.have) || absent(&self.have, &self.want)
+    }
+}
+
+fn missing_from(from: &[&str], other: &[&str]) -> Vec<String> {
+    from.iter()
         .filter(|x| !other.contains(x))
-        .cloned()
+        .map(ToString::to_string)
         .collect()
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::placement::IdDiff;
 use super::{Desired, EndpointPlan, LeaveKind, Phase, Plan, ownership};
 use crate::cloud::{Connection, ConnectionState, Service, ServiceState, VpcEndpoint};
 
@@ -320,20 +321,17 @@ fn one(
         };
         return preview;
     };
-    let have: BTreeSet<&str> = e.subnet_ids.iter().map(String::as_str).collect();
-    let want: BTreeSet<&str> = aws.subnet_ids.iter().map(|s| s.as_str()).collect();
-    if have != want {
-        preview
-            .changes
-            .push(change("subnetIds", list(&have), list(&want)));
-    }
-    if !aws.security_group_ids.is_empty() {
-        let have: BTreeSet<&str> = e.security_group_ids.iter().map(String::as_str).collect();
-        let want: BTreeSet<&str> = aws.security_group_ids.iter().map(|s| s.as_str()).collect();
-        if have != want {
+    // Each ID once: a repeat is no change.
+    let set = |ids: &[&str]| list(ids.iter().collect::<BTreeSet<_>>());
+    let placed = [
+        ("subnetIds", Some(IdDiff::subnets(&doc.spec, e))),
+        ("securityGroupIds", IdDiff::security_groups(&doc.spec, e)),
+    ];
+    for (field, diff) in placed {
+        if let Some(diff) = diff.filter(IdDiff::differ) {
             preview
                 .changes
-                .push(change("securityGroupIds", list(&have), list(&want)));
+                .push(change(field, set(&diff.have), set(&diff.want)));
         }
     }
     if e.private_dns_enabled != doc.spec.private_dns {
