@@ -1,14 +1,16 @@
-//! One desired endpoint: where it stands and what to do next (the decision table in
-//! `plan`'s documentation, step by step).
+//! One desired endpoint: where it stands and what to do next. The decision is `RULES`, the
+//! decision table in `plan`'s documentation row by row, each row a small rule in `endpoint/`
+//! (`cluster.rs`, `vpce.rs`, `connection.rs`); `plan_endpoint` then adds what goes with any
+//! decision (tags brought up to date, stale connections, suspension, a partial observation).
 
-use super::placement::{dns_problem, drift, in_place, placement_problem};
-use super::{
-    Action, Desired, EndpointPlan, LeaveKind, Leaving, Observed, Phase, TagPurpose, conditions,
-    ownership, removal,
-};
+mod cluster;
+mod connection;
+mod vpce;
+
+use super::placement::{drift, in_place};
+use super::{Action, Desired, EndpointPlan, Observed, Phase, TagPurpose, conditions, ownership};
 use crate::cloud::{
-    Connection, ConnectionState, CreateEndpoint, EndpointState, ModifyEndpoint, Scope, Service,
-    ServiceState,
+    Cluster, Connection, ModifyEndpoint, Scope, Service, ServiceState, VpcEndpoint,
 };
 use crate::spec::{DeletionPolicy, EndpointSpec};
 
@@ -79,302 +81,167 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
     plan
 }
 
+/// One row of the decision table: a plan when the rule applies, `None` to pass the endpoint
+/// on to the next row.
+struct Rule {
+    /// What a test failure or a reader calls the row.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only the tests ask which rule decided")
+    )]
+    name: &'static str,
+    decide: fn(&Situation<'_>) -> Option<EndpointPlan>,
+}
+
+const fn rule(name: &'static str, decide: fn(&Situation<'_>) -> Option<EndpointPlan>) -> Rule {
+    Rule { name, decide }
+}
+
+/// The decision table for one desired endpoint (the console's steps in `plan`'s diagram), read
+/// top to bottom: the first rule that applies decides. A rule may take for granted that none
+/// above it applied (a cluster was found, the service is Active, the endpoint exists, ...):
+/// the order is part of each rule's condition.
+#[rustfmt::skip]
+const RULES: &[Rule] = &[
+    // The cluster: known, on AWS, where the document says, serving.
+    rule("cluster not looked up yet",               cluster::not_looked_up),
+    rule("cluster lookup failed",                   cluster::lookup_failed),
+    rule("cluster not on AWS",                      cluster::not_on_aws),
+    rule("cluster in another region",               cluster::in_another_region),
+    rule("cluster in another project",              cluster::in_another_project),
+    rule("cluster not serving",                     cluster::not_serving),
+    rule("node group not looked up yet",            cluster::node_group_not_looked_up),
+    // Its private link service: Active.
+    rule("service not looked up yet",               cluster::service_not_looked_up),
+    rule("service being created, placement fails",  cluster::placement_fails_early),
+    rule("service being created",                   cluster::service_being_created),
+    rule("service being deleted",                   cluster::service_being_deleted),
+    // No VPC endpoint yet: adopt the one `endpointId` names, or create one.
+    rule("adoptee not looked up yet",               vpce::adoptee_not_looked_up),
+    rule("adoptee missing",                         vpce::adoptee_missing),
+    rule("adoptee on another service",              vpce::adoptee_on_another_service),
+    rule("adoptee owned by another instance",       vpce::adoptee_owned_by_another),
+    rule("adopt",                                   vpce::adopt),
+    rule("placement fails before a create",         vpce::placement_fails_before_create),
+    rule("VPC not checked before a create",         vpce::vpc_not_checked_before_create),
+    rule("create",                                  vpce::create),
+    // The VPC endpoint: alive, where the document says, with its subnets and groups.
+    rule("endpoint broken in AWS",                  vpce::broken),
+    rule("endpoint being deleted",                  vpce::being_deleted),
+    rule("adopted endpoint moved",                  vpce::adopted_moved),
+    rule("endpoint moved",                          vpce::moved),
+    rule("drift correction fails placement",        vpce::drift_fails_placement),
+    rule("VPC not checked before correcting drift", vpce::vpc_not_checked_before_correcting),
+    // The connection: registered, accepted on both sides; then private DNS and drift.
+    rule("not registered",                          connection::not_registered),
+    rule("connection failed, retry due",            connection::failed_retry_due),
+    rule("connection failed",                       connection::failed),
+    rule("connection being deleted",                connection::being_deleted),
+    rule("TiDB Cloud verifying",                    connection::tidb_verifying),
+    rule("AWS applying a change",                   connection::aws_applying_change),
+    rule("AWS accepting",                           connection::aws_accepting),
+    rule("private DNS blocked by the VPC",          connection::private_dns_blocked),
+    rule("private DNS to change",                   connection::private_dns_to_change),
+    rule("drift to correct",                        connection::drift_to_correct),
+    rule("TiDB Cloud's ACTIVE not seen yet",        connection::awaiting_tidb_active),
+];
+
 fn decide(desired: &Desired<'_>, o: &Observed, owner_id: &str) -> EndpointPlan {
-    let doc = desired.doc;
-    let name = doc.metadata.name.as_str();
-    let spec = &doc.spec;
-    let here = |phase, message: String| EndpointPlan::new(name, phase, message);
-    let cluster_id = spec.tidb_cloud.cluster_id.as_str();
+    let s = Situation::new(desired, o, owner_id);
+    RULES
+        .iter()
+        .find_map(|rule| (rule.decide)(&s))
+        .unwrap_or_else(|| connection::converged(&s))
+}
 
-    let cluster = match &o.cluster {
-        None => {
-            return here(
-                Phase::NotConfigured,
-                "waiting to look up the cluster".into(),
-            );
-        }
-        Some(Err(why)) => return here(Phase::Failed, why.clone()),
-        Some(Ok(c)) => c,
-    };
-    if cluster.cloud_provider != "aws" {
-        return here(
-            Phase::Failed,
-            format!(
-                "cluster {cluster_id} runs on {}; AWS PrivateLink needs a cluster on AWS",
-                cluster.cloud_provider
-            ),
-        );
-    }
-    if cluster.region != spec.aws.region.as_str() {
-        return here(
-            Phase::Failed,
-            format!(
-                "cluster {cluster_id} is in {} but spec.aws.region is {}; PrivateLink does not cross regions: use a VPC in {}",
-                cluster.region, spec.aws.region, cluster.region
-            ),
-        );
-    }
-    if let Some(project) = &spec.tidb_cloud.project_id
-        && project.as_str() != cluster.project_id
-    {
-        return here(
-            Phase::Failed,
-            format!(
-                "spec.tidbCloud.projectId is {project}, but cluster {cluster_id} belongs to project {}: fix projectId, or remove it (it is looked up from the cluster)",
-                cluster.project_id
-            ),
-        );
-    }
-    if !cluster.state.is_available() {
-        // Nothing that needs the cluster can happen now; what the endpoint shows stays as it
-        // was, and activity resumes by itself once the cluster serves again.
-        let mut plan = here(
-            Phase::NotConfigured,
-            format!(
-                "cluster {cluster_id} is {}: nothing is done until it is ACTIVE again",
-                cluster.state.as_str()
-            ),
-        );
-        plan.uncertain = true;
-        return plan;
-    }
-    let Some(node_group_id) = &o.node_group_id else {
-        return here(
-            Phase::NotConfigured,
-            "waiting to look up the TiDB node group".into(),
-        );
-    };
-    let Some(service) = &o.service else {
-        return here(
-            Phase::NotConfigured,
-            "waiting to look up the private link service".into(),
-        );
-    };
-    match service.state {
-        ServiceState::Active => {}
-        ServiceState::Creating => {
-            // A create is coming: a placement it would fail on is said now, not once the
-            // service is ready (the service already knows its zones).
-            if o.endpoint.is_none()
-                && spec.aws.endpoint_id.is_none()
-                && let Some(problem) = placement_problem(desired, o, service, true)
-            {
-                return here(Phase::Failed, problem);
-            }
-            return here(
-                Phase::NotConfigured,
-                "the cluster's private link service is being created".into(),
-            );
-        }
-        ServiceState::Deleting => {
-            return here(
-                Phase::Deleting,
-                "the cluster's private link service is being deleted".into(),
-            );
-        }
-    }
-    let scope = scope_of(spec);
+/// The names of the rules, in the table's order.
+#[cfg(test)]
+pub(super) fn rule_names() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|rule| rule.name)
+}
 
-    let Some(endpoint) = &o.endpoint else {
-        if let Some(wanted) = &spec.aws.endpoint_id {
-            return adopt(desired, o, service, &scope, wanted.as_str(), owner_id);
+/// The rule that decides, `None` for an endpoint past every rule (converged).
+#[cfg(test)]
+pub(super) fn deciding_rule(
+    desired: &Desired<'_>,
+    o: &Observed,
+    owner_id: &str,
+) -> Option<&'static str> {
+    let s = Situation::new(desired, o, owner_id);
+    RULES
+        .iter()
+        .find(|rule| (rule.decide)(&s).is_some())
+        .map(|rule| rule.name)
+}
+
+/// What the rules read: the document, the observation, and what they all ask of them, worked
+/// out once.
+struct Situation<'a> {
+    desired: &'a Desired<'a>,
+    o: &'a Observed,
+    owner_id: &'a str,
+    spec: &'a EndpointSpec,
+    name: &'a str,
+    cluster_id: &'a str,
+    /// Where the endpoint's AWS calls go.
+    scope: Scope,
+    /// The cluster, when TiDB Cloud found it.
+    cluster: Option<&'a Cluster>,
+    service: Option<&'a Service>,
+    /// Ours, or the one `endpointId` names once adopted.
+    endpoint: Option<&'a VpcEndpoint>,
+    connection: Option<&'a Connection>,
+    /// The endpoint's subnets or security groups are not the document's (false without an
+    /// endpoint).
+    drifted: bool,
+}
+
+impl<'a> Situation<'a> {
+    fn new(desired: &'a Desired<'a>, o: &'a Observed, owner_id: &'a str) -> Self {
+        let spec = &desired.doc.spec;
+        let endpoint = o.endpoint.as_ref();
+        Situation {
+            desired,
+            o,
+            owner_id,
+            spec,
+            name: desired.doc.metadata.name.as_str(),
+            cluster_id: spec.tidb_cloud.cluster_id.as_str(),
+            scope: scope_of(spec),
+            cluster: o.cluster.as_ref().and_then(|c| c.as_ref().ok()),
+            service: o.service.as_ref(),
+            endpoint,
+            connection: o.connection.as_ref(),
+            drifted: endpoint.is_some_and(|e| !in_place(spec, e)),
         }
-        if let Some(problem) = placement_problem(desired, o, service, true) {
-            return here(Phase::Failed, problem);
-        }
-        let Some(_) = &o.network else {
-            return here(Phase::NotConfigured, "waiting to check the VPC".into());
+    }
+
+    fn here(&self, phase: Phase, message: impl Into<String>) -> EndpointPlan {
+        EndpointPlan::new(self.name, phase, message)
+    }
+
+    /// `plan`, led by the modify that puts the endpoint's subnets and security groups back as
+    /// the document says, and sets private DNS when `private_dns` says to: drift is corrected
+    /// in place whatever else the endpoint is waiting for.
+    fn correcting(&self, mut plan: EndpointPlan, private_dns: Option<bool>) -> EndpointPlan {
+        let Some(endpoint) = self.endpoint else {
+            return plan;
         };
-        let mut plan = here(Phase::NotConfigured, "creating the VPC endpoint".into());
-        plan.actions
-            .push(create_action(desired, service, &scope, owner_id));
-        plan.actions.push(Action::RegisterConnection {
-            cluster_id: cluster_id.into(),
-            node_group_id: node_group_id.clone(),
-            endpoint_id: None,
-        });
-        return plan;
-    };
-
-    match endpoint.state {
-        EndpointState::Failed | EndpointState::Rejected | EndpointState::Expired => {
-            return here(
-                Phase::Failed,
-                format!(
-                    "VPC endpoint {} is {} in AWS; delete it in the console and privatelinkd creates a new one",
-                    endpoint.id, endpoint.state
-                ),
-            );
+        if !self.drifted && private_dns.is_none() {
+            return plan;
         }
-        EndpointState::Deleting | EndpointState::Deleted => {
-            return here(
-                Phase::Deleting,
-                format!(
-                    "VPC endpoint {} is being deleted; a new one will be created",
-                    endpoint.id
-                ),
-            );
-        }
-        _ => {}
-    }
-
-    // An endpoint cannot move to another service or VPC: it is replaced.
-    let vpc_id = spec.aws.vpc_id.as_str();
-    if endpoint.service_name != service.name || endpoint.vpc_id != vpc_id {
-        let moved = format!(
-            "VPC endpoint {} connects {} to {}, but the document asks for {vpc_id} to {}",
-            endpoint.id, endpoint.vpc_id, endpoint.service_name, service.name
-        );
-        if spec.aws.endpoint_id.is_some() {
-            return here(
-                Phase::Failed,
-                format!(
-                    "{moved}; an adopted endpoint is not replaced: fix endpointId or remove it"
-                ),
-            );
-        }
-        // The old endpoint leaves as the document's deletion policy says.
-        let (kind, message, actions) = match spec.deletion_policy {
-            DeletionPolicy::Delete => (
-                LeaveKind::Replace,
-                format!("{moved}; replacing it"),
-                removal::delete_actions(&scope, endpoint, o.connection.as_ref()),
-            ),
-            DeletionPolicy::Orphan => (
-                LeaveKind::ReplaceOrphan,
-                format!(
-                    "{moved}; leaving it in place without privatelinkd's tags \
-                     (deletionPolicy: Orphan) and creating a new one"
-                ),
-                vec![Action::Untag {
-                    scope: scope.clone(),
-                    endpoint_id: endpoint.id.clone(),
-                    keys: ownership::our_keys(endpoint),
-                    purpose: TagPurpose::Orphan,
-                }],
-            ),
-        };
-        let mut plan = here(Phase::Deleting, message);
-        plan.actions = actions;
-        plan.leaving = Some(Leaving {
-            kind,
-            endpoint_id: endpoint.id.clone(),
-            file: None,
-        });
-        return plan;
-    }
-
-    // Drift in subnets and security groups is corrected in place whatever else is going on.
-    let drifted = !in_place(spec, endpoint);
-    let mut modify = if drifted {
-        drift(spec, endpoint)
-    } else {
-        ModifyEndpoint {
-            endpoint_id: endpoint.id.clone(),
-            ..Default::default()
-        }
-    };
-    if drifted {
-        if let Some(problem) = placement_problem(desired, o, service, false) {
-            return here(Phase::Failed, problem);
-        }
-        if o.network.is_none() {
-            return here(
-                Phase::Pending,
-                "waiting to check the VPC before correcting subnets and security groups".into(),
-            );
-        }
-    }
-
-    let mut plan = match &o.connection {
-        None => {
-            let mut p = here(
-                Phase::Initiating,
-                "registering the endpoint with TiDB Cloud".into(),
-            );
-            p.actions.push(Action::RegisterConnection {
-                cluster_id: cluster_id.into(),
-                node_group_id: node_group_id.clone(),
-                endpoint_id: Some(endpoint.id.clone()),
-            });
-            p
-        }
-        Some(c) => match c.state {
-            ConnectionState::Failed => {
-                return failed_connection(desired, o, c);
-            }
-            ConnectionState::Deleting => here(
-                Phase::Initiating,
-                "the TiDB Cloud connection is being deleted; it will be registered again".into(),
-            ),
-            ConnectionState::Pending | ConnectionState::Discovered
-                if endpoint.state != EndpointState::Available =>
-            {
-                here(
-                    Phase::Initiating,
-                    "TiDB Cloud is verifying the endpoint".into(),
-                )
-            }
-            // TiDB Cloud accepted; AWS shows `pending` while it applies acceptance or a change.
-            ConnectionState::Active if endpoint.state == EndpointState::Pending => here(
-                Phase::Pending,
-                "AWS is applying a change to the endpoint (pending)".into(),
-            ),
-            ConnectionState::Active if endpoint.state != EndpointState::Available => here(
-                Phase::Initiating,
-                format!(
-                    "waiting for AWS to accept the endpoint ({})",
-                    endpoint.state
-                ),
-            ),
-            // Available in AWS: the service accepted the endpoint. Private DNS goes on now, as
-            // soon as that is seen (TiDB Cloud's own word may come a little later: its budget
-            // is too dear to ask it every pass).
-            confirmed => {
-                let confirmed = confirmed == ConnectionState::Active;
-                if endpoint.private_dns_enabled != spec.private_dns {
-                    let problem = o
-                        .network
-                        .as_ref()
-                        .and_then(|n| dns_problem(n, &endpoint.vpc_id));
-                    if let Some(problem) = problem.filter(|_| spec.private_dns) {
-                        return here(Phase::Failed, problem);
-                    }
-                    modify.private_dns_enabled = Some(spec.private_dns);
-                    let verb = if spec.private_dns {
-                        "enabling"
-                    } else {
-                        "disabling"
-                    };
-                    here(Phase::Pending, format!("{verb} private DNS"))
-                } else if drifted {
-                    here(
-                        Phase::Pending,
-                        "correcting subnets and security groups".into(),
-                    )
-                } else if !confirmed {
-                    here(
-                        Phase::Initiating,
-                        "accepted in AWS; waiting for TiDB Cloud to show the connection ACTIVE"
-                            .into(),
-                    )
-                } else {
-                    here(Phase::Active, String::new())
-                }
-            }
-        },
-    };
-    if drifted || modify.private_dns_enabled.is_some() {
+        let mut modify = drift(self.spec, endpoint);
+        modify.private_dns_enabled = private_dns;
         let modifies =
             split_subnet_swap(modify)
                 .into_iter()
                 .map(|request| Action::ModifyVpcEndpoint {
-                    scope: scope.clone(),
+                    scope: self.scope.clone(),
                     request,
                 });
         plan.actions.splice(0..0, modifies);
+        plan
     }
-    plan
 }
 
 /// A subnet swapped for another in the same zone cannot be added while the old one is still
@@ -395,140 +262,6 @@ fn split_subnet_swap(modify: ModifyEndpoint) -> Vec<ModifyEndpoint> {
         ..modify
     };
     vec![remove, add]
-}
-
-/// Takes over an existing endpoint named by `endpointId`.
-fn adopt(
-    desired: &Desired<'_>,
-    o: &Observed,
-    service: &Service,
-    scope: &Scope,
-    wanted: &str,
-    owner_id: &str,
-) -> EndpointPlan {
-    let name = desired.doc.metadata.name.as_str();
-    if !o.adoptee_checked {
-        return EndpointPlan::new(
-            name,
-            Phase::NotConfigured,
-            format!("waiting to look up {wanted}"),
-        );
-    }
-    let Some(e) = o
-        .adoptee
-        .as_ref()
-        .filter(|e| e.state != EndpointState::Deleted)
-    else {
-        return EndpointPlan::new(
-            name,
-            Phase::Failed,
-            format!(
-                "VPC endpoint {wanted} does not exist in {} (account {})",
-                scope.region, scope.account
-            ),
-        );
-    };
-    if e.service_name != service.name {
-        return EndpointPlan::new(
-            name,
-            Phase::Failed,
-            format!(
-                "VPC endpoint {wanted} connects to {}, not to the cluster's service {}",
-                e.service_name, service.name
-            ),
-        );
-    }
-    if let Some(other) = ownership::owner_of(e).filter(|o| *o != owner_id) {
-        return EndpointPlan::new(
-            name,
-            Phase::Failed,
-            format!("VPC endpoint {wanted} is owned by privatelinkd instance {other}"),
-        );
-    }
-    let mut plan = EndpointPlan::new(name, Phase::NotConfigured, format!("adopting {wanted}"));
-    plan.actions.push(Action::Tag {
-        scope: scope.clone(),
-        endpoint_id: wanted.to_string(),
-        tags: ownership::ownership_tags(desired, owner_id),
-        purpose: TagPurpose::Adopt,
-    });
-    plan
-}
-
-fn create_action(
-    desired: &Desired<'_>,
-    service: &Service,
-    scope: &Scope,
-    owner_id: &str,
-) -> Action {
-    let aws = &desired.doc.spec.aws;
-    let tags = ownership::creation_tags(desired, owner_id);
-    let subnet_ids: Vec<String> = aws.subnet_ids.iter().map(ToString::to_string).collect();
-    let request = CreateEndpoint {
-        vpc_id: aws.vpc_id.to_string(),
-        service_name: service.name.clone(),
-        subnet_ids: subnet_ids.clone(),
-        security_group_ids: aws
-            .security_group_ids
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        client_token: ownership::client_token(owner_id, desired.doc, &service.name),
-        tags,
-    };
-    Action::CreateVpcEndpoint {
-        scope: scope.clone(),
-        vpc_id: request.vpc_id.clone(),
-        subnet_ids,
-        request,
-    }
-}
-
-/// TiDB Cloud marked the connection FAILED: say why and what to do, and when its retry is
-/// due, delete it (the next pass registers the same VPC endpoint again).
-fn failed_connection(desired: &Desired<'_>, o: &Observed, c: &Connection) -> EndpointPlan {
-    let name = desired.doc.metadata.name.as_str();
-    let why = if c.message.is_empty() {
-        "no reason given".to_string()
-    } else {
-        c.message.clone()
-    };
-    let command = format!("privatelinkd retry {name} --config FILE");
-    match &o.retry {
-        Some(retry) if retry.due => {
-            let mut plan = EndpointPlan::new(
-                name,
-                Phase::Initiating,
-                format!(
-                    "TiDB Cloud marked the connection FAILED ({why}); retrying: deleting it to \
-                     register the endpoint again"
-                ),
-            );
-            plan.actions.push(Action::DeleteConnection {
-                connection: c.clone(),
-                connection_id: c.id.clone(),
-            });
-            plan.retrying = true;
-            plan
-        }
-        retry => {
-            let next = retry.as_ref().map_or(String::new(), |r| {
-                format!(
-                    "; next automatic retry at {}",
-                    humantime::format_rfc3339_seconds(r.next_at)
-                )
-            });
-            EndpointPlan::new(
-                name,
-                Phase::Failed,
-                format!(
-                    "TiDB Cloud marked the connection FAILED: {why}. Check that the VPC endpoint's \
-                     account is allowed by the service and its subnets sit in the service's \
-                     zones{next}, or retry now with `{command}`"
-                ),
-            )
-        }
-    }
 }
 
 /// Connections left by VPC endpoints AWS no longer has (deleted in the console) can serve

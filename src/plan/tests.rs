@@ -13,6 +13,7 @@ mod decision_table;
 mod ownership;
 mod placement;
 mod removals;
+mod rules;
 
 const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
 

@@ -1,0 +1,261 @@
+//! The VPC endpoint's rows: while there is none, adopt the one `endpointId` names or create
+//! one; once there is one, whether AWS still serves it, where it is, and whether its subnets
+//! and security groups can be corrected.
+
+use super::super::placement::placement_problem;
+use super::super::{
+    Action, EndpointPlan, LeaveKind, Leaving, Phase, TagPurpose, ownership, removal,
+};
+use super::Situation;
+use crate::cloud::{CreateEndpoint, EndpointState, Service, VpcEndpoint};
+use crate::spec::DeletionPolicy;
+
+/// The endpoint `endpointId` names while it is not ours yet (none of ours observed).
+fn adopting<'a>(s: &Situation<'a>) -> Option<&'a str> {
+    match (s.endpoint, &s.spec.aws.endpoint_id) {
+        (None, Some(wanted)) => Some(wanted.as_str()),
+        _ => None,
+    }
+}
+
+/// The adoptee as described by ID: one AWS shows as deleted is as good as none.
+fn adoptee<'a>(s: &Situation<'a>) -> Option<&'a VpcEndpoint> {
+    s.o.adoptee
+        .as_ref()
+        .filter(|e| e.state != EndpointState::Deleted)
+}
+
+/// An endpoint not ours yet is described by ID, which comes a pass after the document.
+pub(super) fn adoptee_not_looked_up(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let wanted = adopting(s)?;
+    (!s.o.adoptee_checked)
+        .then(|| s.here(Phase::NotConfigured, format!("waiting to look up {wanted}")))
+}
+
+/// A mistyped ID, or the wrong account or region: never create one in its place, since the
+/// user asked for that one.
+pub(super) fn adoptee_missing(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let wanted = adopting(s)?;
+    adoptee(s).is_none().then(|| {
+        s.here(
+            Phase::Failed,
+            format!(
+                "VPC endpoint {wanted} does not exist in {} (account {})",
+                s.scope.region, s.scope.account
+            ),
+        )
+    })
+}
+
+/// An endpoint to some other service would never reach this cluster.
+pub(super) fn adoptee_on_another_service(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let wanted = adopting(s)?;
+    let (e, service) = (adoptee(s)?, s.service?);
+    (e.service_name != service.name).then(|| {
+        s.here(
+            Phase::Failed,
+            format!(
+                "VPC endpoint {wanted} connects to {}, not to the cluster's service {}",
+                e.service_name, service.name
+            ),
+        )
+    })
+}
+
+/// Another privatelinkd instance manages it: taking it would make two owners fight over it.
+pub(super) fn adoptee_owned_by_another(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let wanted = adopting(s)?;
+    let other = ownership::owner_of(adoptee(s)?).filter(|o| *o != s.owner_id)?;
+    Some(s.here(
+        Phase::Failed,
+        format!("VPC endpoint {wanted} is owned by privatelinkd instance {other}"),
+    ))
+}
+
+/// An endpoint made by hand or by other tooling becomes ours by our tags; from the next pass
+/// it is observed as ours and goes through the rows below.
+pub(super) fn adopt(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let wanted = adopting(s)?;
+    let mut plan = s.here(Phase::NotConfigured, format!("adopting {wanted}"));
+    plan.actions.push(Action::Tag {
+        scope: s.scope.clone(),
+        endpoint_id: wanted.to_string(),
+        tags: ownership::ownership_tags(s.desired, s.owner_id),
+        purpose: TagPurpose::Adopt,
+    });
+    Some(plan)
+}
+
+/// A VPC, subnet or security group that is missing or elsewhere, a zone the service does not
+/// offer, two subnets in a zone, private DNS in a VPC without DNS: AWS would refuse the create
+/// with less to go on, so the plan says which and why first.
+pub(super) fn placement_fails_before_create(s: &Situation<'_>) -> Option<EndpointPlan> {
+    if s.endpoint.is_some() {
+        return None;
+    }
+    let problem = placement_problem(s.desired, s.o, s.service?, true)?;
+    Some(s.here(Phase::Failed, problem))
+}
+
+/// The VPC is looked up only when a create needs checking: no create on an unchecked VPC.
+pub(super) fn vpc_not_checked_before_create(s: &Situation<'_>) -> Option<EndpointPlan> {
+    (s.endpoint.is_none() && s.o.network.is_none())
+        .then(|| s.here(Phase::NotConfigured, "waiting to check the VPC"))
+}
+
+/// No endpoint and nothing against one: create it and register it with TiDB Cloud in the same
+/// pass (the registration takes the new endpoint's ID from the create).
+pub(super) fn create(s: &Situation<'_>) -> Option<EndpointPlan> {
+    if s.endpoint.is_some() {
+        return None;
+    }
+    let service = s.service?;
+    let node_group_id = s.o.node_group_id.as_ref()?;
+    let mut plan = s.here(Phase::NotConfigured, "creating the VPC endpoint");
+    plan.actions.push(create_action(s, service));
+    plan.actions.push(Action::RegisterConnection {
+        cluster_id: s.cluster_id.into(),
+        node_group_id: node_group_id.clone(),
+        endpoint_id: None,
+    });
+    Some(plan)
+}
+
+fn create_action(s: &Situation<'_>, service: &Service) -> Action {
+    let aws = &s.spec.aws;
+    let tags = ownership::creation_tags(s.desired, s.owner_id);
+    let subnet_ids: Vec<String> = aws.subnet_ids.iter().map(ToString::to_string).collect();
+    let request = CreateEndpoint {
+        vpc_id: aws.vpc_id.to_string(),
+        service_name: service.name.clone(),
+        subnet_ids: subnet_ids.clone(),
+        security_group_ids: aws
+            .security_group_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        client_token: ownership::client_token(s.owner_id, s.desired.doc, &service.name),
+        tags,
+    };
+    Action::CreateVpcEndpoint {
+        scope: s.scope.clone(),
+        vpc_id: request.vpc_id.clone(),
+        subnet_ids,
+        request,
+    }
+}
+
+/// AWS gave up on the endpoint (failed, rejected by the service, expired unaccepted): it will
+/// not serve again. A person deletes it; then a new one is created.
+pub(super) fn broken(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let e = s.endpoint?;
+    matches!(
+        e.state,
+        EndpointState::Failed | EndpointState::Rejected | EndpointState::Expired
+    )
+    .then(|| {
+        s.here(
+            Phase::Failed,
+            format!(
+                "VPC endpoint {} is {} in AWS; delete it in the console and privatelinkd creates a new one",
+                e.id, e.state
+            ),
+        )
+    })
+}
+
+/// AWS is deleting the endpoint: nothing to do to it now, and once it is gone the rows above
+/// create a new one.
+pub(super) fn being_deleted(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let e = s.endpoint?;
+    matches!(e.state, EndpointState::Deleting | EndpointState::Deleted).then(|| {
+        s.here(
+            Phase::Deleting,
+            format!(
+                "VPC endpoint {} is being deleted; a new one will be created",
+                e.id
+            ),
+        )
+    })
+}
+
+/// What is wrong with the endpoint's place, when the document now asks for another VPC or
+/// cluster (service): an endpoint cannot move, it can only be replaced.
+fn moved_from<'a>(s: &Situation<'a>) -> Option<(&'a VpcEndpoint, String)> {
+    let (e, service) = (s.endpoint?, s.service?);
+    let vpc_id = s.spec.aws.vpc_id.as_str();
+    (e.service_name != service.name || e.vpc_id != vpc_id).then(|| {
+        let moved = format!(
+            "VPC endpoint {} connects {} to {}, but the document asks for {vpc_id} to {}",
+            e.id, e.vpc_id, e.service_name, service.name
+        );
+        (e, moved)
+    })
+}
+
+/// An adopted endpoint is the user's own, named by ID: it is never replaced; the document
+/// has to agree with it.
+pub(super) fn adopted_moved(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let (_, moved) = moved_from(s)?;
+    s.spec.aws.endpoint_id.is_some().then(|| {
+        s.here(
+            Phase::Failed,
+            format!("{moved}; an adopted endpoint is not replaced: fix endpointId or remove it"),
+        )
+    })
+}
+
+/// The document moved to another VPC or cluster: the old endpoint leaves as the document's
+/// deletion policy says (a departure the mass-deletion guard counts), and once it is gone
+/// the rows above create the new one.
+pub(super) fn moved(s: &Situation<'_>) -> Option<EndpointPlan> {
+    let (e, moved) = moved_from(s)?;
+    let (kind, message, actions) = match s.spec.deletion_policy {
+        DeletionPolicy::Delete => (
+            LeaveKind::Replace,
+            format!("{moved}; replacing it"),
+            removal::delete_actions(&s.scope, e, s.connection),
+        ),
+        DeletionPolicy::Orphan => (
+            LeaveKind::ReplaceOrphan,
+            format!(
+                "{moved}; leaving it in place without privatelinkd's tags \
+                 (deletionPolicy: Orphan) and creating a new one"
+            ),
+            vec![Action::Untag {
+                scope: s.scope.clone(),
+                endpoint_id: e.id.clone(),
+                keys: ownership::our_keys(e),
+                purpose: TagPurpose::Orphan,
+            }],
+        ),
+    };
+    let mut plan = s.here(Phase::Deleting, message);
+    plan.actions = actions;
+    plan.leaving = Some(Leaving {
+        kind,
+        endpoint_id: e.id.clone(),
+        file: None,
+    });
+    Some(plan)
+}
+
+/// Subnets or groups changed (in the document or by hand) to ones AWS would refuse: say
+/// which and why instead of a modify that fails.
+pub(super) fn drift_fails_placement(s: &Situation<'_>) -> Option<EndpointPlan> {
+    if !s.drifted {
+        return None;
+    }
+    let problem = placement_problem(s.desired, s.o, s.service?, false)?;
+    Some(s.here(Phase::Failed, problem))
+}
+
+/// The VPC is looked up only when a correction needs checking: no modify on an unchecked VPC.
+pub(super) fn vpc_not_checked_before_correcting(s: &Situation<'_>) -> Option<EndpointPlan> {
+    (s.drifted && s.o.network.is_none()).then(|| {
+        s.here(
+            Phase::Pending,
+            "waiting to check the VPC before correcting subnets and security groups",
+        )
+    })
+}

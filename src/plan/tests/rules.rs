@@ -1,0 +1,172 @@
+//! The rows of the decision table (`endpoint.rs`'s `RULES`): each named once, and each reached
+//! by the case named after it, so that no row is shadowed by one above it.
+
+use super::*;
+use crate::plan::endpoint::{deciding_rule, rule_names};
+
+/// (rule, change to the converged document and observation)
+type Case = (&'static str, fn(&mut EndpointDocument, &mut Observed));
+
+fn adopting(d: &mut EndpointDocument, o: &mut Observed) {
+    d.spec.aws.endpoint_id = Some("vpce-0000000a".try_into().unwrap());
+    o.endpoint = None;
+    o.adoptee_checked = true;
+    o.adoptee = Some(endpoint());
+}
+
+fn no_endpoint(o: &mut Observed) {
+    o.endpoint = None;
+    o.connection = None;
+}
+
+#[test]
+fn every_rule_is_named_once_and_reached_by_its_case() {
+    let cases: &[Case] = &[
+        ("cluster not looked up yet", |_, o| o.cluster = None),
+        ("cluster lookup failed", |_, o| {
+            o.cluster = Some(Err("cluster 1 not found".into()))
+        }),
+        ("cluster not on AWS", |_, o| {
+            if let Some(Ok(c)) = &mut o.cluster {
+                c.cloud_provider = "gcp".into()
+            }
+        }),
+        ("cluster in another region", |_, o| {
+            if let Some(Ok(c)) = &mut o.cluster {
+                c.region = "eu-west-1".into()
+            }
+        }),
+        ("cluster in another project", |d, _| {
+            d.spec.tidb_cloud.project_id = Some("7".try_into().unwrap())
+        }),
+        ("cluster not serving", |_, o| {
+            if let Some(Ok(c)) = &mut o.cluster {
+                c.state = crate::cloud::ClusterState::Paused
+            }
+        }),
+        ("node group not looked up yet", |_, o| {
+            o.node_group_id = None
+        }),
+        ("service not looked up yet", |_, o| o.service = None),
+        ("service being created, placement fails", |_, o| {
+            no_endpoint(o);
+            o.service.as_mut().unwrap().state = ServiceState::Creating;
+            o.network = Some(Network::default().into());
+        }),
+        ("service being created", |_, o| {
+            o.service.as_mut().unwrap().state = ServiceState::Creating
+        }),
+        ("service being deleted", |_, o| {
+            o.service.as_mut().unwrap().state = ServiceState::Deleting
+        }),
+        ("adoptee not looked up yet", |d, o| {
+            adopting(d, o);
+            o.adoptee_checked = false;
+        }),
+        ("adoptee missing", |d, o| {
+            adopting(d, o);
+            o.adoptee = None;
+        }),
+        ("adoptee on another service", |d, o| {
+            adopting(d, o);
+            o.adoptee.as_mut().unwrap().service_name = "com.amazonaws.vpce.other".into();
+        }),
+        ("adoptee owned by another instance", |d, o| {
+            adopting(d, o);
+            let tags = &mut o.adoptee.as_mut().unwrap().tags;
+            tags.insert(tags::OWNER.into(), "them".into());
+        }),
+        ("adopt", adopting),
+        ("placement fails before a create", |_, o| {
+            no_endpoint(o);
+            o.network = Some(Network::default().into());
+        }),
+        ("VPC not checked before a create", |_, o| no_endpoint(o)),
+        ("create", |_, o| {
+            no_endpoint(o);
+            o.network = Some(network().into());
+        }),
+        ("endpoint broken in AWS", |_, o| {
+            o.endpoint.as_mut().unwrap().state = "rejected".into()
+        }),
+        ("endpoint being deleted", |_, o| {
+            o.endpoint.as_mut().unwrap().state = "deleting".into()
+        }),
+        ("adopted endpoint moved", |d, o| {
+            d.spec.aws.endpoint_id = Some("vpce-0000000a".try_into().unwrap());
+            o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into();
+        }),
+        ("endpoint moved", |_, o| {
+            o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into()
+        }),
+        ("drift correction fails placement", |_, o| {
+            o.endpoint.as_mut().unwrap().subnet_ids.pop();
+            o.network = Some(Network::default().into());
+        }),
+        ("VPC not checked before correcting drift", |_, o| {
+            o.endpoint.as_mut().unwrap().subnet_ids.pop();
+        }),
+        ("not registered", |_, o| o.connection = None),
+        ("connection failed, retry due", |_, o| {
+            o.connection = Some(connection(ConnectionState::Failed));
+            o.retry = Some(Retry {
+                due: true,
+                next_at: std::time::UNIX_EPOCH,
+                attempts: 1,
+            });
+        }),
+        ("connection failed", |_, o| {
+            o.connection = Some(connection(ConnectionState::Failed))
+        }),
+        ("connection being deleted", |_, o| {
+            o.connection = Some(connection(ConnectionState::Deleting))
+        }),
+        ("TiDB Cloud verifying", |_, o| {
+            o.connection = Some(connection(ConnectionState::Pending));
+            o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
+        }),
+        ("AWS applying a change", |_, o| {
+            o.endpoint.as_mut().unwrap().state = "pending".into()
+        }),
+        ("AWS accepting", |_, o| {
+            o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into()
+        }),
+        ("private DNS blocked by the VPC", |_, o| {
+            o.endpoint.as_mut().unwrap().private_dns_enabled = false;
+            let mut n = network();
+            n.vpcs.insert("vpc-0a1b2c3d".into(), (true, false));
+            o.network = Some(n.into());
+        }),
+        ("private DNS to change", |_, o| {
+            o.endpoint.as_mut().unwrap().private_dns_enabled = false
+        }),
+        ("drift to correct", |_, o| {
+            o.endpoint.as_mut().unwrap().subnet_ids.pop();
+            o.network = Some(network().into());
+        }),
+        ("TiDB Cloud's ACTIVE not seen yet", |_, o| {
+            o.connection = Some(connection(ConnectionState::Pending))
+        }),
+    ];
+    let names: Vec<&str> = rule_names().collect();
+    let once: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(once.len(), names.len(), "a name is used twice: {names:?}");
+    let covered: Vec<&str> = cases.iter().map(|(rule, _)| *rule).collect();
+    assert_eq!(covered, names, "one case per rule, in the table's order");
+    for (rule, change) in cases {
+        let mut d = doc("");
+        let mut o = converged();
+        change(&mut d, &mut o);
+        let desired = Desired {
+            doc: &d,
+            file: "orders.yaml",
+        };
+        assert_eq!(deciding_rule(&desired, &o, "me"), Some(*rule), "{o:?}");
+    }
+    let d = doc("");
+    let converged_one = Desired {
+        doc: &d,
+        file: "orders.yaml",
+    };
+    assert_eq!(deciding_rule(&converged_one, &converged(), "me"), None);
+}
