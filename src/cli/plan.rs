@@ -96,7 +96,10 @@ fn make(args: &PlanArgs) -> anyhow::Result<PlanReport> {
         .wanted
         .iter()
         .map(|w| {
-            let seen = observation.seen.get(w.doc.metadata.name.as_str());
+            let seen = observation
+                .seen
+                .get(w.doc.metadata.name.as_str())
+                .map(|s| &*s.seen);
             let current = Current {
                 service: seen.and_then(|s| s.service.as_ref()),
                 endpoint: seen.and_then(|s| s.endpoint.as_ref()),
@@ -158,7 +161,10 @@ fn from_daemon(
     let docs: Vec<(Desired<'_>, Current<'_>)> = files
         .iter()
         .map(|(file, d)| {
-            let seen = observation.seen.get(d.spec.metadata.name.as_str());
+            let seen = observation
+                .seen
+                .get(d.spec.metadata.name.as_str())
+                .map(|s| &*s.seen);
             // A document the daemon has not seen yet is new: nothing observed of it.
             let current = Current {
                 service: seen.and_then(|s| s.service.as_ref()),
@@ -169,16 +175,18 @@ fn from_daemon(
             (desired, current)
         })
         .collect();
-    let unnamed: Vec<Unnamed<'_>> = observation
+    let mut unnamed: Vec<Unnamed<'_>> = observation
         .seen
         .iter()
         .filter_map(|(name, s)| {
             Some(Unnamed {
                 name,
-                endpoint: s.endpoint.as_ref()?,
+                endpoint: s.seen.endpoint.as_ref()?,
             })
         })
         .collect();
+    // The daemon's map has no order; the preview lists them by name.
+    unnamed.sort_by_key(|u| u.name);
     Ok(preview::preview(
         &docs,
         None,

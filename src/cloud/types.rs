@@ -12,7 +12,7 @@ pub struct Page<T> {
 }
 
 /// A TiDB Cloud Dedicated cluster, as far as private endpoints care.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Cluster {
     pub id: String,
     pub project_id: String,

@@ -6,9 +6,13 @@
 mod approval;
 mod retry;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
+
+use crate::reconcile::{Seen, Sighting};
 
 pub use approval::{Approvals, HeldBack};
 pub use retry::{RetryRequests, Retrying};
@@ -36,7 +40,42 @@ pub enum Event {
 #[serde(rename_all = "camelCase")]
 pub struct Observation {
     pub owner_id: String,
-    pub seen: std::collections::BTreeMap<String, crate::reconcile::Seen>,
+    /// By endpoint name; served as a map of names to what was seen.
+    #[serde(with = "sightings")]
+    pub seen: FxHashMap<Arc<str>, Sighting>,
+}
+
+/// The pass's sightings as a plain map of names to what was seen: the pass's own map is
+/// moved here, not copied, and (without serde's `rc` feature, which would rebuild every
+/// crate that uses serde) its shared parts are written through references.
+mod sightings {
+    use super::*;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        seen: &FxHashMap<Arc<str>, Sighting>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let sorted: std::collections::BTreeMap<&str, &Seen> =
+            seen.iter().map(|(n, s)| (&**n, &*s.seen)).collect();
+        s.collect_map(sorted)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<FxHashMap<Arc<str>, Sighting>, D::Error> {
+        let plain = std::collections::BTreeMap::<String, Seen>::deserialize(d)?;
+        Ok(plain
+            .into_iter()
+            .map(|(name, seen)| {
+                let sighting = Sighting {
+                    seen: Arc::new(seen),
+                    revision: 0,
+                };
+                (Arc::from(name), sighting)
+            })
+            .collect())
+    }
 }
 
 /// What `/readyz` decides on, updated by the loop after each pass.

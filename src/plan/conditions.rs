@@ -102,7 +102,7 @@ fn condition(
 }
 
 /// What a probe from this host found (with `probe.enabled`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProbeResult {
     /// Not probed yet.
     Pending,

@@ -33,16 +33,11 @@ pub(super) fn hold_mass_departures(plan: &mut Plan, policy: &Policy) {
     } else {
         return;
     };
-    for p in plan
-        .endpoints
-        .iter_mut()
-        .chain(plan.removals.iter_mut())
-        .filter(|p| departing(p))
-    {
-        if Plan::key(p).is_some_and(|k| unapproved.contains(&k)) {
-            p.actions.clear();
-            p.held_by_guard = true;
-        }
-    }
+    let held =
+        |p: &EndpointPlan| departing(p) && Plan::key(p).is_some_and(|k| unapproved.contains(&k));
+    plan.change_where(held, |p| {
+        p.actions.clear();
+        p.held_by_guard = true;
+    });
     plan.deletions_blocked = Some(reason);
 }

@@ -42,8 +42,9 @@ pub mod preview;
 mod removal;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::cloud::{Cluster, Connection, Firewall, Network, Scope, Service, VpcEndpoint};
 use crate::spec::{DeletionPolicy, EndpointDocument};
@@ -137,7 +138,7 @@ pub struct Observed {
 
 /// The schedule of retries of a connection TiDB Cloud marked FAILED: delete it and register
 /// the same VPC endpoint again, after 5 minutes, then 10, 20, 40, and every hour.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Retry {
     /// Retry now: the time came, the document changed, or a person asked (`privatelinkd retry`).
     pub due: bool,
@@ -277,9 +278,14 @@ pub struct LastSeen {
 }
 
 /// The whole pass: per-endpoint plans, plus removals.
+///
+/// An endpoint's plan is shared (`Arc`): the engine reuses the last one for an endpoint
+/// whose document and observation did not change, and only what backoff or the guard
+/// changes is copied (`Arc::make_mut`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
-    pub endpoints: Vec<EndpointPlan>,
+    #[serde(serialize_with = "shared")]
+    pub endpoints: Vec<Arc<EndpointPlan>>,
     pub removals: Vec<EndpointPlan>,
     /// Why the mass-deletion guard held departures back this pass, if it did.
     pub deletions_blocked: Option<String>,
@@ -287,15 +293,27 @@ pub struct Plan {
 
 impl Plan {
     pub fn actions(&self) -> impl Iterator<Item = &Action> {
-        self.endpoints
-            .iter()
-            .chain(&self.removals)
-            .flat_map(|p| p.actions.iter())
+        self.all().flat_map(|p| p.actions.iter())
     }
 
     /// Desired endpoints and removals alike.
     pub fn all(&self) -> impl Iterator<Item = &EndpointPlan> {
-        self.endpoints.iter().chain(&self.removals)
+        self.endpoints.iter().map(|p| &**p).chain(&self.removals)
+    }
+
+    /// Desired endpoints and removals alike, for changing those that `pick` selects: only
+    /// they are copied out of a shared plan.
+    pub fn change_where(
+        &mut self,
+        pick: impl Fn(&EndpointPlan) -> bool,
+        mut change: impl FnMut(&mut EndpointPlan),
+    ) {
+        for p in self.endpoints.iter_mut().filter(|p| pick(p)) {
+            change(Arc::make_mut(p));
+        }
+        for p in self.removals.iter_mut().filter(|p| pick(p)) {
+            change(p);
+        }
     }
 
     /// What identifies a departure for approval: name, endpoint and how it leaves.
@@ -319,6 +337,12 @@ impl Plan {
     }
 }
 
+/// Shared plans serialize as the plans themselves (without serde's `rc` feature, which would
+/// rebuild every crate that uses serde).
+fn shared<S: Serializer>(plans: &[Arc<EndpointPlan>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(plans.iter().map(|p| &**p))
+}
+
 /// The digest of a set of departure keys (`None` for the empty set).
 pub fn digest(keys: &BTreeSet<String>) -> Option<String> {
     if keys.is_empty() {
@@ -330,11 +354,22 @@ pub fn digest(keys: &BTreeSet<String>) -> Option<String> {
 
 /// The pass plan over every desired endpoint and every leftover.
 pub fn plan(desired: &[(Desired<'_>, Observed)], leftovers: &[Leftover], policy: &Policy) -> Plan {
+    let endpoints = desired
+        .iter()
+        .map(|(d, o)| Arc::new(plan_endpoint(d, o, &policy.owner_id)))
+        .collect();
+    assemble(endpoints, leftovers, policy)
+}
+
+/// The pass plan from the desired endpoints' plans (made by [`plan_endpoint`], or reused
+/// when nothing they depend on changed) and every leftover.
+pub fn assemble(
+    endpoints: Vec<Arc<EndpointPlan>>,
+    leftovers: &[Leftover],
+    policy: &Policy,
+) -> Plan {
     let mut plan = Plan {
-        endpoints: desired
-            .iter()
-            .map(|(d, o)| plan_endpoint(d, o, &policy.owner_id))
-            .collect(),
+        endpoints,
         removals: leftovers
             .iter()
             .filter(|l| !l.frozen)
@@ -347,4 +382,4 @@ pub fn plan(desired: &[(Desired<'_>, Observed)], leftovers: &[Leftover], policy:
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

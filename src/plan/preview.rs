@@ -178,6 +178,7 @@ pub fn preview(
                 p.endpoints
                     .iter()
                     .find(|e| e.name == d.doc.metadata.name.as_str())
+                    .map(|e| &**e)
             });
             let replaced = plan.and_then(|p| {
                 p.removals.iter().find(|r| {

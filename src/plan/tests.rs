@@ -17,7 +17,7 @@ mod rules;
 
 const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
 
-fn doc(extra: &str) -> EndpointDocument {
+pub(crate) fn doc(extra: &str) -> EndpointDocument {
     let text = format!(
         "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: orders}}\nspec:\n  tidbCloud: {{clusterId: \"1\"}}\n  aws:\n    region: us-east-1\n    vpcId: vpc-0a1b2c3d\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n    securityGroupIds: [sg-0000000a]\n{extra}"
     );
@@ -45,7 +45,7 @@ fn endpoint() -> VpcEndpoint {
     }
 }
 
-fn connection(state: ConnectionState) -> Connection {
+pub(crate) fn connection(state: ConnectionState) -> Connection {
     Connection {
         id: "42".into(),
         cluster_id: "1".into(),
@@ -88,7 +88,7 @@ fn network() -> Network {
 }
 
 /// A converged endpoint: every step done.
-fn converged() -> Observed {
+pub(crate) fn converged() -> Observed {
     Observed {
         cluster: Some(Ok(Cluster {
             id: "1".into(),

@@ -46,7 +46,7 @@ where
 {
     let deadline = Instant::now() + window;
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, p) in plan.endpoints.iter().chain(&plan.removals).enumerate() {
+    for (index, p) in plan.all().enumerate() {
         if p.actions.is_empty() {
             continue;
         }

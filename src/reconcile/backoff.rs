@@ -68,7 +68,7 @@ impl Backoffs {
         now: Instant,
     ) -> BTreeMap<String, Held> {
         let mut held = BTreeMap::new();
-        for p in plan.endpoints.iter_mut().chain(plan.removals.iter_mut()) {
+        for p in plan.all() {
             let Some(entry) = self.entries.get(&p.name) else {
                 continue;
             };
@@ -79,9 +79,9 @@ impl Backoffs {
             if now >= entry.until || p.actions.is_empty() {
                 continue;
             }
-            p.actions.clear();
             held.insert(p.name.clone(), entry.held.clone());
         }
+        plan.change_where(|p| held.contains_key(&p.name), |p| p.actions.clear());
         held
     }
 

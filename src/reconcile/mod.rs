@@ -16,12 +16,15 @@ mod error_policy;
 mod firewall;
 mod gone;
 mod lookups;
+mod memo;
 mod network;
 mod observe;
 mod reregister;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +32,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cloud::{Connection, Ec2, Scope, Service, TidbCloud, VpcEndpoint};
-use crate::plan::{self, Desired, LastSeen, Plan, Policy};
+use crate::plan::{self, LastSeen, Plan, Policy};
 use crate::probe::Prober;
 use crate::spec::{self, EndpointDocument};
 
@@ -40,6 +43,8 @@ use error_policy::{ErrorPolicy, Generations};
 use firewall::Firewalls;
 use gone::Gone;
 use lookups::Lookups;
+use memo::Memos;
+pub use memo::Sighting;
 use network::Networks;
 
 /// One desired endpoint as the daemon hands it over: the document and its file.
@@ -104,8 +109,9 @@ impl Frozen {
 pub struct PassOutcome {
     /// The plan as made (minus the actions that backoff held back).
     pub plan: Plan,
-    /// Per desired endpoint name: what was observed (for the status file).
-    pub seen: BTreeMap<String, Seen>,
+    /// Per desired endpoint name: what was observed (for the status file), and whether it
+    /// or its plan changed.
+    pub seen: FxHashMap<Arc<str>, Sighting>,
     /// Actions carried out, in plan order.
     pub applied: Vec<Applied>,
     /// Endpoints (and removals) that are not acting because an earlier action failed, or
@@ -151,6 +157,8 @@ pub struct Engine<T, E> {
     networks: Networks,
     /// Backoffs after failed actions and re-registrations of FAILED connections.
     errors: ErrorPolicy,
+    /// Each endpoint's last plan, reused while its document and observation stay the same.
+    memos: Memos,
     /// The reachability probe, when enabled.
     prober: Option<Prober>,
     /// Another owner whose endpoints documents may take over (`run --reown-from`).
@@ -183,6 +191,7 @@ where
             firewalls: Firewalls::default(),
             networks: Networks::default(),
             errors: ErrorPolicy::default(),
+            memos: Memos::default(),
             prober: None,
             reown_from: None,
             scopes: BTreeSet::new(),
@@ -291,17 +300,10 @@ where
 
         let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
 
-        let desired: Vec<(Desired<'_>, plan::Observed)> = wanted
-            .iter()
-            .map(|w| Desired {
-                doc: &w.doc,
-                file: &w.file,
-            })
-            .zip(observed)
-            .collect();
-        let mut plan = plan::plan(&desired, &leftovers, policy);
+        let (endpoints, seen) = self.memos.plan(wanted, observed, &policy.owner_id);
+        let mut plan = plan::assemble(endpoints, &leftovers, policy);
         self.firewalls.settle(wanted, &plan);
-        outcome.seen = seen(desired);
+        outcome.seen = seen;
 
         let generations = Generations::new(wanted, &leftovers);
         outcome.held = self
@@ -341,20 +343,4 @@ where
             }
         }
     }
-}
-
-/// What was observed goes to the report as is (moved, not copied).
-fn seen(desired: Vec<(Desired<'_>, plan::Observed)>) -> BTreeMap<String, Seen> {
-    desired
-        .into_iter()
-        .map(|(d, o)| {
-            let seen = Seen {
-                node_group_id: o.node_group_id,
-                service: o.service,
-                endpoint: o.endpoint,
-                connection: o.connection,
-            };
-            (d.doc.metadata.name.to_string(), seen)
-        })
-        .collect()
 }

@@ -42,7 +42,7 @@ impl Built {
             let Some(plan) = plans.get(name) else {
                 continue;
             };
-            let seen = outcome.seen.get(name).unwrap_or(&UNSEEN);
+            let seen = outcome.seen.get(name).map_or(&UNSEEN, |s| &*s.seen);
             let last = old.get(name).copied();
             let (phase, message) = shown(plan, outcome.held.get(name), last, context);
             let mut status =

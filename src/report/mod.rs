@@ -168,7 +168,7 @@ impl Reporter {
             .plan
             .endpoints
             .iter()
-            .map(|p| (p.name.as_str(), p))
+            .map(|p| (p.name.as_str(), &**p))
             .collect();
         let mut keep = FxHashSet::default();
         let mut changed = false;
@@ -318,7 +318,8 @@ impl Reporter {
 }
 
 /// A hash of everything a valid file's status is made from, so that an unchanged one is
-/// not built again. `None` (build every pass) for invalid files and files with departures.
+/// not built again: what each endpoint's revision stands for (its plan and what was seen,
+/// see `reconcile::Sighting`), and what the pass added to it. `None` (build every pass) for invalid files and files with departures.
 fn inputs(
     file: &SpecFile,
     plans: &FxHashMap<&str, &EndpointPlan>,
@@ -336,20 +337,11 @@ fn inputs(
     for d in &file.documents {
         let name = d.spec.metadata.name.as_str();
         (name, &d.generation).hash(&mut h);
-        // What of a plan a status shows (its actions are not shown).
-        plans
-            .get(name)
-            .map(|p| {
-                (
-                    p.phase,
-                    &p.message,
-                    p.uncertain,
-                    p.held_by_guard,
-                    &p.conditions,
-                )
-            })
-            .hash(&mut h);
-        outcome.seen.get(name).hash(&mut h);
+        // What the engine made of the endpoint changes its revision; backoff and the guard
+        // change only whether it acts (its actions are not shown, whether it is held is).
+        let planned = plans.get(name).map(|p| p.held_by_guard);
+        let revision = outcome.seen.get(name).map(|s| s.revision);
+        (planned, revision).hash(&mut h);
         outcome.held.get(name).hash(&mut h);
     }
     Some(h.finish())

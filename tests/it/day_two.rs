@@ -238,7 +238,7 @@ fn a_deleting_cluster_shows_its_service_deleting() {
         let pass = engine
             .pass(&docs, &Frozen::default(), &policy(), true)
             .await;
-        let seen = &pass.seen["orders"];
+        let seen = &pass.seen["orders"].seen;
         assert_eq!(
             seen.service.as_ref().map(|s| s.state),
             Some(privatelinkd::cloud::ServiceState::Active)
