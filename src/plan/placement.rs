@@ -72,9 +72,13 @@ pub(super) fn dns_problem(network: &Network, vpc: &str) -> Option<String> {
 
 /// Whether `endpoint` has exactly the document's subnets and security groups (what `drift`
 /// would find nothing to correct in), without building the correction.
+///
+/// `observe` asks this of every endpoint in every pass, so it compares the lists where they
+/// are, with the comparison `IdDiff` makes, instead of building one.
 pub fn in_place(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> bool {
-    !IdDiff::subnets(spec, endpoint).differ()
-        && !IdDiff::security_groups(spec, endpoint).is_some_and(|groups| groups.differ())
+    let groups = &spec.aws.security_group_ids;
+    !differ(&spec.aws.subnet_ids, &endpoint.subnet_ids)
+        && (groups.is_empty() || !differ(groups, &endpoint.security_group_ids))
 }
 
 /// How an endpoint's subnets and security groups differ from the spec, as the modify that
@@ -138,9 +142,17 @@ impl<'a> IdDiff<'a> {
     }
 
     pub(super) fn differ(&self) -> bool {
-        let absent = |from: &[&str], other: &[&str]| from.iter().any(|x| !other.contains(x));
-        absent(&self.want, &self.have) || absent(&self.have, &self.want)
+        differ(&self.want, &self.have)
     }
+}
+
+/// Whether two lists of IDs differ as sets (a handful each: a scan beats a set).
+fn differ<A: AsRef<str>, B: AsRef<str>>(want: &[A], have: &[B]) -> bool {
+    fn absent<X: AsRef<str>, Y: AsRef<str>>(from: &[X], other: &[Y]) -> bool {
+        from.iter()
+            .any(|x| !other.iter().any(|y| y.as_ref() == x.as_ref()))
+    }
+    absent(want, have) || absent(have, want)
 }
 
 fn missing_from(from: &[&str], other: &[&str]) -> Vec<String> {
