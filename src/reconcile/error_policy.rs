@@ -16,6 +16,9 @@
 //!
 //! Transient or permanent is `CloudError::is_transient`; a permanent error shows Failed.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,24 +40,43 @@ pub struct ErrorPolicy {
 
 /// What each plan is for, so that a changed document starts afresh after failures: a desired
 /// endpoint's generation, or the endpoint a removal removes.
-pub struct Generations(FxHashMap<String, String>);
+/// Borrowed from the pass, and indexed only when asked: a pass asks only about the few
+/// endpoints that failed, usually none.
+pub struct Generations<'a> {
+    wanted: &'a [Wanted],
+    leftovers: &'a [Leftover],
+    by_name: OnceCell<FxHashMap<&'a str, Cow<'a, str>>>,
+}
 
-impl Generations {
-    pub fn new(wanted: &[Wanted], leftovers: &[Leftover]) -> Generations {
-        let mut map: FxHashMap<String, String> = wanted
-            .iter()
-            .map(|w| (w.doc.metadata.name.to_string(), w.generation.clone()))
-            .collect();
-        for l in leftovers {
-            let name = plan::ownership::name_of(&l.endpoint).to_string();
-            map.entry(name)
-                .or_insert_with(|| format!("removal of {}", l.endpoint.id));
+impl<'a> Generations<'a> {
+    pub fn new(wanted: &'a [Wanted], leftovers: &'a [Leftover]) -> Generations<'a> {
+        Generations {
+            wanted,
+            leftovers,
+            by_name: OnceCell::new(),
         }
-        Generations(map)
     }
 
     fn of(&self, name: &str) -> String {
-        self.0.get(name).cloned().unwrap_or_default()
+        let by_name = self.by_name.get_or_init(|| {
+            let mut map: FxHashMap<&str, Cow<'_, str>> = self
+                .wanted
+                .iter()
+                .map(|w| {
+                    (
+                        w.doc.metadata.name.as_str(),
+                        Cow::from(w.generation.as_str()),
+                    )
+                })
+                .collect();
+            for l in self.leftovers {
+                let name = plan::ownership::name_of(&l.endpoint);
+                map.entry(name)
+                    .or_insert_with(|| Cow::from(format!("removal of {}", l.endpoint.id)));
+            }
+            map
+        });
+        by_name.get(name).map(|g| g.to_string()).unwrap_or_default()
     }
 }
 
@@ -82,7 +104,7 @@ impl ErrorPolicy {
     pub fn hold_back(
         &mut self,
         plan: &mut Plan,
-        generations: &Generations,
+        generations: &Generations<'_>,
         now: Instant,
     ) -> BTreeMap<String, Held> {
         self.backoff
@@ -98,7 +120,7 @@ impl ErrorPolicy {
         applied: &[Applied],
         plan: &Plan,
         gone: &mut Gone,
-        generations: &Generations,
+        generations: &Generations<'_>,
         now: Instant,
     ) -> Vec<(String, Held)> {
         let re_registering: BTreeSet<&str> = plan
