@@ -8,6 +8,7 @@
 mod clouds;
 mod group;
 mod memory;
+mod pass;
 mod reload;
 mod run;
 mod serve;
@@ -15,23 +16,22 @@ mod signals;
 mod state;
 mod watch;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::cloud::any::{AnyEc2, AnyTidb};
 use crate::cloud::budget::Budgeted;
 use crate::control::{Approvals, Event, Observation, Readiness, RetryRequests};
 use crate::metrics::Metrics;
-use crate::plan::{Phase, Plan, Policy};
+use crate::plan::{Phase, Plan};
 use crate::probe::{ProbeConfig, Prober};
-use crate::reconcile::{Engine, Frozen, Wanted};
-use crate::report::{Places, Reporter};
+use crate::reconcile::{Engine, Wanted};
+use crate::report::Reporter;
 use crate::settings::Settings;
-use crate::source::{Catalog, Tree, relative};
+use crate::source::Tree;
 use crate::systemd::Notifier;
 
 pub use clouds::{Clouds, Member, StartError, build_clouds, build_clouds_reusing};
@@ -59,7 +59,7 @@ pub struct PassSummary {
     pub role: Option<String>,
     /// What was observed of each desired endpoint, and the documents planned (for `plan`).
     pub observation: Option<Arc<Observation>>,
-    pub wanted: Vec<Wanted>,
+    pub wanted: Arc<Vec<Wanted>>,
     pub actions_ok: usize,
     pub actions_failed: usize,
     pub observe_errors: usize,
@@ -126,6 +126,8 @@ pub struct Daemon {
     leading: bool,
     /// The latest pass's observation, served to `plan --from`.
     observation: Arc<Mutex<Option<Arc<Observation>>>>,
+    /// What the files asked for in the last pass, kept while they are the same files.
+    inputs: Arc<pass::Inputs>,
 }
 
 impl Daemon {
@@ -169,6 +171,7 @@ impl Daemon {
             member: None,
             leading: true,
             observation: Arc::default(),
+            inputs: Arc::default(),
         }
     }
 
@@ -230,139 +233,5 @@ impl Daemon {
     /// What `/readyz` reads.
     pub fn readiness(&self) -> Arc<Mutex<Readiness>> {
         self.readiness.clone()
-    }
-
-    /// The endpoint files as of now: only what the watcher says changed is read again; the
-    /// whole directory at start, every `fullResync`, after watcher trouble, or always when
-    /// nothing watches it.
-    fn read_endpoints(&mut self) -> Catalog {
-        let changes = std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
-        let due = self
-            .last_rescan
-            .is_none_or(|at| at.elapsed() >= self.settings.file.full_resync.0);
-        if self.watcher.is_none() || changes.rescan || due {
-            let read = self.tree.rescan().map_err(|e| format!("{e:#}"));
-            if read.as_ref().err() != self.read_error.as_ref() {
-                // Said once each time it changes, not every pass.
-                match &read {
-                    Err(e) => error!("cannot read the endpoints directory: {e}"),
-                    Ok(()) => info!("the endpoints directory can be read again"),
-                }
-                self.read_error = read.err();
-            }
-            self.last_rescan = Some(std::time::Instant::now());
-        } else if !changes.paths.is_empty() {
-            self.tree.refresh(changes.paths);
-        }
-        self.tree.catalog()
-    }
-
-    /// Reads the endpoint files, runs one pass, and (when applying) reports it.
-    pub async fn pass(&mut self, apply: bool) -> PassSummary {
-        if let Some(standby) = self.standby_pass() {
-            return standby;
-        }
-        let started = std::time::Instant::now();
-        let writes_before = self.reporter.writes();
-        let root = self.settings.file.endpoints_dir.clone();
-        let catalog = self.read_endpoints();
-        let rel = |p: &Path| relative(&root, p);
-        let mut wanted = Vec::new();
-        let mut frozen = Frozen::default();
-        for file in &catalog.files {
-            if file.is_valid() {
-                wanted.extend(file.documents.iter().map(|d| {
-                    Wanted::from_arc(d.spec.clone(), rel(&file.path), Some(d.generation.clone()))
-                }));
-            } else if file.directory {
-                frozen.dirs.insert(rel(&file.path));
-            } else {
-                frozen.files.insert(rel(&file.path));
-                frozen.names.extend(file.mentions.iter().cloned());
-            }
-        }
-        let policy = Policy {
-            owner_id: self.settings.file.owner_id.clone(),
-            max_deletes_per_pass: self.settings.file.prune.max_deletes_per_pass,
-            allow_mass_delete: self.allow_mass_delete,
-            // No valid document at all looks like a checkout gone wrong or a mount missing.
-            source_empty: wanted.is_empty(),
-            approved: self.lock_approvals().approved().clone(),
-        };
-        let asked = self
-            .retries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if !asked.is_empty() {
-            info!("retrying now, as asked: {}", asked.join(", "));
-            self.engine.retry_now(&asked, &wanted);
-        }
-        let known = self.engine.scopes().len();
-        let outcome = self.engine.pass(&wanted, &frozen, &policy, apply).await;
-        if let Some(dir) = &self.settings.file.state_dir
-            && self.engine.scopes().len() != known
-        {
-            state::save_scopes(dir, self.engine.scopes());
-        }
-        let failed = outcome.applied.iter().filter(|a| a.result.is_err()).count();
-        let mut summary = PassSummary {
-            actions_ok: outcome.applied.len() - failed,
-            actions_failed: failed,
-            observe_errors: outcome.observe_errors,
-            listing_pages: outcome.listing_pages,
-            invalid_files: catalog.files.iter().filter(|f| !f.is_valid()).count(),
-            ..PassSummary::default()
-        };
-        if apply {
-            let places = Places {
-                endpoints_dir: &root,
-                status_dir: self.settings.file.status_dir.as_deref(),
-                config: &self.settings.path,
-            };
-            summary.phases = self
-                .reporter
-                .report(places, &catalog, &outcome, &self.metrics);
-            let held = {
-                let mut approvals = self.lock_approvals();
-                approvals.after_pass(&outcome.plan, &self.settings.path);
-                approvals.held().endpoints.len()
-            };
-            self.metrics.set_deletions_held_back(held);
-            self.retries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .after_pass(&summary.phases);
-            let invalid = summary.invalid_files;
-            self.metrics
-                .set_config_files(catalog.files.len() - invalid, invalid);
-            self.metrics
-                .set_last_full_listing(self.engine.last_full_listing());
-            self.metrics.refresh_budget();
-            let blocked = outcome.plan.deletions_blocked.is_some();
-            self.metrics
-                .record_pass(summary.is_clean(), started.elapsed(), blocked);
-            if summary.observe_errors == 0
-                && let Ok(mut r) = self.readiness.lock()
-            {
-                r.last_full_observe = Some(std::time::Instant::now());
-            }
-        }
-        summary.status_writes = self.reporter.writes();
-        if summary.status_writes - writes_before >= memory::TRIM_AFTER_WRITES {
-            memory::release_free();
-        }
-        // Moved, not copied: the listener serves it until the next pass replaces it.
-        let observation = Arc::new(Observation {
-            owner_id: self.settings.file.owner_id.clone(),
-            seen: outcome.seen,
-        });
-        if apply {
-            *self.observation.lock().unwrap_or_else(|e| e.into_inner()) = Some(observation.clone());
-        }
-        summary.observation = Some(observation);
-        summary.wanted = wanted;
-        summary.plan = outcome.plan;
-        summary
     }
 }
