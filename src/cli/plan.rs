@@ -101,9 +101,9 @@ fn make(args: &PlanArgs) -> anyhow::Result<PlanReport> {
                 .get(w.doc.metadata.name.as_str())
                 .map(|s| &*s.seen);
             let current = Current {
-                service: seen.and_then(|s| s.service.as_ref()),
+                service: seen.and_then(|s| s.service.as_deref()),
                 endpoint: seen.and_then(|s| s.endpoint.as_ref()),
-                connection: seen.and_then(|s| s.connection.as_ref()),
+                connection: seen.and_then(|s| s.connection.as_deref()),
             };
             let desired = Desired {
                 doc: &w.doc,
@@ -167,9 +167,9 @@ fn from_daemon(
                 .map(|s| &*s.seen);
             // A document the daemon has not seen yet is new: nothing observed of it.
             let current = Current {
-                service: seen.and_then(|s| s.service.as_ref()),
+                service: seen.and_then(|s| s.service.as_deref()),
                 endpoint: seen.and_then(|s| s.endpoint.as_ref()),
-                connection: seen.and_then(|s| s.connection.as_ref()),
+                connection: seen.and_then(|s| s.connection.as_deref()),
             };
             let desired = Desired { doc: &d.spec, file };
             (desired, current)

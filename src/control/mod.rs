@@ -45,9 +45,9 @@ pub struct Observation {
     pub seen: FxHashMap<Arc<str>, Sighting>,
 }
 
-/// The pass's sightings as a plain map of names to what was seen: the pass's own map is
-/// moved here, not copied, and (without serde's `rc` feature, which would rebuild every
-/// crate that uses serde) its shared parts are written through references.
+/// The pass's sightings as a plain map of names to what was seen, sorted by name: the pass's
+/// own map is moved here, not copied, and the revisions (which mean something only inside
+/// the daemon that counted them) stay out of what is served.
 mod sightings {
     use super::*;
     use serde::{Deserialize, Deserializer, Serializer};

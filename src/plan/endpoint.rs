@@ -208,10 +208,10 @@ impl<'a> Situation<'a> {
             name: desired.doc.metadata.name.as_str(),
             cluster_id: spec.tidb_cloud.cluster_id.as_str(),
             scope: scope_of(spec),
-            cluster: o.cluster.as_ref().and_then(|c| c.as_ref().ok()),
-            service: o.service.as_ref(),
+            cluster: o.cluster.as_ref().and_then(|c| c.as_deref().ok()),
+            service: o.service.as_deref(),
             endpoint,
-            connection: o.connection.as_ref(),
+            connection: o.connection.as_deref(),
             drifted: endpoint.is_some_and(|e| !in_place(spec, e)),
         }
     }

@@ -110,16 +110,16 @@ impl Phase {
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// The cluster, or why it could not be had (not found, no rights).
-    pub cluster: Option<Result<Cluster, String>>,
+    pub cluster: Option<Result<Arc<Cluster>, String>>,
     pub node_group_id: Option<String>,
-    pub service: Option<Service>,
+    pub service: Option<Arc<Service>>,
     /// Our endpoint (owner and name tags), or the adopted one.
     pub endpoint: Option<VpcEndpoint>,
     /// For `endpointId`: the endpoint as described by ID when it is not ours yet.
     pub adoptee: Option<VpcEndpoint>,
     /// Whether `adoptee` was looked up (so `None` there means "does not exist").
     pub adoptee_checked: bool,
-    pub connection: Option<Connection>,
+    pub connection: Option<Arc<Connection>>,
     /// Connections of earlier VPC endpoints of this name that AWS no longer has (deleted in
     /// the console): nothing can use them.
     pub stale_connections: Vec<Connection>,

@@ -2,6 +2,7 @@
 //! observed fact. The fixtures are here, the cases one topic a file under `tests/`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::ownership::{self as tags, client_token};
 use super::*;
@@ -90,23 +91,23 @@ fn network() -> Network {
 /// A converged endpoint: every step done.
 pub(crate) fn converged() -> Observed {
     Observed {
-        cluster: Some(Ok(Cluster {
+        cluster: Some(Ok(Arc::new(Cluster {
             id: "1".into(),
             project_id: "9".into(),
             region: "us-east-1".into(),
             cloud_provider: "aws".into(),
             port: 4000,
             state: crate::cloud::ClusterState::Active,
-        })),
+        }))),
         node_group_id: Some("2".into()),
-        service: Some(Service {
+        service: Some(Arc::new(Service {
             state: ServiceState::Active,
             name: SERVICE.into(),
             dns_name: "d".into(),
             available_zones: vec!["use1-az1".into(), "use1-az4".into(), "use1-az6".into()],
-        }),
+        })),
         endpoint: Some(endpoint()),
-        connection: Some(connection(ConnectionState::Active)),
+        connection: Some(Arc::new(connection(ConnectionState::Active))),
         ..Observed::default()
     }
 }

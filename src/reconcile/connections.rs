@@ -16,6 +16,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -44,7 +45,7 @@ struct Listing {
 /// listing due.
 #[derive(Debug, Default)]
 pub struct ConnectionBook {
-    by_endpoint: FxHashMap<EndpointKey, Connection>,
+    by_endpoint: FxHashMap<EndpointKey, Arc<Connection>>,
     listings: Store<ProjectKey, Listing>,
     /// The `fullResync` the listings were stored for: when a reload changes it, their due
     /// times move with it.
@@ -55,7 +56,7 @@ pub struct ConnectionBook {
 
 impl ConnectionBook {
     /// The connection of a VPC endpoint, as last seen.
-    pub fn of(&self, endpoint_id: &str) -> Option<&Connection> {
+    pub fn of(&self, endpoint_id: &str) -> Option<&Arc<Connection>> {
         self.by_endpoint.get(endpoint_id)
     }
 
@@ -73,7 +74,7 @@ impl ConnectionBook {
     /// A connection this daemon just made (or learnt of).
     pub fn record(&mut self, connection: Connection) {
         let key = EndpointKey::from(connection.endpoint_id.as_str());
-        self.by_endpoint.insert(key, connection);
+        self.by_endpoint.insert(key, Arc::new(connection));
     }
 
     /// Forget a connection that is gone (deleted by us, or not found).
@@ -124,7 +125,7 @@ where
             if let Some(c) = book.of(&e.id)
                 && (c.state != ConnectionState::Active || e.state != EndpointState::Available)
             {
-                in_flight.entry(project).or_default().push(c.clone());
+                in_flight.entry(project).or_default().push((**c).clone());
             }
         }
         let mut looks = Vec::new();
@@ -154,9 +155,9 @@ where
                     cost += pages;
                     outcome.listing_pages += pages;
                     // What was listed replaces what was known of that project.
-                    let listed: FxHashMap<EndpointKey, Connection> = list
+                    let listed: FxHashMap<EndpointKey, Arc<Connection>> = list
                         .into_iter()
-                        .map(|c| (EndpointKey::from(c.endpoint_id.as_str()), c))
+                        .map(|c| (EndpointKey::from(c.endpoint_id.as_str()), Arc::new(c)))
                         .collect();
                     let clusters: FxHashSet<&str> =
                         self.lookups.clusters_in(project.as_str()).collect();

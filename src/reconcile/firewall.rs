@@ -79,11 +79,18 @@ impl Firewalls {
                 .map(|(id, c)| (id.to_string(), c.clone()))
                 .collect(),
         };
-        let shown = Shown {
-            firewall: Arc::new(firewall),
-            built_from: versions,
-        };
-        self.shown.insert(scope.clone(), shown);
+        // A describe that found what was there before is no change: the endpoints keep the
+        // firewall they were planned with (`memo.rs` compares it by identity).
+        match self.shown.get_mut(scope) {
+            Some(s) if *s.firewall == firewall => s.built_from = versions,
+            _ => {
+                let shown = Shown {
+                    firewall: Arc::new(firewall),
+                    built_from: versions,
+                };
+                self.shown.insert(scope.clone(), shown);
+            }
+        }
     }
 }
 

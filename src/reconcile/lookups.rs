@@ -6,6 +6,7 @@
 //! while other endpoints settle, and a cluster may stay paused for days.
 
 use rustc_hash::FxHashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Engine;
@@ -28,7 +29,7 @@ const CREATING_SERVICE_REQUESTS: f64 = 25.0;
 /// A cluster and the node group used when a document names none.
 #[derive(Debug, Clone)]
 pub struct ClusterFacts {
-    pub cluster: Cluster,
+    pub cluster: Arc<Cluster>,
     pub default_group: String,
 }
 
@@ -40,7 +41,7 @@ type ServiceKey = (ClusterId, NodeGroupKey);
 pub struct Lookups {
     /// Cluster facts, or why they cannot be had.
     clusters: Store<ClusterId, Result<ClusterFacts, String>>,
-    services: Store<ServiceKey, Service>,
+    services: Store<ServiceKey, Arc<Service>>,
     /// Clusters seen to exist since start: a 404 for one of them means it was deleted. Not a
     /// cache (nothing in it goes stale): a memory of what existed.
     known: FxHashSet<ClusterId>,
@@ -116,7 +117,7 @@ where
             Ok(cluster) => match self.tidb.list_node_groups(id.as_str()).await {
                 Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
                     Some(g) => Ok(ClusterFacts {
-                        cluster,
+                        cluster: Arc::new(cluster),
                         default_group: g.id.clone(),
                     }),
                     None => Err(format!("cluster {id} has no TiDB node group")),
@@ -159,12 +160,12 @@ where
         &mut self,
         cluster: &ClusterId,
         group: &str,
-    ) -> Result<Service, CloudError> {
+    ) -> Result<Arc<Service>, CloudError> {
         let key = (cluster.clone(), NodeGroupKey::from(group));
         if let Some(s) = self.lookups.services.fresh(&key) {
             return Ok(s.clone());
         }
-        let s = self.tidb.get_service(cluster.as_str(), group).await?;
+        let s = Arc::new(self.tidb.get_service(cluster.as_str(), group).await?);
         let life = if s.state == ServiceState::Active {
             Lifetime::About(SERVICE_TTL)
         } else {

@@ -75,11 +75,12 @@ impl Memos {
                 .get(name)
                 .is_some_and(|m| m.made_from(rest, &o))
             {
-                let memo = self.made(w, o, rest, owner_id);
-                match self.entries.get_mut(name) {
-                    Some(m) => *m = memo,
-                    None => drop(self.entries.insert(Arc::from(name), memo)),
-                }
+                let (key, last) = match self.entries.remove_entry(name) {
+                    Some((key, last)) => (key, Some(last)),
+                    None => (Arc::from(name), None),
+                };
+                let memo = self.made(w, o, rest, owner_id, last);
+                self.entries.insert(key, memo);
             }
             let pass = self.passes;
             let memo = self.entries.get_mut(name).expect("made above");
@@ -97,26 +98,44 @@ impl Memos {
         (plans, sightings)
     }
 
-    /// A fresh plan for an endpoint whose inputs changed; what was seen moves into it.
-    fn made(&mut self, w: &Wanted, o: Observed, rest: u64, owner_id: &str) -> Memo {
+    /// A fresh plan for an endpoint whose inputs changed; what was seen moves into it. A plan
+    /// and sighting equal to the last ones keep their revision (and are shared again): a
+    /// refreshed firewall or VPC description that says what it said before is no news to the
+    /// report.
+    fn made(
+        &mut self,
+        w: &Wanted,
+        o: Observed,
+        rest: u64,
+        owner_id: &str,
+        last: Option<Memo>,
+    ) -> Memo {
         let desired = Desired {
             doc: &w.doc,
             file: &w.file,
         };
-        let plan = Arc::new(plan_endpoint(&desired, &o, owner_id));
-        self.revisions += 1;
+        let plan = plan_endpoint(&desired, &o, owner_id);
+        let (firewall, network) = (o.firewall.clone(), o.network.clone());
+        let seen = Seen {
+            node_group_id: o.node_group_id,
+            service: o.service,
+            endpoint: o.endpoint,
+            connection: o.connection,
+        };
+        let (plan, seen, revision) = match last {
+            Some(m) if *m.plan == plan && *m.seen == seen => (m.plan, m.seen, m.revision),
+            _ => {
+                self.revisions += 1;
+                (Arc::new(plan), Arc::new(seen), self.revisions)
+            }
+        };
         Memo {
             rest,
-            firewall: o.firewall.clone(),
-            network: o.network.clone(),
-            seen: Arc::new(Seen {
-                node_group_id: o.node_group_id,
-                service: o.service,
-                endpoint: o.endpoint,
-                connection: o.connection,
-            }),
+            firewall,
+            network,
+            seen,
             plan,
-            revision: self.revisions,
+            revision,
             pass: self.passes,
         }
     }
@@ -184,12 +203,31 @@ mod tests {
     }
 
     #[test]
+    fn a_refreshed_description_that_says_the_same_keeps_the_revision() {
+        let mut memos = Memos::default();
+        let w = wanted("");
+        let with = |firewall: &Arc<Firewall>| Observed {
+            firewall: Some(firewall.clone()),
+            ..converged()
+        };
+        let firewall = Arc::new(Firewall::default());
+        let (first, seen) = memos.plan(&w, vec![with(&firewall)], "me");
+        let refreshed = Arc::new(Firewall::default());
+        let (second, again) = memos.plan(&w, vec![with(&refreshed)], "me");
+        assert!(
+            Arc::ptr_eq(&first[0], &second[0]),
+            "an equal plan is shared"
+        );
+        assert_eq!(seen["orders"].revision, again["orders"].revision);
+    }
+
+    #[test]
     fn any_changed_input_plans_again() {
         let mut memos = Memos::default();
         let w = wanted("");
         let (first, seen) = memos.plan(&w, vec![converged()], "me");
         let mut failed = converged();
-        failed.connection = Some(connection(ConnectionState::Failed));
+        failed.connection = Some(Arc::new(connection(ConnectionState::Failed)));
         let (second, again) = memos.plan(&w, vec![failed], "me");
         assert_ne!(first[0].phase, second[0].phase);
         assert!(again["orders"].revision > seen["orders"].revision);

@@ -125,14 +125,14 @@ pub struct PassOutcome {
 
 /// The observed objects of one endpoint, for reporting (and for `plan --from`, which reads
 /// them from a running daemon).
-#[derive(Debug, Clone, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Seen {
     /// The node group in use (the document's, or the cluster's default).
     pub node_group_id: Option<String>,
-    pub service: Option<Service>,
+    pub service: Option<Arc<Service>>,
     pub endpoint: Option<VpcEndpoint>,
-    pub connection: Option<Connection>,
+    pub connection: Option<Arc<Connection>>,
 }
 
 /// The reconciler: cloud clients, caches and per-endpoint retry state.

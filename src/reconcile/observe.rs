@@ -82,7 +82,7 @@ where
         // Connections whose VPC endpoints AWS no longer has (deleted in the console).
         outcome.observe_errors += self.gone.confirm(&self.ec2).await;
         if connections_known {
-            let mut stale = self.gone.stale(|id| self.connections.of(id));
+            let mut stale = self.gone.stale(|id| self.connections.of(id).map(|c| &**c));
             for (w, o) in wanted.iter().zip(per.iter_mut()) {
                 if let Some(connections) = stale.remove(w.doc.metadata.name.as_str()) {
                     o.stale_connections = connections;
@@ -93,7 +93,10 @@ where
         // Match each document with its connection; note what needs a lookup.
         let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
-        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+        // Which endpoints asked: only they are shown the VPC facts, so that a check for one
+        // endpoint does not change the observation (and the plan's inputs) of its neighbours.
+        let mut checking = vec![false; wanted.len()];
+        for ((w, o), checking) in wanted.iter().zip(per.iter_mut()).zip(&mut checking) {
             let scope = &w.scope;
             if unlisted.contains(scope) {
                 continue;
@@ -124,6 +127,7 @@ where
                     .or_default()
                     .push(id.to_string()),
                 (endpoint, _) if needs_network_check(w, o, endpoint.as_ref()) => {
+                    *checking = true;
                     checks.entry(scope.clone()).or_default().add(&w.doc)
                 }
                 _ => {}
@@ -145,8 +149,10 @@ where
                 Err(_) => outcome.observe_errors += 1,
             }
         }
-        for (w, o) in wanted.iter().zip(per.iter_mut()) {
-            o.network = networks.get(&w.scope).cloned();
+        for ((w, o), checking) in wanted.iter().zip(per.iter_mut()).zip(checking) {
+            if checking {
+                o.network = networks.get(&w.scope).cloned();
+            }
             if let (Some(id), Some(found)) = (&w.doc.spec.aws.endpoint_id, adoptees.get(&w.scope)) {
                 o.adoptee_checked = true;
                 o.adoptee = found.get(id.as_str()).cloned();
@@ -164,7 +170,7 @@ where
                 ];
                 Leftover {
                     frozen: frozen.covers(&name, files.into_iter().flatten()),
-                    connection: self.connections.of(&endpoint.id).cloned(),
+                    connection: self.connections.of(&endpoint.id).map(|c| (**c).clone()),
                     scope,
                     endpoint,
                     last_seen,

@@ -1,6 +1,7 @@
 //! The conditions: whether people can connect, and why not.
 
 use super::*;
+use std::sync::Arc;
 
 #[test]
 fn conditions_say_whether_people_can_connect() {
@@ -90,7 +91,7 @@ fn conditions_say_whether_people_can_connect() {
     );
 
     if let Some(Ok(c)) = &mut o.cluster {
-        c.state = ClusterState::Resuming;
+        Arc::make_mut(c).state = ClusterState::Resuming;
     }
     let (s, message) = status(&plan_of(&d, &o), ConditionType::ClusterAvailable);
     assert_eq!(

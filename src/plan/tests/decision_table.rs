@@ -1,6 +1,7 @@
 //! The decision table: from a converged endpoint, one observed fact changed per case.
 
 use super::*;
+use std::sync::Arc;
 
 /// (case, document extra, change to the converged observation, phase, actions, message words)
 type Case = (
@@ -29,7 +30,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.cloud_provider = "gcp".into()
+                    Arc::make_mut(c).cloud_provider = "gcp".into()
                 }
             },
             Phase::Failed,
@@ -41,7 +42,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.region = "eu-west-1".into()
+                    Arc::make_mut(c).region = "eu-west-1".into()
                 }
             },
             Phase::Failed,
@@ -51,7 +52,7 @@ fn decision_table() {
         (
             "service creating",
             "",
-            |o| o.service.as_mut().unwrap().state = ServiceState::Creating,
+            |o| Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Creating,
             Phase::NotConfigured,
             &[],
             "being created",
@@ -150,7 +151,7 @@ fn decision_table() {
             "TiDB verifying, AWS not accepted yet",
             "",
             |o| {
-                o.connection = Some(connection(ConnectionState::Pending));
+                o.connection = Some(Arc::new(connection(ConnectionState::Pending)));
                 o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
             },
             Phase::Initiating,
@@ -161,7 +162,7 @@ fn decision_table() {
             "TiDB discovered",
             "",
             |o| {
-                o.connection = Some(connection(ConnectionState::Discovered));
+                o.connection = Some(Arc::new(connection(ConnectionState::Discovered)));
                 o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
             },
             Phase::Initiating,
@@ -171,7 +172,7 @@ fn decision_table() {
         (
             "accepted in AWS, TiDB Cloud's ACTIVE not seen yet",
             "",
-            |o| o.connection = Some(connection(ConnectionState::Pending)),
+            |o| o.connection = Some(Arc::new(connection(ConnectionState::Pending))),
             Phase::Initiating,
             &[],
             "waiting for TiDB Cloud to show the connection ACTIVE",
@@ -180,7 +181,7 @@ fn decision_table() {
             "accepted in AWS, private DNS goes on before TiDB Cloud says ACTIVE",
             "",
             |o| {
-                o.connection = Some(connection(ConnectionState::Pending));
+                o.connection = Some(Arc::new(connection(ConnectionState::Pending)));
                 o.endpoint.as_mut().unwrap().private_dns_enabled = false;
             },
             Phase::Pending,
@@ -191,7 +192,7 @@ fn decision_table() {
             "TiDB failed, retry not due",
             "",
             |o| {
-                o.connection = Some(connection(ConnectionState::Failed));
+                o.connection = Some(Arc::new(connection(ConnectionState::Failed)));
                 o.retry = Some(Retry {
                     due: false,
                     next_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
@@ -206,7 +207,7 @@ fn decision_table() {
             "TiDB failed, retry due",
             "",
             |o| {
-                o.connection = Some(connection(ConnectionState::Failed));
+                o.connection = Some(Arc::new(connection(ConnectionState::Failed)));
                 o.retry = Some(Retry {
                     due: true,
                     next_at: std::time::UNIX_EPOCH,
@@ -222,7 +223,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.state = crate::cloud::ClusterState::Paused
+                    Arc::make_mut(c).state = crate::cloud::ClusterState::Paused
                 }
             },
             Phase::NotConfigured,
@@ -234,7 +235,7 @@ fn decision_table() {
             "",
             |o| {
                 if let Some(Ok(c)) = &mut o.cluster {
-                    c.state = crate::cloud::ClusterState::Modifying
+                    Arc::make_mut(c).state = crate::cloud::ClusterState::Modifying
                 }
             },
             Phase::Active,
@@ -244,7 +245,7 @@ fn decision_table() {
         (
             "service deleting",
             "",
-            |o| o.service.as_mut().unwrap().state = ServiceState::Deleting,
+            |o| Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Deleting,
             Phase::Deleting,
             &[],
             "private link service is being deleted",

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::plan::endpoint::{deciding_rule, rule_names};
+use std::sync::Arc;
 
 /// (rule, change to the converged document and observation)
 type Case = (&'static str, fn(&mut EndpointDocument, &mut Observed));
@@ -28,12 +29,12 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         }),
         ("cluster not on AWS", |_, o| {
             if let Some(Ok(c)) = &mut o.cluster {
-                c.cloud_provider = "gcp".into()
+                Arc::make_mut(c).cloud_provider = "gcp".into()
             }
         }),
         ("cluster in another region", |_, o| {
             if let Some(Ok(c)) = &mut o.cluster {
-                c.region = "eu-west-1".into()
+                Arc::make_mut(c).region = "eu-west-1".into()
             }
         }),
         ("cluster in another project", |d, _| {
@@ -41,7 +42,7 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         }),
         ("cluster not serving", |_, o| {
             if let Some(Ok(c)) = &mut o.cluster {
-                c.state = crate::cloud::ClusterState::Paused
+                Arc::make_mut(c).state = crate::cloud::ClusterState::Paused
             }
         }),
         ("node group not looked up yet", |_, o| {
@@ -50,14 +51,14 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         ("service not looked up yet", |_, o| o.service = None),
         ("service being created, placement fails", |_, o| {
             no_endpoint(o);
-            o.service.as_mut().unwrap().state = ServiceState::Creating;
+            Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Creating;
             o.network = Some(Network::default().into());
         }),
         ("service being created", |_, o| {
-            o.service.as_mut().unwrap().state = ServiceState::Creating
+            Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Creating
         }),
         ("service being deleted", |_, o| {
-            o.service.as_mut().unwrap().state = ServiceState::Deleting
+            Arc::make_mut(o.service.as_mut().unwrap()).state = ServiceState::Deleting
         }),
         ("adoptee not looked up yet", |d, o| {
             adopting(d, o);
@@ -108,7 +109,7 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         }),
         ("not registered", |_, o| o.connection = None),
         ("connection failed, retry due", |_, o| {
-            o.connection = Some(connection(ConnectionState::Failed));
+            o.connection = Some(Arc::new(connection(ConnectionState::Failed)));
             o.retry = Some(Retry {
                 due: true,
                 next_at: std::time::UNIX_EPOCH,
@@ -116,13 +117,13 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
             });
         }),
         ("connection failed", |_, o| {
-            o.connection = Some(connection(ConnectionState::Failed))
+            o.connection = Some(Arc::new(connection(ConnectionState::Failed)))
         }),
         ("connection being deleted", |_, o| {
-            o.connection = Some(connection(ConnectionState::Deleting))
+            o.connection = Some(Arc::new(connection(ConnectionState::Deleting)))
         }),
         ("TiDB Cloud verifying", |_, o| {
-            o.connection = Some(connection(ConnectionState::Pending));
+            o.connection = Some(Arc::new(connection(ConnectionState::Pending)));
             o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
         }),
         ("AWS applying a change", |_, o| {
@@ -145,7 +146,7 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
             o.network = Some(network().into());
         }),
         ("TiDB Cloud's ACTIVE not seen yet", |_, o| {
-            o.connection = Some(connection(ConnectionState::Pending))
+            o.connection = Some(Arc::new(connection(ConnectionState::Pending)))
         }),
     ];
     let names: Vec<&str> = rule_names().collect();
