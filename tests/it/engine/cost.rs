@@ -42,13 +42,36 @@ fn a_converged_pass_over_1000_endpoints_costs_one_describe_and_a_full_listing_ev
         assert_eq!(pass.plan.actions().count(), 0);
         let want = BTreeMap::from([("ec2.DescribeVpcEndpoints".to_string(), 1)]);
         assert_eq!(cloud.calls(), want);
+        let revisions = |seen: &privatelinkd::reconcile::PassOutcome| -> BTreeMap<String, u64> {
+            let seen = seen.seen.iter();
+            seen.map(|(name, s)| (name.to_string(), s.revision))
+                .collect()
+        };
+        let converged = revisions(&pass);
+        assert_eq!(converged.len(), 1000);
         // Every fullResync (10 minutes), the connections are listed in full: 10 pages (and the
         // cached cluster, security groups and VPCs, due by then too, are looked at again).
         tokio::time::advance(Duration::from_secs(600)).await;
         cloud.reset_calls();
-        engine
+        let refreshed = engine
             .pass(&wanted, &Frozen::default(), &policy(), true)
             .await;
+        // What those describes and the listing found is what was there: no endpoint's plan or
+        // sighting moved, so the report rebuilds no status (a firewall rebuilt as a new value
+        // once replanned and re-reported every endpoint every tenth pass).
+        let after = revisions(&refreshed);
+        let moved: Vec<&String> = after
+            .iter()
+            .filter(|(name, r)| converged.get(*name) != Some(r))
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            moved.is_empty() && after.len() == converged.len(),
+            "{} of {} endpoints planned anew, e.g. {:?}",
+            moved.len(),
+            after.len(),
+            &moved[..moved.len().min(3)]
+        );
         let calls = cloud.calls();
         assert_eq!(calls["tidbcloud.ListPrivateEndpointConnections"], 10);
         assert_eq!(calls["ec2.DescribeVpcEndpoints"], 1);
