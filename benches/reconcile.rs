@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! cargo bench --bench reconcile -- --endpoints 1000 [--passes 30] [--no-converge-limits]
+//! cargo bench --bench reconcile -- --endpoints 1000 --write-only DIR
 //! ```
+//!
+//! `--write-only DIR` writes the same files for the daemon itself (`privatelinkd run --config`
+//! on the path it prints) and benchmarks nothing: `scripts/measure-daemon` measures with them.
 //!
 //! One run per size: peak RSS is per process. See BENCHMARKS.md for the table and the command
 //! that produced it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +32,8 @@ struct Args {
     /// Converge with the providers' limits enforced (measures the bound); without, the
     /// world is filled quickly and only converged passes are measured.
     converge_with_limits: bool,
+    /// Only write the files, for a daemon (`privatelinkd run`), into this directory.
+    write_only: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -35,6 +41,7 @@ fn args() -> Args {
         endpoints: 1000,
         passes: 20,
         converge_with_limits: true,
+        write_only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,6 +50,7 @@ fn args() -> Args {
             "--endpoints" => a.endpoints = value().parse().expect("a number"),
             "--passes" => a.passes = value().parse().expect("a number"),
             "--no-converge-limits" => a.converge_with_limits = false,
+            "--write-only" => a.write_only = Some(value().into()),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -92,6 +100,24 @@ fn endpoint(i: usize) -> String {
         cluster(i % CLUSTERS),
         vpc(v)
     )
+}
+
+/// Writes the endpoint files (under `dir/endpoints`, which must not exist yet), the world and
+/// the daemon config into `dir`: the config's path.
+fn write_files(dir: &Path, n: usize, world: &str, interval: &str) -> PathBuf {
+    let endpoints = dir.join("endpoints");
+    std::fs::create_dir(&endpoints).expect("a new endpoints directory");
+    for i in 0..n {
+        std::fs::write(endpoints.join(format!("ep-{i:05}.yaml")), endpoint(i)).unwrap();
+    }
+    std::fs::write(dir.join("world.yaml"), world).unwrap();
+    let config = dir.join("privatelinkd.yaml");
+    std::fs::write(
+        &config,
+        format!("endpointsDir: ./endpoints\nstatusDir: ./status\nstateDir: ./state\ninterval: {interval}\nownerId: bench\nsimulated: {{world: ./world.yaml}}\nmetrics: {{listen: \"127.0.0.1:0\"}}\n"),
+    )
+    .unwrap();
+    config
 }
 
 /// A plain HTTP GET on loopback, blocking: the body.
@@ -177,22 +203,22 @@ async fn settle(d: &mut Daemon) {
 fn main() {
     let a = args();
     let n = a.endpoints;
+    if let Some(dir) = &a.write_only {
+        // The daemon runs on the wall clock, not tokio's paused one: at a time scale of 1,
+        // filling 1,000 endpoints against the providers' limits would take an hour (10,000:
+        // over nine). At 1000 a simulated second is a real millisecond, and the daemon's
+        // budgets scale with it, so the fill is bound by the daemon's own passes; a converged
+        // pass asks the providers nothing that depends on the scale (its caches and
+        // `fullResync` run on the wall clock). A pass every 2 s: 20 of them take 40 s.
+        let world = world(n, a.converge_with_limits) + "timeScale: 1000\n";
+        std::fs::create_dir_all(dir).unwrap();
+        let config = write_files(dir, n, &world, "2s");
+        println!("{}", std::path::absolute(config).unwrap().display());
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let endpoints = dir.path().join("endpoints");
-    std::fs::create_dir(&endpoints).unwrap();
-    for i in 0..n {
-        std::fs::write(endpoints.join(format!("ep-{i:05}.yaml")), endpoint(i)).unwrap();
-    }
-    std::fs::write(
-        dir.path().join("world.yaml"),
-        world(n, a.converge_with_limits),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("privatelinkd.yaml"),
-        "endpointsDir: ./endpoints\nstatusDir: ./status\nstateDir: ./state\ninterval: 60s\nownerId: bench\nsimulated: {world: ./world.yaml}\nmetrics: {listen: \"127.0.0.1:0\"}\n",
-    )
-    .unwrap();
+    write_files(dir.path(), n, &world(n, a.converge_with_limits), "60s");
 
     // Cold start: every file read, parsed and checked.
     let start = Instant::now();
