@@ -44,7 +44,7 @@ mod removal;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::cloud::{Cluster, Connection, Firewall, Network, Scope, Service, VpcEndpoint};
 use crate::spec::{DeletionPolicy, EndpointDocument};
@@ -284,7 +284,6 @@ pub struct LastSeen {
 /// changes is copied (`Arc::make_mut`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
-    #[serde(serialize_with = "shared")]
     pub endpoints: Vec<Arc<EndpointPlan>>,
     pub removals: Vec<EndpointPlan>,
     /// Why the mass-deletion guard held departures back this pass, if it did.
@@ -335,12 +334,6 @@ impl Plan {
     pub fn held_back_digest(&self) -> Option<String> {
         digest(&self.held_back())
     }
-}
-
-/// Shared plans serialize as the plans themselves (without serde's `rc` feature, which would
-/// rebuild every crate that uses serde).
-fn shared<S: Serializer>(plans: &[Arc<EndpointPlan>], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(plans.iter().map(|p| &**p))
 }
 
 /// The digest of a set of departure keys (`None` for the empty set).

@@ -40,6 +40,7 @@ pub struct ErrorPolicy {
 
 /// What each plan is for, so that a changed document starts afresh after failures: a desired
 /// endpoint's generation, or the endpoint a removal removes.
+///
 /// Borrowed from the pass, and indexed only when asked: a pass asks only about the few
 /// endpoints that failed, usually none.
 pub struct Generations<'a> {

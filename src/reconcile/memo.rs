@@ -37,8 +37,6 @@ struct Memo {
     seen: Arc<Seen>,
     plan: Arc<EndpointPlan>,
     revision: u64,
-    /// The pass that last named it (what no pass names any more is forgotten).
-    pass: u64,
 }
 
 /// The last plan of every desired endpoint, by name.
@@ -48,7 +46,6 @@ pub struct Memos {
     /// The owner the plans were made for: another owner plans everything afresh.
     owner: String,
     revisions: u64,
-    passes: u64,
 }
 
 impl Memos {
@@ -63,7 +60,6 @@ impl Memos {
             self.entries.clear();
             self.owner = owner_id.to_string();
         }
-        self.passes += 1;
         let mut plans = Vec::with_capacity(wanted.len());
         let mut sightings = FxHashMap::default();
         sightings.reserve(wanted.len());
@@ -82,9 +78,6 @@ impl Memos {
                 let memo = self.made(w, o, rest, owner_id, last);
                 self.entries.insert(key, memo);
             }
-            let pass = self.passes;
-            let memo = self.entries.get_mut(name).expect("made above");
-            memo.pass = pass;
             let (key, memo) = self.entries.get_key_value(name).expect("made above");
             plans.push(memo.plan.clone());
             let sighting = Sighting {
@@ -93,8 +86,11 @@ impl Memos {
             };
             sightings.insert(key.clone(), sighting);
         }
-        let pass = self.passes;
-        self.entries.retain(|_, m| m.pass == pass);
+        // What this pass did not name (a document removed or renamed) is forgotten. Every
+        // name it did is an entry, so equal counts mean there is nothing to forget.
+        if self.entries.len() != sightings.len() {
+            self.entries.retain(|name, _| sightings.contains_key(name));
+        }
         (plans, sightings)
     }
 
@@ -136,7 +132,6 @@ impl Memos {
             seen,
             plan,
             revision,
-            pass: self.passes,
         }
     }
 }

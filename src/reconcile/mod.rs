@@ -23,10 +23,10 @@ mod reregister;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 // tokio's clock, so that tests can run the engine on virtual time.
 use tokio::time::Instant;

@@ -319,7 +319,8 @@ impl Reporter {
 
 /// A hash of everything a valid file's status is made from, so that an unchanged one is
 /// not built again: what each endpoint's revision stands for (its plan and what was seen,
-/// see `reconcile::Sighting`), and what the pass added to it. `None` (build every pass) for invalid files and files with departures.
+/// see `reconcile::Sighting`), and what the pass added to it. `None` (build every pass) for
+/// invalid files and files with departures.
 fn inputs(
     file: &SpecFile,
     plans: &FxHashMap<&str, &EndpointPlan>,
