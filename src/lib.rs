@@ -53,6 +53,7 @@ pub mod control;
 pub mod daemon;
 pub mod http;
 pub mod lease;
+pub mod ledger;
 pub mod metrics;
 pub mod status;
 pub mod systemd;

@@ -117,6 +117,12 @@ impl Store {
         }
     }
 
+    /// The client and table, shared with the ledger (`crate::ledger::dynamo`), which lives
+    /// beside the lease.
+    pub fn client(&self) -> (&Client, &str) {
+        (&self.client, &self.table)
+    }
+
     /// Makes sure the table exists: creates it (on-demand billing) when allowed.
     pub async fn ensure_table(&self, create: bool) -> Result<(), LeaseError> {
         let described = self
