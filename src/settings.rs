@@ -365,12 +365,17 @@ pub struct PruneSettings {
     /// More deletions than this in one pass are all held back (unless --allow-mass-delete).
     #[serde(default = "default_max_deletes")]
     pub max_deletes_per_pass: usize,
+    /// More re-creations (documents that had an endpoint, per the ledger, getting a new one)
+    /// than this in one pass are all held back until approved.
+    #[serde(default = "default_max_recreates")]
+    pub max_recreates_per_pass: usize,
 }
 
 impl Default for PruneSettings {
     fn default() -> Self {
         PruneSettings {
             max_deletes_per_pass: default_max_deletes(),
+            max_recreates_per_pass: default_max_recreates(),
         }
     }
 }
@@ -391,6 +396,9 @@ fn default_listen() -> String {
     "127.0.0.1:9464".into()
 }
 fn default_max_deletes() -> usize {
+    5
+}
+fn default_max_recreates() -> usize {
     5
 }
 

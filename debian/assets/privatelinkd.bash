@@ -16,6 +16,9 @@ _privatelinkd() {
             ",$1")
                 cmd="privatelinkd"
                 ;;
+            privatelinkd,approve)
+                cmd="privatelinkd__subcmd__approve__subcmd__deletions"
+                ;;
             privatelinkd,approve-deletions)
                 cmd="privatelinkd__subcmd__approve__subcmd__deletions"
                 ;;
@@ -39,6 +42,9 @@ _privatelinkd() {
                 ;;
             privatelinkd,schema)
                 cmd="privatelinkd__subcmd__schema"
+                ;;
+            privatelinkd,state)
+                cmd="privatelinkd__subcmd__state"
                 ;;
             privatelinkd,status)
                 cmd="privatelinkd__subcmd__status"
@@ -70,11 +76,47 @@ _privatelinkd() {
             privatelinkd__subcmd__help,schema)
                 cmd="privatelinkd__subcmd__help__subcmd__schema"
                 ;;
+            privatelinkd__subcmd__help,state)
+                cmd="privatelinkd__subcmd__help__subcmd__state"
+                ;;
             privatelinkd__subcmd__help,status)
                 cmd="privatelinkd__subcmd__help__subcmd__status"
                 ;;
             privatelinkd__subcmd__help,validate)
                 cmd="privatelinkd__subcmd__help__subcmd__validate"
+                ;;
+            privatelinkd__subcmd__help__subcmd__state,forget)
+                cmd="privatelinkd__subcmd__help__subcmd__state__subcmd__forget"
+                ;;
+            privatelinkd__subcmd__help__subcmd__state,list)
+                cmd="privatelinkd__subcmd__help__subcmd__state__subcmd__list"
+                ;;
+            privatelinkd__subcmd__help__subcmd__state,show)
+                cmd="privatelinkd__subcmd__help__subcmd__state__subcmd__show"
+                ;;
+            privatelinkd__subcmd__state,forget)
+                cmd="privatelinkd__subcmd__state__subcmd__forget"
+                ;;
+            privatelinkd__subcmd__state,help)
+                cmd="privatelinkd__subcmd__state__subcmd__help"
+                ;;
+            privatelinkd__subcmd__state,list)
+                cmd="privatelinkd__subcmd__state__subcmd__list"
+                ;;
+            privatelinkd__subcmd__state,show)
+                cmd="privatelinkd__subcmd__state__subcmd__show"
+                ;;
+            privatelinkd__subcmd__state__subcmd__help,forget)
+                cmd="privatelinkd__subcmd__state__subcmd__help__subcmd__forget"
+                ;;
+            privatelinkd__subcmd__state__subcmd__help,help)
+                cmd="privatelinkd__subcmd__state__subcmd__help__subcmd__help"
+                ;;
+            privatelinkd__subcmd__state__subcmd__help,list)
+                cmd="privatelinkd__subcmd__state__subcmd__help__subcmd__list"
+                ;;
+            privatelinkd__subcmd__state__subcmd__help,show)
+                cmd="privatelinkd__subcmd__state__subcmd__help__subcmd__show"
                 ;;
             *)
                 ;;
@@ -83,7 +125,7 @@ _privatelinkd() {
 
     case "${cmd}" in
         privatelinkd)
-            opts="-h -V --log-format --help --version validate schema run plan status approve-deletions retry completions man help"
+            opts="-h -V --log-format --help --version validate schema run plan status approve-deletions approve state retry completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,7 +187,7 @@ _privatelinkd() {
             return 0
             ;;
         privatelinkd__subcmd__help)
-            opts="validate schema run plan status approve-deletions retry completions man help"
+            opts="validate schema run plan status approve-deletions state retry completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -259,6 +301,62 @@ _privatelinkd() {
         privatelinkd__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__help__subcmd__state)
+            opts="list show forget"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__help__subcmd__state__subcmd__forget)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__help__subcmd__state__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__help__subcmd__state__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -409,6 +507,180 @@ _privatelinkd() {
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state)
+            opts="-h --config --output --log-format --help list show forget help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__forget)
+            opts="-h --config --output --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__help)
+            opts="list show forget help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__help__subcmd__forget)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__list)
+            opts="-h --config --output --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__state__subcmd__show)
+            opts="-h --config --output --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0

@@ -33,7 +33,9 @@ complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "schema" -
 complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "run" -d 'Run the daemon: keep the cloud equal to the endpoint files'
 complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "plan" -d 'Show what the daemon will do to reach the files (create, update, replace, delete), without changing anything'
 complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "status" -d 'Show every endpoint\'s phase from the status files'
-complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "approve-deletions" -d 'Release the deletions the running daemon\'s mass-deletion guard holds back now'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "approve-deletions" -d 'Release what the running daemon\'s guards hold back now: deletions (the mass-deletion guard) and re-creations (the creation guard)'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "approve" -d 'Release what the running daemon\'s guards hold back now: deletions (the mass-deletion guard) and re-creations (the creation guard)'
+complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "state" -d 'What the ledger holds: `state list`, `state show NAME`, `state forget NAME`'
 complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "retry" -d 'Ask the running daemon to try Failed endpoints again now'
 complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c privatelinkd -n "__fish_privatelinkd_needs_command" -f -a "man" -d 'Print the manual page (roff), generated from this command line'
@@ -78,6 +80,44 @@ complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deleti
 json\t''"
 complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -l list -d 'Show what is held back; approve nothing'
 complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve-deletions" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve" -l config -d 'The daemon config file (the running daemon is reached on its `metrics.listen`)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve" -l digest -d 'Approve only if the held-back set still has this digest (as the daemon\'s log and the held endpoints\' status say)' -r
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve" -l list -d 'Show what is held back; approve nothing'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -l config -d 'The daemon config file (where the ledger is: stateDir, or the lease table of a group)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -l output -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -f -a "list" -d 'Every document the ledger holds, with its endpoints and connections'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -f -a "show" -d 'One document\'s entry in full'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -f -a "forget" -d 'Remove one document\'s entry; the cloud is not touched. While the endpoint still carries the owner tags, the daemon finds it again by them: to release an endpoint, use `deletionPolicy: Orphan` and remove the document instead'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and not __fish_seen_subcommand_from list show forget help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from list" -l config -d 'The daemon config file (where the ledger is: stateDir, or the lease table of a group)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from list" -l output -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from show" -l config -d 'The daemon config file (where the ledger is: stateDir, or the lease table of a group)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from show" -l output -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from forget" -l config -d 'The daemon config file (where the ledger is: stateDir, or the lease table of a group)' -r -F
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from forget" -l output -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from forget" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from forget" -s h -l help -d 'Print help'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every document the ledger holds, with its endpoints and connections'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "show" -d 'One document\'s entry in full'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "forget" -d 'Remove one document\'s entry; the cloud is not touched. While the endpoint still carries the owner tags, the daemon finds it again by them: to release an endpoint, use `deletionPolicy: Orphan` and remove the document instead'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand retry" -l config -d 'The daemon config file (the running daemon is reached on its `metrics.listen`)' -r -F
 complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand retry" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
@@ -88,13 +128,17 @@ complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand completions" -
 complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand man" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand man" -s h -l help -d 'Print help'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "validate" -d 'Check endpoint files (and the daemon config) and report every problem with its place'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "schema" -d 'Print a JSON Schema (draft 2020-12): of an endpoint document (the default), or of `plan --output json`'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "run" -d 'Run the daemon: keep the cloud equal to the endpoint files'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "plan" -d 'Show what the daemon will do to reach the files (create, update, replace, delete), without changing anything'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "status" -d 'Show every endpoint\'s phase from the status files'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "approve-deletions" -d 'Release the deletions the running daemon\'s mass-deletion guard holds back now'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "retry" -d 'Ask the running daemon to try Failed endpoints again now'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "man" -d 'Print the manual page (roff), generated from this command line'
-complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions retry completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "validate" -d 'Check endpoint files (and the daemon config) and report every problem with its place'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "schema" -d 'Print a JSON Schema (draft 2020-12): of an endpoint document (the default), or of `plan --output json`'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "run" -d 'Run the daemon: keep the cloud equal to the endpoint files'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "plan" -d 'Show what the daemon will do to reach the files (create, update, replace, delete), without changing anything'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "status" -d 'Show every endpoint\'s phase from the status files'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "approve-deletions" -d 'Release what the running daemon\'s guards hold back now: deletions (the mass-deletion guard) and re-creations (the creation guard)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "state" -d 'What the ledger holds: `state list`, `state show NAME`, `state forget NAME`'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "retry" -d 'Ask the running daemon to try Failed endpoints again now'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "man" -d 'Print the manual page (roff), generated from this command line'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and not __fish_seen_subcommand_from validate schema run plan status approve-deletions state retry completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "list" -d 'Every document the ledger holds, with its endpoints and connections'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "show" -d 'One document\'s entry in full'
+complete -c privatelinkd -n "__fish_privatelinkd_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "forget" -d 'Remove one document\'s entry; the cloud is not touched. While the endpoint still carries the owner tags, the daemon finds it again by them: to release an endpoint, use `deletionPolicy: Orphan` and remove the document instead'

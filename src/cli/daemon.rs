@@ -116,9 +116,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .leader_election
         .as_ref()
         .map_or(std::time::Duration::ZERO, |e| e.renew_every.0);
+    // Where the ledger lives: beside the lease in a group, else in the stateDir.
+    let mut ledger_store: Option<(StoreConfig, String)> = None;
     let election = match (election, &member) {
         (Some((e, holder)), Some(member)) => {
             let config = election_config(&settings, e, &holder)?;
+            ledger_store = Some((config.store.clone(), holder.clone()));
             Some(Election::start(
                 config,
                 member.fence.clone(),
@@ -133,7 +136,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let dir = settings.file.endpoints_dir.clone();
     let rt = runtime()?;
     rt.block_on(async move {
+        let ledger = match daemon::open_ledger(&settings, ledger_store).await {
+            Ok(ledger) => ledger,
+            Err(why) => {
+                eprintln!("privatelinkd: error: {why}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        };
         let mut d = Daemon::new(settings, clouds, args.allow_mass_delete, metrics.clone());
+        d.set_ledger(ledger);
         if let Some(mut election) = election {
             tracing::info!(holder = %election.holder, "competing for the lease of this ownerId");
             election.first_role(first_round).await;
@@ -157,7 +168,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The elector's config: the table and its credentials (a name from `aws.accounts`).
-fn election_config(
+pub(super) fn election_config(
     settings: &Settings,
     e: &LeaderElection,
     holder: &str,

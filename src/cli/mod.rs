@@ -3,6 +3,7 @@
 mod control;
 mod daemon;
 mod plan;
+mod state;
 mod validate;
 
 use std::process::ExitCode;
@@ -77,8 +78,12 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Show every endpoint's phase from the status files.
     Status(daemon::ShowArgs),
-    /// Release the deletions the running daemon's mass-deletion guard holds back now.
+    /// Release what the running daemon's guards hold back now: deletions (the mass-deletion
+    /// guard) and re-creations (the creation guard).
+    #[command(visible_alias = "approve")]
     ApproveDeletions(daemon::ApproveArgs),
+    /// What the ledger holds: `state list`, `state show NAME`, `state forget NAME`.
+    State(state::StateArgs),
     /// Ask the running daemon to try Failed endpoints again now.
     Retry(daemon::RetryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -116,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => daemon::status(args),
         Command::ApproveDeletions(args) => daemon::approve_deletions(args),
         Command::Retry(args) => daemon::retry(args),
+        Command::State(args) => state::run(args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "privatelinkd", &mut std::io::stdout());

@@ -50,17 +50,18 @@ impl Approvals {
         let keys = plan.held_back();
         let held = HeldBack {
             digest: plan::digest(&keys),
-            reason: plan.deletions_blocked.clone().filter(|_| !keys.is_empty()),
+            reason: plan.blocked_reason().filter(|_| !keys.is_empty()),
             endpoints: keys.into_iter().collect(),
         };
         if held.digest != self.held.digest {
             match (&held.digest, &held.reason) {
                 (Some(digest), Some(reason)) => warn!(
-                    "deletions held back: {reason}: {}; release exactly these with `{}`",
+                    "{} held back: {reason}: {}; release exactly these with `{}`",
+                    plan.held_what(),
                     held.endpoints.join(", "),
                     release_command(config, digest)
                 ),
-                _ => info!("no deletions are held back any more"),
+                _ => info!("nothing is held back any more"),
             }
         }
         self.held = held;

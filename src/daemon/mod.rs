@@ -37,7 +37,7 @@ use crate::systemd::Notifier;
 pub use clouds::{Clouds, Member, StartError, build_clouds, build_clouds_reusing};
 pub use group::lock_state_dir;
 pub use signals::forward_signals;
-pub use state::claim_owner;
+pub use state::{claim_owner, open_ledger};
 pub use watch::{Changes, Watcher, watch};
 
 /// After a pass that changed something, look again this soon.
@@ -173,6 +173,23 @@ impl Daemon {
             observation: Arc::default(),
             inputs: Arc::default(),
         }
+    }
+
+    /// Where identity is kept; says loudly when it had to be rebuilt.
+    pub fn set_ledger(&mut self, ledger: crate::ledger::Ledger) {
+        match ledger.health() {
+            crate::ledger::Health::Rebuilding(why) => tracing::error!(
+                "{why}. Until every endpoint has been seen again, an endpoint whose tags were \
+                 removed by hand is not known to be ours; nothing is deleted because of the loss"
+            ),
+            crate::ledger::Health::New => {
+                info!("a new ledger: it fills from the owner tags of the endpoints found")
+            }
+            crate::ledger::Health::Loaded => {
+                info!(entries = ledger.len(), "ledger read")
+            }
+        }
+        self.engine.set_ledger(ledger);
     }
 
     /// Tells systemd through `notifier` (the daemon is silent without one).

@@ -132,6 +132,7 @@ impl Daemon {
             // No valid document at all looks like a checkout gone wrong or a mount missing.
             source_empty: wanted.is_empty(),
             approved: self.lock_approvals().approved().clone(),
+            max_recreates_per_pass: self.settings.file.prune.max_recreates_per_pass,
         }
     }
 
@@ -191,9 +192,15 @@ impl Daemon {
         self.metrics
             .set_last_full_listing(self.engine.last_full_listing());
         self.metrics.refresh_budget();
-        let blocked = outcome.plan.deletions_blocked.is_some();
+        let blocked = crate::metrics::Guards {
+            deletions: outcome.plan.deletions_blocked.is_some(),
+            creations: outcome.plan.creations_blocked.is_some(),
+        };
         self.metrics
             .record_pass(summary.is_clean(), started.elapsed(), blocked);
+        let ledger = self.engine.ledger();
+        let rebuilding = matches!(ledger.health(), crate::ledger::Health::Rebuilding(_));
+        self.metrics.set_ledger(ledger.len(), rebuilding);
         if summary.observe_errors == 0
             && let Ok(mut r) = self.readiness.lock()
         {

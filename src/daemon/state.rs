@@ -59,3 +59,33 @@ pub fn claim_owner(dir: &Path, owner: &str, reown_from: Option<&str>) -> Result<
         .and_then(|()| status::write_atomically(&path, format!("{owner}\n").as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+/// The ledger this daemon keeps: beside the lease in DynamoDB in a group (`store`, with this
+/// daemon's lease identity), else `stateDir/ledger.sqlite`, else (no stateDir) in memory only.
+pub async fn open_ledger(
+    settings: &crate::settings::Settings,
+    store: Option<(crate::lease::StoreConfig, String)>,
+) -> Result<crate::ledger::Ledger, String> {
+    use crate::ledger::{Backend, Health, Ledger, dynamo::Dynamo, local};
+    if let Some((config, holder)) = store {
+        let lease = crate::lease::Store::connect(&config).await;
+        let (client, table) = lease.client();
+        let owner = &settings.file.owner_id;
+        let dynamo = Dynamo::new(client.clone(), table, owner, &holder);
+        // Read when this daemon becomes leader (the engine reads it again then).
+        return Ok(Ledger::with(
+            Backend::Dynamo(dynamo),
+            Default::default(),
+            Health::Loaded,
+        ));
+    }
+    match &settings.file.state_dir {
+        Some(dir) => local::open(dir).map_err(|e| e.to_string()),
+        None => {
+            warn!(
+                "no stateDir: the ledger is kept in memory only, so an endpoint whose tags are removed while privatelinkd is down is not known to be ours after a restart"
+            );
+            Ok(Ledger::in_memory())
+        }
+    }
+}

@@ -144,6 +144,14 @@ impl Local {
         .map_err(|e| io(&self.path, e))?
     }
 
+    /// Every entry, read again.
+    pub async fn reload(&mut self) -> Result<BTreeMap<String, Entry>, LedgerError> {
+        let conn = self.conn.lock().expect("ledger connection poisoned");
+        let entries = entries_of(&conn, &self.path)?;
+        self.version = data_version(&conn, &self.path)?;
+        Ok(entries)
+    }
+
     /// The entries again, if another process committed since we last read.
     pub async fn reload_if_changed(
         &mut self,

@@ -402,6 +402,32 @@ impl Ledger {
         }
     }
 
+    /// An endpoint left management on purpose (orphaned: our tags removed): no longer this
+    /// document's. The entry goes when nothing is left in it and no document names it.
+    pub fn drop_endpoint(&mut self, name: &str, endpoint_id: &str, wanted: bool) {
+        let Some(entry) = self.entries.get_mut(name) else {
+            return;
+        };
+        entry.endpoints.retain(|e| e.id != endpoint_id);
+        entry.connections.retain(|c| c.endpoint_id != endpoint_id);
+        if !wanted && entry.endpoints.is_empty() {
+            self.entries.remove(name);
+        }
+        self.dirty.insert(name.to_string());
+    }
+
+    /// Read storage again before the next pass (a new leader of a group: the old one wrote).
+    pub async fn reload(&mut self) -> Result<(), LedgerError> {
+        let fresh = match &mut self.backend {
+            Backend::Memory => return Ok(()),
+            Backend::Local(local) => local.reload().await?,
+            Backend::Dynamo(dynamo) => dynamo.load().await?,
+        };
+        self.entries = fresh;
+        self.dirty.clear();
+        Ok(())
+    }
+
     /// A document's endpoint left management on purpose (deleted or orphaned after its
     /// document was removed): the ledger forgets it.
     pub fn release(&mut self, name: &str) {
@@ -460,6 +486,19 @@ impl Ledger {
         }
         self.entries = fresh;
         Ok(true)
+    }
+}
+
+/// The moments of a create that a crash test stops the process at (`kill -9` as the process
+/// itself can do it: `abort`, no unwinding, nothing flushed). Set
+/// `PRIVATELINKD_CRASH_AT=intent-written|create-answered|result-written`; unset (always, in
+/// production) it costs one load of a `OnceLock`.
+pub fn crash_point(moment: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("PRIVATELINKD_CRASH_AT").ok());
+    if at.as_deref() == Some(moment) {
+        eprintln!("privatelinkd: crash test: stopping at {moment}");
+        std::process::abort();
     }
 }
 

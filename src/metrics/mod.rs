@@ -61,6 +61,13 @@ struct VersionLabel {
     version: &'static str,
 }
 
+/// Which guards hold something back after a pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Guards {
+    pub deletions: bool,
+    pub creations: bool,
+}
+
 /// Every metric of the daemon, in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -74,6 +81,9 @@ pub struct Metrics {
     budget_wait: Family<ApiLabel, Counter<f64, AtomicU64>>,
     deletions_blocked: Gauge,
     deletions_held_back: Gauge,
+    creations_blocked: Gauge,
+    ledger_entries: Gauge,
+    ledger_rebuilding: Gauge,
     notify_dropped: Counter,
     budget_used: Family<ApiLabel, Gauge<f64, AtomicU64>>,
     last_full_listing: Gauge<f64, AtomicU64>,
@@ -147,6 +157,24 @@ impl Metrics {
             "privatelinkd_deletions_blocked",
             "1 while the mass-deletion guard holds deletions back",
             deletions_blocked.clone(),
+        );
+        let creations_blocked = Gauge::default();
+        registry.register(
+            "privatelinkd_creations_blocked",
+            "1 while the creation guard holds re-creations back (prune.maxRecreatesPerPass)",
+            creations_blocked.clone(),
+        );
+        let ledger_entries = Gauge::default();
+        registry.register(
+            "privatelinkd_ledger_entries",
+            "Documents the ledger holds endpoints or connections of",
+            ledger_entries.clone(),
+        );
+        let ledger_rebuilding = Gauge::default();
+        registry.register(
+            "privatelinkd_ledger_rebuilding",
+            "1 when this run found its ledger lost or corrupt and rebuilds it from the owner tags",
+            ledger_rebuilding.clone(),
         );
         let deletions_held_back = Gauge::default();
         registry.register(
@@ -229,6 +257,9 @@ impl Metrics {
             budget_wait,
             deletions_blocked,
             deletions_held_back,
+            creations_blocked,
+            ledger_entries,
+            ledger_rebuilding,
             notify_dropped,
             budget_used,
             last_full_listing,
@@ -280,12 +311,19 @@ impl Metrics {
             .set(invalid as i64);
     }
 
+    /// The ledger's size, and whether this run rebuilds it.
+    pub fn set_ledger(&self, entries: usize, rebuilding: bool) {
+        self.ledger_entries.set(entries as i64);
+        self.ledger_rebuilding.set(i64::from(rebuilding));
+    }
+
     /// One finished pass: `clean` when it observed everything and no action failed.
-    pub fn record_pass(&self, clean: bool, took: Duration, deletions_blocked: bool) {
+    pub fn record_pass(&self, clean: bool, took: Duration, blocked: Guards) {
         let result = if clean { "ok" } else { "error" };
         self.passes.get_or_create(&ResultLabel { result }).inc();
         self.pass_duration.observe(took.as_secs_f64());
-        self.deletions_blocked.set(i64::from(deletions_blocked));
+        self.deletions_blocked.set(i64::from(blocked.deletions));
+        self.creations_blocked.set(i64::from(blocked.creations));
         if clean {
             let now = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)

@@ -88,6 +88,19 @@ impl Action {
         }
     }
 
+    /// The VPC endpoint this acts on, when it exists already.
+    pub fn endpoint_id(&self) -> Option<&str> {
+        match self {
+            Action::ModifyVpcEndpoint { request, .. } => Some(&request.endpoint_id),
+            Action::DeleteVpcEndpoint { endpoint_id, .. }
+            | Action::Tag { endpoint_id, .. }
+            | Action::Untag { endpoint_id, .. } => Some(endpoint_id),
+            Action::DeleteConnection { connection, .. } => Some(&connection.endpoint_id),
+            Action::RegisterConnection { endpoint_id, .. } => endpoint_id.as_deref(),
+            Action::CreateVpcEndpoint { .. } => None,
+        }
+    }
+
     /// `+` create, `~` modify, `-` delete: how `privatelinkd plan` shows it.
     pub fn sign(&self) -> char {
         match self {

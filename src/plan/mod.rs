@@ -120,6 +120,9 @@ pub struct Observed {
     /// Whether `adoptee` was looked up (so `None` there means "does not exist").
     pub adoptee_checked: bool,
     pub connection: Option<Arc<Connection>>,
+    /// The ledger says this document had an endpoint, and none is left: a create is a
+    /// re-creation, which the creation guard counts.
+    pub recreating: bool,
     /// Connections of earlier VPC endpoints of this name that AWS no longer has (deleted in
     /// the console): nothing can use them.
     pub stale_connections: Vec<Connection>,
@@ -169,9 +172,14 @@ pub struct EndpointPlan {
     /// The actions take the endpoint out of management (what the mass-deletion guard counts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leaving: Option<Leaving>,
-    /// The mass-deletion guard took the actions away (see `Plan::deletions_blocked`).
+    /// A guard took the actions away (see `Plan::deletions_blocked` and
+    /// `Plan::creations_blocked`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held_by_guard: bool,
+    /// The actions create an endpoint for a document that had one (the ledger says so): what
+    /// the creation guard counts.
+    #[serde(skip)]
+    pub recreating: bool,
     /// What the phase does not say: cluster, port, DNS, reachability.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -190,6 +198,7 @@ impl EndpointPlan {
             uncertain: false,
             leaving: None,
             held_by_guard: false,
+            recreating: false,
             conditions: Vec::new(),
             retrying: false,
         }
@@ -250,9 +259,11 @@ pub struct Policy {
     pub allow_mass_delete: bool,
     /// The endpoints directory is empty or missing: removals then look like an accident.
     pub source_empty: bool,
-    /// Departures a person approved (`privatelinkd approve-deletions`), by [`Plan::key`]:
-    /// the guard lets exactly these through.
+    /// Departures and re-creations a person approved (`privatelinkd approve`), by
+    /// [`Plan::key`]: the guards let exactly these through.
     pub approved: BTreeSet<String>,
+    /// More re-creations than this in one pass are all held back (`prune.maxRecreatesPerPass`).
+    pub max_recreates_per_pass: usize,
 }
 
 /// An owned endpoint that no valid document names.
@@ -288,6 +299,8 @@ pub struct Plan {
     pub removals: Vec<EndpointPlan>,
     /// Why the mass-deletion guard held departures back this pass, if it did.
     pub deletions_blocked: Option<String>,
+    /// Why the creation guard held re-creations back this pass, if it did.
+    pub creations_blocked: Option<String>,
 }
 
 impl Plan {
@@ -315,18 +328,55 @@ impl Plan {
         }
     }
 
-    /// What identifies a departure for approval: name, endpoint and how it leaves.
+    /// What identifies a departure or a re-creation for approval: name, endpoint (`-` for
+    /// one to be created) and what happens to it.
     pub fn key(p: &EndpointPlan) -> Option<String> {
+        if p.recreating {
+            return Some(format!("{} - recreate", p.name));
+        }
         let l = p.leaving.as_ref()?;
         Some(format!("{} {} {}", p.name, l.endpoint_id, l.kind.as_str()))
     }
 
-    /// The departures the guard holds back, by key.
+    /// The departures and re-creations the guards hold back, by key.
     pub fn held_back(&self) -> BTreeSet<String> {
         self.all()
             .filter(|p| p.held_by_guard)
             .filter_map(Plan::key)
             .collect()
+    }
+
+    /// Why the guards hold what they hold, as people read it.
+    pub fn guard_reason(&self) -> Option<String> {
+        let deletions = self
+            .deletions_blocked
+            .as_ref()
+            .map(|r| format!("held back by the mass-deletion guard: {r}"));
+        let creations = self
+            .creations_blocked
+            .as_ref()
+            .map(|r| format!("held back by the creation guard: {r}"));
+        match (deletions, creations) {
+            (Some(d), Some(c)) => Some(format!("{d}; {c}")),
+            (d, c) => d.or(c),
+        }
+    }
+
+    /// The guards' own reasons, joined (what `approve` shows).
+    pub fn blocked_reason(&self) -> Option<String> {
+        match (&self.deletions_blocked, &self.creations_blocked) {
+            (Some(d), Some(c)) => Some(format!("{d}; {c}")),
+            (d, c) => d.clone().or(c.clone()),
+        }
+    }
+
+    /// What the guards hold back, in a word: for log lines.
+    pub fn held_what(&self) -> &'static str {
+        match (&self.deletions_blocked, &self.creations_blocked) {
+            (Some(_), Some(_)) => "deletions and re-creations",
+            (None, Some(_)) => "re-creations",
+            _ => "deletions",
+        }
     }
 
     /// A short digest of the held-back set: an approval names it, so a different (say,
@@ -369,8 +419,10 @@ pub fn assemble(
             .map(removal::plan_removal)
             .collect(),
         deletions_blocked: None,
+        creations_blocked: None,
     };
     guard::hold_mass_departures(&mut plan, policy);
+    guard::hold_mass_recreations(&mut plan, policy);
     plan
 }
 

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::cloud::{
     CloudError, Connection, ConnectionState, CreateEndpoint, Ec2, Scope, TidbCloud,
 };
-use crate::plan::{Action, Plan, ownership};
+use crate::plan::{Action, Plan, TagPurpose, ownership};
 
 /// One action carried out (or tried).
 #[derive(Debug, Clone)]
@@ -25,6 +25,10 @@ pub struct Applied {
     /// it was of (the error policy tells a stale connection's cleanup from a re-registration
     /// by it).
     pub deleted_connection_of: Option<String>,
+    /// The VPC endpoint acted on: the new one for a create (the ledger records it).
+    pub endpoint_id: Option<String>,
+    /// The action took the endpoint out of management on purpose (orphaned).
+    pub released: bool,
 }
 
 /// What a successful action answered.
@@ -66,8 +70,12 @@ where
                 };
                 let failed = result.is_err();
                 let mut connection = None;
+                let mut endpoint_id = action.endpoint_id().map(str::to_string);
                 match &result {
-                    Ok(Answer::Created(id)) => created = Some(id.clone()),
+                    Ok(Answer::Created(id)) => {
+                        created = Some(id.clone());
+                        endpoint_id = Some(id.clone());
+                    }
                     Ok(Answer::Connection(c)) => connection = Some(c.clone()),
                     _ => {}
                 }
@@ -83,6 +91,14 @@ where
                     result: result.map(drop),
                     connection,
                     deleted_connection_of,
+                    endpoint_id,
+                    released: matches!(
+                        action,
+                        Action::Untag {
+                            purpose: TagPurpose::Orphan,
+                            ..
+                        }
+                    ),
                 });
                 if failed {
                     break;
@@ -115,6 +131,7 @@ async fn create<E: Ec2>(
     let mut request = request.clone();
     for _ in 0..8 {
         let endpoint = ec2.create_endpoint(scope, &request).await?;
+        crate::ledger::crash_point("create-answered");
         let alive = !endpoint.state.is_going();
         if alive {
             let now = ec2

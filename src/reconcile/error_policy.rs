@@ -121,6 +121,7 @@ impl ErrorPolicy {
         applied: &[Applied],
         plan: &Plan,
         gone: &mut Gone,
+        in_ledger_gone: impl Fn(&str) -> bool,
         generations: &Generations<'_>,
         now: Instant,
     ) -> Vec<(String, Held)> {
@@ -135,7 +136,7 @@ impl ErrorPolicy {
             let stale = a
                 .deleted_connection_of
                 .as_deref()
-                .filter(|id| gone.is_gone(id));
+                .filter(|id| gone.is_gone(id) || in_ledger_gone(id));
             if a.deleted_connection_of.is_some()
                 && stale.is_none()
                 && re_registering.contains(a.name.as_str())

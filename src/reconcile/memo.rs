@@ -169,6 +169,7 @@ fn rest_of(w: &Wanted, o: &Observed) -> u64 {
         &o.cluster,
         &o.adoptee,
         o.adoptee_checked,
+        o.recreating,
         &o.stale_connections,
         &o.probe,
         &o.retry,

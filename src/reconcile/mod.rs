@@ -15,6 +15,7 @@ mod connections;
 mod error_policy;
 mod firewall;
 mod gone;
+mod identity;
 mod lookups;
 mod memo;
 mod network;
@@ -32,6 +33,7 @@ use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
 use crate::cloud::{Connection, Ec2, Scope, Service, TidbCloud, VpcEndpoint};
+use crate::ledger::Ledger;
 use crate::plan::{self, LastSeen, Plan, Policy};
 use crate::probe::Prober;
 use crate::spec::{self, EndpointDocument};
@@ -171,6 +173,10 @@ pub struct Engine<T, E> {
     /// How long a pass may keep applying; what is still queued for a budget then waits for
     /// the next pass.
     apply_window: Duration,
+    /// What this daemon created or adopted, per document (`crate::ledger`).
+    ledger: Ledger,
+    /// Read the ledger again before the next pass (a new leader: the old one wrote it).
+    reread_ledger: bool,
 }
 
 impl<T, E> Engine<T, E>
@@ -197,7 +203,18 @@ where
             scopes: BTreeSet::new(),
             last_seen: HashMap::new(),
             apply_window: Duration::from_secs(30),
+            ledger: Ledger::in_memory(),
+            reread_ledger: false,
         }
+    }
+
+    /// Where identity is kept (the engine starts with one in memory).
+    pub fn set_ledger(&mut self, ledger: Ledger) {
+        self.ledger = ledger;
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// Every account and region ever listed: the daemon saves them across restarts.
@@ -234,6 +251,7 @@ where
         self.networks = Networks::default();
         self.gone = Gone::default();
         self.errors = ErrorPolicy::default();
+        self.reread_ledger = true;
     }
 
     /// Cached clusters and services are looked up again in the next pass.
@@ -297,6 +315,7 @@ where
     ) -> PassOutcome {
         self.remember_documents(wanted);
         let mut outcome = PassOutcome::default();
+        self.read_ledger_again(&mut outcome).await;
 
         let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
 
@@ -311,21 +330,41 @@ where
             .hold_back(&mut plan, &generations, Instant::now());
 
         if apply {
+            self.record_intents(wanted, &mut plan).await;
             outcome.applied = apply::apply(&self.tidb, &self.ec2, &plan, self.apply_window).await;
+            self.record_results(wanted, &outcome.applied).await;
             for c in outcome.applied.iter().filter_map(|a| a.connection.as_ref()) {
                 self.connections.record(c.clone());
             }
+            let ledger_gone = self.ledger_gone(&outcome.applied);
             let failed = self.errors.after_apply(
                 &outcome.applied,
                 &plan,
                 &mut self.gone,
+                |id| ledger_gone.contains_key(id),
                 &generations,
                 Instant::now(),
             );
             outcome.held.extend(failed);
+            self.give_up_cleanups(&outcome.applied, &ledger_gone);
         }
         outcome.plan = plan;
         outcome
+    }
+
+    /// What another writer changed (`state forget`; the last leader of a group), before
+    /// anything relies on it.
+    async fn read_ledger_again(&mut self, outcome: &mut PassOutcome) {
+        let read = if std::mem::take(&mut self.reread_ledger) {
+            self.ledger.reload().await.map(|()| true)
+        } else {
+            self.ledger.reload_if_changed().await
+        };
+        if let Err(e) = read {
+            self.reread_ledger = true;
+            outcome.observe_errors += 1;
+            tracing::warn!("cannot read the ledger again: {e}");
+        }
     }
 
     /// What each valid document says of its policy and file, remembered for its removal.

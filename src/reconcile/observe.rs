@@ -55,6 +55,9 @@ where
                 o.endpoint = owned.remove(w.doc.metadata.name.as_str()).map(|(_, e)| e);
             }
         }
+        // Ours by the ledger, though the tags no longer say so (`identity.rs`).
+        self.find_by_ledger(wanted, &mut per, &unlisted, outcome)
+            .await;
         // TiDB Cloud, where change happens (see `connections.rs`).
         let endpoints: Vec<(&str, &VpcEndpoint)> = per
             .iter()
@@ -91,6 +94,15 @@ where
         }
 
         // Match each document with its connection; note what needs a lookup.
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            if !unlisted.contains(&w.scope) {
+                o.connection = o
+                    .endpoint
+                    .as_ref()
+                    .and_then(|e| self.connections.of(&e.id).cloned());
+            }
+        }
+        self.reconcile_ledger(wanted, &mut per, &unlisted, connections_known);
         let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
         // Which endpoints asked: only they are shown the VPC facts, so that a check for one
@@ -102,10 +114,6 @@ where
                 continue;
             }
             let name = w.doc.metadata.name.as_str();
-            o.connection = o
-                .endpoint
-                .as_ref()
-                .and_then(|e| self.connections.of(&e.id).cloned());
             match &o.connection {
                 Some(c) if c.state == ConnectionState::Failed => {
                     o.retry = Some(self.errors.connection_failed(

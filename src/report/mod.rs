@@ -127,10 +127,10 @@ pub fn release_command(config: &Path, digest: &str) -> String {
 
 /// What a held-back departure says after its own message.
 fn guard_note(plan: &Plan, places: Places<'_>) -> Option<String> {
-    let reason = plan.deletions_blocked.as_deref()?;
+    let reason = plan.guard_reason()?;
     let digest = plan.held_back_digest()?;
     Some(format!(
-        "held back by the mass-deletion guard: {reason}; release exactly this set with `{}`",
+        "{reason}; release exactly this set with `{}`",
         release_command(places.config, &digest)
     ))
 }
@@ -404,6 +404,9 @@ pub fn summary_line(phases: &BTreeMap<String, Phase>, invalid_files: usize, plan
     }
     if plan.deletions_blocked.is_some() {
         line += "; deletions blocked";
+    }
+    if plan.creations_blocked.is_some() {
+        line += "; re-creations blocked";
     }
     line
 }

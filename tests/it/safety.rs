@@ -72,10 +72,11 @@ fn delete_then_orphan_then_remove_leaves_the_endpoint_and_its_connection_untagge
         .find(|c| c["connection"]["endpointId"] == id.as_str())
         .unwrap();
     assert!(connection["deleted_at"].is_null(), "the connection stays");
+    // The pass reports after it applied (and wrote the ledger): wait for both lines.
     wait_for("the log says so", LIMIT, || {
-        daemon
-            .log()
-            .contains("applied endpoint=orders action=untag")
+        let log = daemon.log();
+        log.contains("applied endpoint=orders action=untag")
+            && log.contains("in place without privatelinkd's tags")
     });
     let log = daemon.log();
     assert!(

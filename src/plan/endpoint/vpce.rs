@@ -112,6 +112,7 @@ pub(super) fn create(s: &Situation<'_>) -> Option<EndpointPlan> {
     let service = s.service?;
     let node_group_id = s.o.node_group_id.as_ref()?;
     let mut plan = s.here(Phase::NotConfigured, "creating the VPC endpoint");
+    plan.recreating = s.o.recreating;
     plan.actions.push(create_action(s, service));
     plan.actions.push(Action::RegisterConnection {
         cluster_id: s.cluster_id.into(),

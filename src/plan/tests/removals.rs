@@ -24,7 +24,61 @@ fn guard(max: usize, allow: bool, empty: bool) -> Policy {
         allow_mass_delete: allow,
         source_empty: empty,
         approved: BTreeSet::new(),
+        max_recreates_per_pass: 2,
     }
+}
+
+/// A desired endpoint's plan that re-creates its endpoint.
+fn recreation(name: &str) -> std::sync::Arc<EndpointPlan> {
+    let mut p = EndpointPlan::new(name, Phase::NotConfigured, "creating the VPC endpoint");
+    p.recreating = true;
+    p.actions.push(Action::RegisterConnection {
+        cluster_id: "c1".into(),
+        node_group_id: "ng".into(),
+        endpoint_id: None,
+    });
+    std::sync::Arc::new(p)
+}
+
+#[test]
+fn the_creation_guard_holds_every_recreation_beyond_its_limit_until_approved() {
+    let few = assemble(
+        vec![recreation("a"), recreation("b")],
+        &[],
+        &guard(5, false, false),
+    );
+    assert_eq!(few.creations_blocked, None);
+    assert!(few.endpoints.iter().all(|p| !p.actions.is_empty()));
+
+    let three = || vec![recreation("a"), recreation("b"), recreation("c")];
+    let held = assemble(three(), &[], &guard(5, false, false));
+    assert_eq!(
+        held.creations_blocked.as_deref(),
+        Some(
+            "3 documents that had an endpoint would get a new one in one pass, more than \
+             prune.maxRecreatesPerPass (2)"
+        )
+    );
+    assert!(
+        held.endpoints
+            .iter()
+            .all(|p| p.held_by_guard && p.actions.is_empty())
+    );
+    let keys = held.held_back();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.contains("a - recreate"));
+    // `--allow-mass-delete` is about deletions: it does not release re-creations.
+    assert!(
+        assemble(three(), &[], &guard(5, true, false))
+            .creations_blocked
+            .is_some()
+    );
+
+    let mut approved = guard(5, false, false);
+    approved.approved = keys;
+    let released = assemble(three(), &[], &approved);
+    assert_eq!(released.creations_blocked, None);
+    assert!(released.endpoints.iter().all(|p| !p.actions.is_empty()));
 }
 
 #[test]

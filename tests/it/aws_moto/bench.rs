@@ -83,7 +83,7 @@ fn converged_pass_through_the_real_clients_at_1000() {
                 Wanted::new(doc(&text), "f.yaml")
             })
             .collect();
-        let policy = Policy { owner_id: "host-a".into(), max_deletes_per_pass: 5, allow_mass_delete: false, source_empty: false, approved: Default::default() };
+        let policy = Policy { owner_id: "host-a".into(), max_deletes_per_pass: 5, allow_mass_delete: false, source_empty: false, approved: Default::default(), max_recreates_per_pass: 5 };
         engine.set_apply_window(Duration::from_secs(600));
         for _ in 0..20 {
             let pass = engine.pass(&wanted, &Default::default(), &policy, true).await;

@@ -43,6 +43,7 @@ pub fn policy() -> Policy {
     Policy {
         owner_id: "owner".into(),
         max_deletes_per_pass: 5,
+        max_recreates_per_pass: 5,
         ..Policy::default()
     }
 }
