@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench reconcile -- --endpoints 1000 [--passes 30] [--no-converge-limits]
 //! cargo bench --bench reconcile -- --endpoints 1000 --write-only DIR
+//! cargo bench --bench reconcile -- --endpoints 1000 --no-ledger   # the ledger in memory
 //! ```
 //!
 //! `--write-only DIR` writes the same files for the daemon itself (`privatelinkd run --config`
@@ -34,6 +35,8 @@ struct Args {
     converge_with_limits: bool,
     /// Only write the files, for a daemon (`privatelinkd run`), into this directory.
     write_only: Option<PathBuf>,
+    /// Keep the ledger in memory instead of `stateDir/ledger.sqlite`: what the ledger costs.
+    no_ledger: bool,
 }
 
 fn args() -> Args {
@@ -42,6 +45,7 @@ fn args() -> Args {
         passes: 20,
         converge_with_limits: true,
         write_only: None,
+        no_ledger: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +55,7 @@ fn args() -> Args {
             "--passes" => a.passes = value().parse().expect("a number"),
             "--no-converge-limits" => a.converge_with_limits = false,
             "--write-only" => a.write_only = Some(value().into()),
+            "--no-ledger" => a.no_ledger = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -157,7 +162,7 @@ fn rss_mib(key: &str) -> f64 {
     kib / 1024.0
 }
 
-fn daemon(dir: &Path, sim: &SimCloud, limits: bool) -> Daemon {
+fn daemon(dir: &Path, sim: &SimCloud, limits: bool, ledger: bool) -> Daemon {
     let settings = Settings::load(&dir.join("privatelinkd.yaml")).expect("a valid config");
     // Without limits (filling a large world quickly), the daemon's own budgets step aside too.
     let rates = if limits {
@@ -169,7 +174,12 @@ fn daemon(dir: &Path, sim: &SimCloud, limits: bool) -> Daemon {
         tidb: Budgeted::new(AnyTidb::Simulated(sim.clone()), rates),
         ec2: Budgeted::new(AnyEc2::Simulated(sim.clone()), rates),
     };
-    Daemon::new(settings, clouds, false, Arc::new(Metrics::new()))
+    let mut d = Daemon::new(settings, clouds, false, Arc::new(Metrics::new()));
+    // As `run` does: the ledger in the stateDir (SQLite, fsync on commit).
+    if ledger {
+        d.set_ledger(privatelinkd::ledger::local::open(&dir.join("state")).expect("a ledger"));
+    }
+    d
 }
 
 /// Passes a minute apart (on tokio's paused clock) until one acts: how many minutes.
@@ -232,7 +242,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut d = daemon(dir.path(), &sim, a.converge_with_limits);
+    let mut d = daemon(dir.path(), &sim, a.converge_with_limits, !a.no_ledger);
     // As the daemon runs: its listener up (on a thread of its own), its watcher on the
     // directory, so a pass reads only what changed.
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -281,6 +291,7 @@ fn main() {
     // time: TiDB Cloud's full listings every fullResync fall in that window.
     sim.reset_calls();
     let writes_before = d.status_writes();
+    let (ledger_fill, ledger_entries) = d.ledger_writes();
     let mut cpu = Vec::new();
     let wall = Instant::now();
     rt.block_on(async {
@@ -298,6 +309,7 @@ fn main() {
     let per_pass_cpu = cpu.iter().sum::<Duration>() / a.passes as u32;
     let max_cpu = cpu.iter().max().copied().unwrap_or_default();
     let writes = d.status_writes() - writes_before;
+    let ledger_steady = d.ledger_writes().0 - ledger_fill;
     let steady = sim.calls();
     let minutes = a.passes as f64;
     let tidb_per_minute = steady
@@ -371,6 +383,9 @@ fn main() {
         );
     }
     println!("calls while filling: {calls:?}");
+    println!(
+        "ledger: {ledger_entries} entries, {ledger_fill} transactions while filling, {ledger_steady} during the steady passes"
+    );
     println!(
         "steady state over {} minutes: TiDB Cloud {tidb_per_minute:.1} requests/minute ({:.0} % of its budget), {describes_per_pass:.1} DescribeVpcEndpoints pages per pass; all calls {steady:?}; status writes {writes}",
         a.passes, tidb_per_minute

@@ -86,10 +86,15 @@ fn make(args: &PlanArgs) -> anyhow::Result<PlanReport> {
     }
     let metrics = Arc::new(Metrics::new());
     let clouds = daemon::build_clouds(&settings, metrics.clone(), None)?;
+    let store = match &settings.file.leader_election {
+        Some(e) => Some(super::daemon::election_config(&settings, e, "privatelinkd-plan")?.store),
+        None => None,
+    };
     let summary = runtime()?.block_on(async move {
-        Daemon::new(settings, clouds, false, metrics)
-            .pass(false)
-            .await
+        let ledger = daemon::read_ledger(&settings, store).await;
+        let mut d = Daemon::new(settings, clouds, false, metrics);
+        d.set_ledger(ledger);
+        d.pass(false).await
     });
     let observation = summary.observation.unwrap_or_default();
     let docs: Vec<(Desired<'_>, Current<'_>)> = summary

@@ -37,7 +37,7 @@ use crate::systemd::Notifier;
 pub use clouds::{Clouds, Member, StartError, build_clouds, build_clouds_reusing};
 pub use group::lock_state_dir;
 pub use signals::forward_signals;
-pub use state::{claim_owner, open_ledger};
+pub use state::{claim_owner, open_ledger, read_ledger};
 pub use watch::{Changes, Watcher, watch};
 
 /// After a pass that changed something, look again this soon.
@@ -232,6 +232,12 @@ impl Daemon {
     /// Status files written since start (a converged pass writes none).
     pub fn status_writes(&self) -> u64 {
         self.reporter.writes()
+    }
+
+    /// Ledger flushes since start (a converged pass makes none), and its size.
+    pub fn ledger_writes(&self) -> (u64, usize) {
+        let ledger = self.engine.ledger();
+        (ledger.writes(), ledger.len())
     }
 
     /// The simulated world in use, if any provider is simulated.

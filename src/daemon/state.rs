@@ -89,3 +89,35 @@ pub async fn open_ledger(
         }
     }
 }
+
+/// The ledger as the daemon keeps it, read only and held in memory: `plan` sees through it
+/// what the daemon sees (an endpoint whose tags were removed by hand is still ours). Missing or
+/// unreadable, `plan` goes by the tags alone and says so.
+pub async fn read_ledger(
+    settings: &crate::settings::Settings,
+    store: Option<crate::lease::StoreConfig>,
+) -> crate::ledger::Ledger {
+    use crate::ledger::{Backend, Health, Ledger, dynamo::Dynamo, local};
+    let entries = match (store, &settings.file.state_dir) {
+        (Some(config), _) => {
+            let lease = crate::lease::Store::connect(&config).await;
+            let (client, table) = lease.client();
+            let owner = &settings.file.owner_id;
+            Dynamo::new(client.clone(), table, owner, "")
+                .load()
+                .await
+                .map_err(|e| e.to_string())
+        }
+        (None, Some(dir)) if dir.join(local::FILE).exists() => {
+            local::read_only(dir).map_err(|e| e.to_string())
+        }
+        (None, _) => Ok(Default::default()),
+    };
+    match entries {
+        Ok(entries) => Ledger::with(Backend::Memory, entries, Health::Loaded),
+        Err(why) => {
+            warn!("cannot read the ledger ({why}): planning by the owner tags alone");
+            Ledger::in_memory()
+        }
+    }
+}
