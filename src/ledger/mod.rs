@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::Scope;
+use crate::cloud::{Connection, Scope};
 use crate::spec::DeletionPolicy;
 
 /// How coarse "last seen" is in storage: finer would make every converged pass write.
@@ -84,6 +84,9 @@ pub enum How {
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionRecord {
     pub cluster_id: String,
+    /// With the cluster and the ID, what deleting it takes (its document may be gone).
+    #[serde(default)]
+    pub node_group_id: String,
     pub id: String,
     /// The VPC endpoint it registers.
     pub endpoint_id: String,
@@ -351,23 +354,17 @@ impl Ledger {
     }
 
     /// An observation showed this document's connection.
-    pub fn saw_connection(
-        &mut self,
-        doc: DocRef<'_>,
-        cluster_id: &str,
-        connection_id: &str,
-        endpoint_id: &str,
-        at: u64,
-    ) {
+    pub fn saw_connection(&mut self, doc: DocRef<'_>, connection: &Connection, at: u64) {
         let name = doc.name;
         let entry = self.entry_mut(name, doc.scope, doc.file, doc.policy);
-        match entry.connections.iter_mut().find(|c| c.id == connection_id) {
+        match entry.connections.iter_mut().find(|c| c.id == connection.id) {
             Some(c) if hour_of(at) > c.last_seen => c.last_seen = hour_of(at),
             Some(_) => return,
             None => entry.connections.push(ConnectionRecord {
-                cluster_id: cluster_id.to_string(),
-                id: connection_id.to_string(),
-                endpoint_id: endpoint_id.to_string(),
+                cluster_id: connection.cluster_id.clone(),
+                node_group_id: connection.node_group_id.clone(),
+                id: connection.id.clone(),
+                endpoint_id: connection.endpoint_id.clone(),
                 last_seen: hour_of(at),
             }),
         }

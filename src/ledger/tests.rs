@@ -80,7 +80,17 @@ async fn the_local_ledger_keeps_what_was_written_across_a_reopen() {
     let mut ledger = local::open(dir.path()).unwrap();
     assert_eq!(*ledger.health(), Health::New);
     ledger.saw_endpoint(doc("orders", &s), "vpce-1", How::Created, T0);
-    ledger.saw_connection(doc("orders", &s), "c1", "conn-1", "vpce-1", T0);
+    let connection = Connection {
+        id: "conn-1".into(),
+        cluster_id: "c1".into(),
+        node_group_id: "ng".into(),
+        endpoint_id: "vpce-1".into(),
+        state: crate::cloud::ConnectionState::Active,
+        message: String::new(),
+        host: String::new(),
+        port: 4000,
+    };
+    ledger.saw_connection(doc("orders", &s), &connection, T0);
     ledger.intend(doc("billing", &s), "privatelinkd-0002", T0);
     ledger.flush().await.unwrap();
     ledger.release("billing");

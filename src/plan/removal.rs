@@ -1,7 +1,7 @@
 //! Owned endpoints that no valid document names: how they leave.
 
 use super::{Action, EndpointPlan, LeaveKind, Leaving, Leftover, Phase, TagPurpose, ownership};
-use crate::cloud::{Connection, ConnectionState, EndpointState, Scope, VpcEndpoint};
+use crate::cloud::{Connection, ConnectionState, Scope, VpcEndpoint};
 use crate::spec::DeletionPolicy;
 
 /// How to remove an owned endpoint that no document names any more.
@@ -64,7 +64,9 @@ pub(super) fn delete_actions(
             connection_id: c.id.clone(),
         });
     }
-    if endpoint.state != EndpointState::Deleting {
+    // Deleting or deleted already (a ledger entry's endpoint AWS no longer has): only its
+    // connection is left to delete.
+    if !endpoint.state.is_going() {
         actions.push(Action::DeleteVpcEndpoint {
             scope: scope.clone(),
             endpoint_id: endpoint.id.clone(),

@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 use tracing::{info, warn};
 
-use super::{Applied, Engine, PassOutcome, Wanted};
-use crate::cloud::{ConnectionState, Ec2, Scope, TidbCloud, VpcEndpoint};
-use crate::ledger::{self, DocRef, How};
-use crate::plan::{Action, Observed, Plan};
+use super::{Applied, Engine, Frozen, PassOutcome, Wanted};
+use crate::cloud::{
+    Connection, ConnectionState, Ec2, EndpointState, Scope, TidbCloud, VpcEndpoint,
+};
+use crate::ledger::{self, ConnectionRecord, DocRef, Entry, How};
+use crate::plan::{Action, LastSeen, Leftover, Observed, Plan, ownership};
 use crate::spec::DeletionPolicy;
 
 fn doc_of(w: &Wanted) -> DocRef<'_> {
@@ -137,9 +139,8 @@ where
                     _ => How::Found,
                 };
                 self.ledger.saw_endpoint(doc, &e.id, how, now);
-                if let (Some(c), Some(Ok(cluster))) = (&o.connection, &o.cluster) {
-                    self.ledger
-                        .saw_connection(doc, &cluster.id, &c.id, &c.endpoint_id, now);
+                if let Some(c) = &o.connection {
+                    self.ledger.saw_connection(doc, c, now);
                 }
             }
             let Some(entry) = self.ledger.get(doc.name) else {
@@ -165,6 +166,100 @@ where
             self.ledger
                 .settle_gone(doc.name, |id| book.of(id).is_some());
         }
+    }
+
+    /// Entries of documents that are gone (no valid document names them) whose endpoints
+    /// the tagged listing does not show: described by ID. One AWS no longer has leaves its
+    /// connections to delete (policy `Delete`): a removal of those connections alone. One
+    /// AWS still has, untagged, is not touched (its document and its tags are both gone: nothing
+    /// says it is wanted, nor that it may be deleted). An entry with nothing left goes.
+    pub(super) async fn ledger_leftovers(
+        &mut self,
+        wanted: &[Wanted],
+        tagged: &BTreeSet<String>,
+        unlisted: &BTreeSet<Scope>,
+        frozen: &Frozen,
+        outcome: &mut PassOutcome,
+    ) -> Vec<Leftover> {
+        let wanted_names: BTreeSet<&str> = wanted
+            .iter()
+            .map(|w| w.doc.metadata.name.as_str())
+            .collect();
+        let orphans: Vec<(String, Entry)> = self
+            .ledger
+            .entries()
+            .filter(|(name, e)| {
+                !wanted_names.contains(name.as_str())
+                    && !tagged.contains(*name)
+                    && !unlisted.contains(&e.scope)
+                    && !frozen.covers(name, [e.file.as_str()])
+            })
+            .map(|(name, e)| (name.clone(), e.clone()))
+            .collect();
+        if orphans.is_empty() {
+            return Vec::new();
+        }
+        let now = ledger::now();
+        let mut by_scope: BTreeMap<&Scope, Vec<String>> = BTreeMap::new();
+        for (_, e) in &orphans {
+            by_scope
+                .entry(&e.scope)
+                .or_default()
+                .extend(e.live().map(|r| r.id.clone()));
+        }
+        let mut alive = BTreeSet::new();
+        let mut unanswered = BTreeSet::new();
+        for (scope, ids) in by_scope.into_iter().filter(|(_, ids)| !ids.is_empty()) {
+            for chunk in ids.chunks(super::firewall::CHUNK) {
+                match self.ec2.describe_endpoints(scope, chunk).await {
+                    Ok(list) => alive.extend(
+                        list.into_iter()
+                            .filter(|e| !e.state.is_going())
+                            .map(|e| e.id),
+                    ),
+                    Err(_) => {
+                        outcome.observe_errors += 1;
+                        unanswered.insert(scope.clone());
+                    }
+                }
+            }
+        }
+        let mut leftovers = Vec::new();
+        for (name, entry) in orphans {
+            if unanswered.contains(&entry.scope) {
+                continue;
+            }
+            for r in entry.live() {
+                if alive.contains(&r.id) {
+                    warn!(
+                        endpoint = %name,
+                        "VPC endpoint {} (in the ledger) lost its owner tags and its document: \
+                         it is left alone and forgotten",
+                        r.id
+                    );
+                    self.ledger.drop_endpoint(&name, &r.id, false);
+                } else {
+                    self.ledger.endpoint_gone(&name, &r.id, now);
+                }
+            }
+            let Some(entry) = self.ledger.get(&name).cloned() else {
+                continue;
+            };
+            let gone: BTreeSet<&str> = entry.gone().map(|r| r.id.as_str()).collect();
+            let stale: Vec<&ConnectionRecord> = entry
+                .connections
+                .iter()
+                .filter(|c| gone.contains(c.endpoint_id.as_str()))
+                .collect();
+            if stale.is_empty() || entry.policy == DeletionPolicy::Orphan {
+                self.ledger.release(&name);
+                continue;
+            }
+            for c in stale {
+                leftovers.push(gone_leftover(&name, &entry, c, &self.owner_id));
+            }
+        }
+        leftovers
     }
 
     /// Before the apply: the intent of every create, written durably before any is sent.
@@ -266,9 +361,7 @@ where
                 }
                 ("register_connection", Some(w)) => {
                     if let Some(c) = &a.connection {
-                        let cluster = w.doc.spec.tidb_cloud.cluster_id.as_str();
-                        self.ledger
-                            .saw_connection(doc_of(w), cluster, &c.id, endpoint_id, now);
+                        self.ledger.saw_connection(doc_of(w), c, now);
                     }
                 }
                 ("delete_connection", _) => {
@@ -293,5 +386,48 @@ where
         } else {
             ledger::crash_point("result-written");
         }
+    }
+}
+
+/// A removal of the connection a gone endpoint left, as the planner takes removals: the
+/// endpoint as AWS would show a deleted one, marked as the ledger remembers it.
+fn gone_leftover(name: &str, entry: &Entry, c: &ConnectionRecord, owner_id: &str) -> Leftover {
+    let tags = [
+        (ownership::OWNER, owner_id),
+        (ownership::NAME, name),
+        (ownership::FILE, entry.file.as_str()),
+    ];
+    let endpoint = VpcEndpoint {
+        id: c.endpoint_id.clone(),
+        vpc_id: String::new(),
+        service_name: String::new(),
+        state: EndpointState::Deleted,
+        private_dns_enabled: false,
+        subnet_ids: Vec::new(),
+        security_group_ids: Vec::new(),
+        tags: tags
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let connection = Connection {
+        id: c.id.clone(),
+        cluster_id: c.cluster_id.clone(),
+        node_group_id: c.node_group_id.clone(),
+        endpoint_id: c.endpoint_id.clone(),
+        state: ConnectionState::Active,
+        message: String::new(),
+        host: String::new(),
+        port: 0,
+    };
+    Leftover {
+        scope: entry.scope.clone(),
+        endpoint,
+        connection: Some(connection),
+        frozen: false,
+        last_seen: Some(LastSeen {
+            policy: entry.policy,
+            file: entry.file.clone(),
+        }),
     }
 }

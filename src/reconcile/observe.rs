@@ -168,7 +168,8 @@ where
         }
 
         // Whatever owned endpoint is left names no valid document.
-        let leftovers = owned
+        let tagged: BTreeSet<String> = owned.keys().cloned().collect();
+        let mut leftovers: Vec<Leftover> = owned
             .into_iter()
             .map(|(name, (scope, endpoint))| {
                 let last_seen = self.last_seen.get(&name).cloned();
@@ -189,6 +190,13 @@ where
             // Another owner's endpoint that no document takes over is not ours to remove.
             .filter(|l| ownership::owner_of(&l.endpoint) == Some(self.owner_id.as_str()))
             .collect();
+        // And what the ledger knows of documents that are gone, their tags gone too.
+        if connections_known {
+            let more = self
+                .ledger_leftovers(wanted, &tagged, &unlisted, frozen, outcome)
+                .await;
+            leftovers.extend(more);
+        }
         (per, leftovers)
     }
 

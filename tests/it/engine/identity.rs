@@ -208,3 +208,38 @@ fn a_converged_pass_writes_nothing_to_the_ledger() {
         );
     });
 }
+
+#[test]
+fn a_document_removed_while_its_endpoint_was_deleted_by_hand_leaves_no_connection_behind() {
+    let docs = numbered(2);
+    let both = wanted(&docs);
+    let cloud = cloud(1_000_000, false);
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let gone = {
+            let mut engine = engine_in(&cloud, dir.path());
+            converge(&mut engine, &both, 30).await;
+            let name = both[1].doc.metadata.name.to_string();
+            live(&cloud)
+                .into_iter()
+                .find(|e| ownership::name_of(e) == name)
+                .unwrap()
+        };
+        // While the daemon is stopped: the endpoint is deleted in the console, and its
+        // document removed from the repository.
+        cloud.delete_endpoint_behind_our_back(&gone.id);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let one = &both[..1];
+        let mut engine = engine_in(&cloud, dir.path());
+        let last = converge(&mut engine, one, 30).await;
+        assert!(last.plan.endpoints.iter().all(|p| p.phase == Phase::Active));
+        let left: Vec<_> = cloud
+            .all_connections()
+            .into_iter()
+            .filter(|c| c.endpoint_id == gone.id && c.state != ConnectionState::Deleting)
+            .collect();
+        assert!(left.is_empty(), "its connection is deleted: {left:?}");
+        assert_eq!(engine.ledger().len(), 1, "and its entry released");
+        assert_eq!(live(&cloud).len(), 1);
+    });
+}
