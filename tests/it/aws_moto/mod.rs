@@ -1,13 +1,17 @@
 //! The real EC2 client (aws-sdk-ec2) against moto_server on loopback (`client`), the daemon
-//! binary with `aws: real` end to end (`daemon`), and the benchmark's converged pass through
-//! the real clients (`bench`). moto itself is `common::moto`.
+//! binary with `aws: real` end to end (`daemon`), the ledger with the real clients: tags
+//! stripped, endpoints deleted while stopped, kill -9 during a create, a corrupt ledger file,
+//! `privatelinkd state` (`ledger`), and the benchmark's converged pass through the real
+//! clients (`bench`). moto itself is `common::moto`.
 //!
-//! Where moto differs from AWS, the difference is covered by the simulated cloud instead:
-//! moto ignores ClientToken (no idempotency), makes interface endpoints `available` at once
-//! (there is no acceptance step, and no acceptance API), does not paginate
-//! DescribeVpcEndpoints (one page whatever MaxResults says). It also ignores
-//! PrivateDnsEnabled in ModifyVpcEndpoint, which the flow needs: `tests/support/moto_server.py`
-//! starts moto with that one parameter patched in.
+//! moto as it ships is laxer than AWS in ways the tests depend on; `tests/support/moto_server.py`
+//! starts it made strict: one request at a time (no two conditional writes racing), a repeated
+//! CreateVpcEndpoint ClientToken answered with its first endpoint (idempotent creates, as EC2),
+//! and ModifyVpcEndpoint's PrivateDnsEnabled honoured (moto ignores it; the flow needs it).
+//! Where moto still differs from AWS, the difference is covered by the simulated cloud instead:
+//! it makes interface endpoints `available` at once (there is no acceptance step, and no
+//! acceptance API), and does not paginate DescribeVpcEndpoints (one page whatever MaxResults
+//! says).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +24,7 @@ use crate::common::moto::Network;
 mod bench;
 mod client;
 mod daemon;
+mod ledger;
 
 fn scope() -> Scope {
     Scope {
