@@ -84,14 +84,16 @@ impl TidbCloud for AnyTidb {
     }
 }
 
-impl Ec2 for AnyEc2 {
-    async fn list_tagged_endpoints(
+impl Consumer for AnyEc2 {
+    type Endpoint = VpcEndpoint;
+
+    async fn list_marked(
         &self,
         scope: &Scope,
         tag: (&str, &str),
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
-        ec2!(self.list_tagged_endpoints(scope, tag, page_token))
+        ec2!(self.list_marked(scope, tag, page_token))
     }
 
     async fn describe_endpoints(
@@ -102,6 +104,30 @@ impl Ec2 for AnyEc2 {
         ec2!(self.describe_endpoints(scope, ids))
     }
 
+    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
+        ec2!(self.delete_endpoint(scope, endpoint_id))
+    }
+
+    async fn set_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        ec2!(self.set_marks(scope, endpoint_id, tags))
+    }
+
+    async fn remove_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        keys: &[String],
+    ) -> CloudResult<()> {
+        ec2!(self.remove_marks(scope, endpoint_id, keys))
+    }
+}
+
+impl Ec2 for AnyEc2 {
     async fn describe_vpc_attribute(
         &self,
         scope: &Scope,
@@ -145,27 +171,5 @@ impl Ec2 for AnyEc2 {
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
         ec2!(self.modify_endpoint(scope, request))
-    }
-
-    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        ec2!(self.delete_endpoint(scope, endpoint_id))
-    }
-
-    async fn create_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> CloudResult<()> {
-        ec2!(self.create_tags(scope, endpoint_id, tags))
-    }
-
-    async fn delete_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        keys: &[String],
-    ) -> CloudResult<()> {
-        ec2!(self.delete_tags(scope, endpoint_id, keys))
     }
 }

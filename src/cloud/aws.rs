@@ -248,8 +248,10 @@ fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-impl Ec2 for AwsClient {
-    async fn list_tagged_endpoints(
+impl Consumer for AwsClient {
+    type Endpoint = VpcEndpoint;
+
+    async fn list_marked(
         &self,
         scope: &Scope,
         (key, value): (&str, &str),
@@ -311,6 +313,67 @@ impl Ec2 for AwsClient {
         }
     }
 
+    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
+        let out = self
+            .client(scope)
+            .await?
+            .delete_vpc_endpoints()
+            .vpc_endpoint_ids(endpoint_id)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteVpcEndpoints", e))?;
+        // Per-item failures come back in `Unsuccessful`, not as an error of the call.
+        match out.unsuccessful().first().and_then(|item| item.error()) {
+            None => Ok(()),
+            Some(e) => {
+                let code = e.code().unwrap_or_default();
+                let message = format!("{code}: {}", e.message().unwrap_or_default());
+                if code.ends_with(".NotFound") {
+                    Err(CloudError::NotFound(message))
+                } else {
+                    Err(CloudError::Permanent(message))
+                }
+            }
+        }
+    }
+
+    async fn set_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        self.client(scope)
+            .await?
+            .create_tags()
+            .resources(endpoint_id)
+            .set_tags(Some(tags_of(tags)))
+            .send()
+            .await
+            .map_err(|e| classify("CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn remove_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        keys: &[String],
+    ) -> CloudResult<()> {
+        let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+        self.client(scope)
+            .await?
+            .delete_tags()
+            .resources(endpoint_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify("DeleteTags", e))?;
+        Ok(())
+    }
+}
+
+impl Ec2 for AwsClient {
     async fn describe_vpc_attribute(
         &self,
         scope: &Scope,
@@ -478,65 +541,6 @@ impl Ec2 for AwsClient {
             .send()
             .await
             .map_err(|e| classify("ModifyVpcEndpoint", e))?;
-        Ok(())
-    }
-
-    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        let out = self
-            .client(scope)
-            .await?
-            .delete_vpc_endpoints()
-            .vpc_endpoint_ids(endpoint_id)
-            .send()
-            .await
-            .map_err(|e| classify("DeleteVpcEndpoints", e))?;
-        // Per-item failures come back in `Unsuccessful`, not as an error of the call.
-        match out.unsuccessful().first().and_then(|item| item.error()) {
-            None => Ok(()),
-            Some(e) => {
-                let code = e.code().unwrap_or_default();
-                let message = format!("{code}: {}", e.message().unwrap_or_default());
-                if code.ends_with(".NotFound") {
-                    Err(CloudError::NotFound(message))
-                } else {
-                    Err(CloudError::Permanent(message))
-                }
-            }
-        }
-    }
-
-    async fn create_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> CloudResult<()> {
-        self.client(scope)
-            .await?
-            .create_tags()
-            .resources(endpoint_id)
-            .set_tags(Some(tags_of(tags)))
-            .send()
-            .await
-            .map_err(|e| classify("CreateTags", e))?;
-        Ok(())
-    }
-
-    async fn delete_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        keys: &[String],
-    ) -> CloudResult<()> {
-        let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
-        self.client(scope)
-            .await?
-            .delete_tags()
-            .resources(endpoint_id)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| classify("DeleteTags", e))?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@
 pub mod any;
 pub mod aws;
 pub mod budget;
+pub mod consumer;
 pub mod fence;
 pub mod sim;
 pub mod tidb;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use consumer::{Consumer, ConsumerEndpoint, Lifecycle};
 pub use types::*;
 
 /// A token bucket: its refill rate and its size.
@@ -183,6 +185,10 @@ pub enum CloudError {
     /// Not sent: this daemon does not hold its group's lease (or not for long enough).
     #[error("not sent: this daemon is not the leader of its group (lease not held)")]
     Fenced,
+    /// Not sent: the pass's apply window closed while the call waited for its budget; the
+    /// next pass observes and sends it then.
+    #[error("not sent: the apply window closed while waiting for the rate budget")]
+    Deferred,
 }
 
 /// What a person can do about an EC2 error, where the error alone does not say it.
@@ -208,6 +214,7 @@ impl CloudError {
                 | CloudError::Unreachable(_)
                 | CloudError::Throttled { .. }
                 | CloudError::Fenced
+                | CloudError::Deferred
         )
     }
 }
@@ -231,7 +238,7 @@ impl Outcome {
             Err(CloudError::Transient(_)) => Outcome::ServerError,
             Err(CloudError::Unreachable(_)) => Outcome::TransportError,
             // Never sent, so never observed; for completeness.
-            Err(CloudError::Fenced) => Outcome::ClientError,
+            Err(CloudError::Fenced | CloudError::Deferred) => Outcome::ClientError,
         }
     }
 
@@ -293,22 +300,10 @@ pub trait TidbCloud: Send + Sync {
     ) -> impl Future<Output = CloudResult<()>> + Send;
 }
 
-/// AWS EC2, as privatelinkd uses it.
-pub trait Ec2: Send + Sync {
-    /// One page (up to 1,000) of the endpoints carrying the tag `key` = `value` in one
-    /// account and region; `deleted` ones are left out of the items (they still fill pages).
-    fn list_tagged_endpoints(
-        &self,
-        scope: &Scope,
-        tag: (&str, &str),
-        page_token: Option<&str>,
-    ) -> impl Future<Output = CloudResult<Page<VpcEndpoint>>> + Send;
-    /// Endpoints by ID (for adoption); unknown IDs are simply absent from the answer.
-    fn describe_endpoints(
-        &self,
-        scope: &Scope,
-        ids: &[String],
-    ) -> impl Future<Output = CloudResult<Vec<VpcEndpoint>>> + Send;
+/// AWS EC2, as privatelinkd uses it: the consumer-side seam (`Consumer`) for VPC endpoints,
+/// and what only AWS has (creating and modifying an interface endpoint, the VPC facts the
+/// checks before a create read).
+pub trait Ec2: Consumer<Endpoint = VpcEndpoint> {
     /// One DNS attribute of a VPC (DescribeVpcAttribute answers one per call); `None` if
     /// the VPC does not exist.
     fn describe_vpc_attribute(
@@ -346,22 +341,5 @@ pub trait Ec2: Send + Sync {
         &self,
         scope: &Scope,
         request: &ModifyEndpoint,
-    ) -> impl Future<Output = CloudResult<()>> + Send;
-    fn delete_endpoint(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-    ) -> impl Future<Output = CloudResult<()>> + Send;
-    fn create_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> impl Future<Output = CloudResult<()>> + Send;
-    fn delete_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        keys: &[String],
     ) -> impl Future<Output = CloudResult<()>> + Send;
 }

@@ -198,6 +198,29 @@ impl VpcEndpoint {
     }
 }
 
+/// AWS's side of the seam: marks are tags, the service is the endpoint service's name.
+impl super::ConsumerEndpoint for VpcEndpoint {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn lifecycle(&self) -> super::Lifecycle {
+        self.state.lifecycle()
+    }
+
+    fn mark(&self, key: &str) -> Option<&str> {
+        self.tag(key)
+    }
+
+    fn mark_keys(&self) -> impl Iterator<Item = &str> {
+        self.tags.keys().map(String::as_str)
+    }
+
+    fn service(&self) -> &str {
+        &self.service_name
+    }
+}
+
 /// An interface endpoint's state, in EC2's lowercase camelCase (`pendingAcceptance`).
 ///
 /// Read from EC2's own text, not from the SDK's enum: the Rust SDK parses these lowercase
@@ -257,7 +280,22 @@ impl EndpointState {
 
     /// Deleting or deleted: going away whatever anyone does.
     pub fn is_going(&self) -> bool {
-        matches!(self, EndpointState::Deleting | EndpointState::Deleted)
+        self.lifecycle() == super::Lifecycle::Going
+    }
+
+    /// EC2's states in the words every cloud's map onto.
+    pub fn lifecycle(&self) -> super::Lifecycle {
+        use super::Lifecycle;
+        match self {
+            EndpointState::Pending => Lifecycle::Creating,
+            EndpointState::PendingAcceptance => Lifecycle::AwaitingAcceptance,
+            EndpointState::Available => Lifecycle::Available,
+            EndpointState::Deleting | EndpointState::Deleted => Lifecycle::Going,
+            EndpointState::Rejected | EndpointState::Failed | EndpointState::Expired => {
+                Lifecycle::Broken
+            }
+            EndpointState::Partial | EndpointState::Other(_) => Lifecycle::Unknown,
+        }
     }
 }
 

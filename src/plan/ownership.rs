@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::Desired;
-use crate::cloud::VpcEndpoint;
+use crate::cloud::{ConsumerEndpoint, VpcEndpoint};
 use crate::spec::{DeletionPolicy, EndpointDocument};
 use crate::stable::fnv;
 
@@ -33,36 +33,38 @@ pub fn owner_tag(owner_id: &str) -> (&'static str, &str) {
     (OWNER, owner_id)
 }
 
-/// The document name an owned endpoint belongs to (its ID if the tag is missing).
-pub fn name_of(endpoint: &VpcEndpoint) -> &str {
-    endpoint.tag(NAME).unwrap_or(&endpoint.id)
+// Reading the marks back goes through the seam (`ConsumerEndpoint`), so any cloud's
+// endpoint answers; writing them (below) is still AWS's tags.
+
+/// The document name an owned endpoint belongs to (its ID if the mark is missing).
+pub fn name_of(endpoint: &impl ConsumerEndpoint) -> &str {
+    endpoint.mark(NAME).unwrap_or(endpoint.id())
 }
 
 /// The file an owned endpoint's document was last seen in.
-pub fn file_of(endpoint: &VpcEndpoint) -> Option<&str> {
-    endpoint.tag(FILE)
+pub fn file_of(endpoint: &impl ConsumerEndpoint) -> Option<&str> {
+    endpoint.mark(FILE)
 }
 
-/// The deletion policy written on an endpoint; `Delete` unless it says `Orphan`.
-pub fn policy_of(endpoint: &VpcEndpoint) -> DeletionPolicy {
-    match endpoint.tag(DELETION_POLICY) {
+/// The deletion policy marked on an endpoint; `Delete` unless it says `Orphan`.
+pub fn policy_of(endpoint: &impl ConsumerEndpoint) -> DeletionPolicy {
+    match endpoint.mark(DELETION_POLICY) {
         Some("Orphan") => DeletionPolicy::Orphan,
         _ => DeletionPolicy::Delete,
     }
 }
 
 /// The owner named on an endpoint, if any.
-pub fn owner_of(endpoint: &VpcEndpoint) -> Option<&str> {
-    endpoint.tag(OWNER)
+pub fn owner_of(endpoint: &impl ConsumerEndpoint) -> Option<&str> {
+    endpoint.mark(OWNER)
 }
 
-/// Our tag keys on an endpoint: what orphaning removes.
-pub fn our_keys(endpoint: &VpcEndpoint) -> Vec<String> {
+/// Our mark keys on an endpoint: what orphaning removes.
+pub fn our_keys(endpoint: &impl ConsumerEndpoint) -> Vec<String> {
     endpoint
-        .tags
-        .keys()
+        .mark_keys()
         .filter(|k| k.starts_with(PREFIX))
-        .cloned()
+        .map(String::from)
         .collect()
 }
 

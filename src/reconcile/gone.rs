@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::store::EndpointKey;
-use crate::cloud::{Connection, ConnectionState, Ec2, Scope, VpcEndpoint};
+use crate::cloud::{Connection, ConnectionState, Consumer, ConsumerEndpoint, Lifecycle, Scope};
 
 /// One owned endpoint as a listing showed it.
 #[derive(Debug, Clone)]
@@ -53,9 +53,9 @@ impl Gone {
 
     /// One owned endpoint of the listing (deleting ones included). Costs no allocation for an
     /// endpoint listed before: this runs for every endpoint in every pass.
-    pub fn saw(&mut self, scope: &Scope, endpoint: &VpcEndpoint, name: &str) {
-        let deleting = endpoint.state.is_going();
-        let id = endpoint.id.as_str();
+    pub fn saw(&mut self, scope: &Scope, endpoint: &impl ConsumerEndpoint, name: &str) {
+        let deleting = endpoint.lifecycle() == Lifecycle::Going;
+        let id = endpoint.id();
         if let Some(l) = self.listed.get_mut(id) {
             l.pass = self.pass;
             l.deleting = deleting;
@@ -100,7 +100,7 @@ impl Gone {
     /// Describes the endpoints that left the listing, by ID, one call per scope: those AWS does
     /// not have (or is deleting) are gone; the others (orphaned, retagged) are not ours to
     /// follow. Returns the number of failed calls (they are asked again next pass).
-    pub async fn confirm(&mut self, ec2: &impl Ec2) -> usize {
+    pub async fn confirm(&mut self, ec2: &impl Consumer) -> usize {
         let mut by_scope: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         for (id, l) in &self.unsure {
             by_scope
@@ -117,13 +117,13 @@ impl Gone {
         errors
     }
 
-    async fn confirm_some(&mut self, ec2: &impl Ec2, scope: &Scope, ids: &[String]) -> usize {
+    async fn confirm_some(&mut self, ec2: &impl Consumer, scope: &Scope, ids: &[String]) -> usize {
         match ec2.describe_endpoints(scope, ids).await {
             Ok(found) => {
                 let alive: BTreeSet<&str> = found
                     .iter()
-                    .filter(|e| !e.state.is_going())
-                    .map(|e| e.id.as_str())
+                    .filter(|e| e.lifecycle() != Lifecycle::Going)
+                    .map(|e| e.id())
                     .collect();
                 for id in ids {
                     let Some(l) = self.unsure.remove(id.as_str()) else {
@@ -174,6 +174,7 @@ impl Gone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::VpcEndpoint;
 
     fn scope() -> Scope {
         Scope {

@@ -261,8 +261,7 @@ where
             for owner in &owners {
                 let (ec2, tag) = (&self.ec2, ownership::owner_tag(owner));
                 let listed = all_pages(|token| async move {
-                    ec2.list_tagged_endpoints(scope, tag, token.as_deref())
-                        .await
+                    ec2.list_marked(scope, tag, token.as_deref()).await
                 })
                 .await;
                 match listed {

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use privatelinkd::cloud::aws::{AwsClient, AwsConfig};
 use privatelinkd::cloud::budget::{Budgeted, Rates};
-use privatelinkd::cloud::{CallObserver, CloudError, Ec2, Outcome, Scope};
+use privatelinkd::cloud::{CallObserver, CloudError, Consumer, Outcome, Scope};
 
 use crate::common::*;
 
@@ -95,7 +95,7 @@ fn throttling_answers_are_mapped_waited_for_and_not_failures() {
         });
         for _ in 0..2 {
             let e = client
-                .list_tagged_endpoints(&scope(), ("k", "v"), None)
+                .list_marked(&scope(), ("k", "v"), None)
                 .await
                 .unwrap_err();
             assert!(
@@ -117,7 +117,7 @@ fn throttling_answers_are_mapped_waited_for_and_not_failures() {
         )
         .observed_by(outcomes.clone());
         let page = gated
-            .list_tagged_endpoints(&scope(), ("k", "v"), None)
+            .list_marked(&scope(), ("k", "v"), None)
             .await
             .expect("throttling is waited out, not a failure");
         assert!(page.items.is_empty());

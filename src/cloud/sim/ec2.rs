@@ -4,8 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 
-impl Ec2 for SimCloud {
-    async fn list_tagged_endpoints(
+impl Consumer for SimCloud {
+    type Endpoint = VpcEndpoint;
+
+    async fn list_marked(
         &self,
         scope: &Scope,
         (key, value): (&str, &str),
@@ -51,6 +53,65 @@ impl Ec2 for SimCloud {
             .collect())
     }
 
+    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::DELETE_VPC_ENDPOINTS, Some(scope))?;
+        let now = sim.now();
+        match sim
+            .state
+            .endpoints
+            .get_mut(endpoint_id)
+            .filter(|e| e.scope == *scope)
+        {
+            Some(e) => {
+                e.deleted_at.get_or_insert(now);
+            }
+            // EC2 reports this in `Unsuccessful`, not as an error of the call.
+            None => {
+                return Err(CloudError::NotFound(format!(
+                    "InvalidVpcEndpoint.NotFound: {endpoint_id}"
+                )));
+            }
+        }
+        sim.persist();
+        sim.answer(op::DELETE_VPC_ENDPOINTS, ())
+    }
+
+    async fn set_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::CREATE_TAGS, Some(scope))?;
+        sim.endpoint_mut(scope, endpoint_id)?
+            .endpoint
+            .tags
+            .extend(tags.clone());
+        sim.persist();
+        sim.answer(op::CREATE_TAGS, ())
+    }
+
+    async fn remove_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        keys: &[String],
+    ) -> CloudResult<()> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::DELETE_TAGS, Some(scope))?;
+        let e = sim.endpoint_mut(scope, endpoint_id)?;
+        e.endpoint.tags.retain(|k, _| !keys.contains(k));
+        sim.persist();
+        sim.answer(op::DELETE_TAGS, ())
+    }
+}
+
+impl Ec2 for SimCloud {
     async fn describe_vpc_attribute(
         &self,
         scope: &Scope,
@@ -255,63 +316,6 @@ impl Ec2 for SimCloud {
         }
         sim.persist();
         sim.answer(op::MODIFY_VPC_ENDPOINT, ())
-    }
-
-    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        self.latency().await;
-        let mut sim = self.lock();
-        sim.call(op::DELETE_VPC_ENDPOINTS, Some(scope))?;
-        let now = sim.now();
-        match sim
-            .state
-            .endpoints
-            .get_mut(endpoint_id)
-            .filter(|e| e.scope == *scope)
-        {
-            Some(e) => {
-                e.deleted_at.get_or_insert(now);
-            }
-            // EC2 reports this in `Unsuccessful`, not as an error of the call.
-            None => {
-                return Err(CloudError::NotFound(format!(
-                    "InvalidVpcEndpoint.NotFound: {endpoint_id}"
-                )));
-            }
-        }
-        sim.persist();
-        sim.answer(op::DELETE_VPC_ENDPOINTS, ())
-    }
-
-    async fn create_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> CloudResult<()> {
-        self.latency().await;
-        let mut sim = self.lock();
-        sim.call(op::CREATE_TAGS, Some(scope))?;
-        sim.endpoint_mut(scope, endpoint_id)?
-            .endpoint
-            .tags
-            .extend(tags.clone());
-        sim.persist();
-        sim.answer(op::CREATE_TAGS, ())
-    }
-
-    async fn delete_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        keys: &[String],
-    ) -> CloudResult<()> {
-        self.latency().await;
-        let mut sim = self.lock();
-        sim.call(op::DELETE_TAGS, Some(scope))?;
-        let e = sim.endpoint_mut(scope, endpoint_id)?;
-        e.endpoint.tags.retain(|k, _| !keys.contains(k));
-        sim.persist();
-        sim.answer(op::DELETE_TAGS, ())
     }
 }
 

@@ -3,7 +3,9 @@
 
 use aws_sdk_ec2::types::{Filter, VpcEndpointType};
 use privatelinkd::cloud::aws::{AwsClient, AwsConfig};
-use privatelinkd::cloud::{CloudError, Ec2, EndpointState, ModifyEndpoint, Scope, VpcAttribute};
+use privatelinkd::cloud::{
+    CloudError, Consumer, Ec2, EndpointState, ModifyEndpoint, Scope, VpcAttribute,
+};
 use privatelinkd::plan::ownership as tags;
 
 use super::{owned, request, scope};
@@ -123,11 +125,11 @@ fn adoption_and_orphaning_by_tags() {
         assert_eq!(described[0].id, id);
 
         let ours = request(&net, "adopted", "unused").tags;
-        client.create_tags(&scope(), &id, &ours).await.unwrap();
+        client.set_marks(&scope(), &id, &ours).await.unwrap();
         assert_eq!(owned(&client).await.len(), 1);
 
         let keys: Vec<String> = ours.keys().cloned().collect();
-        client.delete_tags(&scope(), &id, &keys).await.unwrap();
+        client.remove_marks(&scope(), &id, &keys).await.unwrap();
         assert!(
             owned(&client).await.is_empty(),
             "orphaned: still there, no longer ours"
@@ -180,7 +182,7 @@ fn network_facts_and_error_mapping() {
 
         let unknown = AwsClient::new(AwsConfig { endpoint_url: Some(moto.url.clone()), ..AwsConfig::default() });
         let elsewhere = Scope { account: "prod".into(), region: "us-east-1".into() };
-        let e = unknown.list_tagged_endpoints(&elsewhere, (tags::OWNER, "host-a"), None).await.unwrap_err();
+        let e = unknown.list_marked(&elsewhere, (tags::OWNER, "host-a"), None).await.unwrap_err();
         assert!(e.to_string().contains("account `prod` is not defined under aws.accounts"), "{e}");
     });
 }

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use privatelinkd::cloud::aws::AwsClient;
-use privatelinkd::cloud::{CreateEndpoint, Ec2, Scope};
+use privatelinkd::cloud::{Consumer, CreateEndpoint, Scope};
 use privatelinkd::plan::ownership as tags;
 
 use crate::common::moto::Network;
@@ -53,7 +53,7 @@ async fn owned(client: &AwsClient) -> Vec<privatelinkd::cloud::VpcEndpoint> {
     let mut token = None;
     loop {
         let page = client
-            .list_tagged_endpoints(&scope(), (tags::OWNER, "host-a"), token.as_deref())
+            .list_marked(&scope(), (tags::OWNER, "host-a"), token.as_deref())
             .await
             .unwrap();
         all.extend(page.items);

@@ -1,0 +1,86 @@
+//! The seam a cloud plugs into: what the cloud-neutral machinery needs of a consumer-side
+//! endpoint (an AWS VPC endpoint; a Google Cloud Private Service Connect forwarding rule; an
+//! Azure private endpoint) and of the client that manages it.
+//!
+//! Cloud-neutral here means: ownership marks (`plan::ownership`), the ledger and its pass
+//! (`reconcile::identity`), endpoints that vanished (`reconcile::gone`), removals
+//! (`plan::removal`) and the endpoint's lifecycle as the planner's generic rows read it. What
+//! is particular to a cloud (how an endpoint is created and placed, what drifts, DNS, its
+//! firewall check) stays in that cloud's module; ARCHITECTURE.md ("Where a cloud plugs in")
+//! lists every piece. AWS (`Ec2`, `VpcEndpoint`) is the first implementation.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use super::{CloudResult, Page, Scope};
+
+/// Where a consumer-side endpoint stands, in words every cloud's states map onto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lifecycle {
+    /// Being made (EC2 `pending`).
+    Creating,
+    /// Made, waiting for the service to accept it (EC2 `pendingAcceptance`).
+    AwaitingAcceptance,
+    /// Serving (EC2 `available`).
+    Available,
+    /// Going away whatever anyone does (EC2 `deleting`, `deleted`).
+    Going,
+    /// Will not serve again; a person deletes it (EC2 `failed`, `rejected`, `expired`).
+    Broken,
+    /// A state this version does not know (EC2 `partial`, or a new one).
+    Unknown,
+}
+
+/// What the cloud-neutral code reads of a consumer-side endpoint.
+pub trait ConsumerEndpoint {
+    /// What TiDB Cloud is told (`endpointId`) and what the ledger records.
+    fn id(&self) -> &str;
+    fn lifecycle(&self) -> Lifecycle;
+    /// One ownership mark (an AWS tag; a Google Cloud label; an Azure tag).
+    fn mark(&self, key: &str) -> Option<&str>;
+    /// Every mark's key.
+    fn mark_keys(&self) -> impl Iterator<Item = &str>;
+    /// The TiDB Cloud service it connects to (`serviceName` of the node group's private link
+    /// service: an endpoint service name, a service attachment, a Private Link service ID).
+    fn service(&self) -> &str;
+}
+
+/// A cloud's client, for what every cloud does with its consumer-side endpoints: list ours,
+/// describe by ID (adoption, the ledger, `gone`), delete, and write or remove marks.
+/// Creating and changing one is particular to each cloud (its request types).
+pub trait Consumer: Send + Sync {
+    type Endpoint: ConsumerEndpoint + Clone + Send + Sync + 'static;
+
+    /// One page of the endpoints carrying the mark `key` = `value` in one scope; those
+    /// already gone are left out of the items (they may still fill pages).
+    fn list_marked(
+        &self,
+        scope: &Scope,
+        mark: (&str, &str),
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<Self::Endpoint>>> + Send;
+    /// Endpoints by ID; unknown IDs are simply absent from the answer.
+    fn describe_endpoints(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> impl Future<Output = CloudResult<Vec<Self::Endpoint>>> + Send;
+    fn delete_endpoint(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+    ) -> impl Future<Output = CloudResult<()>> + Send;
+    /// Writes marks (adds them, or overwrites their values).
+    fn set_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        marks: &BTreeMap<String, String>,
+    ) -> impl Future<Output = CloudResult<()>> + Send;
+    fn remove_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        keys: &[String],
+    ) -> impl Future<Output = CloudResult<()>> + Send;
+}
