@@ -34,8 +34,10 @@ fn from_cloud(e: CloudError) -> Response {
         CloudError::Transient(m) | CloudError::Unreachable(m) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, 13, &m)
         }
-        // The simulated world never fences; a server has no lease.
-        CloudError::Fenced => error(StatusCode::INTERNAL_SERVER_ERROR, 13, "fenced"),
+        // The simulated world never fences nor defers; a server has no lease nor window.
+        CloudError::Fenced | CloudError::Deferred => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, 13, "not sent")
+        }
     }
 }
 

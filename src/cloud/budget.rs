@@ -153,7 +153,7 @@ impl<C> Budgeted<C> {
     {
         let attempt = || async {
             let start = Instant::now();
-            self.wait(op, scope).await;
+            self.wait(op, scope).await?;
             // Checked after the wait for the budget, which may be long: the lease must hold
             // when the call starts.
             if op.mutating && self.fence.as_ref().is_some_and(|f| !f.is_open()) {
@@ -180,7 +180,7 @@ impl<C> Budgeted<C> {
                     .with_max_delay(Duration::from_secs(10))
                     .with_max_times(retries),
             )
-            .when(|e| e.is_transient() && *e != CloudError::Fenced)
+            .when(|e| e.is_transient() && !matches!(e, CloudError::Fenced | CloudError::Deferred))
             // A 429 says when the budget resets: waiting less is pointless, more is waste.
             .adjust(|e, backoff| match e {
                 CloudError::Throttled { retry_after, .. } => Some(*retry_after),
@@ -190,8 +190,9 @@ impl<C> Budgeted<C> {
     }
 
     /// Takes a token from the call's bucket: the key's, or the account's, region's and
-    /// action's.
-    async fn wait(&self, op: Operation, scope: Option<&Scope>) {
+    /// action's. Inside [`within_window`], a wait that would end past the window is not
+    /// begun (no token is taken): the call is `Deferred` to the next pass.
+    async fn wait(&self, op: Operation, scope: Option<&Scope>) -> CloudResult<()> {
         let key = scope.map(|s| format!("{}/{}/{}", s.account, s.region, op.name));
         loop {
             let taken = match (op.class, &key) {
@@ -201,11 +202,32 @@ impl<C> Budgeted<C> {
                 (_, None) => unreachable!("EC2 operations have a scope"),
             };
             match taken {
-                Ok(()) => return,
-                Err(later) => tokio::time::sleep(later.wait_time_from(TokioClock.now())).await,
+                Ok(()) => return Ok(()),
+                Err(later) => {
+                    let wait = later.wait_time_from(TokioClock.now());
+                    let closes =
+                        APPLY_WINDOW.try_with(|end| tokio::time::Instant::now() + wait > *end);
+                    if closes == Ok(true) {
+                        return Err(CloudError::Deferred);
+                    }
+                    tokio::time::sleep(wait).await
+                }
             }
         }
     }
+}
+
+tokio::task_local! {
+    /// The end of the apply window of the task that runs a pass's actions.
+    static APPLY_WINDOW: tokio::time::Instant;
+}
+
+/// Runs `f` (one endpoint's actions) with an apply window: a call whose budget would let it
+/// start only after `end` is not sent (`CloudError::Deferred`). The window cuts waits for the
+/// budget, never a call in flight: cut, an answer already on its way would be lost (a
+/// registration TiDB Cloud made, unknown to the daemon until its next full listing).
+pub async fn within_window<F: Future>(end: tokio::time::Instant, f: F) -> F::Output {
+    APPLY_WINDOW.scope(end, f).await
 }
 
 impl<C: TidbCloud> TidbCloud for Budgeted<C> {
@@ -273,15 +295,17 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
     }
 }
 
-impl<C: Ec2> Ec2 for Budgeted<C> {
-    async fn list_tagged_endpoints(
+impl<C: Ec2> Consumer for Budgeted<C> {
+    type Endpoint = VpcEndpoint;
+
+    async fn list_marked(
         &self,
         scope: &Scope,
         tag: (&str, &str),
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
         self.gated(op::DESCRIBE_VPC_ENDPOINTS, Some(scope), || {
-            self.inner.list_tagged_endpoints(scope, tag, page_token)
+            self.inner.list_marked(scope, tag, page_token)
         })
         .await
     }
@@ -297,6 +321,39 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
         .await
     }
 
+    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
+        self.gated(op::DELETE_VPC_ENDPOINTS, Some(scope), || {
+            self.inner.delete_endpoint(scope, endpoint_id)
+        })
+        .await
+    }
+
+    async fn set_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        self.gated(op::CREATE_TAGS, Some(scope), || {
+            self.inner.set_marks(scope, endpoint_id, tags)
+        })
+        .await
+    }
+
+    async fn remove_marks(
+        &self,
+        scope: &Scope,
+        endpoint_id: &str,
+        keys: &[String],
+    ) -> CloudResult<()> {
+        self.gated(op::DELETE_TAGS, Some(scope), || {
+            self.inner.remove_marks(scope, endpoint_id, keys)
+        })
+        .await
+    }
+}
+
+impl<C: Ec2> Ec2 for Budgeted<C> {
     async fn describe_vpc_attribute(
         &self,
         scope: &Scope,
@@ -356,37 +413,6 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
         self.gated(op::MODIFY_VPC_ENDPOINT, Some(scope), || {
             self.inner.modify_endpoint(scope, request)
-        })
-        .await
-    }
-
-    async fn delete_endpoint(&self, scope: &Scope, endpoint_id: &str) -> CloudResult<()> {
-        self.gated(op::DELETE_VPC_ENDPOINTS, Some(scope), || {
-            self.inner.delete_endpoint(scope, endpoint_id)
-        })
-        .await
-    }
-
-    async fn create_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> CloudResult<()> {
-        self.gated(op::CREATE_TAGS, Some(scope), || {
-            self.inner.create_tags(scope, endpoint_id, tags)
-        })
-        .await
-    }
-
-    async fn delete_tags(
-        &self,
-        scope: &Scope,
-        endpoint_id: &str,
-        keys: &[String],
-    ) -> CloudResult<()> {
-        self.gated(op::DELETE_TAGS, Some(scope), || {
-            self.inner.delete_tags(scope, endpoint_id, keys)
         })
         .await
     }

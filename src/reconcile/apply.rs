@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::cloud::budget::within_window;
 use crate::cloud::{
     CloudError, Connection, ConnectionState, CreateEndpoint, Ec2, Scope, TidbCloud,
 };
@@ -56,18 +57,15 @@ where
         }
         let (tidb, ec2, actions, name) =
             (tidb.clone(), ec2.clone(), p.actions.clone(), p.name.clone());
-        tasks.spawn(async move {
+        tasks.spawn(within_window(deadline, async move {
             let mut done = Vec::new();
             let mut created: Option<String> = None;
             for action in actions {
-                let Ok(result) = tokio::time::timeout_at(
-                    deadline,
-                    execute(&tidb, &ec2, &action, created.as_deref()),
-                )
-                .await
-                else {
+                let result = execute(&tidb, &ec2, &action, created.as_deref()).await;
+                // Not sent: it waits for the next pass, which observes first.
+                if matches!(result, Err(CloudError::Deferred)) {
                     break;
-                };
+                }
                 let failed = result.is_err();
                 let mut connection = None;
                 let mut endpoint_id = action.endpoint_id().map(str::to_string);
@@ -105,7 +103,7 @@ where
                 }
             }
             (index, done)
-        });
+        }));
     }
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -196,13 +194,13 @@ async fn execute<T: TidbCloud, E: Ec2>(
             endpoint_id,
             tags,
             ..
-        } => ec2.create_tags(scope, endpoint_id, tags).await,
+        } => ec2.set_marks(scope, endpoint_id, tags).await,
         Action::Untag {
             scope,
             endpoint_id,
             keys,
             ..
-        } => ec2.delete_tags(scope, endpoint_id, keys).await,
+        } => ec2.remove_marks(scope, endpoint_id, keys).await,
     };
     result.map(|()| Answer::Nothing)
 }
