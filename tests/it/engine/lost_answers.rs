@@ -62,3 +62,26 @@ fn a_registration_whose_answer_is_lost_is_found_by_the_next_pass() {
     );
     assert_eq!(cloud.all_connections().len(), 1, "no duplicate connection");
 }
+
+#[test]
+fn the_apply_window_never_cuts_a_call_in_flight() {
+    // Every call takes 40 ms (wall) and the window is 5 ms: each endpoint's actions still run
+    // to the end of the call they started, so no answer is lost; only calls that would wait
+    // for their budget past the window wait for the next pass instead.
+    let text = world(1_000_000, false).replace("faults: {", "faults: {latency: 40ms, ");
+    let cloud = cloud_of(&text);
+    let wanted = wanted(&[endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")]);
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        engine.set_apply_window(Duration::from_millis(5));
+        let last = converge(&mut engine, &wanted, 60).await;
+        assert_eq!(last.plan.endpoints[0].phase, Phase::Active);
+        let calls = cloud.calls();
+        assert_eq!(calls.get("ec2.CreateVpcEndpoint"), Some(&1), "{calls:?}");
+        assert_eq!(
+            calls.get("tidbcloud.CreatePrivateEndpointConnection"),
+            Some(&1),
+            "registered once: {calls:?}"
+        );
+    });
+}
