@@ -5,7 +5,7 @@
 use super::super::placement::dns_problem;
 use super::super::{Action, EndpointPlan, Phase};
 use super::Situation;
-use crate::cloud::{ConnectionState, EndpointState};
+use crate::cloud::{ConnectionState, ConsumerEndpoint, Lifecycle};
 
 /// TiDB Cloud does not know the endpoint yet (just created, adopted, or its connection was
 /// deleted): register it.
@@ -103,7 +103,7 @@ pub(super) fn tidb_verifying(s: &Situation<'_>) -> Option<EndpointPlan> {
         c.state,
         ConnectionState::Pending | ConnectionState::Discovered
     );
-    (verifying && e.state != EndpointState::Available).then(|| {
+    (verifying && e.lifecycle() != Lifecycle::Available).then(|| {
         s.correcting(
             s.here(Phase::Initiating, "TiDB Cloud is verifying the endpoint"),
             None,
@@ -114,7 +114,7 @@ pub(super) fn tidb_verifying(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// TiDB Cloud accepted; AWS shows `pending` while it applies acceptance or a change.
 pub(super) fn aws_applying_change(s: &Situation<'_>) -> Option<EndpointPlan> {
     let (c, e) = (s.connection?, s.endpoint?);
-    (c.state == ConnectionState::Active && e.state == EndpointState::Pending).then(|| {
+    (c.state == ConnectionState::Active && e.lifecycle() == Lifecycle::Creating).then(|| {
         s.correcting(
             s.here(
                 Phase::Pending,
@@ -128,7 +128,7 @@ pub(super) fn aws_applying_change(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// TiDB Cloud accepted, and AWS has not caught up yet.
 pub(super) fn aws_accepting(s: &Situation<'_>) -> Option<EndpointPlan> {
     let (c, e) = (s.connection?, s.endpoint?);
-    (c.state == ConnectionState::Active && e.state != EndpointState::Available).then(|| {
+    (c.state == ConnectionState::Active && e.lifecycle() != Lifecycle::Available).then(|| {
         s.correcting(
             s.here(
                 Phase::Initiating,

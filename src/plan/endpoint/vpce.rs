@@ -7,7 +7,9 @@ use super::super::{
     Action, EndpointPlan, LeaveKind, Leaving, Phase, TagPurpose, ownership, removal,
 };
 use super::Situation;
-use crate::cloud::{CreateEndpoint, EndpointState, Service, VpcEndpoint};
+use crate::cloud::{
+    ConsumerEndpoint, CreateEndpoint, EndpointState, Lifecycle, Service, VpcEndpoint,
+};
 use crate::spec::DeletionPolicy;
 
 /// The endpoint `endpointId` names while it is not ours yet (none of ours observed).
@@ -150,11 +152,7 @@ fn create_action(s: &Situation<'_>, service: &Service) -> Action {
 /// not serve again. A person deletes it; then a new one is created.
 pub(super) fn broken(s: &Situation<'_>) -> Option<EndpointPlan> {
     let e = s.endpoint?;
-    matches!(
-        e.state,
-        EndpointState::Failed | EndpointState::Rejected | EndpointState::Expired
-    )
-    .then(|| {
+    (e.lifecycle() == Lifecycle::Broken).then(|| {
         s.here(
             Phase::Failed,
             format!(
@@ -169,7 +167,7 @@ pub(super) fn broken(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// create a new one.
 pub(super) fn being_deleted(s: &Situation<'_>) -> Option<EndpointPlan> {
     let e = s.endpoint?;
-    matches!(e.state, EndpointState::Deleting | EndpointState::Deleted).then(|| {
+    (e.lifecycle() == Lifecycle::Going).then(|| {
         s.here(
             Phase::Deleting,
             format!(
