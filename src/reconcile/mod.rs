@@ -315,7 +315,7 @@ where
     ) -> PassOutcome {
         self.remember_documents(wanted);
         let mut outcome = PassOutcome::default();
-        self.read_ledger_again(&mut outcome).await;
+        let ledger_read = self.read_ledger_again(&mut outcome).await;
 
         let (observed, leftovers) = self.observe(wanted, frozen, &mut outcome).await;
 
@@ -329,7 +329,20 @@ where
             .errors
             .hold_back(&mut plan, &generations, Instant::now());
 
-        if apply {
+        if apply && !ledger_read {
+            // A new leader that could not read the group's ledger does not know what the
+            // last one created: it would create a second endpoint for a document whose tags
+            // were removed, and its writes would replace entries it never read (gone
+            // endpoints whose connections are still to clean up). Nothing is done, and
+            // nothing written, until the ledger is read.
+            plan.change_where(
+                |p| !p.actions.is_empty(),
+                |p| {
+                    p.actions.clear();
+                    p.message = format!("{}; waiting to read the ledger", p.message);
+                },
+            );
+        } else if apply {
             self.record_intents(wanted, &mut plan).await;
             outcome.applied = apply::apply(&self.tidb, &self.ec2, &plan, self.apply_window).await;
             self.record_results(wanted, &outcome.applied).await;
@@ -353,17 +366,28 @@ where
     }
 
     /// What another writer changed (`state forget`; the last leader of a group), before
-    /// anything relies on it.
-    async fn read_ledger_again(&mut self, outcome: &mut PassOutcome) {
-        let read = if std::mem::take(&mut self.reread_ledger) {
+    /// anything relies on it. False when the ledger had to be read (this daemon has just
+    /// become leader) and could not be: then the pass may not act.
+    async fn read_ledger_again(&mut self, outcome: &mut PassOutcome) -> bool {
+        let required = std::mem::take(&mut self.reread_ledger);
+        let read = if required {
             self.ledger.reload().await.map(|()| true)
         } else {
+            // Failing, it is tried again next pass: what is in memory is this daemon's own.
             self.ledger.reload_if_changed().await
         };
-        if let Err(e) = read {
-            self.reread_ledger = true;
-            outcome.observe_errors += 1;
-            tracing::warn!("cannot read the ledger again: {e}");
+        match read {
+            Ok(_) => true,
+            Err(e) => {
+                self.reread_ledger = required;
+                outcome.observe_errors += 1;
+                if required {
+                    tracing::warn!("cannot read the ledger, so nothing is done this pass: {e}");
+                } else {
+                    tracing::warn!("cannot read the ledger again: {e}");
+                }
+                !required
+            }
         }
     }
 

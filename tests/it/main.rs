@@ -20,6 +20,7 @@ mod fuzz;
 mod group;
 mod histories;
 mod lease;
+mod ledger_group;
 mod operability;
 mod package;
 mod safety;
