@@ -8,7 +8,8 @@
 //!
 //! Documents are spread over 64 items by a stable hash of their name: all of them are read in
 //! one `BatchGetItem` (a new leader's first pass), an item stays far below DynamoDB's 400 KB
-//! up to ~80,000 documents, and a pass's changes go out as one `TransactWriteItems` with a
+//! up to ~80,000 documents, and a pass's changes go out as `TransactWriteItems` (one, unless
+//! more than 40 changes fall on one item, as in a first fill of thousands), each with a
 //! `ConditionCheck` that the lease item still names this daemon as holder. A daemon that lost
 //! the lease cannot write, even one whose clock or fence is wrong: DynamoDB checks it.
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, KeysAndAttributes, TransactWriteItem, Update,
 };
@@ -59,6 +61,21 @@ fn dynamo(action: &str, e: impl ProvideErrorMetadata + std::fmt::Debug) -> Ledge
             e.message().unwrap_or_default()
         )),
     }
+}
+
+/// A cancelled transaction is fenced only when its first part, the lease check, failed; any
+/// other cancellation (a conflict with a concurrent `state forget`) is said as it is.
+fn cancelled(e: TransactWriteItemsError) -> LedgerError {
+    if let TransactWriteItemsError::TransactionCanceledException(t) = &e {
+        let lease = t.cancellation_reasons().first().and_then(|r| r.code());
+        if lease != Some("ConditionalCheckFailed") {
+            return LedgerError::Dynamo(format!(
+                "TransactWriteItems cancelled: {}",
+                t.message().unwrap_or_default()
+            ));
+        }
+    }
+    dynamo("TransactWriteItems", e)
 }
 
 impl Dynamo {
@@ -170,7 +187,7 @@ impl Dynamo {
                 request
                     .send()
                     .await
-                    .map_err(|e| dynamo("TransactWriteItems", e.into_service_error()))?;
+                    .map_err(|e| cancelled(e.into_service_error()))?;
             }
         }
         Ok(())

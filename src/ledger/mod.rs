@@ -11,7 +11,8 @@
 //!   creation guard counts.
 //!
 //! The engine reads and changes the ledger in memory during a pass and writes what changed
-//! in one transaction ([`Ledger::flush`]): before the creates of a pass are sent (their
+//! in one flush ([`Ledger::flush`]: one transaction locally; in DynamoDB one per 40 changes to
+//! an item, each fenced): before the creates of a pass are sent (their
 //! intents) and after the apply (their results). A converged pass changes nothing, so it
 //! writes nothing; "last seen" moves in storage at most once an hour per entry.
 //!
@@ -444,7 +445,7 @@ impl Ledger {
             .collect()
     }
 
-    /// Writes what changed, in one transaction. On failure the changes stay pending (and the
+    /// Writes what changed (one transaction locally, fenced transactions in DynamoDB). On failure the changes stay pending (and the
     /// caller must not act on them: a create whose intent is not written is not sent).
     pub async fn flush(&mut self) -> Result<(), LedgerError> {
         if self.dirty.is_empty() {
