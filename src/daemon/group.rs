@@ -54,7 +54,7 @@ pub fn lock_state_dir(dir: &Path) -> Result<std::fs::File, String> {
 impl Daemon {
     /// Joins a leader-election group: passes act only while `election` says Leader.
     pub fn join(mut self, election: Election) -> Daemon {
-        self.leading = false;
+        self.led_term = None;
         self.member = Some(super::Member {
             holder: election.holder.clone(),
             fence: election.fence.clone(),
@@ -67,7 +67,7 @@ impl Daemon {
     pub(super) fn role(&self) -> Role {
         self.election
             .as_ref()
-            .map_or(Role::Leader, |e| e.role.borrow().clone())
+            .map_or(Role::Leader { term: 0 }, |e| e.role.borrow().clone())
     }
 
     /// A watch on the role, for the loop (never changes without election).
@@ -79,19 +79,20 @@ impl Daemon {
     /// when this daemon last led).
     pub(super) fn standby_pass(&mut self) -> Option<PassSummary> {
         let role = self.role();
-        if role == Role::Leader {
-            if !self.leading {
-                self.leading = true;
+        if let Role::Leader { term } = role {
+            // A new term, even one won back within a single pass, follows another leader's.
+            if self.led_term != Some(term) {
+                self.led_term = Some(term);
                 self.engine.forget_observations();
                 self.reporter = Reporter::default();
                 info!("acting as the leader: observing afresh");
             }
             return None;
         }
-        if self.leading {
+        if self.led_term.is_some() {
             info!("standing by: {}", role.describe());
         }
-        self.leading = false;
+        self.led_term = None;
         let catalog = self.read_endpoints();
         let places = Places {
             endpoints_dir: &self.settings.file.endpoints_dir,

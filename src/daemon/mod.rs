@@ -119,11 +119,11 @@ pub struct Daemon {
     server: Option<serve::Server>,
     /// Kept alive: dropping it stops watching.
     watcher: Option<Watcher>,
-    /// With leader election: the elector, this daemon's part in the group, and whether the
-    /// last pass acted (a pass that starts acting observes afresh).
+    /// With leader election: the elector, and this daemon's part in the group.
     election: Option<crate::lease::Election>,
     member: Option<Member>,
-    leading: bool,
+    /// The term of the leadership this daemon last acted in (`None`: standing by).
+    led_term: Option<u64>,
     /// The latest pass's observation, served to `plan --from`.
     observation: Arc<Mutex<Option<Arc<Observation>>>>,
     /// What the files asked for in the last pass, kept while they are the same files.
@@ -169,7 +169,7 @@ impl Daemon {
             watcher: None,
             election: None,
             member: None,
-            leading: true,
+            led_term: Some(0),
             observation: Arc::default(),
             inputs: Arc::default(),
         }

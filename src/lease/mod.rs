@@ -43,17 +43,23 @@ pub struct ElectionConfig {
 /// This daemon's part in its group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    /// It acts (passes, mutating calls while the fence is open).
-    Leader,
+    /// It acts (passes, mutating calls while the fence is open). `term` counts this daemon's
+    /// acquisitions: a daemon that lost the lease and won it back, even within one of its
+    /// passes, sees a new term and observes afresh (another leader may have acted between).
+    Leader { term: u64 },
     /// It reads and validates files, and waits; `leader` is the holder it saw, if any.
     Standby { leader: Option<String> },
 }
 
 impl Role {
+    pub fn is_leader(&self) -> bool {
+        matches!(self, Role::Leader { .. })
+    }
+
     /// The systemd STATUS and status-file wording.
     pub fn describe(&self) -> String {
         match self {
-            Role::Leader => "leader".into(),
+            Role::Leader { .. } => "leader".into(),
             Role::Standby { leader: Some(h) } => format!("standby (leader: {h})"),
             Role::Standby { leader: None } => "standby (no leader)".into(),
         }
@@ -86,6 +92,7 @@ impl Election {
             metrics,
             state: State::Standby { seen: None },
             last_error: None,
+            terms: 0,
             config,
         };
         let thread = std::thread::Builder::new()
@@ -167,6 +174,8 @@ struct Elector {
     state: State,
     /// The last failure logged (the same one is not logged every round).
     last_error: Option<String>,
+    /// Acquisitions so far: the term of the leadership published.
+    terms: u64,
 }
 
 impl Elector {
@@ -287,6 +296,7 @@ impl Elector {
         let was = matches!(self.state, State::Leader { .. });
         self.state = State::Leader { rvn, valid_until };
         if !was {
+            self.terms += 1;
             info!(
                 "leading ownerId {} as {}",
                 self.config.owner_id, self.config.holder
@@ -308,13 +318,13 @@ impl Elector {
 
     fn publish(&self) {
         let role = match &self.state {
-            State::Leader { .. } => Role::Leader,
+            State::Leader { .. } => Role::Leader { term: self.terms },
             State::Standby { seen } => Role::Standby {
                 leader: seen.as_ref().map(|(r, _)| r.holder.clone()),
             },
         };
         self.metrics
-            .set_leader(&self.config.owner_id, role == Role::Leader);
+            .set_leader(&self.config.owner_id, role.is_leader());
         self.role.send_if_modified(|old| {
             let changed = *old != role;
             *old = role;

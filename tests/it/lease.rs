@@ -54,7 +54,7 @@ impl Member {
     }
 
     fn leads(&self) -> bool {
-        self.role() == Role::Leader
+        self.role().is_leader()
     }
 
     fn metric(&self, name: &str) -> f64 {
@@ -161,6 +161,12 @@ fn a_leader_cut_off_from_dynamodb_stops_acting_before_another_takes_over() {
     assert!(!a.leads(), "a says it still leads");
     assert!(a.metric("privatelinkd_lease_renewal_failures_total") >= 1.0);
     assert!(a.metric("privatelinkd_leader_transitions_total") >= 2.0);
+    // The partition heals and b leaves: a leads again, in a new term (a daemon that acts
+    // in a new term observes afresh, whatever it saw in its last one).
+    proxy.heal();
+    b.election.release();
+    wait_for("a leads again", Duration::from_secs(20), || a.leads());
+    assert_eq!(a.role(), Role::Leader { term: 2 });
 }
 
 #[test]

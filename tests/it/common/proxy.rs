@@ -52,4 +52,9 @@ impl Proxy {
             let _ = s.shutdown(Shutdown::Both);
         }
     }
+
+    /// New connections go through again (the partition is over).
+    pub fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
 }
