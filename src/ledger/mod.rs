@@ -61,7 +61,7 @@ pub struct EndpointRecord {
     pub how: How,
     /// Unix seconds: when it entered the ledger.
     pub since: u64,
-    /// Unix seconds, to the hour: when an observation last showed it.
+    /// Unix seconds: when an observation last showed it (moved at most once an hour).
     pub last_seen: u64,
     /// Unix seconds: when AWS was seen not to have it (deleted, by us or by hand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +91,7 @@ pub struct ConnectionRecord {
     pub id: String,
     /// The VPC endpoint it registers.
     pub endpoint_id: String,
-    /// Unix seconds, to the hour.
+    /// Unix seconds (moved at most once an hour).
     pub last_seen: u64,
 }
 
@@ -209,9 +209,9 @@ pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A moment to the hour, as "last seen" is kept.
-fn hour_of(t: u64) -> u64 {
-    t - t % SEEN_RESOLUTION.as_secs()
+/// Whether "last seen" at `last` is worth moving to `now`: once an hour at most.
+fn stale(last: u64, now: u64) -> bool {
+    now >= last + SEEN_RESOLUTION.as_secs()
 }
 
 impl Ledger {
@@ -288,8 +288,8 @@ impl Ledger {
         let mut changed = false;
         match entry.endpoints.iter_mut().find(|e| e.id == endpoint_id) {
             Some(e) => {
-                if hour_of(at) > e.last_seen || e.gone_since.is_some() {
-                    e.last_seen = hour_of(at);
+                if stale(e.last_seen, at) || e.gone_since.is_some() {
+                    e.last_seen = at;
                     e.gone_since = None;
                     changed = true;
                 }
@@ -299,7 +299,7 @@ impl Ledger {
                     id: endpoint_id.to_string(),
                     how,
                     since: at,
-                    last_seen: hour_of(at),
+                    last_seen: at,
                     gone_since: None,
                 });
                 changed = true;
@@ -359,14 +359,14 @@ impl Ledger {
         let name = doc.name;
         let entry = self.entry_mut(name, doc.scope, doc.file, doc.policy);
         match entry.connections.iter_mut().find(|c| c.id == connection.id) {
-            Some(c) if hour_of(at) > c.last_seen => c.last_seen = hour_of(at),
+            Some(c) if stale(c.last_seen, at) => c.last_seen = at,
             Some(_) => return,
             None => entry.connections.push(ConnectionRecord {
                 cluster_id: connection.cluster_id.clone(),
                 node_group_id: connection.node_group_id.clone(),
                 id: connection.id.clone(),
                 endpoint_id: connection.endpoint_id.clone(),
-                last_seen: hour_of(at),
+                last_seen: at,
             }),
         }
         self.dirty.insert(name.to_string());
