@@ -10,14 +10,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::moto::{Moto, Network, seeded, world_for};
+use crate::common::moto::{MUTATING, requests};
 use crate::common::proxy::Proxy;
+use crate::common::real::{Clouds, PRIVATE, holder_of};
 use crate::common::*;
-use fake_tidbcloud::{Algorithm, Faults, Options};
-use privatelinkd::secret::Secret;
-
-const PUBLIC: &str = "PUBKEY01";
-const PRIVATE: &str = "private-key-never-shown";
 
 fn full() -> bool {
     std::env::var("PRIVATELINKD_CAMPAIGN").is_ok_and(|v| v == "full")
@@ -37,30 +33,10 @@ fn monotonic_ns() -> u64 {
 
 /// A mutating EC2 call in moto's log: (when, holder).
 fn ec2_mutations(log: &std::path::Path) -> Vec<(u64, String)> {
-    const MUTATING: [&str; 5] = [
-        "CreateVpcEndpoint",
-        "ModifyVpcEndpoint",
-        "DeleteVpcEndpoints",
-        "CreateTags",
-        "DeleteTags",
-    ];
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.splitn(4, ' ');
-            let at: u64 = parts.next()?.parse().ok()?;
-            let service = parts.next()?;
-            let action = parts.next()?;
-            let agent = parts.next()?;
-            if service != "ec2" || !MUTATING.contains(&action) {
-                return None;
-            }
-            let holder = agent
-                .split_whitespace()
-                .find_map(|t| t.strip_prefix("app/"))?;
-            Some((at, holder.to_string()))
-        })
+    requests(log)
+        .into_iter()
+        .filter(|r| r.service == "ec2" && MUTATING.contains(&r.action.as_str()))
+        .filter_map(|r| Some((r.at, r.app?)))
         .collect()
 }
 
@@ -78,107 +54,43 @@ fn assert_one_holder_at_a_time(holders: impl IntoIterator<Item = String>, what: 
     }
 }
 
+/// The clouds (moto with its request log, the fake TiDB Cloud server), and `members` daemon
+/// set-ups of one group.
 struct Group {
-    moto: Moto,
-    net: Network,
-    fake: FakeTidb,
+    clouds: Clouds,
     setups: Vec<Setup>,
-    log: tempfile::TempDir,
 }
 
 impl Group {
     fn new(members: usize) -> Group {
-        let log = tempfile::tempdir().unwrap();
-        let (moto, net) = seeded(Some(&log.path().join("moto.log")));
-        let world = world_for(
-            &net,
-            "{serviceCreate: 0s, accept: 1s, activate: 1s, privateDns: 1s, delete: 1s}",
-            "timeScale: 10\n",
-        );
-        let fake = FakeTidb::start(
-            &world,
-            Options {
-                public_key: PUBLIC.into(),
-                private_key: Secret::new(PRIVATE),
-                algorithm: Algorithm::Sha256,
-                requests_per_minute: 6000,
-                window: Duration::from_secs(60),
-                faults: Faults::default(),
-            },
-        );
-        // (moto is not EC2: its creates need not wait for EC2's 0.3 per second.)
-        let config = format!(
-            "cloud: {{tidbCloud: real, aws: real}}\naws: {{endpointUrl: \"{moto}\", rateLimits: {{mutatingPerSecond: 20, mutatingBurst: 40}}}}\ntidbCloud: {{apiUrl: \"{fake}\", publicKey: {PUBLIC}, privateKeyFile: ./key.txt}}\nleaderElection:\n  dynamodb: {{table: privatelinkd-leases, region: us-east-1, endpointUrl: \"{moto}\"}}\n  leaseDuration: 3s\n  renewEvery: 1s\n",
-            moto = moto.url,
-            fake = fake.url()
-        );
-        let setups = (0..members)
-            .map(|_| {
-                let setup = Setup::new(&world, &config);
-                std::fs::write(setup.path("key.txt"), format!("{PRIVATE}\n")).unwrap();
-                setup
-            })
-            .collect();
-        Group {
-            moto,
-            net,
-            fake,
-            setups,
-            log,
-        }
+        let clouds = Clouds::start();
+        let election = clouds.leader_election("privatelinkd-leases");
+        let setups = (0..members).map(|_| clouds.setup(&election)).collect();
+        Group { clouds, setups }
     }
 
     /// The same endpoint file in every member's checkout.
     fn write_endpoints(&self, range: std::ops::Range<usize>) {
         for i in range {
-            let doc = format!(
-                "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: ep-{i:02}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n  privateDns: false\n",
-                self.net.vpc, self.net.subnets[1].0
-            );
+            let doc = self.clouds.document(&format!("ep-{i:02}"));
             for s in &self.setups {
                 s.write(&format!("ep-{i:02}.yaml"), &doc);
             }
         }
     }
 
-    fn moto_log(&self) -> std::path::PathBuf {
-        self.log.path().join("moto.log")
-    }
-
     /// Live VPC endpoints in moto, by their name tag (a name twice is a duplicate).
     fn live_endpoint_names(&self) -> Vec<String> {
-        runtime().block_on(async {
-            let sdk = self.moto.sdk().await;
-            let out = sdk.describe_vpc_endpoints().send().await.unwrap();
-            out.vpc_endpoints()
-                .iter()
-                .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "deleting")))
-                .filter_map(|e| {
-                    e.tags()
-                        .iter()
-                        .find(|t| t.key() == Some("privatelinkd.io/name"))
-                        .and_then(|t| t.value().map(String::from))
-                })
-                .collect()
-        })
+        self.clouds
+            .live_endpoints()
+            .into_iter()
+            .filter_map(|(_, tags)| {
+                tags.into_iter()
+                    .find(|(k, _)| k == "privatelinkd.io/name")
+                    .map(|(_, v)| v)
+            })
+            .collect()
     }
-}
-
-/// The holder a daemon competes as (from its log).
-fn holder_of(d: &Daemon) -> String {
-    let mut found = None;
-    wait_for(
-        "the daemon's holder identity",
-        Duration::from_secs(30),
-        || {
-            found = d.log().lines().find_map(|l| {
-                let (_, rest) = l.split_once("holder=")?;
-                Some(rest.split_whitespace().next()?.to_string())
-            });
-            found.is_some()
-        },
-    );
-    found.unwrap()
 }
 
 fn leader_index(daemons: &[Option<Daemon>]) -> Option<usize> {
@@ -272,7 +184,7 @@ fn three_daemons_one_leader_kill_nine_hands_over_and_nothing_is_duplicated() {
             all_active(&group.setups[leader], documents)
         });
         // Lease free (the kill) -> the new leader's first mutating call, in moto's log.
-        let first = ec2_mutations(&group.moto_log())
+        let first = ec2_mutations(&group.clouds.moto_log())
             .into_iter()
             .find(|(at, h)| *at > killed_at && *h == new_holder)
             .map(|(at, _)| Duration::from_nanos(at - killed_at));
@@ -288,14 +200,15 @@ fn three_daemons_one_leader_kill_nine_hands_over_and_nothing_is_duplicated() {
     let unique: BTreeSet<&String> = names.iter().collect();
     assert_eq!(names.len(), documents, "{names:?}");
     assert_eq!(unique.len(), documents, "duplicates: {names:?}");
-    let connections = group.fake.sim.all_connections();
+    let connections = group.clouds.fake.sim.all_connections();
     assert_eq!(connections.len(), documents);
 
     // The providers' logs: one holder's mutating calls at a time.
-    let moto = ec2_mutations(&group.moto_log());
+    let moto = ec2_mutations(&group.clouds.moto_log());
     assert!(!moto.is_empty());
     assert_one_holder_at_a_time(moto.into_iter().map(|(_, h)| h), "moto");
     let fake = group
+        .clouds
         .fake
         .fake
         .requests()
@@ -359,10 +272,13 @@ fn the_two_host_example_loads_and_a_renewal_slower_than_half_a_lease_is_refused_
 fn a_leader_cut_off_from_dynamodb_stops_mutating_before_another_takes_over() {
     let group = Group::new(2);
     // Member 0 reaches DynamoDB (only DynamoDB) through a proxy that will be cut.
-    let proxy = Proxy::to(&group.moto.url);
+    let proxy = Proxy::to(&group.clouds.moto.url);
     let config = std::fs::read_to_string(group.setups[0].config()).unwrap();
     let config = config.replacen(
-        &format!("region: us-east-1, endpointUrl: \"{}\"}}", group.moto.url),
+        &format!(
+            "region: us-east-1, endpointUrl: \"{}\"}}",
+            group.clouds.moto.url
+        ),
         &format!("region: us-east-1, endpointUrl: \"{}\"}}", proxy.addr),
         1,
     );
@@ -406,7 +322,7 @@ fn a_leader_cut_off_from_dynamodb_stops_mutating_before_another_takes_over() {
 
     // In moto's log: nothing of a's after b's first mutating call, and nothing of a's later
     // than its lease (3 s) after the cut.
-    let calls = ec2_mutations(&group.moto_log());
+    let calls = ec2_mutations(&group.clouds.moto_log());
     let b_first = calls
         .iter()
         .find(|(_, h)| *h == b_holder)
@@ -429,5 +345,5 @@ fn a_leader_cut_off_from_dynamodb_stops_mutating_before_another_takes_over() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 20);
-    assert_eq!(group.fake.sim.all_connections().len(), 20);
+    assert_eq!(group.clouds.fake.sim.all_connections().len(), 20);
 }

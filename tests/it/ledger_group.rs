@@ -17,66 +17,28 @@
 //! - examples/iam-policy.json allows every DynamoDB call the lease and the ledger make.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use fake_tidbcloud::{Algorithm, Faults, Options};
-use privatelinkd::cloud::{ConnectionState, Scope};
+use privatelinkd::cloud::Scope;
 use privatelinkd::lease::{Store, StoreConfig};
 use privatelinkd::ledger::dynamo::{self, Dynamo};
 use privatelinkd::ledger::{
     Change, ConnectionRecord, EndpointRecord, Entry, How, Intent, LedgerError,
 };
 use privatelinkd::plan::ownership;
-use privatelinkd::secret::Secret;
 use privatelinkd::spec::DeletionPolicy;
 use privatelinkd::stable::fnv;
 
-use crate::common::moto::{Moto, Network, seeded, world_for};
+use crate::common::moto::{Moto, Request, requests};
+use crate::common::real::{Clouds, holder_of};
 use crate::common::*;
 
-const PUBLIC: &str = "PUBKEY01";
-const PRIVATE: &str = "private-key-never-shown";
 const TABLE: &str = "privatelinkd-leases";
 /// The ownerId `Setup` writes into every config.
 const OWNER: &str = "test-host";
 const SHARDS: u64 = 64;
 const CONVERGE: Duration = Duration::from_secs(90);
-
-/// One line of moto's request log: `MONOTONIC_NS SERVICE ACTION USER_AGENT`, with the AWS
-/// SDK's app name (a daemon's lease identity) taken out of the User-Agent.
-#[derive(Debug, Clone)]
-struct Request {
-    service: String,
-    action: String,
-    app: Option<String>,
-}
-
-fn requests(log: &std::path::Path) -> Vec<Request> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.splitn(4, ' ');
-            let _at = parts.next()?;
-            let service = parts.next()?.to_string();
-            let action = parts.next()?.to_string();
-            let app = parts.next().and_then(|agent| {
-                agent
-                    .split_whitespace()
-                    .find_map(|t| t.strip_prefix("app/"))
-                    .map(String::from)
-            });
-            Some(Request {
-                service,
-                action,
-                app,
-            })
-        })
-        .collect()
-}
 
 fn count(log: &[Request], action: &str) -> usize {
     log.iter().filter(|r| r.action == action).count()
@@ -356,118 +318,42 @@ fn ledger_group_dynamo_reads_back_what_the_lease_holder_wrote_and_fences_every_o
 
 // A group of daemons -----------------------------------------------------------------------------
 
-/// moto (with its request log), the fake TiDB Cloud server, and `members` daemon set-ups of one
-/// group (one ownerId, one lease table in moto's DynamoDB).
+/// The clouds (moto with its request log, the fake TiDB Cloud server), and `members` daemon
+/// set-ups of one group (one ownerId, one lease table in moto's DynamoDB).
 struct Rig {
-    moto: Moto,
-    net: Network,
-    fake: FakeTidb,
+    clouds: Clouds,
     setups: Vec<Setup>,
-    logs: tempfile::TempDir,
 }
 
 impl Rig {
     fn new(members: usize) -> Rig {
-        let logs = tempfile::tempdir().unwrap();
-        let (moto, net) = seeded(Some(&logs.path().join("moto.log")));
-        let world = world_for(
-            &net,
-            "{serviceCreate: 0s, accept: 1s, activate: 1s, privateDns: 1s, delete: 1s}",
-            "timeScale: 10\n",
-        );
-        let fake = FakeTidb::start(
-            &world,
-            Options {
-                public_key: PUBLIC.into(),
-                private_key: Secret::new(PRIVATE),
-                algorithm: Algorithm::Sha256,
-                requests_per_minute: 6000,
-                window: Duration::from_secs(60),
-                faults: Faults::default(),
-            },
-        );
-        let config = format!(
-            "cloud: {{tidbCloud: real, aws: real}}\naws: {{endpointUrl: \"{moto}\", rateLimits: {{mutatingPerSecond: 20, mutatingBurst: 40}}}}\ntidbCloud: {{apiUrl: \"{fake}\", publicKey: {PUBLIC}, privateKeyFile: ./key.txt}}\nleaderElection:\n  dynamodb: {{table: {TABLE}, region: us-east-1, endpointUrl: \"{moto}\"}}\n  leaseDuration: 3s\n  renewEvery: 1s\n",
-            moto = moto.url,
-            fake = fake.url()
-        );
-        let setups = (0..members)
-            .map(|_| {
-                let setup = Setup::new(&world, &config);
-                let key = setup.path("key.txt");
-                std::fs::write(&key, format!("{PRIVATE}\n")).unwrap();
-                std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                    .unwrap();
-                setup
-            })
-            .collect();
-        Rig {
-            moto,
-            net,
-            fake,
-            setups,
-            logs,
-        }
+        let clouds = Clouds::start();
+        let election = clouds.leader_election(TABLE);
+        let setups = (0..members).map(|_| clouds.setup(&election)).collect();
+        Rig { clouds, setups }
     }
 
     /// The same endpoint files in every member's checkout: `NAME.yaml`, one document each, all
     /// in one VPC without private DNS (so they may share it).
     fn write(&self, names: &[&str]) {
         for name in names {
-            let doc = format!(
-                "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n  privateDns: false\n",
-                self.net.vpc, self.net.subnets[1].0
-            );
+            let doc = self.clouds.document(name);
             for s in &self.setups {
                 s.write(&format!("{name}.yaml"), &doc);
             }
         }
     }
 
-    fn moto_log(&self) -> PathBuf {
-        self.logs.path().join("moto.log")
-    }
-
     fn requests(&self) -> Vec<Request> {
-        requests(&self.moto_log())
-    }
-
-    /// Every VPC endpoint moto has, in any state: (ID, state, tags).
-    fn endpoints(&self) -> Vec<(String, String, BTreeMap<String, String>)> {
-        runtime().block_on(async {
-            let sdk = self.moto.sdk().await;
-            let out = sdk.describe_vpc_endpoints().send().await.unwrap();
-            out.vpc_endpoints()
-                .iter()
-                .map(|e| {
-                    let tags = e
-                        .tags()
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.key().unwrap_or_default().to_string(),
-                                t.value().unwrap_or_default().to_string(),
-                            )
-                        })
-                        .collect();
-                    (
-                        e.vpc_endpoint_id().unwrap().to_string(),
-                        e.state()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        tags,
-                    )
-                })
-                .collect()
-        })
+        self.clouds.requests()
     }
 
     /// The endpoints not deleted (or being deleted): ID -> tags.
     fn live(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        self.endpoints()
+        self.clouds
+            .live_endpoints()
             .into_iter()
-            .filter(|(_, state, _)| !matches!(state.as_str(), "deleted" | "deleting"))
-            .map(|(id, _, tags)| (id, tags))
+            .map(|(id, tags)| (id, tags.into_iter().collect()))
             .collect()
     }
 
@@ -483,21 +369,21 @@ impl Rig {
 
     /// TiDB Cloud's connections not being deleted: (connection ID, VPC endpoint ID).
     fn connections(&self) -> Vec<(String, String)> {
-        let mut live: Vec<(String, String)> = self
-            .fake
-            .sim
-            .all_connections()
-            .into_iter()
-            .filter(|c| c.state != ConnectionState::Deleting)
-            .map(|c| (c.id, c.endpoint_id))
-            .collect();
-        live.sort();
-        live
+        self.clouds.live_connections()
+    }
+
+    /// The live endpoints are those of `before` (ID -> tags), each with our tags as they were.
+    fn tags_restored(&self, before: &BTreeMap<String, BTreeMap<String, String>>) -> bool {
+        let live = self.live();
+        live.keys().eq(before.keys())
+            && live
+                .iter()
+                .all(|(id, tags)| ours(tags) == ours(&before[id]))
     }
 
     /// The group's ledger, read from DynamoDB.
     fn ledger(&self) -> BTreeMap<String, Entry> {
-        runtime().block_on(load(&self.moto.url, OWNER))
+        runtime().block_on(load(&self.clouds.moto.url, OWNER))
     }
 
     /// Every document Active in `setup`'s status, with exactly one live endpoint and one live
@@ -554,12 +440,26 @@ impl Rig {
             let logs: Vec<String> = daemons.iter().map(|d| d.log()).collect();
             panic!(
                 "timed out after {CONVERGE:?} waiting for {what}\nmoto: {:?}\nconnections: {:?}\nledger: {:?}\ndaemons said:\n{}",
-                self.endpoints(),
+                self.clouds.endpoints(),
                 self.connections(),
                 self.ledger(),
                 logs.join("\n-----\n")
             );
         }
+    }
+
+    /// `start_pair` on `names` (written first), and every document Active on member 0 with
+    /// the ledger in DynamoDB naming its endpoint and connection.
+    fn start_pair_recorded(&self, names: &[&str]) -> (Daemon, Daemon, String, String) {
+        self.write(names);
+        let (a, b, ha, hb) = self.start_pair();
+        self.settle(&[&a, &b], "every document Active", || {
+            self.converged(&self.setups[0], names)
+        });
+        self.settle(&[&a, &b], "the ledger complete in DynamoDB", || {
+            self.ledger_matches(names)
+        });
+        (a, b, ha, hb)
     }
 
     /// Member 0 leads, member 1 stands by: both started, their roles and identities known.
@@ -575,46 +475,6 @@ impl Rig {
         let (ha, hb) = (holder_of(&a), holder_of(&b));
         (a, b, ha, hb)
     }
-
-    /// `privatelinkd state ARGS --config FILE` of member `i` (no daemon needs to run).
-    fn state(&self, i: usize, args: &[&str]) -> Output {
-        privatelinkd_command()
-            .arg("state")
-            .args(args)
-            .arg("--config")
-            .arg(self.setups[i].config())
-            .current_dir(self.setups[i].dir.path())
-            .output()
-            .unwrap()
-    }
-
-    fn state_ok(&self, i: usize, args: &[&str]) -> String {
-        let out = self.state(i, args);
-        assert!(
-            out.status.success(),
-            "state {args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-/// The holder a daemon competes as (from its log).
-fn holder_of(d: &Daemon) -> String {
-    let mut found = None;
-    wait_for(
-        "the daemon's holder identity",
-        Duration::from_secs(30),
-        || {
-            found = d.log().lines().find_map(|l| {
-                let (_, rest) = l.split_once("holder=")?;
-                Some(rest.split_whitespace().next()?.to_string())
-            });
-            found.is_some()
-        },
-    );
-    found.unwrap()
 }
 
 /// Our tags (`privatelinkd.io/...`) of an endpoint.
@@ -623,6 +483,15 @@ fn ours(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .filter(|(k, _)| k.starts_with(ownership::PREFIX))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Takes our tags off endpoint `id` (whose tags are `tags`), as a tag-cleanup script would.
+async fn strip_ours(sdk: &aws_sdk_ec2::Client, id: &str, tags: &BTreeMap<String, String>) {
+    let mut delete = sdk.delete_tags().resources(id);
+    for key in ours(tags).keys() {
+        delete = delete.tags(aws_sdk_ec2::types::Tag::builder().key(key).build());
+    }
+    delete.send().await.unwrap();
 }
 
 fn kill_nine(d: Daemon) {
@@ -636,16 +505,9 @@ fn ledger_group_an_endpoint_deleted_during_a_failover_has_its_connection_cleaned
  {
     let rig = Rig::new(2);
     let names = ["ep-00", "ep-01", "ep-02", "ep-03"];
-    rig.write(&names);
-    let (a, b, _a_holder, b_holder) = rig.start_pair();
-    rig.settle(&[&a, &b], "four documents Active", || {
-        rig.converged(&rig.setups[0], &names)
-    });
-    // What the old leader leaves behind: the ledger in DynamoDB names every endpoint and
-    // connection.
-    rig.settle(&[&a, &b], "the ledger complete in DynamoDB", || {
-        rig.ledger_matches(&names)
-    });
+    // What the old leader leaves behind: every document Active, and the ledger in DynamoDB
+    // naming every endpoint and connection.
+    let (a, b, _a_holder, b_holder) = rig.start_pair_recorded(&names);
     assert_eq!(count(&rig.requests(), "CreateVpcEndpoint"), names.len());
     let victim = rig.live_by_name()["ep-01"][0].clone();
     let (old_connection, _) = rig
@@ -658,19 +520,12 @@ fn ledger_group_an_endpoint_deleted_during_a_failover_has_its_connection_cleaned
         .into_iter()
         .filter(|(n, _)| n != "ep-01")
         .collect();
-    let tidb_before = rig.fake.fake.requests().len();
+    let tidb_before = rig.clouds.fake.fake.requests().len();
 
     // kill -9 the leader; a person deletes ep-01's endpoint in the console, by ID, before the
     // standby takes over (the lease is 3 s; the standby never listed the endpoint).
     kill_nine(a);
-    runtime().block_on(async {
-        let sdk = rig.moto.sdk().await;
-        sdk.delete_vpc_endpoints()
-            .vpc_endpoint_ids(&victim)
-            .send()
-            .await
-            .unwrap();
-    });
+    rig.clouds.delete_endpoint_by_hand(&victim);
     assert_eq!(
         b.metric("privatelinkd_leader"),
         Some(0.0),
@@ -704,7 +559,7 @@ fn ledger_group_an_endpoint_deleted_during_a_failover_has_its_connection_cleaned
 
     // TiDB Cloud: exactly one change after the failover besides the new registration: the
     // old connection's deletion, by the new leader.
-    let after: Vec<_> = rig.fake.fake.requests()[tidb_before..]
+    let after: Vec<_> = rig.clouds.fake.fake.requests()[tidb_before..]
         .iter()
         .filter(|r| r.method != "GET")
         .map(|r| (r.method.clone(), r.path.clone(), r.user_agent.clone()))
@@ -734,7 +589,7 @@ fn ledger_group_an_endpoint_deleted_during_a_failover_has_its_connection_cleaned
         first_read.is_some() && first_read < first_mutation,
         "the ledger read before the first create: {by_b:?}"
     );
-    let all = rig.endpoints();
+    let all = rig.clouds.endpoints();
     assert_eq!(all.len(), names.len() + 1, "{all:?}");
     // One CreateVpcEndpoint per document, and ep-01's re-creation: its first create's
     // ClientToken again (EC2 answers it with the deleted endpoint, and a new token is derived
@@ -762,30 +617,19 @@ fn ledger_group_owner_tags_stripped_during_a_failover_are_restored_by_the_new_le
  {
     let rig = Rig::new(2);
     let names = ["ep-00", "ep-01", "ep-02"];
-    rig.write(&names);
-    let (a, b, a_holder, b_holder) = rig.start_pair();
-    rig.settle(&[&a, &b], "three documents Active", || {
-        rig.converged(&rig.setups[0], &names)
-    });
-    rig.settle(&[&a, &b], "the ledger complete in DynamoDB", || {
-        rig.ledger_matches(&names)
-    });
+    let (a, b, a_holder, b_holder) = rig.start_pair_recorded(&names);
     let before = rig.live();
     assert!(before.values().all(|t| ours(t).len() >= 3), "{before:?}");
     let connections = rig.connections();
-    let tidb_before = rig.fake.fake.requests().len();
+    let tidb_before = rig.clouds.fake.fake.requests().len();
 
     // The leader is frozen (so it cannot see the change and undo it itself), a tag-cleanup
     // script takes every privatelinkd.io/* tag off every endpoint, and the leader is killed.
     a.signal("STOP");
     runtime().block_on(async {
-        let sdk = rig.moto.sdk().await;
+        let sdk = rig.clouds.moto.sdk().await;
         for (id, tags) in &before {
-            let mut delete = sdk.delete_tags().resources(id);
-            for key in ours(tags).keys() {
-                delete = delete.tags(aws_sdk_ec2::types::Tag::builder().key(key).build());
-            }
-            delete.send().await.unwrap();
+            strip_ours(&sdk, id, tags).await;
         }
     });
     assert!(rig.live().values().all(|t| ours(t).is_empty()));
@@ -796,13 +640,7 @@ fn ledger_group_owner_tags_stripped_during_a_failover_are_restored_by_the_new_le
     wait_for("the standby leads", Duration::from_secs(30), || {
         b.metric("privatelinkd_leader") == Some(1.0)
     });
-    rig.settle(&[&b], "the tags restored", || {
-        let live = rig.live();
-        live.keys().eq(before.keys())
-            && live
-                .iter()
-                .all(|(id, tags)| ours(tags) == ours(&before[id]))
-    });
+    rig.settle(&[&b], "the tags restored", || rig.tags_restored(&before));
     rig.settle(&[&b], "every document Active on the new leader", || {
         rig.converged(&rig.setups[1], &names)
     });
@@ -827,7 +665,7 @@ fn ledger_group_owner_tags_stripped_during_a_failover_are_restored_by_the_new_le
         BTreeSet::from([Some(b_holder.clone())]),
         "the new leader restored them (not {a_holder})"
     );
-    let tidb_changes: Vec<_> = rig.fake.fake.requests()[tidb_before..]
+    let tidb_changes: Vec<_> = rig.clouds.fake.fake.requests()[tidb_before..]
         .iter()
         .filter(|r| r.method != "GET")
         .map(|r| format!("{} {}", r.method, r.path))
@@ -842,14 +680,7 @@ fn ledger_group_owner_tags_stripped_during_a_failover_are_restored_by_the_new_le
 #[test]
 fn ledger_group_a_daemon_that_leads_again_reads_what_the_other_leader_wrote_meanwhile() {
     let rig = Rig::new(2);
-    rig.write(&["ep-00", "ep-01"]);
-    let (a, b, a_holder, b_holder) = rig.start_pair();
-    rig.settle(&[&a, &b], "two documents Active", || {
-        rig.converged(&rig.setups[0], &["ep-00", "ep-01"])
-    });
-    rig.settle(&[&a, &b], "the ledger complete in DynamoDB", || {
-        rig.ledger_matches(&["ep-00", "ep-01"])
-    });
+    let (a, b, a_holder, b_holder) = rig.start_pair_recorded(&["ep-00", "ep-01"]);
 
     // A is frozen past its lease: B leads. A, thawed, finds the lease taken and stands by,
     // with the ledger it read when it led still in memory (read less than 5 minutes ago, so
@@ -891,12 +722,8 @@ fn ledger_group_a_daemon_that_leads_again_reads_what_the_other_leader_wrote_mean
     );
     b.signal("STOP");
     runtime().block_on(async {
-        let sdk = rig.moto.sdk().await;
-        let mut delete = sdk.delete_tags().resources(&made_by_b);
-        for key in ours(&before[&made_by_b]).keys() {
-            delete = delete.tags(aws_sdk_ec2::types::Tag::builder().key(key).build());
-        }
-        delete.send().await.unwrap();
+        let sdk = rig.clouds.moto.sdk().await;
+        strip_ours(&sdk, &made_by_b, &before[&made_by_b]).await;
     });
     let log_at_strip = rig.requests().len();
     kill_nine(b);
@@ -907,11 +734,7 @@ fn ledger_group_a_daemon_that_leads_again_reads_what_the_other_leader_wrote_mean
         a.metric("privatelinkd_leader") == Some(1.0)
     });
     rig.settle(&[&a], "ep-02's tags restored by a", || {
-        let live = rig.live();
-        live.keys().eq(before.keys())
-            && live
-                .iter()
-                .all(|(id, tags)| ours(tags) == ours(&before[id]))
+        rig.tags_restored(&before)
     });
     rig.settle(&[&a], "every document Active on a", || {
         rig.converged(&rig.setups[0], &names)
@@ -956,7 +779,7 @@ fn ledger_group_state_list_with_the_group_config_reads_the_ledger_in_dynamodb() 
     // `state list --output json`, from the standby's config (its stateDir holds no ledger):
     // every document with the endpoint moto has and the connection TiDB Cloud has.
     let matches = || {
-        let out = rig.state(1, &["list", "--output", "json"]);
+        let out = rig.setups[1].state(&["list", "--output", "json"]);
         if !out.status.success() {
             return false;
         }
@@ -987,7 +810,7 @@ fn ledger_group_state_list_with_the_group_config_reads_the_ledger_in_dynamodb() 
 
     // The text form: a header and one line per document, from either member's config.
     for member in [0, 1] {
-        let text = rig.state_ok(member, &["list"]);
+        let text = rig.setups[member].state_ok(&["list"]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "NAME\tENDPOINTS\tCONNECTIONS\tFILE", "{text}");
         assert_eq!(lines.len(), names.len() + 1, "{text}");
@@ -1003,11 +826,11 @@ fn ledger_group_state_list_with_the_group_config_reads_the_ledger_in_dynamodb() 
             );
         }
     }
-    let shown = rig.state_ok(1, &["show", "ep-03"]);
+    let shown = rig.setups[1].state_ok(&["show", "ep-03"]);
     assert!(shown.contains(&live["ep-03"][0]), "{shown}");
     // Reading the ledger takes nothing from the lease.
     let lease = runtime().block_on(async {
-        let store = Store::connect(&store_config(&rig.moto.url, "lease-reader")).await;
+        let store = Store::connect(&store_config(&rig.clouds.moto.url, "lease-reader")).await;
         store.read(OWNER).await.unwrap().unwrap()
     });
     assert_eq!(lease.holder, a_holder);
@@ -1024,31 +847,20 @@ fn ledger_group_a_new_leader_that_cannot_read_the_ledger_acts_on_nothing_until_i
         s.edit_config(|c| c.replace("interval: 60s", "interval: 5s"));
     }
     let names = ["ep-00", "ep-01", "ep-02"];
-    rig.write(&names);
-    let (a, b, _, b_holder) = rig.start_pair();
-    rig.settle(&[&a, &b], "three documents Active", || {
-        rig.converged(&rig.setups[0], &names)
-    });
-    rig.settle(&[&a, &b], "the ledger complete in DynamoDB", || {
-        rig.ledger_matches(&names)
-    });
+    let (a, b, _, b_holder) = rig.start_pair_recorded(&names);
     let before = rig.live();
     let connections = rig.connections();
-    let tidb_before = rig.fake.fake.requests().len();
+    let tidb_before = rig.clouds.fake.fake.requests().len();
 
     // The leader frozen, every owner tag stripped, one attribute of a ledger item made
     // unreadable (a number where an entry's JSON belongs), the leader killed.
     a.signal("STOP");
     let items = runtime().block_on(async {
-        let sdk = rig.moto.sdk().await;
+        let sdk = rig.clouds.moto.sdk().await;
         for (id, tags) in &before {
-            let mut delete = sdk.delete_tags().resources(id);
-            for key in ours(tags).keys() {
-                delete = delete.tags(aws_sdk_ec2::types::Tag::builder().key(key).build());
-            }
-            delete.send().await.unwrap();
+            strip_ours(&sdk, id, tags).await;
         }
-        let store = Store::connect(&store_config(&rig.moto.url, "a-person")).await;
+        let store = Store::connect(&store_config(&rig.clouds.moto.url, "a-person")).await;
         let (client, _) = store.client();
         client
             .update_item()
@@ -1091,30 +903,24 @@ fn ledger_group_a_new_leader_that_cannot_read_the_ledger_acts_on_nothing_until_i
     assert!(rig.live().values().all(|t| ours(t).is_empty()));
     assert_eq!(rig.connections(), connections);
     assert!(
-        rig.fake.fake.requests()[tidb_before..]
+        rig.clouds.fake.fake.requests()[tidb_before..]
             .iter()
             .all(|r| r.method == "GET")
     );
     let now = runtime().block_on(async {
-        let store = Store::connect(&store_config(&rig.moto.url, "a-person")).await;
+        let store = Store::connect(&store_config(&rig.clouds.moto.url, "a-person")).await;
         ledger_items(store.client().0).await
     });
     assert_eq!(now, items, "the ledger items are untouched");
 
     // `state list` says which entry it cannot read; `state forget` removes it, and the new
     // leader, reading the ledger at last, restores the tags on the same endpoints.
-    let out = rig.state(1, &["list"]);
+    let out = rig.setups[1].state(&["list"]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("broken"), "{said}");
-    rig.state_ok(1, &["forget", "broken"]);
-    rig.settle(&[&b], "the tags restored", || {
-        let live = rig.live();
-        live.keys().eq(before.keys())
-            && live
-                .iter()
-                .all(|(id, tags)| ours(tags) == ours(&before[id]))
-    });
+    rig.setups[1].state_ok(&["forget", "broken"]);
+    rig.settle(&[&b], "the tags restored", || rig.tags_restored(&before));
     rig.settle(&[&b], "every document Active on the new leader", || {
         rig.converged(&rig.setups[1], &names)
     });
@@ -1168,6 +974,15 @@ const OPERATIONS: [(&str, &[&str]); 17] = [
     ("Put::builder()", &["PutItem"]),
 ];
 
+/// A policy statement's `Resource` or `Action`: one string or a list of them.
+fn strings(value: &serde_json::Value) -> Vec<&str> {
+    match value {
+        serde_json::Value::String(s) => vec![s.as_str()],
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[test]
 fn ledger_group_the_iam_policy_allows_every_dynamodb_call_of_the_lease_and_the_ledger() {
     let policy: serde_json::Value =
@@ -1175,16 +990,8 @@ fn ledger_group_the_iam_policy_allows_every_dynamodb_call_of_the_lease_and_the_l
             .unwrap();
     let mut allowed = BTreeSet::new();
     for statement in policy["Statement"].as_array().unwrap() {
-        let resources: Vec<&str> = match &statement["Resource"] {
-            serde_json::Value::String(s) => vec![s.as_str()],
-            serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
-            _ => Vec::new(),
-        };
-        let actions: Vec<&str> = match &statement["Action"] {
-            serde_json::Value::String(s) => vec![s.as_str()],
-            serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
-            _ => Vec::new(),
-        };
+        let resources = strings(&statement["Resource"]);
+        let actions = strings(&statement["Action"]);
         if statement["Effect"] == "Allow"
             && resources
                 .iter()

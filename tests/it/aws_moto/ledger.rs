@@ -5,68 +5,26 @@
 //! simulated cloud (`engine::identity`), proven here through aws-sdk-ec2, reqwest, SQLite on
 //! disk and moto's own request log.
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
-use fake_tidbcloud::{Algorithm, Faults, Options};
-use privatelinkd::cloud::ConnectionState;
 use privatelinkd::plan::ownership;
-use privatelinkd::secret::Secret;
 
-use crate::common::moto::{Moto, Network, seeded, world_for};
+use crate::common::moto::MUTATING;
+use crate::common::real::Clouds;
 use crate::common::*;
 
-const PUBLIC: &str = "PUBKEY01";
-const PRIVATE: &str = "private-key-never-shown";
-
-/// The EC2 calls that change something (`DescribeVpcEndpoints` and the like do not).
-const MUTATING: [&str; 5] = [
-    "CreateVpcEndpoint",
-    "ModifyVpcEndpoint",
-    "DeleteVpcEndpoints",
-    "CreateTags",
-    "DeleteTags",
-];
-
-/// moto (with its request log), the fake TiDB Cloud server and one daemon set-up using both.
+/// The clouds (moto with its request log, the fake TiDB Cloud server) and one daemon set-up
+/// using both.
 struct Rig {
-    moto: Moto,
-    net: Network,
-    fake: FakeTidb,
+    clouds: Clouds,
     setup: Setup,
-    /// Holds moto's request log.
-    logs: tempfile::TempDir,
 }
 
 impl Rig {
     /// `interval`: how often a settled endpoint is looked at again.
     fn new(interval: &str) -> Rig {
-        let logs = tempfile::tempdir().unwrap();
-        let (moto, net) = seeded(Some(&logs.path().join("moto.log")));
-        let world = world_for(
-            &net,
-            "{serviceCreate: 0s, accept: 1s, activate: 1s, privateDns: 1s, delete: 1s}",
-            "timeScale: 10\n",
-        );
-        let fake = FakeTidb::start(
-            &world,
-            Options {
-                public_key: PUBLIC.into(),
-                private_key: Secret::new(PRIVATE),
-                algorithm: Algorithm::Sha256,
-                requests_per_minute: 6000,
-                window: Duration::from_secs(60),
-                faults: Faults::default(),
-            },
-        );
-        // (moto is not EC2: its creates need not wait for EC2's 0.3 per second.)
-        let config = format!(
-            "cloud: {{tidbCloud: real, aws: real}}\naws: {{endpointUrl: \"{moto}\", rateLimits: {{mutatingPerSecond: 20, mutatingBurst: 40}}}}\ntidbCloud: {{apiUrl: \"{fake}\", publicKey: {PUBLIC}, privateKeyFile: ./key.txt}}\n",
-            moto = moto.url,
-            fake = fake.url()
-        );
-        let setup = Setup::new(&world, &config);
+        let clouds = Clouds::start();
+        let setup = clouds.setup("");
         setup.edit_config(|c| c.replace("interval: 60s", &format!("interval: {interval}")));
         // settleInterval is also the apply window, which today cuts calls already sent: at
         // the harness's 100 ms, a loaded host sees a registration cut after TiDB Cloud made
@@ -75,45 +33,25 @@ impl Rig {
         // are reported against `reconcile/apply.rs`; these tests are about the ledger, so the
         // window leaves room for a loaded moto.
         setup.edit_config(|c| c.replace("settleInterval: 100ms", "settleInterval: 2s"));
-        let key = setup.path("key.txt");
-        std::fs::write(&key, format!("{PRIVATE}\n")).unwrap();
-        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
-        Rig {
-            moto,
-            net,
-            fake,
-            setup,
-            logs,
-        }
+        Rig { clouds, setup }
     }
 
     /// Endpoint files `<name>.yaml`, one document each, all in one VPC (no private DNS, so
     /// several may share the VPC and the service).
     fn write(&self, names: &[&str]) {
         for name in names {
-            let doc = format!(
-                "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"{CLUSTER}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [{}]\n  privateDns: false\n",
-                self.net.vpc, self.net.subnets[1].0
-            );
-            self.setup.write(&format!("{name}.yaml"), &doc);
+            self.setup
+                .write(&format!("{name}.yaml"), &self.clouds.document(name));
         }
-    }
-
-    fn moto_log(&self) -> PathBuf {
-        self.logs.path().join("moto.log")
     }
 
     /// The EC2 actions moto served, in order (every client's: the daemon's and this test's).
     fn ec2_actions(&self) -> Vec<String> {
-        std::fs::read_to_string(self.moto_log())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let mut parts = l.splitn(4, ' ');
-                let _at = parts.next()?;
-                (parts.next()? == "ec2").then(|| parts.next().map(String::from))?
-            })
+        self.clouds
+            .requests()
+            .into_iter()
+            .filter(|r| r.service == "ec2")
+            .map(|r| r.action)
             .collect()
     }
 
@@ -130,35 +68,10 @@ impl Rig {
             .collect()
     }
 
-    /// Every VPC endpoint moto has that is not deleted (or being deleted), tagged or not:
-    /// (ID, its tags).
-    fn live_endpoints(&self) -> Vec<(String, Vec<(String, String)>)> {
-        runtime().block_on(async {
-            let sdk = self.moto.sdk().await;
-            let out = sdk.describe_vpc_endpoints().send().await.unwrap();
-            out.vpc_endpoints()
-                .iter()
-                .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "deleting")))
-                .map(|e| {
-                    let tags = e
-                        .tags()
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.key().unwrap_or_default().to_string(),
-                                t.value().unwrap_or_default().to_string(),
-                            )
-                        })
-                        .collect();
-                    (e.vpc_endpoint_id().unwrap().to_string(), tags)
-                })
-                .collect()
-        })
-    }
-
     /// The live endpoints' IDs, sorted.
     fn live_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
+            .clouds
             .live_endpoints()
             .into_iter()
             .map(|(id, _)| id)
@@ -167,28 +80,35 @@ impl Rig {
         ids
     }
 
-    /// TiDB Cloud's connections that are not being deleted: (connection ID, VPC endpoint ID).
-    fn live_connections(&self) -> Vec<(String, String)> {
-        let mut live: Vec<(String, String)> = self
-            .fake
-            .sim
-            .all_connections()
-            .into_iter()
-            .filter(|c| c.state != ConnectionState::Deleting)
-            .map(|c| (c.id, c.endpoint_id))
-            .collect();
-        live.sort();
-        live
+    /// Our tags of each live endpoint, in moto's order.
+    fn our_tags(&self) -> Vec<Vec<(String, String)>> {
+        self.clouds
+            .live_endpoints()
+            .iter()
+            .map(|(_, tags)| ours(tags).into_iter().cloned().collect())
+            .collect()
     }
 
     /// Requests to the fake TiDB Cloud server that change something.
     fn tidb_mutations(&self) -> usize {
-        self.fake
+        self.clouds
+            .fake
             .fake
             .requests()
             .iter()
             .filter(|r| r.method != "GET")
             .count()
+    }
+
+    /// Every request to the fake TiDB Cloud server: `METHOD PATH`.
+    fn tidb_calls(&self) -> Vec<String> {
+        self.clouds
+            .fake
+            .fake
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
     }
 
     /// Every document Active, with exactly one live VPC endpoint and one live connection each
@@ -198,7 +118,7 @@ impl Rig {
             .iter()
             .all(|n| self.setup.phase(n, n).as_deref() == Some("Active"))
             && self.live_ids().len() == names.len()
-            && self.live_connections().len() == names.len()
+            && self.clouds.live_connections().len() == names.len()
     }
 
     /// Waits (bounded) for `check`, failing with the daemon's log.
@@ -206,47 +126,32 @@ impl Rig {
         if !eventually(limit, check) {
             panic!(
                 "timed out after {limit:?} waiting for {what}\nmoto: {:?}\nconnections: {:?}\nEC2 calls: {:?}\nTiDB Cloud calls: {:?}\nthe daemon said\n{}",
-                self.live_endpoints(),
-                self.live_connections(),
+                self.clouds.live_endpoints(),
+                self.clouds.live_connections(),
                 self.ec2_actions(),
-                self.fake
-                    .fake
-                    .requests()
-                    .iter()
-                    .map(|r| format!("{} {}", r.method, r.path))
-                    .collect::<Vec<_>>(),
+                self.tidb_calls(),
                 daemon.log()
             );
         }
     }
 
-    /// `privatelinkd state ARGS --config FILE`, beside whatever daemon runs.
-    fn state(&self, args: &[&str]) -> Output {
-        privatelinkd_command()
-            .arg("state")
-            .args(args)
-            .arg("--config")
-            .arg(self.setup.config())
-            .current_dir(self.setup.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    /// `state ARGS`, which must succeed: its standard output.
-    fn state_ok(&self, args: &[&str]) -> String {
-        let out = self.state(args);
-        assert!(
-            out.status.success(),
-            "state {args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+    /// Writes `names`, starts a daemon and waits until every document is Active and the
+    /// ledger records its one endpoint.
+    fn start_recorded(&self, names: &[&str]) -> Daemon {
+        self.write(names);
+        let daemon = Daemon::start(&self.setup, &[]);
+        self.settle(&daemon, "every document Active", CONVERGE, || {
+            self.converged(names)
+        });
+        self.settle(&daemon, "every document in the ledger", CONVERGE, || {
+            names.iter().all(|n| self.ledger_endpoints(n).len() == 1)
+        });
+        daemon
     }
 
     /// The ledger's entries as `state list --output json` prints them.
     fn ledger(&self) -> serde_json::Map<String, serde_json::Value> {
-        let text = self.state_ok(&["list", "--output", "json"]);
+        let text = self.setup.state_ok(&["list", "--output", "json"]);
         match serde_json::from_str(&text).unwrap() {
             serde_json::Value::Object(map) => map,
             other => panic!("state list --output json printed {other}"),
@@ -284,11 +189,7 @@ fn owner_tags_stripped_by_hand_come_back_on_the_same_endpoints_and_nothing_is_cr
         rig.converged(&names)
     });
     let before = rig.live_ids();
-    let tagged_before: Vec<Vec<(String, String)>> = rig
-        .live_endpoints()
-        .iter()
-        .map(|(_, tags)| ours(tags).into_iter().cloned().collect())
-        .collect();
+    let tagged_before = rig.our_tags();
     assert!(
         tagged_before.iter().all(|t| t.len() >= 3),
         "{tagged_before:?}"
@@ -297,9 +198,9 @@ fn owner_tags_stripped_by_hand_come_back_on_the_same_endpoints_and_nothing_is_cr
     assert_eq!(creates, 3);
 
     // A tag-cleanup script takes every privatelinkd.io/* tag off every endpoint of ours.
-    let owned = rig.live_endpoints();
+    let owned = rig.clouds.live_endpoints();
     runtime().block_on(async {
-        let sdk = rig.moto.sdk().await;
+        let sdk = rig.clouds.moto.sdk().await;
         for (id, tags) in owned {
             let mut delete = sdk.delete_tags().resources(&id);
             for (key, _) in ours(&tags) {
@@ -309,7 +210,8 @@ fn owner_tags_stripped_by_hand_come_back_on_the_same_endpoints_and_nothing_is_cr
         }
     });
     assert!(
-        rig.live_endpoints()
+        rig.clouds
+            .live_endpoints()
             .iter()
             .all(|(_, tags)| ours(tags).is_empty()),
         "the tags are gone from moto"
@@ -317,22 +219,19 @@ fn owner_tags_stripped_by_hand_come_back_on_the_same_endpoints_and_nothing_is_cr
 
     // The ledger knows them by ID: the tags come back, as they were.
     rig.settle(&daemon, "the owner tags restored", CONVERGE, || {
-        rig.live_endpoints()
+        rig.clouds
+            .live_endpoints()
             .iter()
             .all(|(_, tags)| ours(tags).len() >= 3)
     });
-    let tagged_after: Vec<Vec<(String, String)>> = rig
-        .live_endpoints()
-        .iter()
-        .map(|(_, tags)| ours(tags).into_iter().cloned().collect())
-        .collect();
+    let tagged_after = rig.our_tags();
     assert_eq!(
         tagged_after, tagged_before,
         "the same tags, on the same endpoints"
     );
     // A few more passes: still nothing created, the same endpoints, one connection each.
     std::thread::sleep(Duration::from_secs(5));
-    assert!(rig.converged(&names), "{:?}", rig.live_endpoints());
+    assert!(rig.converged(&names), "{:?}", rig.clouds.live_endpoints());
     assert_eq!(rig.live_ids(), before, "the same endpoint IDs");
     assert_eq!(
         rig.count("CreateVpcEndpoint"),
@@ -356,21 +255,14 @@ fn an_endpoint_deleted_while_the_daemon_was_stopped_has_its_connection_deleted_a
         rig.converged(&["orders"])
     });
     let old = rig.live_ids().remove(0);
-    let (old_connection, endpoint) = rig.live_connections().remove(0);
+    let (old_connection, endpoint) = rig.clouds.live_connections().remove(0);
     assert_eq!(endpoint, old);
     assert_eq!(daemon.stop(), Some(0));
 
     // While no daemon runs, someone deletes the VPC endpoint in the console.
-    runtime().block_on(async {
-        let sdk = rig.moto.sdk().await;
-        sdk.delete_vpc_endpoints()
-            .vpc_endpoint_ids(&old)
-            .send()
-            .await
-            .unwrap();
-    });
+    rig.clouds.delete_endpoint_by_hand(&old);
     assert!(rig.live_ids().is_empty());
-    let tidb_before = rig.fake.fake.requests().len();
+    let tidb_before = rig.clouds.fake.fake.requests().len();
     let creates_before = rig.count("CreateVpcEndpoint");
 
     // The same stateDir: the ledger knows `old` was orders'.
@@ -385,12 +277,13 @@ fn an_endpoint_deleted_while_the_daemon_was_stopped_has_its_connection_deleted_a
                 && live[0] != old
                 && rig.converged(&["orders"])
                 && rig
+                    .clouds
                     .live_connections()
                     .iter()
                     .all(|(c, e)| *c != old_connection && *e == live[0])
         },
     );
-    let deleted: Vec<_> = rig.fake.fake.requests()[tidb_before..]
+    let deleted: Vec<_> = rig.clouds.fake.fake.requests()[tidb_before..]
         .iter()
         .filter(|r| r.method == "DELETE")
         .map(|r| r.path.clone())
@@ -414,7 +307,7 @@ fn an_endpoint_deleted_while_the_daemon_was_stopped_has_its_connection_deleted_a
         "{first}"
     );
     // And nothing else changed in TiDB Cloud: the cleanup, and the new registration.
-    let mut mutations: Vec<&str> = rig.fake.fake.requests()[tidb_before..]
+    let mut mutations: Vec<&str> = rig.clouds.fake.fake.requests()[tidb_before..]
         .iter()
         .filter(|r| r.method != "GET")
         .map(|r| {
@@ -436,12 +329,7 @@ fn an_endpoint_deleted_while_the_daemon_was_stopped_has_its_connection_deleted_a
         2,
         "the re-creation: the old token, then a new one\nEC2 calls: {:?}\nTiDB Cloud calls: {:?}\n{log}",
         rig.ec2_actions(),
-        rig.fake
-            .fake
-            .requests()
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect::<Vec<_>>()
+        rig.tidb_calls()
     );
     // The ledger moved on: the new endpoint, the old one forgotten once its connection went.
     let new = rig.live_ids().remove(0);
@@ -462,6 +350,22 @@ struct Crash {
     after: usize,
     /// The document's ledger entry as the aborted process left it.
     left: serde_json::Value,
+}
+
+impl Crash {
+    /// The aborted process left the intent in the ledger (a ClientToken) and no endpoint.
+    fn assert_only_the_intent_left(&self) {
+        assert!(
+            self.left["creating"]["clientToken"].is_string(),
+            "{}",
+            self.left
+        );
+        assert!(
+            self.left
+                .get("endpoints")
+                .is_none_or(|e| e == &serde_json::json!([]))
+        );
+    }
 }
 
 /// One document; the daemon aborts at `moment` of its create; restarted without the hook, it
@@ -490,7 +394,7 @@ fn crash_at(moment: &str) -> Crash {
     std::thread::sleep(Duration::from_secs(3));
     let live = rig.live_ids();
     assert_eq!(live.len(), 1, "exactly one live VPC endpoint: {live:?}");
-    let connections = rig.live_connections();
+    let connections = rig.clouds.live_connections();
     assert_eq!(
         connections.len(),
         1,
@@ -500,7 +404,7 @@ fn crash_at(moment: &str) -> Crash {
         connections[0].1, live[0],
         "the connection registers that endpoint"
     );
-    let all = rig.fake.sim.all_connections();
+    let all = rig.clouds.fake.sim.all_connections();
     assert_eq!(
         all.len(),
         1,
@@ -527,17 +431,7 @@ fn killed_once_the_intent_is_written_the_restart_creates_exactly_one_endpoint() 
     // The intent is durable before the create is sent, and the process died in between: the
     // ledger holds the intent (a ClientToken, no endpoint) and no CreateVpcEndpoint reached
     // moto. The restarted daemon sends the one create.
-    assert!(
-        crash.left["creating"]["clientToken"].is_string(),
-        "{}",
-        crash.left
-    );
-    assert!(
-        crash
-            .left
-            .get("endpoints")
-            .is_none_or(|e| e == &serde_json::json!([]))
-    );
+    crash.assert_only_the_intent_left();
     assert_eq!((crash.before, crash.after), (0, 1));
 }
 
@@ -550,17 +444,7 @@ fn killed_when_the_create_is_answered_the_restart_finds_the_endpoint_and_creates
     // which now honours ClientToken as EC2 does, would have answered with the same endpoint:
     // still one endpoint, but `after` would be 1. 0 proves the tags, not the token, found
     // it, and that no second endpoint was even asked for.)
-    assert!(
-        crash.left["creating"]["clientToken"].is_string(),
-        "{}",
-        crash.left
-    );
-    assert!(
-        crash
-            .left
-            .get("endpoints")
-            .is_none_or(|e| e == &serde_json::json!([]))
-    );
+    crash.assert_only_the_intent_left();
     assert_eq!((crash.before, crash.after), (1, 0));
 }
 
@@ -582,14 +466,9 @@ fn killed_once_the_result_is_written_the_restart_creates_nothing() {
 fn a_corrupt_ledger_is_said_so_rebuilt_from_tags_and_nothing_is_deleted_or_created() {
     let rig = Rig::new("60s");
     let names = ["orders", "billing"];
-    rig.write(&names);
-    let daemon = Daemon::start(&rig.setup, &[]);
-    rig.settle(&daemon, "both Active", CONVERGE, || rig.converged(&names));
-    rig.settle(&daemon, "both in the ledger", CONVERGE, || {
-        names.iter().all(|n| rig.ledger_endpoints(n).len() == 1)
-    });
+    let daemon = rig.start_recorded(&names);
     let endpoints = rig.live_ids();
-    let connections = rig.live_connections();
+    let connections = rig.clouds.live_connections();
     let ledger_before = rig.ledger();
     assert_eq!(daemon.stop(), Some(0));
 
@@ -608,7 +487,10 @@ fn a_corrupt_ledger_is_said_so_rebuilt_from_tags_and_nothing_is_deleted_or_creat
     let daemon = Daemon::start(&rig.setup, &[]);
     daemon.wait_ready();
     rig.settle(&daemon, "the ledger rebuilt", CONVERGE, || {
-        rig.state(&["list", "--output", "json"]).status.success()
+        rig.setup
+            .state(&["list", "--output", "json"])
+            .status
+            .success()
             && names.iter().all(|n| rig.ledger_endpoints(n).len() == 1)
     });
     let log = daemon.log();
@@ -634,7 +516,7 @@ fn a_corrupt_ledger_is_said_so_rebuilt_from_tags_and_nothing_is_deleted_or_creat
     std::thread::sleep(Duration::from_secs(2));
     assert!(rig.converged(&names));
     assert_eq!(rig.live_ids(), endpoints);
-    assert_eq!(rig.live_connections(), connections);
+    assert_eq!(rig.clouds.live_connections(), connections);
     assert_eq!(
         rig.mutations_after(ec2_before),
         Vec::<String>::new(),
@@ -647,7 +529,7 @@ fn a_corrupt_ledger_is_said_so_rebuilt_from_tags_and_nothing_is_deleted_or_creat
     );
 
     // `state list` shows every document again, with its endpoint and connection.
-    let list = rig.state_ok(&["list"]);
+    let list = rig.setup.state_ok(&["list"]);
     for name in names {
         let before = &ledger_before[name];
         let endpoint = before["endpoints"][0]["id"].as_str().unwrap();
@@ -670,17 +552,12 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
     // the test asks for a pass.
     let rig = Rig::new("60s");
     let names = ["orders", "billing"];
-    rig.write(&names);
-    let daemon = Daemon::start(&rig.setup, &[]);
-    rig.settle(&daemon, "both Active", CONVERGE, || rig.converged(&names));
-    rig.settle(&daemon, "both in the ledger", CONVERGE, || {
-        names.iter().all(|n| rig.ledger_endpoints(n).len() == 1)
-    });
-    let connections = rig.live_connections();
+    let daemon = rig.start_recorded(&names);
+    let connections = rig.clouds.live_connections();
     let creates = rig.count("CreateVpcEndpoint");
 
     // list, text: a header, one line per document with its endpoint and connection.
-    let list = rig.state_ok(&["list"]);
+    let list = rig.setup.state_ok(&["list"]);
     let mut lines = list.lines();
     assert_eq!(
         lines.next(),
@@ -703,7 +580,7 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
     let (endpoint, connection) = (orders[1].to_string(), orders[2].to_string());
 
     // show, text and JSON.
-    let show = rig.state_ok(&["show", "orders"]);
+    let show = rig.setup.state_ok(&["show", "orders"]);
     assert!(show.starts_with("orders\n  file: orders.yaml\n"), "{show}");
     assert!(
         show.contains("account: default, region: us-east-1"),
@@ -721,7 +598,7 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
     );
     assert!(!show.contains("creating since"), "{show}");
     let json: serde_json::Value =
-        serde_json::from_str(&rig.state_ok(&["show", "orders", "--output", "json"])).unwrap();
+        serde_json::from_str(&rig.setup.state_ok(&["show", "orders", "--output", "json"])).unwrap();
     assert_eq!(json["file"], "orders.yaml");
     assert_eq!(json["scope"]["region"], "us-east-1");
     assert_eq!(json["endpoints"][0]["id"], endpoint.as_str());
@@ -733,7 +610,7 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
 
     // Nothing to show or forget for a name the ledger does not hold.
     for verb in ["show", "forget"] {
-        let out = rig.state(&[verb, "nobody"]);
+        let out = rig.setup.state(&[verb, "nobody"]);
         assert_eq!(out.status.code(), Some(2), "state {verb} nobody");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("the ledger holds nothing for nobody"), "{err}");
@@ -742,7 +619,7 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
     // forget: the entry goes, the cloud is untouched, and the command says the daemon will
     // find the still-tagged endpoint again.
     let ec2_before = rig.ec2_actions().len();
-    let forgot = rig.state_ok(&["forget", "orders"]);
+    let forgot = rig.setup.state_ok(&["forget", "orders"]);
     assert!(
         forgot.starts_with("forgot orders; the cloud is unchanged"),
         "{forgot}"
@@ -750,7 +627,7 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
     assert!(forgot.contains("again by its tags"), "{forgot}");
     assert!(!rig.ledger().contains_key("orders"), "{:?}", rig.ledger());
     assert!(rig.ledger().contains_key("billing"));
-    let out = rig.state(&["show", "orders"]);
+    let out = rig.setup.state(&["show", "orders"]);
     assert_eq!(out.status.code(), Some(2));
 
     // The next pass (brought on now by a file event, the same text written again, rather
@@ -763,12 +640,12 @@ fn state_list_show_and_forget_beside_the_running_daemon() {
         rig.ledger().contains_key("orders")
     });
     let json: serde_json::Value =
-        serde_json::from_str(&rig.state_ok(&["show", "orders", "--output", "json"])).unwrap();
+        serde_json::from_str(&rig.setup.state_ok(&["show", "orders", "--output", "json"])).unwrap();
     assert_eq!(json["endpoints"][0]["id"], endpoint.as_str(), "{json}");
     assert_eq!(json["endpoints"][0]["how"], "found", "{json}");
     assert_eq!(json["connections"][0]["id"], connection.as_str(), "{json}");
     assert!(rig.converged(&names));
-    assert_eq!(rig.live_connections(), connections);
+    assert_eq!(rig.clouds.live_connections(), connections);
     assert_eq!(rig.count("CreateVpcEndpoint"), creates, "nothing created");
     assert_eq!(
         rig.mutations_after(ec2_before),

@@ -1,7 +1,7 @@
 //! Shared test scaffolding, one definition each: worlds, endpoint files and daemon configs in
 //! temp directories (here), the daemon binary as a process (`daemon`), the fake TiDB Cloud
-//! server in this process (`fake_tidb`), moto_server for EC2 (`moto`), and the engine
-//! in-process on the simulated cloud (`sim`).
+//! server in this process (`fake_tidb`), moto_server for EC2 (`moto`), both for the daemon's
+//! real clients (`real`), and the engine in-process on the simulated cloud (`sim`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod fake_tidb;
 pub mod moto;
 pub mod proxy;
+pub mod real;
 pub mod sim;
 
 pub use daemon::*;
@@ -132,6 +133,30 @@ impl Setup {
 
     pub fn config(&self) -> PathBuf {
         self.path("privatelinkd.yaml")
+    }
+
+    /// `privatelinkd state ARGS --config FILE` on this set-up, beside whatever daemon runs.
+    pub fn state(&self, args: &[&str]) -> std::process::Output {
+        privatelinkd_command()
+            .arg("state")
+            .args(args)
+            .arg("--config")
+            .arg(self.config())
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// `state ARGS`, which must succeed: its standard output.
+    pub fn state_ok(&self, args: &[&str]) -> String {
+        let out = self.state(args);
+        assert!(
+            out.status.success(),
+            "state {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Rewrites the daemon config with `edit`.

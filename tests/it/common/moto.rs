@@ -1,5 +1,5 @@
-//! moto_server (EC2, DynamoDB) on loopback for the real AWS clients, and the network the tests
-//! seed in it.
+//! moto_server (EC2, DynamoDB) on loopback for the real AWS clients, its request log, and the
+//! network the tests seed in it.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -86,6 +86,53 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The EC2 calls that change something (`DescribeVpcEndpoints` and the like do not).
+pub const MUTATING: [&str; 5] = [
+    "CreateVpcEndpoint",
+    "ModifyVpcEndpoint",
+    "DeleteVpcEndpoints",
+    "CreateTags",
+    "DeleteTags",
+];
+
+/// One line of moto's request log: `MONOTONIC_NS SERVICE ACTION USER_AGENT`, with the AWS
+/// SDK's app name (a daemon's lease identity) taken out of the User-Agent.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// CLOCK_MONOTONIC, in nanoseconds (Python's `time.monotonic_ns`).
+    pub at: u64,
+    pub service: String,
+    pub action: String,
+    pub app: Option<String>,
+}
+
+/// The requests in the log at `log`, in the order moto served them (none if there is no log
+/// yet).
+pub fn requests(log: &std::path::Path) -> Vec<Request> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let at = parts.next()?.parse().ok()?;
+            let service = parts.next()?.to_string();
+            let action = parts.next()?.to_string();
+            let app = parts.next().and_then(|agent| {
+                agent
+                    .split_whitespace()
+                    .find_map(|t| t.strip_prefix("app/"))
+                    .map(String::from)
+            });
+            Some(Request {
+                at,
+                service,
+                action,
+                app,
+            })
+        })
+        .collect()
 }
 
 /// A moto_server already seeded with a network, for tests that run the daemon against it.

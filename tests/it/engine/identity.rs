@@ -29,6 +29,14 @@ fn live_connections(cloud: &SimCloud) -> usize {
         .count()
 }
 
+/// Someone deletes every live endpoint in the console; the deletions are given time to finish.
+async fn delete_all_behind_our_back(cloud: &SimCloud) {
+    for e in live(cloud) {
+        cloud.delete_endpoint_behind_our_back(&e.id);
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
 /// The engine with its ledger in `dir` (a daemon with a stateDir).
 fn engine_in(cloud: &SimCloud, dir: &std::path::Path) -> Engine<Sim, Sim> {
     let mut engine = engine(cloud);
@@ -107,10 +115,7 @@ fn the_creation_guard_holds_a_mass_recreation_until_approved() {
     runtime().block_on(async {
         let mut engine = engine(&cloud);
         converge(&mut engine, &wanted, 30).await;
-        for e in live(&cloud) {
-            cloud.delete_endpoint_behind_our_back(&e.id);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        delete_all_behind_our_back(&cloud).await;
         let mut policy = policy();
         let mut held = None;
         for _ in 0..5 {
@@ -149,10 +154,7 @@ fn a_few_recreations_pass_the_guard() {
     runtime().block_on(async {
         let mut engine = engine(&cloud);
         converge(&mut engine, &wanted, 30).await;
-        for e in live(&cloud) {
-            cloud.delete_endpoint_behind_our_back(&e.id);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        delete_all_behind_our_back(&cloud).await;
         let last = converge(&mut engine, &wanted, 30).await;
         assert!(last.plan.creations_blocked.is_none());
         assert!(last.plan.endpoints.iter().all(|p| p.phase == Phase::Active));
