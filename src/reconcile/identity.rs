@@ -106,15 +106,18 @@ where
 
     /// What the observation tells the ledger (new endpoints and connections, "last seen"),
     /// and what the ledger tells the plan: a create is a re-creation; the connections of
-    /// endpoints that are gone are stale (deletion policy `Delete`).
+    /// endpoints that are gone are stale (deletion policy `Delete`). Returns whether the
+    /// ledger holds entries no desired endpoint accounted for (`ledger_leftovers` looks at
+    /// them; a converged pass has none and skips it).
     pub(super) fn reconcile_ledger(
         &mut self,
         wanted: &[Wanted],
         per: &mut [Observed],
         unlisted: &BTreeSet<Scope>,
         connections_known: bool,
-    ) {
+    ) -> bool {
         let now = ledger::now();
+        let mut accounted = 0;
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
             if unlisted.contains(&w.scope) {
                 continue;
@@ -146,6 +149,7 @@ where
             let Some(entry) = self.ledger.get(doc.name) else {
                 continue;
             };
+            accounted += 1;
             let alive = o.endpoint.as_ref().is_some_and(|e| !e.state.is_going());
             o.recreating = !alive && entry.lost_its_endpoint();
             if !connections_known {
@@ -166,6 +170,7 @@ where
             self.ledger
                 .settle_gone(doc.name, |id| book.of(id).is_some());
         }
+        self.ledger.len() > accounted
     }
 
     /// Entries of documents that are gone (no valid document names them) whose endpoints

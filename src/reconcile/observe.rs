@@ -102,7 +102,7 @@ where
                     .and_then(|e| self.connections.of(&e.id).cloned());
             }
         }
-        self.reconcile_ledger(wanted, &mut per, &unlisted, connections_known);
+        let unaccounted = self.reconcile_ledger(wanted, &mut per, &unlisted, connections_known);
         let mut adopt_ids: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
         let mut checks: BTreeMap<Scope, NetworkQuery> = BTreeMap::new();
         // Which endpoints asked: only they are shown the VPC facts, so that a check for one
@@ -191,7 +191,7 @@ where
             .filter(|l| ownership::owner_of(&l.endpoint) == Some(self.owner_id.as_str()))
             .collect();
         // And what the ledger knows of documents that are gone, their tags gone too.
-        if connections_known {
+        if connections_known && unaccounted {
             let more = self
                 .ledger_leftovers(wanted, &tagged, &unlisted, frozen, outcome)
                 .await;
