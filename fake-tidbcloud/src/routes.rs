@@ -265,14 +265,35 @@ fn list_connections(sim: &SimCloud, uri: &Uri, cluster: &str, group: &str) -> Re
                 "listing across clusters needs clusterId and tidbNodeGroupId both `-` and a projectId",
             );
         }
-        (c, g, _) => ConnectionFilter::NodeGroup(c.to_string(), g.to_string()),
+        (c, g, _) => {
+            // As GET on the cluster answers: a cluster (or node group) that does not exist is
+            // not an empty list.
+            let known = sim
+                .cluster_seed(c)
+                .is_some_and(|seed| seed.node_groups.iter().any(|n| n.id == g));
+            if !known {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    5,
+                    &format!("cluster {c} or its node group {g} not found"),
+                );
+            }
+            ConnectionFilter::NodeGroup(c.to_string(), g.to_string())
+        }
     };
-    // The spec: at most 10 by default, at most 100 whatever is asked.
-    let size = query(uri, "pageSize")
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(10)
-        .min(100);
+    // The spec: at most 10 by default (also for 0), at most 100 whatever is asked. What is not
+    // a number of 0 or more is refused, as the gateway in front of the real API does.
+    let size = match query(uri, "pageSize").map(|s| s.parse::<u32>()) {
+        None | Some(Ok(0)) => 10,
+        Some(Ok(n)) => (n as usize).min(100),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                3,
+                "invalid value for pageSize: a non-negative integer is expected",
+            );
+        }
+    };
     let token = query(uri, "pageToken").filter(|t| !t.is_empty());
     match sim.connections_page(&filter, token.as_deref(), size) {
         Ok((page, total)) => {

@@ -266,3 +266,35 @@ fn the_fake_paginates_as_the_spec_says() {
         12
     );
 }
+
+#[test]
+fn the_fake_agrees_with_itself_on_a_missing_cluster_and_refuses_a_malformed_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start(dir.path(), &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let get = |path: &str| curl(&user, "GET", &fake.url(path), None);
+    // GET on a cluster that does not exist is 404, and so is listing its connections (or a
+    // node group it does not have), rather than an empty list.
+    assert_eq!(get("/clusters/42").0, 404);
+    let (status, body) = get("/clusters/42/tidbNodeGroups/43/privateEndpointConnections");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get(&format!(
+        "/clusters/{CLUSTER}/tidbNodeGroups/43/privateEndpointConnections"
+    ));
+    assert_eq!(status, 404, "{body}");
+    // A pageSize that is not a number of 0 or more is refused, as the API's gateway does.
+    let connections =
+        format!("/clusters/{CLUSTER}/tidbNodeGroups/{GROUP}/privateEndpointConnections");
+    for bad in ["abc", "-5", "1.5"] {
+        let (status, body) = get(&format!("{connections}?pageSize={bad}"));
+        assert_eq!(status, 400, "pageSize={bad}: {body}");
+        assert!(body.contains("pageSize"), "{body}");
+    }
+    for fine in ["0", "5", "500"] {
+        assert_eq!(
+            get(&format!("{connections}?pageSize={fine}")).0,
+            200,
+            "{fine}"
+        );
+    }
+}
