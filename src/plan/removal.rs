@@ -1,7 +1,7 @@
 //! Owned endpoints that no valid document names: how they leave.
 
 use super::{Action, EndpointPlan, LeaveKind, Leaving, Leftover, Phase, TagPurpose, ownership};
-use crate::cloud::{Connection, ConnectionState, Scope, VpcEndpoint};
+use crate::cloud::{Connection, ConnectionState, ConsumerEndpoint, Lifecycle, Scope, VpcEndpoint};
 use crate::spec::DeletionPolicy;
 
 /// How to remove an owned endpoint that no document names any more.
@@ -66,7 +66,7 @@ pub(super) fn delete_actions(
     }
     // Deleting or deleted already (a ledger entry's endpoint AWS no longer has): only its
     // connection is left to delete.
-    if !endpoint.state.is_going() {
+    if endpoint.lifecycle() != Lifecycle::Going {
         actions.push(Action::DeleteVpcEndpoint {
             scope: scope.clone(),
             endpoint_id: endpoint.id.clone(),

@@ -12,7 +12,8 @@ use tracing::{info, warn};
 
 use super::{Applied, Engine, Frozen, PassOutcome, Wanted};
 use crate::cloud::{
-    Connection, ConnectionState, Ec2, EndpointState, Scope, TidbCloud, VpcEndpoint,
+    Connection, ConnectionState, ConsumerEndpoint, Ec2, EndpointState, Lifecycle, Scope, TidbCloud,
+    VpcEndpoint,
 };
 use crate::ledger::{self, ConnectionRecord, DocRef, Entry, How};
 use crate::plan::{Action, LastSeen, Leftover, Observed, Plan, ownership};
@@ -81,7 +82,10 @@ where
             }
             for (i, id) in asked {
                 let name = wanted[i].doc.metadata.name.as_str();
-                match found.remove(&id).filter(|e| !e.state.is_going()) {
+                match found
+                    .remove(&id)
+                    .filter(|e| e.lifecycle() != Lifecycle::Going)
+                {
                     Some(e) if per[i].endpoint.is_none() => {
                         warn!(
                             endpoint = name,
@@ -123,7 +127,10 @@ where
                 continue;
             }
             let doc = doc_of(w);
-            let going = o.endpoint.as_ref().filter(|e| e.state.is_going());
+            let going = o
+                .endpoint
+                .as_ref()
+                .filter(|e| e.lifecycle() == Lifecycle::Going);
             if let Some(e) = going {
                 self.ledger.endpoint_gone(doc.name, &e.id, now);
             } else if let Some(e) = &o.endpoint {
@@ -150,7 +157,10 @@ where
                 continue;
             };
             accounted += 1;
-            let alive = o.endpoint.as_ref().is_some_and(|e| !e.state.is_going());
+            let alive = o
+                .endpoint
+                .as_ref()
+                .is_some_and(|e| e.lifecycle() != Lifecycle::Going);
             o.recreating = !alive && entry.lost_its_endpoint();
             if !connections_known {
                 continue;
@@ -219,7 +229,7 @@ where
                 match self.ec2.describe_endpoints(scope, chunk).await {
                     Ok(list) => alive.extend(
                         list.into_iter()
-                            .filter(|e| !e.state.is_going())
+                            .filter(|e| e.lifecycle() != Lifecycle::Going)
                             .map(|e| e.id),
                     ),
                     Err(_) => {
