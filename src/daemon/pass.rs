@@ -176,12 +176,14 @@ impl Daemon {
         let phases = self
             .reporter
             .report(places, catalog, outcome, &self.metrics);
-        let held = {
-            let mut approvals = self.lock_approvals();
-            approvals.after_pass(&outcome.plan, &self.settings.path);
-            approvals.held().endpoints.len()
-        };
-        self.metrics.set_deletions_held_back(held);
+        self.lock_approvals()
+            .after_pass(&outcome.plan, &self.settings.path);
+        // Departures only, as the metric's name says; held re-creations have their own gauge.
+        let departures = outcome
+            .plan
+            .all()
+            .filter(|p| p.held_by_guard && p.leaving.is_some());
+        self.metrics.set_deletions_held_back(departures.count());
         self.retries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
