@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use privatelinkd::ledger::{Entry, dynamo, local};
+use privatelinkd::ledger::dynamo::Dynamo;
+use privatelinkd::ledger::{Entry, local};
 use privatelinkd::settings::Settings;
 
 use super::Output;
@@ -72,17 +73,14 @@ pub fn run(args: StateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The group's DynamoDB client and table, when the ledger lives there.
-async fn group_store(
-    settings: &Settings,
-) -> anyhow::Result<Option<(aws_sdk_dynamodb::Client, String)>> {
+/// The group's ledger in DynamoDB, when the ledger lives there (read and forget only).
+async fn group_ledger(settings: &Settings) -> anyhow::Result<Option<Dynamo>> {
     let Some(e) = &settings.file.leader_election else {
         return Ok(None);
     };
     let config = election_config(settings, e, "privatelinkd-state")?;
-    let store = privatelinkd::lease::Store::connect(&config.store).await;
-    let (client, table) = store.client();
-    Ok(Some((client.clone(), table.to_string())))
+    let owner = &settings.file.owner_id;
+    Ok(Some(Dynamo::connect(&config.store, owner, "").await))
 }
 
 fn state_dir(settings: &Settings) -> anyhow::Result<&std::path::Path> {
@@ -95,12 +93,8 @@ fn state_dir(settings: &Settings) -> anyhow::Result<&std::path::Path> {
 
 fn read(settings: &Settings) -> anyhow::Result<BTreeMap<String, Entry>> {
     runtime()?.block_on(async {
-        match group_store(settings).await? {
-            Some((client, table)) => {
-                let owner = &settings.file.owner_id;
-                let mut ledger = dynamo::Dynamo::new(client, &table, owner, "");
-                Ok(ledger.load().await?)
-            }
+        match group_ledger(settings).await? {
+            Some(mut ledger) => Ok(ledger.load().await?),
             None => Ok(local::read_only(state_dir(settings)?)?),
         }
     })
@@ -108,11 +102,8 @@ fn read(settings: &Settings) -> anyhow::Result<BTreeMap<String, Entry>> {
 
 fn forget(settings: &Settings, name: &str) -> anyhow::Result<bool> {
     runtime()?.block_on(async {
-        match group_store(settings).await? {
-            Some((client, table)) => {
-                let owner = &settings.file.owner_id;
-                Ok(dynamo::forget(&client, &table, owner, name).await?)
-            }
+        match group_ledger(settings).await? {
+            Some(ledger) => Ok(ledger.forget(name).await?),
             None => Ok(local::forget(state_dir(settings)?, name)?),
         }
     })

@@ -68,10 +68,7 @@ pub async fn open_ledger(
 ) -> Result<crate::ledger::Ledger, String> {
     use crate::ledger::{Backend, Health, Ledger, dynamo::Dynamo, local};
     if let Some((config, holder)) = store {
-        let lease = crate::lease::Store::connect(&config).await;
-        let (client, table) = lease.client();
-        let owner = &settings.file.owner_id;
-        let dynamo = Dynamo::new(client.clone(), table, owner, &holder);
+        let dynamo = Dynamo::connect(&config, &settings.file.owner_id, &holder).await;
         // Read when this daemon becomes leader (the engine reads it again then).
         return Ok(Ledger::with(
             Backend::Dynamo(dynamo),
@@ -99,15 +96,11 @@ pub async fn read_ledger(
 ) -> crate::ledger::Ledger {
     use crate::ledger::{Backend, Health, Ledger, dynamo::Dynamo, local};
     let entries = match (store, &settings.file.state_dir) {
-        (Some(config), _) => {
-            let lease = crate::lease::Store::connect(&config).await;
-            let (client, table) = lease.client();
-            let owner = &settings.file.owner_id;
-            Dynamo::new(client.clone(), table, owner, "")
-                .load()
-                .await
-                .map_err(|e| e.to_string())
-        }
+        (Some(config), _) => Dynamo::connect(&config, &settings.file.owner_id, "")
+            .await
+            .load()
+            .await
+            .map_err(|e| e.to_string()),
         (None, Some(dir)) if dir.join(local::FILE).exists() => {
             local::read_only(dir).map_err(|e| e.to_string())
         }

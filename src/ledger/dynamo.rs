@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{Change, Entry, LedgerError};
+use crate::lease::{Store, StoreConfig};
 use crate::stable::fnv;
 
 const KEY: &str = "ownerId";
@@ -79,6 +80,19 @@ fn cancelled(e: TransactWriteItemsError) -> LedgerError {
 }
 
 impl Dynamo {
+    /// The ledger of `owner_id`'s group, in the lease's table with the lease's client settings.
+    /// `holder` is this daemon's lease identity (empty for a reader, who never writes).
+    pub async fn connect(config: &StoreConfig, owner_id: &str, holder: &str) -> Dynamo {
+        let lease = Store::connect(config).await;
+        let (client, table) = lease.client();
+        Dynamo::new(client.clone(), table, owner_id, holder)
+    }
+
+    /// Removes one entry (`privatelinkd state forget`); see [`forget`].
+    pub async fn forget(&self, name: &str) -> Result<bool, LedgerError> {
+        forget(&self.client, &self.table, &self.owner_id, name).await
+    }
+
     pub fn new(client: Client, table: &str, owner_id: &str, holder: &str) -> Dynamo {
         Dynamo {
             client,

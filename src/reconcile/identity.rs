@@ -19,6 +19,14 @@ use crate::ledger::{self, ConnectionRecord, DocRef, Entry, How};
 use crate::plan::{Action, LastSeen, Leftover, Observed, Plan, ownership};
 use crate::spec::DeletionPolicy;
 
+/// The desired documents by name (only built in a pass that acted).
+fn by_name(wanted: &[Wanted]) -> FxHashMap<&str, &Wanted> {
+    wanted
+        .iter()
+        .map(|w| (w.doc.metadata.name.as_str(), w))
+        .collect()
+}
+
 fn doc_of(w: &Wanted) -> DocRef<'_> {
     DocRef {
         name: w.doc.metadata.name.as_str(),
@@ -294,10 +302,7 @@ where
         if creates.is_empty() {
             return;
         }
-        let by_name: FxHashMap<&str, &Wanted> = wanted
-            .iter()
-            .map(|w| (w.doc.metadata.name.as_str(), w))
-            .collect();
+        let by_name = by_name(wanted);
         let now = ledger::now();
         for (name, token) in creates {
             if let Some(w) = by_name.get(name) {
@@ -359,10 +364,12 @@ where
         if applied.is_empty() && !self.ledger.is_dirty() {
             return;
         }
-        let by_name: FxHashMap<&str, &Wanted> = wanted
-            .iter()
-            .map(|w| (w.doc.metadata.name.as_str(), w))
-            .collect();
+        // The hourly "last seen" flush of a pass that applied nothing needs no index.
+        let by_name = if applied.is_empty() {
+            FxHashMap::default()
+        } else {
+            by_name(wanted)
+        };
         let now = ledger::now();
         for a in applied.iter().filter(|a| a.result.is_ok()) {
             let w = by_name.get(a.name.as_str()).copied();
