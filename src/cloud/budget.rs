@@ -28,6 +28,8 @@ pub struct Rates {
     pub tidb: Rate,
     pub ec2_mutating: Rate,
     pub ec2_describe: Rate,
+    /// Each Compute Engine quota group of a project (reads, mutations, operation reads).
+    pub gcp: Rate,
 }
 
 impl Default for Rates {
@@ -36,6 +38,7 @@ impl Default for Rates {
             tidb: BucketClass::Tidb.published(),
             ec2_mutating: BucketClass::Ec2Mutating.published(),
             ec2_describe: BucketClass::Ec2Describe.published(),
+            gcp: BucketClass::GcpRead.published(),
         }
     }
 }
@@ -51,6 +54,7 @@ impl Rates {
             tidb: scale(self.tidb),
             ec2_mutating: scale(self.ec2_mutating),
             ec2_describe: scale(self.ec2_describe),
+            gcp: scale(self.gcp),
         }
     }
 }
@@ -89,6 +93,8 @@ struct Limits {
     tidb: Bucket,
     mutating: Buckets,
     describe: Buckets,
+    /// Compute Engine: one per project and quota group.
+    gcp: Buckets,
 }
 
 /// A cloud client that keeps to the budgets; clones share them.
@@ -111,6 +117,7 @@ impl<C> Budgeted<C> {
                 tidb: RateLimiter::direct_with_clock(quota(rates.tidb), TokioClock),
                 mutating: RateLimiter::hashmap_with_clock(quota(rates.ec2_mutating), TokioClock),
                 describe: RateLimiter::hashmap_with_clock(quota(rates.ec2_describe), TokioClock),
+                gcp: RateLimiter::hashmap_with_clock(quota(rates.gcp), TokioClock),
             }),
             observer: None,
             fence: None,
@@ -193,13 +200,20 @@ impl<C> Budgeted<C> {
     /// action's. Inside [`within_window`], a wait that would end past the window is not
     /// begun (no token is taken): the call is `Deferred` to the next pass.
     async fn wait(&self, op: Operation, scope: Option<&Scope>) -> CloudResult<()> {
-        let key = scope.map(|s| format!("{}/{}/{}", s.account, s.region, op.name));
+        // EC2 meters per account, region and action; Compute Engine per project and group.
+        let key = scope.map(|s| match op.class {
+            BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead => {
+                format!("{}/{:?}", s.account, op.class)
+            }
+            _ => format!("{}/{}/{}", s.account, s.region, op.name),
+        });
         loop {
             let taken = match (op.class, &key) {
                 (BucketClass::Tidb, _) => self.limits.tidb.check(),
                 (BucketClass::Ec2Mutating, Some(key)) => self.limits.mutating.check_key(key),
                 (BucketClass::Ec2Describe, Some(key)) => self.limits.describe.check_key(key),
-                (_, None) => unreachable!("EC2 operations have a scope"),
+                (_, Some(key)) => self.limits.gcp.check_key(key),
+                (_, None) => unreachable!("cloud operations have a scope"),
             };
             match taken {
                 Ok(()) => return Ok(()),
@@ -413,6 +427,147 @@ impl<C: Ec2> Ec2 for Budgeted<C> {
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
         self.gated(op::MODIFY_VPC_ENDPOINT, Some(scope), || {
             self.inner.modify_endpoint(scope, request)
+        })
+        .await
+    }
+}
+
+impl<C: gcp::Gcp> gcp::Gcp for Budgeted<C> {
+    async fn list_forwarding_rules(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<gcp::ForwardingRule>> {
+        self.gated(op::LIST_FORWARDING_RULES, Some(scope), || {
+            self.inner.list_forwarding_rules(scope, label, page_token)
+        })
+        .await
+    }
+
+    async fn list_addresses(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<gcp::Address>> {
+        self.gated(op::LIST_ADDRESSES, Some(scope), || {
+            self.inner.list_addresses(scope, label, page_token)
+        })
+        .await
+    }
+
+    async fn get_forwarding_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> CloudResult<Option<gcp::ForwardingRule>> {
+        self.gated(op::GET_FORWARDING_RULE, Some(scope), || {
+            self.inner.get_forwarding_rule(scope, name)
+        })
+        .await
+    }
+
+    async fn get_address(&self, scope: &Scope, name: &str) -> CloudResult<Option<gcp::Address>> {
+        self.gated(op::GET_ADDRESS, Some(scope), || {
+            self.inner.get_address(scope, name)
+        })
+        .await
+    }
+
+    async fn insert_address(
+        &self,
+        scope: &Scope,
+        request: &gcp::InsertAddress,
+    ) -> CloudResult<String> {
+        self.gated(op::INSERT_ADDRESS, Some(scope), || {
+            self.inner.insert_address(scope, request)
+        })
+        .await
+    }
+
+    async fn insert_forwarding_rule(
+        &self,
+        scope: &Scope,
+        request: &gcp::InsertForwardingRule,
+    ) -> CloudResult<String> {
+        self.gated(op::INSERT_FORWARDING_RULE, Some(scope), || {
+            self.inner.insert_forwarding_rule(scope, request)
+        })
+        .await
+    }
+
+    async fn delete_forwarding_rule(&self, scope: &Scope, name: &str) -> CloudResult<String> {
+        self.gated(op::DELETE_FORWARDING_RULE, Some(scope), || {
+            self.inner.delete_forwarding_rule(scope, name)
+        })
+        .await
+    }
+
+    async fn delete_address(&self, scope: &Scope, name: &str) -> CloudResult<String> {
+        self.gated(op::DELETE_ADDRESS, Some(scope), || {
+            self.inner.delete_address(scope, name)
+        })
+        .await
+    }
+
+    async fn set_labels(
+        &self,
+        scope: &Scope,
+        kind: gcp::Labelled,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        fingerprint: &str,
+    ) -> CloudResult<String> {
+        let op = match kind {
+            gcp::Labelled::Address => op::SET_ADDRESS_LABELS,
+            gcp::Labelled::ForwardingRule => op::SET_FORWARDING_RULE_LABELS,
+        };
+        self.gated(op, Some(scope), || {
+            self.inner
+                .set_labels(scope, kind, name, labels, fingerprint)
+        })
+        .await
+    }
+
+    async fn get_operation(
+        &self,
+        scope: &Scope,
+        operation: &str,
+    ) -> CloudResult<gcp::OperationState> {
+        self.gated(op::GET_OPERATION, Some(scope), || {
+            self.inner.get_operation(scope, operation)
+        })
+        .await
+    }
+
+    async fn network_exists(&self, project: &str, network: &str) -> CloudResult<bool> {
+        let scope = Scope::gcp(project, "global");
+        self.gated(op::GET_NETWORK, Some(&scope), || {
+            self.inner.network_exists(project, network)
+        })
+        .await
+    }
+
+    async fn get_subnetwork(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> CloudResult<Option<gcp::Subnetwork>> {
+        self.gated(op::GET_SUBNETWORK, Some(scope), || {
+            self.inner.get_subnetwork(scope, name)
+        })
+        .await
+    }
+
+    async fn list_firewalls(
+        &self,
+        project: &str,
+        network: &str,
+    ) -> CloudResult<Vec<gcp::FirewallRule>> {
+        let scope = Scope::gcp(project, "global");
+        self.gated(op::LIST_FIREWALLS, Some(&scope), || {
+            self.inner.list_firewalls(project, network)
         })
         .await
     }

@@ -14,6 +14,10 @@ use std::future::Future;
 
 use super::{CloudResult, Page, Scope};
 
+/// What every mark of ours starts with, in the marks' own spelling (AWS tag keys); a cloud
+/// whose marks cannot hold it respells them (Google Cloud's labels, `gcp::labels`).
+pub const MARK_PREFIX: &str = "privatelinkd.io/";
+
 /// Where a consumer-side endpoint stands, in words every cloud's states map onto.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lifecycle {
@@ -38,7 +42,12 @@ pub trait ConsumerEndpoint {
     fn lifecycle(&self) -> Lifecycle;
     /// One ownership mark (an AWS tag; a Google Cloud label; an Azure tag).
     fn mark(&self, key: &str) -> Option<&str>;
-    /// Every mark's key.
+    /// Whether the mark `key` says `value` (as this cloud writes values: a Google Cloud label
+    /// holds a respelled value, a file as its hash).
+    fn marked(&self, key: &str, value: &str) -> bool {
+        self.mark(key) == Some(value)
+    }
+    /// The keys of our marks on it, in the cloud's own spelling (what `remove_marks` takes).
     fn mark_keys(&self) -> impl Iterator<Item = &str>;
     /// The TiDB Cloud service it connects to (`serviceName` of the node group's private link
     /// service: an endpoint service name, a service attachment, a Private Link service ID).

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod budget;
 pub mod consumer;
 pub mod fence;
+pub mod gcp;
 pub mod sim;
 pub mod tidb;
 mod types;
@@ -44,6 +45,12 @@ pub enum BucketClass {
     /// EC2 describes (and tag calls, whose own bucket is at least as large): one bucket per
     /// account, region and action.
     Ec2Describe,
+    /// Compute Engine reads (get, list): one bucket per project.
+    GcpRead,
+    /// Compute Engine mutations (insert, delete, setLabels): one bucket per project.
+    GcpWrite,
+    /// Compute Engine operation reads: one bucket per project.
+    GcpOperationRead,
 }
 
 impl BucketClass {
@@ -52,11 +59,18 @@ impl BucketClass {
         match self {
             BucketClass::Tidb => "tidbcloud",
             BucketClass::Ec2Mutating | BucketClass::Ec2Describe => "ec2",
+            BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead => {
+                "compute"
+            }
         }
     }
 
     /// The budget the provider publishes: TiDB Cloud 100 requests per minute per API key;
     /// EC2 4 burst + 0.3/s for endpoint create/modify/delete, 100 burst + 20/s for describes.
+    /// Compute Engine: 1,500 requests a minute per project in each group (reads, mutations,
+    /// operation reads), refilled at synchronized minutes
+    /// (https://cloud.google.com/compute/docs/api-rate-limits): a bucket of 300 refilling
+    /// 20 a second never sends more than 1,500 in any 60 seconds, wherever the minute starts.
     pub const fn published(self) -> Rate {
         match self {
             BucketClass::Tidb => Rate {
@@ -70,6 +84,10 @@ impl BucketClass {
             BucketClass::Ec2Describe => Rate {
                 per_second: 20.0,
                 burst: 100,
+            },
+            BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead => Rate {
+                per_second: 20.0,
+                burst: 300,
             },
         }
     }
@@ -133,8 +151,37 @@ pub mod op {
     pub const CREATE_TAGS: Operation = ec2("CreateTags", DESCRIBE, true);
     pub const DELETE_TAGS: Operation = ec2("DeleteTags", DESCRIBE, true);
 
+    /// Compute Engine's: every mutation carries a `requestId` (or fails cleanly on a stale
+    /// fingerprint), so each may be resent.
+    const fn compute(name: &'static str, class: BucketClass, mutating: bool) -> Operation {
+        Operation {
+            name,
+            class,
+            idempotent: true,
+            mutating,
+        }
+    }
+    const READ: BucketClass = BucketClass::GcpRead;
+    const WRITE: BucketClass = BucketClass::GcpWrite;
+    pub const LIST_FORWARDING_RULES: Operation = compute("forwardingRules.list", READ, false);
+    pub const GET_FORWARDING_RULE: Operation = compute("forwardingRules.get", READ, false);
+    pub const INSERT_FORWARDING_RULE: Operation = compute("forwardingRules.insert", WRITE, true);
+    pub const DELETE_FORWARDING_RULE: Operation = compute("forwardingRules.delete", WRITE, true);
+    pub const SET_FORWARDING_RULE_LABELS: Operation =
+        compute("forwardingRules.setLabels", WRITE, true);
+    pub const LIST_ADDRESSES: Operation = compute("addresses.list", READ, false);
+    pub const GET_ADDRESS: Operation = compute("addresses.get", READ, false);
+    pub const INSERT_ADDRESS: Operation = compute("addresses.insert", WRITE, true);
+    pub const DELETE_ADDRESS: Operation = compute("addresses.delete", WRITE, true);
+    pub const SET_ADDRESS_LABELS: Operation = compute("addresses.setLabels", WRITE, true);
+    pub const GET_OPERATION: Operation =
+        compute("regionOperations.get", BucketClass::GcpOperationRead, false);
+    pub const GET_NETWORK: Operation = compute("networks.get", READ, false);
+    pub const GET_SUBNETWORK: Operation = compute("subnetworks.get", READ, false);
+    pub const LIST_FIREWALLS: Operation = compute("firewalls.list", READ, false);
+
     /// Every operation, to find one by name.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 31] = [
         GET_CLUSTER,
         LIST_NODE_GROUPS,
         GET_SERVICE,
@@ -152,6 +199,20 @@ pub mod op {
         DELETE_VPC_ENDPOINTS,
         CREATE_TAGS,
         DELETE_TAGS,
+        LIST_FORWARDING_RULES,
+        GET_FORWARDING_RULE,
+        INSERT_FORWARDING_RULE,
+        DELETE_FORWARDING_RULE,
+        SET_FORWARDING_RULE_LABELS,
+        LIST_ADDRESSES,
+        GET_ADDRESS,
+        INSERT_ADDRESS,
+        DELETE_ADDRESS,
+        SET_ADDRESS_LABELS,
+        GET_OPERATION,
+        GET_NETWORK,
+        GET_SUBNETWORK,
+        LIST_FIREWALLS,
     ];
 
     /// The operation of this name (`api` tells TiDB Cloud's from EC2's).

@@ -213,7 +213,8 @@ impl super::ConsumerEndpoint for VpcEndpoint {
     }
 
     fn mark_keys(&self) -> impl Iterator<Item = &str> {
-        self.tags.keys().map(String::as_str)
+        let ours = |k: &&String| k.starts_with(super::consumer::MARK_PREFIX);
+        self.tags.keys().filter(ours).map(String::as_str)
     }
 
     fn service(&self) -> &str {
@@ -314,8 +315,59 @@ impl std::fmt::Display for EndpointState {
 /// Where an AWS call goes: credentials (account name) and region.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Scope {
+    /// Which cloud's client the call goes to (absent in what older versions wrote: AWS).
+    #[serde(default)]
+    pub cloud: CloudKind,
+    /// AWS: the account's name in the daemon config; Google Cloud: the project ID.
     pub account: String,
     pub region: String,
+}
+
+impl Scope {
+    pub fn aws(account: impl Into<String>, region: impl Into<String>) -> Scope {
+        Scope {
+            cloud: CloudKind::Aws,
+            account: account.into(),
+            region: region.into(),
+        }
+    }
+
+    pub fn gcp(project: impl Into<String>, region: impl Into<String>) -> Scope {
+        Scope {
+            cloud: CloudKind::Gcp,
+            account: project.into(),
+            region: region.into(),
+        }
+    }
+}
+
+/// The clouds a consumer-side endpoint can live in, named as TiDB Cloud's `cloudProvider`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudKind {
+    #[default]
+    Aws,
+    Gcp,
+}
+
+impl CloudKind {
+    /// TiDB Cloud's `cloudProvider` (`aws`, `gcp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudKind::Aws => "aws",
+            CloudKind::Gcp => "gcp",
+        }
+    }
+
+    /// How people call it in messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            CloudKind::Aws => "AWS",
+            CloudKind::Gcp => "Google Cloud",
+        }
+    }
 }
 
 /// What a VPC offers an endpoint: checked before creating or changing one.

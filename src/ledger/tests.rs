@@ -1,10 +1,7 @@
 use super::*;
 
 fn scope() -> Scope {
-    Scope {
-        account: "default".into(),
-        region: "us-east-1".into(),
-    }
+    Scope::aws("default".into(), "us-east-1".into())
 }
 
 fn doc<'a>(name: &'a str, scope: &'a Scope) -> DocRef<'a> {

@@ -300,8 +300,5 @@ fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connect
 
 /// Where a document's AWS calls go: its account and region.
 pub fn scope_of(spec: &EndpointSpec) -> Scope {
-    Scope {
-        account: spec.aws.account.to_string(),
-        region: spec.aws.region.to_string(),
-    }
+    Scope::aws(spec.aws.account.to_string(), spec.aws.region.to_string())
 }

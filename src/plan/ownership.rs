@@ -13,7 +13,7 @@ use crate::spec::{DeletionPolicy, EndpointDocument};
 use crate::stable::fnv;
 
 /// Every tag key of ours starts with this.
-pub const PREFIX: &str = "privatelinkd.io/";
+pub const PREFIX: &str = crate::cloud::consumer::MARK_PREFIX;
 /// The daemon's `ownerId`; nothing without it is ever modified or deleted (adoption aside).
 pub const OWNER: &str = "privatelinkd.io/owner";
 /// The endpoint's `metadata.name`: how an endpoint is found again after a crash.
@@ -61,11 +61,7 @@ pub fn owner_of(endpoint: &impl ConsumerEndpoint) -> Option<&str> {
 
 /// Our mark keys on an endpoint: what orphaning removes.
 pub fn our_keys(endpoint: &impl ConsumerEndpoint) -> Vec<String> {
-    endpoint
-        .mark_keys()
-        .filter(|k| k.starts_with(PREFIX))
-        .map(String::from)
-        .collect()
+    endpoint.mark_keys().map(String::from).collect()
 }
 
 fn policy_name(policy: DeletionPolicy) -> &'static str {

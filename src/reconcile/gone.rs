@@ -177,10 +177,7 @@ mod tests {
     use crate::cloud::VpcEndpoint;
 
     fn scope() -> Scope {
-        Scope {
-            account: "default".into(),
-            region: "us-east-1".into(),
-        }
+        Scope::aws("default".into(), "us-east-1".into())
     }
 
     fn endpoint(id: &str, state: &str) -> VpcEndpoint {

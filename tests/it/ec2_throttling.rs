@@ -77,10 +77,7 @@ impl CallObserver for Outcomes {
 }
 
 fn scope() -> Scope {
-    Scope {
-        account: "default".into(),
-        region: "us-east-1".into(),
-    }
+    Scope::aws("default".into(), "us-east-1".into())
 }
 
 #[test]

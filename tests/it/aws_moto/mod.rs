@@ -27,10 +27,7 @@ mod daemon;
 mod ledger;
 
 fn scope() -> Scope {
-    Scope {
-        account: "default".into(),
-        region: "us-east-1".into(),
-    }
+    Scope::aws("default".into(), "us-east-1".into())
 }
 
 fn request(net: &Network, name: &str, token: &str) -> CreateEndpoint {

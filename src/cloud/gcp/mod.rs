@@ -1,0 +1,621 @@
+//! Google Cloud, as privatelinkd uses it: a Private Service Connect endpoint is an internal
+//! address reserved in a subnetwork and a forwarding rule in the VPC network that targets
+//! TiDB Cloud's service attachment (TiDB Cloud's Google Cloud guide; Compute Engine v1).
+//!
+//! Two layers. [`Gcp`] is Compute Engine itself, one method per API request, so the call
+//! gate meters each request against the project's rate quota exactly. [`Psc`] builds the
+//! consumer-side endpoint of the seam ([`super::Consumer`]) from those requests: it joins an
+//! address and a forwarding rule of one name into a [`PscEndpoint`], creates one step per
+//! pass (reserve the address; once it is reserved, the forwarding rule), deletes in the
+//! reverse order, and keeps the operations it started, read when the next pass observes, so
+//! that a failed operation becomes the next create's error instead of a silent retry.
+
+pub mod labels;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CloudError, CloudResult, Consumer, ConsumerEndpoint, Lifecycle, Page, Scope};
+
+/// A forwarding rule's `pscConnectionStatus`: the producer's side of the story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PscStatus {
+    /// Waiting for the producer (TiDB Cloud) to accept it.
+    Pending,
+    Accepted,
+    Rejected,
+    /// Accepted, but the producer's limits are reached: traffic may not flow.
+    NeedsAttention,
+    /// The service attachment went away.
+    Closed,
+    #[serde(other)]
+    StatusUnspecified,
+}
+
+impl PscStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PscStatus::Pending => "PENDING",
+            PscStatus::Accepted => "ACCEPTED",
+            PscStatus::Rejected => "REJECTED",
+            PscStatus::NeedsAttention => "NEEDS_ATTENTION",
+            PscStatus::Closed => "CLOSED",
+            PscStatus::StatusUnspecified => "STATUS_UNSPECIFIED",
+        }
+    }
+}
+
+/// A forwarding rule, as far as privatelinkd reads one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardingRule {
+    pub name: String,
+    /// The network's name (the last part of Google's URL).
+    pub network: String,
+    /// The internal IP the endpoint answers on.
+    pub ip_address: String,
+    /// The service attachment, as `projects/P/regions/R/serviceAttachments/S` (Google's URL
+    /// with its host and version cut off): how TiDB Cloud's `serviceName` is written.
+    pub target: String,
+    pub psc_connection_status: PscStatus,
+    pub allow_psc_global_access: bool,
+    pub labels: BTreeMap<String, String>,
+    /// What `setLabels` must send back (optimistic locking).
+    pub label_fingerprint: String,
+}
+
+/// An internal address reserved for an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub name: String,
+    pub address: String,
+    /// The subnetwork's name.
+    pub subnetwork: String,
+    pub labels: BTreeMap<String, String>,
+    pub label_fingerprint: String,
+}
+
+/// A subnetwork, for the checks before a create.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subnetwork {
+    pub name: String,
+    /// The network's name.
+    pub network: String,
+    pub region: String,
+    pub ip_cidr_range: String,
+}
+
+/// A VPC firewall rule, for the egress check (the counterpart of AWS's security groups).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirewallRule {
+    pub name: String,
+    pub egress: bool,
+    /// Lower wins.
+    pub priority: u32,
+    /// A deny rule (else an allow rule).
+    pub deny: bool,
+    /// Protocol and ports (`tcp`, `["4000", "3000-3999"]`; no ports: every port).
+    pub rules: Vec<(String, Vec<String>)>,
+    /// Where an egress rule applies (CIDRs); empty: everywhere.
+    pub destination_ranges: Vec<String>,
+    /// Applies only to instances with these tags or service accounts: not to every client.
+    pub targeted: bool,
+    pub disabled: bool,
+}
+
+/// A request to reserve an endpoint's internal address.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InsertAddress {
+    pub name: String,
+    pub subnetwork: String,
+    /// A fixed IP, or `None` for one Google allocates.
+    pub address: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Google's idempotency key (a UUID): a resent insert is the same insert.
+    pub request_id: String,
+}
+
+/// A request to create the forwarding rule of an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InsertForwardingRule {
+    pub name: String,
+    pub network: String,
+    /// The reserved address's name.
+    pub address: String,
+    /// `projects/P/regions/R/serviceAttachments/S`.
+    pub target: String,
+    pub allow_psc_global_access: bool,
+    pub labels: BTreeMap<String, String>,
+    pub request_id: String,
+}
+
+/// Which resource `setLabels` goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labelled {
+    Address,
+    ForwardingRule,
+}
+
+/// A region operation as far as privatelinkd waits on one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationState {
+    Running,
+    Done,
+    /// Done, with Google's error (its message: what a person must fix).
+    Failed(String),
+}
+
+/// Compute Engine, one method per API request (each metered by the call gate).
+pub trait Gcp: Send + Sync {
+    /// One page of a region's forwarding rules carrying the label `key` = `value`.
+    fn list_forwarding_rules(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<ForwardingRule>>> + Send;
+    /// One page of a region's addresses carrying the label `key` = `value`.
+    fn list_addresses(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<Address>>> + Send;
+    /// `None` when there is no such rule.
+    fn get_forwarding_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> impl Future<Output = CloudResult<Option<ForwardingRule>>> + Send;
+    fn get_address(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> impl Future<Output = CloudResult<Option<Address>>> + Send;
+    /// Starts reserving the address: the operation's name.
+    fn insert_address(
+        &self,
+        scope: &Scope,
+        request: &InsertAddress,
+    ) -> impl Future<Output = CloudResult<String>> + Send;
+    /// Starts creating the forwarding rule: the operation's name.
+    fn insert_forwarding_rule(
+        &self,
+        scope: &Scope,
+        request: &InsertForwardingRule,
+    ) -> impl Future<Output = CloudResult<String>> + Send;
+    fn delete_forwarding_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> impl Future<Output = CloudResult<String>> + Send;
+    fn delete_address(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> impl Future<Output = CloudResult<String>> + Send;
+    /// Replaces the labels; `fingerprint` is the one last read (412 when it is stale).
+    fn set_labels(
+        &self,
+        scope: &Scope,
+        kind: Labelled,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        fingerprint: &str,
+    ) -> impl Future<Output = CloudResult<String>> + Send;
+    /// A region operation (`get`, not `wait`: a pass never blocks on one).
+    fn get_operation(
+        &self,
+        scope: &Scope,
+        operation: &str,
+    ) -> impl Future<Output = CloudResult<OperationState>> + Send;
+    /// Whether the project has this VPC network.
+    fn network_exists(
+        &self,
+        project: &str,
+        network: &str,
+    ) -> impl Future<Output = CloudResult<bool>> + Send;
+    fn get_subnetwork(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> impl Future<Output = CloudResult<Option<Subnetwork>>> + Send;
+    /// The firewall rules of a network (one filtered listing, every page).
+    fn list_firewalls(
+        &self,
+        project: &str,
+        network: &str,
+    ) -> impl Future<Output = CloudResult<Vec<FirewallRule>>> + Send;
+}
+
+/// An endpoint's two halves, joined by name: both exist once it is made; an address alone is
+/// a create half done (or a delete half done).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PscEndpoint {
+    /// The forwarding rule's name (the address has the same one): what TiDB Cloud is told as
+    /// `endpointId`, with the project (`accountId`) it lives in.
+    pub name: String,
+    pub project: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ForwardingRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+impl PscEndpoint {
+    /// The labels that carry our marks: the rule's, or the address's before there is a rule.
+    fn labels(&self) -> &BTreeMap<String, String> {
+        match (&self.rule, &self.address) {
+            (Some(r), _) => &r.labels,
+            (None, Some(a)) => &a.labels,
+            (None, None) => {
+                static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+                &EMPTY
+            }
+        }
+    }
+
+    /// The internal IP, once reserved.
+    pub fn ip(&self) -> Option<&str> {
+        self.rule
+            .as_ref()
+            .map(|r| r.ip_address.as_str())
+            .or(self.address.as_ref().map(|a| a.address.as_str()))
+    }
+
+    pub fn network(&self) -> Option<&str> {
+        self.rule.as_ref().map(|r| r.network.as_str())
+    }
+
+    pub fn subnetwork(&self) -> Option<&str> {
+        self.address.as_ref().map(|a| a.subnetwork.as_str())
+    }
+
+    pub fn status(&self) -> Option<PscStatus> {
+        self.rule.as_ref().map(|r| r.psc_connection_status)
+    }
+}
+
+impl ConsumerEndpoint for PscEndpoint {
+    fn id(&self) -> &str {
+        &self.name
+    }
+
+    fn lifecycle(&self) -> Lifecycle {
+        match self.status() {
+            None => Lifecycle::Creating,
+            Some(PscStatus::Pending | PscStatus::NeedsAttention) => Lifecycle::AwaitingAcceptance,
+            Some(PscStatus::Accepted) => Lifecycle::Available,
+            Some(PscStatus::Rejected | PscStatus::Closed) => Lifecycle::Broken,
+            Some(PscStatus::StatusUnspecified) => Lifecycle::Unknown,
+        }
+    }
+
+    fn mark(&self, key: &str) -> Option<&str> {
+        self.labels().get(labels::key(key)?).map(String::as_str)
+    }
+
+    fn mark_keys(&self) -> impl Iterator<Item = &str> {
+        let ours = |k: &&String| k.starts_with(labels::LABEL_PREFIX);
+        self.labels().keys().filter(ours).map(String::as_str)
+    }
+
+    fn marked(&self, key: &str, value: &str) -> bool {
+        self.mark(key) == Some(labels::value(key, value).as_ref())
+    }
+
+    fn service(&self) -> &str {
+        self.rule.as_ref().map_or("", |r| r.target.as_str())
+    }
+}
+
+/// What a create did this time: each step is one pass's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateStep {
+    /// The address is being reserved; the forwarding rule comes when it is.
+    ReservingAddress,
+    /// Still reserving: nothing sent.
+    WaitingForAddress,
+    /// The forwarding rule is being created.
+    CreatingRule,
+}
+
+/// A create, as the planner asks for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePsc {
+    pub name: String,
+    pub network: String,
+    pub subnetwork: String,
+    pub address: Option<String>,
+    pub target: String,
+    pub allow_psc_global_access: bool,
+    /// Our marks (`plan::ownership`'s keys), written as labels.
+    #[serde(skip)]
+    pub marks: BTreeMap<String, String>,
+    /// Derives both requests' IDs: a create resent after a crash is the same create.
+    #[serde(skip)]
+    pub token: String,
+}
+
+/// Operations started and not yet seen done, by scope and resource name.
+type Inflight = BTreeMap<(Scope, String), String>;
+
+/// The Private Service Connect consumer over a Compute Engine client: the seam's
+/// implementation for Google Cloud. Clones share the operations in flight.
+#[derive(Clone)]
+pub struct Psc<G> {
+    gcp: G,
+    inflight: Arc<Mutex<Inflight>>,
+    /// Operations that failed, by scope and name: the next create of that name says why.
+    failed: Arc<Mutex<BTreeMap<(Scope, String), String>>>,
+}
+
+impl<G: Gcp> Psc<G> {
+    pub fn new(gcp: G) -> Psc<G> {
+        Psc {
+            gcp,
+            inflight: Arc::default(),
+            failed: Arc::default(),
+        }
+    }
+
+    pub fn inner(&self) -> &G {
+        &self.gcp
+    }
+
+    fn started(&self, scope: &Scope, name: &str, operation: String) {
+        let mut inflight = self.inflight.lock().expect("not poisoned");
+        inflight.insert((scope.clone(), name.to_string()), operation);
+    }
+
+    /// Reads the operations started in `scope` (one operation read each, only while some
+    /// are in flight): failures are kept for the next create of that name.
+    async fn settle(&self, scope: &Scope) -> CloudResult<()> {
+        let pending: Vec<(String, String)> = {
+            let inflight = self.inflight.lock().expect("not poisoned");
+            inflight
+                .iter()
+                .filter(|((s, _), _)| s == scope)
+                .map(|((_, name), op)| (name.clone(), op.clone()))
+                .collect()
+        };
+        for (name, op) in pending {
+            let state = match self.gcp.get_operation(scope, &op).await {
+                // An operation Google no longer has is long done.
+                Err(CloudError::NotFound(_)) => OperationState::Done,
+                other => other?,
+            };
+            if state == OperationState::Running {
+                continue;
+            }
+            let key = (scope.clone(), name);
+            if let OperationState::Failed(why) = state {
+                self.failed
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key.clone(), why);
+            }
+            self.inflight.lock().expect("not poisoned").remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Whether an operation on `name` is still running (a second mutation would be refused).
+    fn busy(&self, scope: &Scope, name: &str) -> bool {
+        let inflight = self.inflight.lock().expect("not poisoned");
+        inflight.contains_key(&(scope.clone(), name.to_string()))
+    }
+
+    /// One step of a create: reserve the address, or, once it is reserved, create the
+    /// forwarding rule. An earlier step's operation that failed fails this call with
+    /// Google's words (so the endpoint backs off and says why).
+    pub async fn create(&self, scope: &Scope, request: &CreatePsc) -> CloudResult<CreateStep> {
+        let key = (scope.clone(), request.name.clone());
+        if let Some(why) = self.failed.lock().expect("not poisoned").remove(&key) {
+            return Err(CloudError::Permanent(why));
+        }
+        if self.busy(scope, &request.name) {
+            return Ok(CreateStep::WaitingForAddress);
+        }
+        let labels = labels::encode(&request.marks);
+        let Some(address) = self.gcp.get_address(scope, &request.name).await? else {
+            let insert = InsertAddress {
+                name: request.name.clone(),
+                subnetwork: request.subnetwork.clone(),
+                address: request.address.clone(),
+                labels,
+                request_id: labels::request_id(&request.token, "address"),
+            };
+            let op = self.gcp.insert_address(scope, &insert).await?;
+            self.started(scope, &request.name, op);
+            return Ok(CreateStep::ReservingAddress);
+        };
+        let insert = InsertForwardingRule {
+            name: request.name.clone(),
+            network: request.network.clone(),
+            address: address.name,
+            target: request.target.clone(),
+            allow_psc_global_access: request.allow_psc_global_access,
+            labels,
+            request_id: labels::request_id(&request.token, "forwarding-rule"),
+        };
+        let op = self.gcp.insert_forwarding_rule(scope, &insert).await?;
+        self.started(scope, &request.name, op);
+        Ok(CreateStep::CreatingRule)
+    }
+
+    /// Pages through one listing to its end.
+    async fn all<T, F, Fut>(&self, list: F) -> CloudResult<Vec<T>>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = CloudResult<Page<T>>>,
+    {
+        let mut items = Vec::new();
+        let mut token = None;
+        loop {
+            let page = list(token).await?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+/// Joins rules and addresses by name.
+fn join(scope: &Scope, rules: Vec<ForwardingRule>, addresses: Vec<Address>) -> Vec<PscEndpoint> {
+    let mut by_name: BTreeMap<String, PscEndpoint> = BTreeMap::new();
+    let blank = |name: &str| PscEndpoint {
+        name: name.to_string(),
+        project: scope.account.clone(),
+        region: scope.region.clone(),
+        rule: None,
+        address: None,
+    };
+    for rule in rules {
+        let name = rule.name.clone();
+        by_name.entry(name.clone()).or_insert_with(|| blank(&name)).rule = Some(rule);
+    }
+    for address in addresses {
+        let name = address.name.clone();
+        by_name.entry(name.clone()).or_insert_with(|| blank(&name)).address = Some(address);
+    }
+    by_name.into_values().collect()
+}
+
+impl<G: Gcp> Consumer for Psc<G> {
+    type Endpoint = PscEndpoint;
+
+    /// Both listings of the region, to their ends, in one call: a region holds few endpoints
+    /// (TiDB Cloud allows 10 per cluster), and a rule is only whole with its address.
+    async fn list_marked(
+        &self,
+        scope: &Scope,
+        mark: (&str, &str),
+        _page_token: Option<&str>,
+    ) -> CloudResult<Page<PscEndpoint>> {
+        self.settle(scope).await?;
+        let (key, value) = (labels::key(mark.0).unwrap_or(mark.0), labels::value(mark.0, mark.1));
+        let label = (key, value.as_ref());
+        let rules = self
+            .all(|t| async move { self.gcp.list_forwarding_rules(scope, label, t.as_deref()).await })
+            .await?;
+        let addresses = self
+            .all(|t| async move { self.gcp.list_addresses(scope, label, t.as_deref()).await })
+            .await?;
+        Ok(Page {
+            items: join(scope, rules, addresses),
+            next: None,
+        })
+    }
+
+    async fn describe_endpoints(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> CloudResult<Vec<PscEndpoint>> {
+        let mut found = Vec::new();
+        for name in ids {
+            let rule = self.gcp.get_forwarding_rule(scope, name).await?;
+            let address = self.gcp.get_address(scope, name).await?;
+            found.extend(join(scope, rule.into_iter().collect(), address.into_iter().collect()));
+        }
+        Ok(found)
+    }
+
+    /// The rule first (an address in use cannot go); the address once the rule is gone, which
+    /// is a later pass's delete when the rule's deletion is still running.
+    async fn delete_endpoint(&self, scope: &Scope, name: &str) -> CloudResult<()> {
+        if self.busy(scope, name) {
+            return Err(CloudError::Transient(format!(
+                "an operation on {name} is still running"
+            )));
+        }
+        if self.gcp.get_forwarding_rule(scope, name).await?.is_some() {
+            let op = self.gcp.delete_forwarding_rule(scope, name).await?;
+            self.started(scope, name, op);
+            return Ok(());
+        }
+        match self.gcp.delete_address(scope, name).await {
+            Ok(op) => {
+                self.started(scope, name, op);
+                Ok(())
+            }
+            Err(CloudError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_marks(
+        &self,
+        scope: &Scope,
+        name: &str,
+        marks: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        let add = labels::encode(marks);
+        self.relabel(scope, name, |labels| labels.extend(add.clone()))
+            .await
+    }
+
+    async fn remove_marks(&self, scope: &Scope, name: &str, keys: &[String]) -> CloudResult<()> {
+        let gone: Vec<&str> = keys.iter().filter_map(|k| labels::key(k)).collect();
+        self.relabel(scope, name, |labels| labels.retain(|k, _| !gone.contains(&k.as_str())))
+            .await
+    }
+}
+
+impl<G: Gcp> Psc<G> {
+    /// Reads both halves and writes each one's labels changed by `change` (a fresh
+    /// fingerprint each time: a 412 means someone else changed them in between, and the
+    /// next pass reads again).
+    async fn relabel(
+        &self,
+        scope: &Scope,
+        name: &str,
+        change: impl Fn(&mut BTreeMap<String, String>),
+    ) -> CloudResult<()> {
+        let mut found = false;
+        if let Some(rule) = self.gcp.get_forwarding_rule(scope, name).await? {
+            found = true;
+            let mut labels = rule.labels.clone();
+            change(&mut labels);
+            if labels != rule.labels {
+                let kind = Labelled::ForwardingRule;
+                let fp = &rule.label_fingerprint;
+                self.gcp.set_labels(scope, kind, name, &labels, fp).await?;
+            }
+        }
+        if let Some(address) = self.gcp.get_address(scope, name).await? {
+            found = true;
+            let mut labels = address.labels.clone();
+            change(&mut labels);
+            if labels != address.labels {
+                let fp = &address.label_fingerprint;
+                self.gcp
+                    .set_labels(scope, Labelled::Address, name, &labels, fp)
+                    .await?;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(CloudError::NotFound(format!(
+                "Private Service Connect endpoint {name} does not exist in {} ({})",
+                scope.region, scope.account
+            )))
+        }
+    }
+}
