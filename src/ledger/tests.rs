@@ -1,7 +1,7 @@
 use super::*;
 
 fn scope() -> Scope {
-    Scope::aws("default".into(), "us-east-1".into())
+    Scope::aws("default", "us-east-1")
 }
 
 fn doc<'a>(name: &'a str, scope: &'a Scope) -> DocRef<'a> {

@@ -177,7 +177,7 @@ mod tests {
     use crate::cloud::VpcEndpoint;
 
     fn scope() -> Scope {
-        Scope::aws("default".into(), "us-east-1".into())
+        Scope::aws("default", "us-east-1")
     }
 
     fn endpoint(id: &str, state: &str) -> VpcEndpoint {

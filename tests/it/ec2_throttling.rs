@@ -77,7 +77,7 @@ impl CallObserver for Outcomes {
 }
 
 fn scope() -> Scope {
-    Scope::aws("default".into(), "us-east-1".into())
+    Scope::aws("default", "us-east-1")
 }
 
 #[test]

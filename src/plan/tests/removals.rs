@@ -6,7 +6,7 @@ fn leftover(policy: &str, frozen: bool) -> Leftover {
     let mut e = endpoint();
     e.tags.insert(tags::DELETION_POLICY.into(), policy.into());
     Leftover {
-        scope: Scope::aws("default".into(), "us-east-1".into()),
+        scope: Scope::aws("default", "us-east-1"),
         endpoint: e,
         connection: Some(connection(ConnectionState::Active)),
         frozen,

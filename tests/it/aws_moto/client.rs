@@ -181,7 +181,7 @@ fn network_facts_and_error_mapping() {
         assert!(e.is_ok() || matches!(e, Err(CloudError::NotFound(_))), "{e:?}");
 
         let unknown = AwsClient::new(AwsConfig { endpoint_url: Some(moto.url.clone()), ..AwsConfig::default() });
-        let elsewhere = Scope::aws("prod".into(), "us-east-1".into());
+        let elsewhere = Scope::aws("prod", "us-east-1");
         let e = unknown.list_marked(&elsewhere, (tags::OWNER, "host-a"), None).await.unwrap_err();
         assert!(e.to_string().contains("account `prod` is not defined under aws.accounts"), "{e}");
     });

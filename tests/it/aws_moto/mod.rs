@@ -27,7 +27,7 @@ mod daemon;
 mod ledger;
 
 fn scope() -> Scope {
-    Scope::aws("default".into(), "us-east-1".into())
+    Scope::aws("default", "us-east-1")
 }
 
 fn request(net: &Network, name: &str, token: &str) -> CreateEndpoint {

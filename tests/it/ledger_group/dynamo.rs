@@ -21,7 +21,7 @@ use crate::common::*;
 fn entry(name: &str, version: u64) -> Entry {
     let endpoint = format!("vpce-{:017x}", fnv(name) ^ version);
     Entry {
-        scope: Scope::aws("default".into(), "us-east-1".into()),
+        scope: Scope::aws("default", "us-east-1"),
         file: format!("team/{name}.yaml"),
         policy: if version.is_multiple_of(2) {
             DeletionPolicy::Delete
