@@ -34,6 +34,9 @@ pub enum CloudChoice {
     Each {
         tidb_cloud: Backend,
         aws: Backend,
+        /// Google Cloud; as `aws` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gcp: Option<Backend>,
     },
 }
 
@@ -76,6 +79,10 @@ pub struct SettingsFile {
     /// AWS EC2 (with `cloud: real`).
     #[serde(default)]
     pub aws: AwsSettings,
+    /// Google Cloud (documents with a `gcp:` block); absent: such documents are told to
+    /// configure it.
+    #[serde(default)]
+    pub gcp: Option<GcpSettings>,
     #[serde(default)]
     pub metrics: MetricsSettings,
     #[serde(default)]
@@ -179,6 +186,59 @@ pub struct AwsSettings {
     pub accounts: BTreeMap<String, Account>,
     #[serde(default)]
     pub rate_limits: Ec2RateLimits,
+}
+
+/// How to reach Compute Engine, with which credentials, at which pace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpSettings {
+    /// Another Compute Engine endpoint (tests: `privatelinkd-fake-gcp-compute` on loopback).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Application Default Credentials when absent (the metadata server on Google Cloud,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's).
+    #[serde(default)]
+    pub credentials: Option<GcpCredentialsSettings>,
+    #[serde(default)]
+    pub rate_limits: GcpRateLimits,
+}
+
+/// Credentials other than Application Default Credentials (files only: never inline secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum GcpCredentialsSettings {
+    /// A service account key file (JSON).
+    ServiceAccountKeyFile(PathBuf),
+    /// A workload identity federation configuration (an `external_account` JSON file, such as
+    /// `gcloud iam workload-identity-pools create-cred-config` writes; AWS-sourced ones too).
+    WorkloadIdentityFederation(PathBuf),
+}
+
+/// Each Compute Engine quota group per project (reads, mutations, operation reads); the
+/// defaults keep under Google's 1,500 a minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpRateLimits {
+    #[serde(default = "default_gcp_rate")]
+    pub per_second: f64,
+    #[serde(default = "default_gcp_burst")]
+    pub burst: u32,
+}
+
+impl Default for GcpRateLimits {
+    fn default() -> Self {
+        GcpRateLimits {
+            per_second: default_gcp_rate(),
+            burst: default_gcp_burst(),
+        }
+    }
+}
+
+fn default_gcp_rate() -> f64 {
+    BucketClass::GcpRead.published().per_second
+}
+fn default_gcp_burst() -> u32 {
+    BucketClass::GcpRead.published().burst
 }
 
 /// EC2's token buckets per account, region and action (the defaults are EC2's own).
@@ -511,10 +571,15 @@ impl Settings {
     }
 
     /// (TiDB Cloud, AWS) backends.
-    pub fn backends(&self) -> (Backend, Backend) {
+    /// TiDB Cloud's, AWS's and Google Cloud's backend.
+    pub fn backends(&self) -> (Backend, Backend, Backend) {
         match &self.file.cloud {
-            CloudChoice::Both(b) => (*b, *b),
-            CloudChoice::Each { tidb_cloud, aws } => (*tidb_cloud, *aws),
+            CloudChoice::Both(b) => (*b, *b, *b),
+            CloudChoice::Each {
+                tidb_cloud,
+                aws,
+                gcp,
+            } => (*tidb_cloud, *aws, gcp.unwrap_or(*aws)),
         }
     }
 }

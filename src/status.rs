@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cloud::gcp::PscStatus;
 use crate::cloud::{ConnectionState, EndpointState, ServiceState};
 use crate::plan::{ConditionStatus, ConditionType, Phase};
 
@@ -43,6 +44,9 @@ pub struct EndpointStatus {
     pub service: Option<ServiceStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_endpoint: Option<VpcEndpointStatus>,
+    /// Google Cloud: the Private Service Connect endpoint (forwarding rule and address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psc_endpoint: Option<PscEndpointStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionStatus>,
     /// The endpoint's document is gone: the endpoint is leaving management (or held back by
@@ -85,6 +89,25 @@ pub struct VpcEndpointStatus {
     pub private_dns_enabled: bool,
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
+}
+
+/// A Private Service Connect endpoint as its status file shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PscEndpointStatus {
+    /// The forwarding rule's name (TiDB Cloud's `endpointId`).
+    pub name: String,
+    pub project: String,
+    pub region: String,
+    /// Absent until the forwarding rule exists (the address is reserved first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psc_connection_status: Option<PscStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnetwork: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,14 @@ pub enum AnyEc2 {
     Real(AwsClient),
 }
 
+/// The Google Cloud side: simulated, or none configured (every call says so).
+#[derive(Clone)]
+pub enum AnyGcp {
+    Simulated(SimCloud),
+    /// No `gcp:` section: a Google Cloud document is told what to configure.
+    Unconfigured,
+}
+
 macro_rules! tidb {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
@@ -171,5 +179,111 @@ impl Ec2 for AnyEc2 {
 
     async fn modify_endpoint(&self, scope: &Scope, request: &ModifyEndpoint) -> CloudResult<()> {
         ec2!(self.modify_endpoint(scope, request))
+    }
+}
+
+macro_rules! gcp {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            AnyGcp::Simulated(c) => c.$method($($arg),*).await,
+            AnyGcp::Unconfigured => Err(CloudError::Permanent(
+                "Google Cloud is not configured: add a `gcp:` section to the daemon config".into(),
+            )),
+        }
+    };
+}
+
+impl gcp::Gcp for AnyGcp {
+    async fn list_forwarding_rules(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<gcp::ForwardingRule>> {
+        gcp!(self.list_forwarding_rules(scope, label, page_token))
+    }
+
+    async fn list_addresses(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<gcp::Address>> {
+        gcp!(self.list_addresses(scope, label, page_token))
+    }
+
+    async fn get_forwarding_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> CloudResult<Option<gcp::ForwardingRule>> {
+        gcp!(self.get_forwarding_rule(scope, name))
+    }
+
+    async fn get_address(&self, scope: &Scope, name: &str) -> CloudResult<Option<gcp::Address>> {
+        gcp!(self.get_address(scope, name))
+    }
+
+    async fn insert_address(
+        &self,
+        scope: &Scope,
+        request: &gcp::InsertAddress,
+    ) -> CloudResult<String> {
+        gcp!(self.insert_address(scope, request))
+    }
+
+    async fn insert_forwarding_rule(
+        &self,
+        scope: &Scope,
+        request: &gcp::InsertForwardingRule,
+    ) -> CloudResult<String> {
+        gcp!(self.insert_forwarding_rule(scope, request))
+    }
+
+    async fn delete_forwarding_rule(&self, scope: &Scope, name: &str) -> CloudResult<String> {
+        gcp!(self.delete_forwarding_rule(scope, name))
+    }
+
+    async fn delete_address(&self, scope: &Scope, name: &str) -> CloudResult<String> {
+        gcp!(self.delete_address(scope, name))
+    }
+
+    async fn set_labels(
+        &self,
+        scope: &Scope,
+        kind: gcp::Labelled,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        fingerprint: &str,
+    ) -> CloudResult<String> {
+        gcp!(self.set_labels(scope, kind, name, labels, fingerprint))
+    }
+
+    async fn get_operation(
+        &self,
+        scope: &Scope,
+        operation: &str,
+    ) -> CloudResult<gcp::OperationState> {
+        gcp!(self.get_operation(scope, operation))
+    }
+
+    async fn network_exists(&self, project: &str, network: &str) -> CloudResult<bool> {
+        gcp!(self.network_exists(project, network))
+    }
+
+    async fn get_subnetwork(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> CloudResult<Option<gcp::Subnetwork>> {
+        gcp!(self.get_subnetwork(scope, name))
+    }
+
+    async fn list_firewalls(
+        &self,
+        project: &str,
+        network: &str,
+    ) -> CloudResult<Vec<gcp::FirewallRule>> {
+        gcp!(self.list_firewalls(project, network))
     }
 }

@@ -49,6 +49,10 @@ pub trait ConsumerEndpoint {
     }
     /// The keys of our marks on it, in the cloud's own spelling (what `remove_marks` takes).
     fn mark_keys(&self) -> impl Iterator<Item = &str>;
+    /// A mark's key in the cloud's own spelling (a Google Cloud label key is respelled).
+    fn spell<'k>(&self, key: &'k str) -> &'k str {
+        key
+    }
     /// The TiDB Cloud service it connects to (`serviceName` of the node group's private link
     /// service: an endpoint service name, a service attachment, a Private Link service ID).
     fn service(&self) -> &str;
@@ -92,4 +96,102 @@ pub trait Consumer: Send + Sync {
         endpoint_id: &str,
         keys: &[String],
     ) -> impl Future<Output = CloudResult<()>> + Send;
+}
+
+/// A consumer-side endpoint in whichever cloud it lives: what an observation, an action and
+/// a status file hold. The cloud-neutral code reads it through `ConsumerEndpoint`; a cloud's
+/// own rules take their variant (`aws()`, `gcp()`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "cloud", rename_all = "lowercase")]
+pub enum CloudEndpoint {
+    Aws(super::VpcEndpoint),
+    Gcp(super::gcp::PscEndpoint),
+}
+
+impl CloudEndpoint {
+    pub fn aws(&self) -> Option<&super::VpcEndpoint> {
+        match self {
+            CloudEndpoint::Aws(e) => Some(e),
+            CloudEndpoint::Gcp(_) => None,
+        }
+    }
+
+    pub fn aws_mut(&mut self) -> Option<&mut super::VpcEndpoint> {
+        match self {
+            CloudEndpoint::Aws(e) => Some(e),
+            CloudEndpoint::Gcp(_) => None,
+        }
+    }
+
+    pub fn gcp(&self) -> Option<&super::gcp::PscEndpoint> {
+        match self {
+            CloudEndpoint::Gcp(e) => Some(e),
+            CloudEndpoint::Aws(_) => None,
+        }
+    }
+
+    pub fn cloud(&self) -> super::CloudKind {
+        match self {
+            CloudEndpoint::Aws(_) => super::CloudKind::Aws,
+            CloudEndpoint::Gcp(_) => super::CloudKind::Gcp,
+        }
+    }
+
+    /// Going away whatever anyone does.
+    pub fn is_going(&self) -> bool {
+        self.lifecycle() == Lifecycle::Going
+    }
+}
+
+impl From<super::VpcEndpoint> for CloudEndpoint {
+    fn from(e: super::VpcEndpoint) -> CloudEndpoint {
+        CloudEndpoint::Aws(e)
+    }
+}
+
+impl From<super::gcp::PscEndpoint> for CloudEndpoint {
+    fn from(e: super::gcp::PscEndpoint) -> CloudEndpoint {
+        CloudEndpoint::Gcp(e)
+    }
+}
+
+/// Each variant answers as its cloud does.
+macro_rules! each {
+    ($self:ident, $e:ident => $body:expr) => {
+        match $self {
+            CloudEndpoint::Aws($e) => $body,
+            CloudEndpoint::Gcp($e) => $body,
+        }
+    };
+}
+
+impl ConsumerEndpoint for CloudEndpoint {
+    fn id(&self) -> &str {
+        each!(self, e => e.id())
+    }
+
+    fn lifecycle(&self) -> Lifecycle {
+        each!(self, e => e.lifecycle())
+    }
+
+    fn mark(&self, key: &str) -> Option<&str> {
+        each!(self, e => e.mark(key))
+    }
+
+    fn marked(&self, key: &str, value: &str) -> bool {
+        each!(self, e => e.marked(key, value))
+    }
+
+    fn mark_keys(&self) -> impl Iterator<Item = &str> {
+        let keys: Vec<&str> = each!(self, e => e.mark_keys().collect());
+        keys.into_iter()
+    }
+
+    fn spell<'k>(&self, key: &'k str) -> &'k str {
+        each!(self, e => e.spell(key))
+    }
+
+    fn service(&self) -> &str {
+        each!(self, e => e.service())
+    }
 }

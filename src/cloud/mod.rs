@@ -11,6 +11,7 @@
 pub mod any;
 pub mod aws;
 pub mod budget;
+pub mod clouds;
 pub mod consumer;
 pub mod fence;
 pub mod gcp;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use consumer::{Consumer, ConsumerEndpoint, Lifecycle};
+pub use consumer::{CloudEndpoint, Consumer, ConsumerEndpoint, Lifecycle};
 pub use types::*;
 
 /// A token bucket: its refill rate and its size.

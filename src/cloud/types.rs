@@ -179,7 +179,7 @@ pub struct Connection {
 }
 
 /// An AWS interface endpoint as DescribeVpcEndpoints shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct VpcEndpoint {
     pub id: String,

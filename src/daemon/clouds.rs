@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::cloud::Rate;
-use crate::cloud::any::{AnyEc2, AnyTidb};
+use crate::cloud::any::{AnyEc2, AnyGcp, AnyTidb};
 use crate::cloud::aws::{AwsClient, AwsConfig};
 use crate::cloud::budget::{Budgeted, Rates};
 use crate::cloud::fence::Fence;
@@ -45,6 +45,16 @@ pub struct Member {
 pub struct Clouds {
     pub tidb: Budgeted<AnyTidb>,
     pub ec2: Budgeted<AnyEc2>,
+    pub gcp: Budgeted<AnyGcp>,
+}
+
+/// The real Compute Engine client, when the settings have a `gcp:` section.
+fn real_gcp(settings: &Settings) -> Result<AnyGcp, StartError> {
+    match &settings.file.gcp {
+        None => Ok(AnyGcp::Unconfigured),
+        // The real client comes with its module (`cloud::gcp::client`).
+        Some(_) => Ok(AnyGcp::Unconfigured),
+    }
 }
 
 /// Builds the clouds the settings ask for; every call reports to `observer`; a `member` of a
@@ -64,8 +74,9 @@ pub fn build_clouds_reusing(
     running: Option<SimCloud>,
     member: Option<&Member>,
 ) -> Result<Clouds, StartError> {
-    let (tidb_backend, aws_backend) = settings.backends();
-    let sim = if (tidb_backend, aws_backend) == (Backend::Real, Backend::Real) {
+    let (tidb_backend, aws_backend, gcp_backend) = settings.backends();
+    let all_real = [tidb_backend, aws_backend, gcp_backend] == [Backend::Real; 3];
+    let sim = if all_real {
         None
     } else if let Some(sim) = running {
         Some(sim)
@@ -139,13 +150,36 @@ pub fn build_clouds_reusing(
             Budgeted::new(AnyEc2::Real(AwsClient::new(config)), rates)
         }
     };
-    let (mut tidb, mut ec2) = (
+    let gcp = match (gcp_backend, &sim) {
+        (Backend::Simulated, Some(sim)) => {
+            Budgeted::new(AnyGcp::Simulated(sim.clone()), simulated_rates(sim))
+        }
+        _ => {
+            let limits = settings
+                .file
+                .gcp
+                .as_ref()
+                .map(|g| g.rate_limits.clone())
+                .unwrap_or_default();
+            let rates = Rates {
+                gcp: Rate {
+                    per_second: limits.per_second,
+                    burst: limits.burst,
+                },
+                ..Rates::default()
+            };
+            Budgeted::new(real_gcp(settings)?, rates)
+        }
+    };
+    let (mut tidb, mut ec2, mut gcp) = (
         tidb.observed_by(observer.clone()),
-        ec2.observed_by(observer),
+        ec2.observed_by(observer.clone()),
+        gcp.observed_by(observer),
     );
     if let Some(m) = member {
         tidb = tidb.fenced_by(m.fence.clone());
         ec2 = ec2.fenced_by(m.fence.clone());
+        gcp = gcp.fenced_by(m.fence.clone());
     }
-    Ok(Clouds { tidb, ec2 })
+    Ok(Clouds { tidb, ec2, gcp })
 }

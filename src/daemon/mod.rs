@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::info;
 
-use crate::cloud::any::{AnyEc2, AnyTidb};
+use crate::cloud::any::{AnyEc2, AnyGcp, AnyTidb};
 use crate::cloud::budget::Budgeted;
 use crate::control::{Approvals, Event, Observation, Readiness, RetryRequests};
 use crate::metrics::Metrics;
@@ -96,7 +96,7 @@ fn prober(settings: &Settings) -> Option<Prober> {
 /// The daemon's state between passes.
 pub struct Daemon {
     settings: Settings,
-    engine: Engine<Budgeted<AnyTidb>, Budgeted<AnyEc2>>,
+    engine: Engine<Budgeted<AnyTidb>, Budgeted<AnyEc2>, Budgeted<AnyGcp>>,
     reporter: Reporter,
     allow_mass_delete: bool,
     metrics: Arc<Metrics>,
@@ -138,7 +138,12 @@ impl Daemon {
         metrics: Arc<Metrics>,
     ) -> Daemon {
         let tidb_rate = clouds.tidb.rates().tidb.per_second;
-        let mut engine = Engine::new(clouds.tidb, clouds.ec2, settings.file.owner_id.clone());
+        let mut engine = Engine::new(
+            clouds.tidb,
+            clouds.ec2,
+            clouds.gcp,
+            settings.file.owner_id.clone(),
+        );
         engine.set_apply_window(settings.file.settle_interval.0);
         engine.set_tidb_pace(settings.file.full_resync.0, tidb_rate);
         engine.set_prober(prober(&settings));

@@ -59,7 +59,7 @@ impl Daemon {
         let moved = file.endpoints_dir != old.endpoints_dir;
         // Then everything at once.
         let tidb_rate = clouds.tidb.rates().tidb.per_second;
-        self.engine.set_clients(clouds.tidb, clouds.ec2);
+        self.engine.set_clients(clouds.tidb, clouds.ec2, clouds.gcp);
         self.engine.set_tidb_pace(file.full_resync.0, tidb_rate);
         self.engine.set_apply_window(file.settle_interval.0);
         self.engine.set_prober(prober(&new));

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::cloud::gcp::CreatePsc;
 use crate::cloud::{Connection, CreateEndpoint, ModifyEndpoint, Scope};
 
 /// One change to the cloud.
@@ -24,6 +25,14 @@ pub enum Action {
         #[serde(flatten)]
         request: ModifyEndpoint,
     },
+    /// Google Cloud: one step of a create (reserve the address; once reserved, the
+    /// forwarding rule).
+    CreatePscEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        #[serde(flatten)]
+        request: CreatePsc,
+    },
     RegisterConnection {
         cluster_id: String,
         node_group_id: String,
@@ -37,6 +46,12 @@ pub enum Action {
         connection_id: String,
     },
     DeleteVpcEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        endpoint_id: String,
+    },
+    /// Google Cloud: the forwarding rule, then (a pass later, once it is gone) the address.
+    DeletePscEndpoint {
         #[serde(skip)]
         scope: Scope,
         endpoint_id: String,
@@ -83,6 +98,8 @@ impl Action {
             Action::RegisterConnection { .. } => "register_connection",
             Action::DeleteConnection { .. } => "delete_connection",
             Action::DeleteVpcEndpoint { .. } => "delete_vpc_endpoint",
+            Action::CreatePscEndpoint { .. } => "create_psc_endpoint",
+            Action::DeletePscEndpoint { .. } => "delete_psc_endpoint",
             Action::Tag { .. } => "tag",
             Action::Untag { .. } => "untag",
         }
@@ -93,19 +110,26 @@ impl Action {
         match self {
             Action::ModifyVpcEndpoint { request, .. } => Some(&request.endpoint_id),
             Action::DeleteVpcEndpoint { endpoint_id, .. }
+            | Action::DeletePscEndpoint { endpoint_id, .. }
             | Action::Tag { endpoint_id, .. }
             | Action::Untag { endpoint_id, .. } => Some(endpoint_id),
             Action::DeleteConnection { connection, .. } => Some(&connection.endpoint_id),
             Action::RegisterConnection { endpoint_id, .. } => endpoint_id.as_deref(),
             Action::CreateVpcEndpoint { .. } => None,
+            // Named before it exists: its name is its ID.
+            Action::CreatePscEndpoint { request, .. } => Some(&request.name),
         }
     }
 
     /// `+` create, `~` modify, `-` delete: how `privatelinkd plan` shows it.
     pub fn sign(&self) -> char {
         match self {
-            Action::CreateVpcEndpoint { .. } | Action::RegisterConnection { .. } => '+',
-            Action::DeleteConnection { .. } | Action::DeleteVpcEndpoint { .. } => '-',
+            Action::CreateVpcEndpoint { .. }
+            | Action::CreatePscEndpoint { .. }
+            | Action::RegisterConnection { .. } => '+',
+            Action::DeleteConnection { .. }
+            | Action::DeleteVpcEndpoint { .. }
+            | Action::DeletePscEndpoint { .. } => '-',
             _ => '~',
         }
     }
@@ -124,6 +148,13 @@ impl Action {
                     "create VPC endpoint in {vpc_id} ({})",
                     subnet_ids.join(", ")
                 )
+            }
+            Action::CreatePscEndpoint { request: r, .. } => format!(
+                "create Private Service Connect endpoint {} in {} ({}) to {}",
+                r.name, r.network, r.subnetwork, r.target
+            ),
+            Action::DeletePscEndpoint { endpoint_id, .. } => {
+                format!("delete Private Service Connect endpoint {endpoint_id}")
             }
             Action::ModifyVpcEndpoint { request: r, .. } => {
                 let mut parts = Vec::new();

@@ -14,7 +14,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{Desired, Observed};
-use crate::cloud::{Firewall, IngressRule, VpcEndpoint};
+use crate::cloud::gcp::{FirewallRule, PscEndpoint, PscStatus};
+use crate::cloud::{CloudEndpoint, Firewall, IngressRule, VpcEndpoint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ConditionType {
@@ -167,13 +168,17 @@ fn port(o: &Observed) -> u16 {
 fn port_allowed(o: &Observed) -> Condition {
     use ConditionStatus::*;
     let kind = ConditionType::PortAllowed;
-    let Some(endpoint) = &o.endpoint else {
-        return condition(
-            kind,
-            Unknown,
-            "NoEndpoint",
-            "the VPC endpoint does not exist yet",
-        );
+    let endpoint = match &o.endpoint {
+        None => {
+            return condition(
+                kind,
+                Unknown,
+                "NoEndpoint",
+                "the endpoint does not exist yet",
+            );
+        }
+        Some(CloudEndpoint::Gcp(psc)) => return egress_allowed(o, psc),
+        Some(CloudEndpoint::Aws(e)) => e,
     };
     let Some(firewall) = &o.firewall else {
         return condition(
@@ -281,10 +286,121 @@ fn lets_in(rule: &IngressRule, port: u16) -> bool {
     }
 }
 
+/// Google Cloud's counterpart of the security-group check: VPC firewall rules apply to the
+/// clients' egress, and the highest-priority (lowest number) enabled rule that matches TCP on
+/// the port to the endpoint's IP decides; with none, the implied rule allows egress
+/// (https://cloud.google.com/firewall/docs/firewalls#default_firewall_rules).
+fn egress_allowed(o: &Observed, psc: &PscEndpoint) -> Condition {
+    use ConditionStatus::*;
+    let kind = ConditionType::PortAllowed;
+    let (Some(place), Some(ip)) = (&o.gcp_place, psc.ip()) else {
+        return condition(
+            kind,
+            Unknown,
+            "NotObserved",
+            "the network's firewall rules were not looked at yet",
+        );
+    };
+    let port = port(o);
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return condition(
+            kind,
+            Unknown,
+            "NoAddress",
+            "the endpoint has no address yet",
+        );
+    };
+    let applies = |r: &&FirewallRule| {
+        r.egress
+            && !r.disabled
+            && (r.destination_ranges.is_empty()
+                || r.destination_ranges
+                    .iter()
+                    .filter_map(|c| c.parse::<IpNet>().ok())
+                    .any(|n| n.contains(&ip)))
+            && r.rules.iter().any(|(protocol, ports)| {
+                matches!(protocol.as_str(), "tcp" | "all" | "6") && covers(ports, port)
+            })
+    };
+    let mut matching: Vec<&FirewallRule> = place.firewalls.iter().filter(applies).collect();
+    // At equal priority a deny wins (Google's rule).
+    matching.sort_by_key(|r| (r.priority, !r.deny));
+    match matching.first() {
+        Some(r) if r.deny && !r.targeted => condition(
+            kind,
+            False,
+            "EgressDenied",
+            format!(
+                "firewall rule {} (priority {}) denies egress TCP {port} to {ip}: allow it with                  an egress rule of a higher priority (a lower number)",
+                r.name, r.priority
+            ),
+        ),
+        Some(r) if r.deny => condition(
+            kind,
+            Unknown,
+            "TargetedDeny",
+            format!(
+                "firewall rule {} denies egress TCP {port} to {ip} for some instances (its                  target tags or service accounts)",
+                r.name
+            ),
+        ),
+        Some(r) => condition(
+            kind,
+            True,
+            "RuleFound",
+            format!("firewall rule {} allows egress TCP {port} to {ip}", r.name),
+        ),
+        None => condition(
+            kind,
+            True,
+            "ImpliedAllow",
+            format!("no firewall rule denies egress TCP {port} to {ip}"),
+        ),
+    }
+}
+
+/// Whether Google's port list (`["4000", "3000-3999"]`; empty: every port) holds `port`.
+fn covers(ports: &[String], port: u16) -> bool {
+    ports.is_empty()
+        || ports.iter().any(|p| match p.split_once('-') {
+            Some((from, to)) => {
+                from.parse().is_ok_and(|f: u16| f <= port)
+                    && to.parse().is_ok_and(|t: u16| port <= t)
+            }
+            None => p.parse() == Ok(port),
+        })
+}
+
 fn private_dns_ready(desired: &Desired<'_>, o: &Observed) -> Condition {
     use ConditionStatus::*;
     let kind = ConditionType::PrivateDnsReady;
     let dns = o.service.as_ref().map_or("", |s| s.dns_name.as_str());
+    if let Some(CloudEndpoint::Gcp(psc)) = &o.endpoint {
+        // Private Service Connect registers the endpoint's name in a Cloud DNS zone of its own
+        // once the producer accepted it (TiDB Cloud's prerequisites: the Service Directory and
+        // Cloud DNS APIs); privatelinkd reads no Cloud DNS, so acceptance is the evidence.
+        return match psc.status() {
+            Some(PscStatus::Accepted) => condition(
+                kind,
+                True,
+                "RegisteredByPsc",
+                format!(
+                    "{}.{dns} is registered by Private Service Connect",
+                    psc.name
+                ),
+            ),
+            _ => condition(
+                kind,
+                False,
+                "NotAccepted",
+                format!(
+                    "Private Service Connect registers {}.{dns} once TiDB Cloud accepts the \
+                     endpoint",
+                    psc.name
+                ),
+            ),
+        };
+    }
     if !desired.doc.spec.private_dns {
         return condition(
             kind,
@@ -300,7 +416,7 @@ fn private_dns_ready(desired: &Desired<'_>, o: &Observed) -> Condition {
             "NoEndpoint",
             "the VPC endpoint does not exist yet",
         ),
-        Some(e) if e.private_dns_enabled => condition(
+        Some(CloudEndpoint::Aws(e)) if e.private_dns_enabled => condition(
             kind,
             True,
             "Enabled",

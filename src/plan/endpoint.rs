@@ -5,14 +5,17 @@
 
 mod cluster;
 mod connection;
+mod psc;
 mod vpce;
 
 use super::placement::{drift, in_place};
 use super::{Action, Desired, EndpointPlan, Observed, Phase, TagPurpose, conditions, ownership};
+use crate::cloud::gcp::PscEndpoint;
 use crate::cloud::{
-    Cluster, Connection, ModifyEndpoint, Scope, Service, ServiceState, VpcEndpoint,
+    CloudEndpoint, Cluster, Connection, ConsumerEndpoint, ModifyEndpoint, Scope, Service,
+    ServiceState, VpcEndpoint,
 };
-use crate::spec::{DeletionPolicy, EndpointSpec};
+use crate::spec::{AwsSide, DeletionPolicy, EndpointSpec, GcpSide, Side};
 
 /// Where one desired endpoint stands and what to do next.
 pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str) -> EndpointPlan {
@@ -23,7 +26,7 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
     plan.conditions = conditions::conditions(desired, observed);
     if let Some(endpoint) = &observed.endpoint
         && plan.leaving.is_none()
-        && !endpoint.state.is_going()
+        && !endpoint.is_going()
     {
         // The tags say what the latest document says (its policy, file and labels), from the
         // pass that first sees a change: a removal later does what the document said last.
@@ -33,7 +36,7 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
         if !write.is_empty() {
             retag.push(Action::Tag {
                 scope: scope.clone(),
-                endpoint_id: endpoint.id.clone(),
+                endpoint_id: endpoint.id().to_string(),
                 tags: write,
                 purpose: TagPurpose::Correct,
             });
@@ -41,7 +44,7 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
         if !drop.is_empty() {
             retag.push(Action::Untag {
                 scope,
-                endpoint_id: endpoint.id.clone(),
+                endpoint_id: endpoint.id().to_string(),
                 keys: drop,
                 purpose: TagPurpose::Correct,
             });
@@ -103,10 +106,10 @@ const fn rule(name: &'static str, decide: fn(&Situation<'_>) -> Option<EndpointP
 /// the order is part of each rule's condition.
 #[rustfmt::skip]
 const RULES: &[Rule] = &[
-    // The cluster: known, on AWS, where the document says, serving.
+    // The cluster: known, in the document's cloud and region, serving.
     rule("cluster not looked up yet",               cluster::not_looked_up),
     rule("cluster lookup failed",                   cluster::lookup_failed),
-    rule("cluster not on AWS",                      cluster::not_on_aws),
+    rule("cluster on another cloud",                cluster::on_another_cloud),
     rule("cluster in another region",               cluster::in_another_region),
     rule("cluster in another project",              cluster::in_another_project),
     rule("cluster not serving",                     cluster::not_serving),
@@ -116,7 +119,7 @@ const RULES: &[Rule] = &[
     rule("service being created, placement fails",  cluster::placement_fails_early),
     rule("service being created",                   cluster::service_being_created),
     rule("service being deleted",                   cluster::service_being_deleted),
-    // No VPC endpoint yet: adopt the one `endpointId` names, or create one.
+    // No endpoint yet: adopt the one the document names, or create one.
     rule("adoptee not looked up yet",               vpce::adoptee_not_looked_up),
     rule("adoptee missing",                         vpce::adoptee_missing),
     rule("adoptee on another service",              vpce::adoptee_on_another_service),
@@ -125,8 +128,12 @@ const RULES: &[Rule] = &[
     rule("placement fails before a create",         vpce::placement_fails_before_create),
     rule("VPC not checked before a create",         vpce::vpc_not_checked_before_create),
     rule("create",                                  vpce::create),
-    // The VPC endpoint: alive, where the document says, with its subnets and groups.
-    rule("endpoint broken in AWS",                  vpce::broken),
+    // Google Cloud: an address, then a forwarding rule, each checked first.
+    rule("network fails before a create",           psc::placement_fails_before_create),
+    rule("network not checked before a create",     psc::network_not_checked_before_create),
+    rule("create, or finish creating, on Google Cloud", psc::create),
+    // The endpoint: alive, where the document says, with its subnets and groups.
+    rule("endpoint broken in its cloud",            vpce::broken),
     rule("endpoint being deleted",                  vpce::being_deleted),
     rule("adopted endpoint moved",                  vpce::adopted_moved),
     rule("endpoint moved",                          vpce::moved),
@@ -139,7 +146,7 @@ const RULES: &[Rule] = &[
     rule("connection being deleted",                connection::being_deleted),
     rule("TiDB Cloud verifying",                    connection::tidb_verifying),
     rule("AWS applying a change",                   connection::aws_applying_change),
-    rule("AWS accepting",                           connection::aws_accepting),
+    rule("the cloud accepting",                     connection::cloud_accepting),
     rule("private DNS blocked by the VPC",          connection::private_dns_blocked),
     rule("private DNS to change",                   connection::private_dns_to_change),
     rule("drift to correct",                        connection::drift_to_correct),
@@ -183,13 +190,20 @@ struct Situation<'a> {
     spec: &'a EndpointSpec,
     name: &'a str,
     cluster_id: &'a str,
-    /// Where the endpoint's AWS calls go.
+    /// Where the endpoint's cloud calls go.
     scope: Scope,
+    /// The document's cloud block: exactly one is `Some`.
+    aws: Option<&'a AwsSide>,
+    gcp: Option<&'a GcpSide>,
     /// The cluster, when TiDB Cloud found it.
     cluster: Option<&'a Cluster>,
     service: Option<&'a Service>,
-    /// Ours, or the one `endpointId` names once adopted.
-    endpoint: Option<&'a VpcEndpoint>,
+    /// Ours, or the one the document names once adopted.
+    endpoint: Option<&'a CloudEndpoint>,
+    /// The same, when it is AWS's (the AWS rows read it).
+    vpce: Option<&'a VpcEndpoint>,
+    /// The same, when it is Google Cloud's.
+    psc: Option<&'a PscEndpoint>,
     connection: Option<&'a Connection>,
     /// The endpoint's subnets or security groups are not the document's (false without an
     /// endpoint).
@@ -200,6 +214,7 @@ impl<'a> Situation<'a> {
     fn new(desired: &'a Desired<'a>, o: &'a Observed, owner_id: &'a str) -> Self {
         let spec = &desired.doc.spec;
         let endpoint = o.endpoint.as_ref();
+        let vpce = endpoint.and_then(CloudEndpoint::aws);
         Situation {
             desired,
             o,
@@ -208,11 +223,18 @@ impl<'a> Situation<'a> {
             name: desired.doc.metadata.name.as_str(),
             cluster_id: spec.tidb_cloud.cluster_id.as_str(),
             scope: scope_of(spec),
+            aws: spec.aws(),
+            gcp: spec.gcp(),
             cluster: o.cluster.as_ref().and_then(|c| c.as_deref().ok()),
             service: o.service.as_deref(),
             endpoint,
+            vpce,
+            psc: endpoint.and_then(CloudEndpoint::gcp),
             connection: o.connection.as_deref(),
-            drifted: endpoint.is_some_and(|e| !in_place(spec, e)),
+            drifted: match (spec.aws(), vpce) {
+                (Some(aws), Some(e)) => !in_place(aws, e),
+                _ => false,
+            },
         }
     }
 
@@ -224,13 +246,13 @@ impl<'a> Situation<'a> {
     /// the document says, and sets private DNS when `private_dns` says to: drift is corrected
     /// in place whatever else the endpoint is waiting for.
     fn correcting(&self, mut plan: EndpointPlan, private_dns: Option<bool>) -> EndpointPlan {
-        let Some(endpoint) = self.endpoint else {
+        let (Some(endpoint), Some(aws)) = (self.vpce, self.aws) else {
             return plan;
         };
         if !self.drifted && private_dns.is_none() {
             return plan;
         }
-        let mut modify = drift(self.spec, endpoint);
+        let mut modify = drift(aws, endpoint);
         modify.private_dns_enabled = private_dns;
         let modifies =
             split_subnet_swap(modify)
@@ -298,7 +320,10 @@ fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connect
     };
 }
 
-/// Where a document's AWS calls go: its account and region.
+/// Where a document's cloud calls go: its cloud, account (project) and region.
 pub fn scope_of(spec: &EndpointSpec) -> Scope {
-    Scope::aws(spec.aws.account.to_string(), spec.aws.region.to_string())
+    match &spec.side {
+        Side::Aws(aws) => Scope::aws(aws.account.as_str(), aws.region.as_str()),
+        Side::Gcp(gcp) => Scope::gcp(gcp.project.as_str(), gcp.region.as_str()),
+    }
 }

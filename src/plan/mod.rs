@@ -46,7 +46,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::cloud::{Cluster, Connection, Firewall, Network, Scope, Service, VpcEndpoint};
+use crate::cloud::{CloudEndpoint, Cluster, Connection, Firewall, Network, Scope, Service};
 use crate::spec::{DeletionPolicy, EndpointDocument};
 
 pub use action::{Action, TagPurpose};
@@ -113,10 +113,11 @@ pub struct Observed {
     pub cluster: Option<Result<Arc<Cluster>, String>>,
     pub node_group_id: Option<String>,
     pub service: Option<Arc<Service>>,
-    /// Our endpoint (owner and name tags), or the adopted one.
-    pub endpoint: Option<VpcEndpoint>,
-    /// For `endpointId`: the endpoint as described by ID when it is not ours yet.
-    pub adoptee: Option<VpcEndpoint>,
+    /// Our endpoint (owner and name marks), or the adopted one.
+    pub endpoint: Option<CloudEndpoint>,
+    /// For `endpointId` (`endpointName` with `adopt` on Google Cloud): the endpoint as
+    /// described by ID when it is not ours yet.
+    pub adoptee: Option<CloudEndpoint>,
     /// Whether `adoptee` was looked up (so `None` there means "does not exist").
     pub adoptee_checked: bool,
     pub connection: Option<Arc<Connection>>,
@@ -131,6 +132,9 @@ pub struct Observed {
     /// The endpoint's security groups with their rules, and its VPC's CIDR blocks (shared by
     /// the endpoints of an account and region).
     pub firewall: Option<std::sync::Arc<Firewall>>,
+    /// Google Cloud: the network, subnetwork and firewall rules, looked up only when a create
+    /// needs checking (and for the egress check).
+    pub gcp_place: Option<std::sync::Arc<crate::cloud::gcp::Placement>>,
     /// What this host's probe found (`None` unless `probe.enabled`).
     pub probe: Option<ProbeResult>,
     /// The connection is FAILED: when TiDB Cloud may be asked again.
@@ -270,7 +274,7 @@ pub struct Policy {
 #[derive(Debug, Clone)]
 pub struct Leftover {
     pub scope: Scope,
-    pub endpoint: VpcEndpoint,
+    pub endpoint: CloudEndpoint,
     pub connection: Option<Connection>,
     /// A file that is invalid or unreadable right now names it (or it came from one): leave
     /// it exactly as it is.

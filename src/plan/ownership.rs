@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::Desired;
-use crate::cloud::{ConsumerEndpoint, VpcEndpoint};
-use crate::spec::{DeletionPolicy, EndpointDocument};
+use crate::cloud::{CloudEndpoint, ConsumerEndpoint, VpcEndpoint};
+use crate::spec::{DeletionPolicy, EndpointDocument, Side};
 use crate::stable::fnv;
 
 /// Every tag key of ours starts with this.
@@ -59,6 +59,12 @@ pub fn owner_of(endpoint: &impl ConsumerEndpoint) -> Option<&str> {
     endpoint.mark(OWNER)
 }
 
+/// Whether `owner_id` owns the endpoint (as the cloud spells it: a Google Cloud label holds
+/// a respelled owner).
+pub fn owned_by(endpoint: &impl ConsumerEndpoint, owner_id: &str) -> bool {
+    endpoint.marked(OWNER, owner_id)
+}
+
 /// Our mark keys on an endpoint: what orphaning removes.
 pub fn our_keys(endpoint: &impl ConsumerEndpoint) -> Vec<String> {
     endpoint.mark_keys().map(String::from).collect()
@@ -93,22 +99,26 @@ pub fn ownership_tags(desired: &Desired<'_>, owner_id: &str) -> BTreeMap<String,
 pub fn tag_drift(
     desired: &Desired<'_>,
     owner_id: &str,
-    endpoint: &VpcEndpoint,
+    endpoint: &CloudEndpoint,
 ) -> (BTreeMap<String, String>, Vec<String>) {
     // The usual answer (nothing to correct), found without building the wanted tags.
-    if tags_match(desired, owner_id, endpoint) {
+    if endpoint
+        .aws()
+        .is_some_and(|e| tags_match(desired, owner_id, e))
+    {
         return (BTreeMap::new(), Vec::new());
     }
     let wanted = ownership_tags(desired, owner_id);
+    let label_prefix = endpoint.spell(LABEL_PREFIX).trim_end_matches('-');
     let drop = endpoint
-        .tags
-        .keys()
-        .filter(|k| k.starts_with(LABEL_PREFIX) && !wanted.contains_key(*k))
-        .cloned()
+        .mark_keys()
+        .filter(|k| k.starts_with(label_prefix))
+        .filter(|k| !wanted.keys().any(|w| endpoint.spell(w) == *k))
+        .map(String::from)
         .collect();
     let write = wanted
         .into_iter()
-        .filter(|(k, v)| endpoint.tag(k) != Some(v.as_str()))
+        .filter(|(k, v)| !endpoint.marked(k, v))
         .collect();
     (write, drop)
 }
@@ -146,11 +156,16 @@ pub fn creation_tags(desired: &Desired<'_>, owner_id: &str) -> BTreeMap<String, 
 /// The ClientToken of a create: the same owner, name and request give the same token, so a
 /// create retried after a timeout or a crash returns the first endpoint instead of a second.
 pub fn client_token(owner_id: &str, doc: &EndpointDocument, service_name: &str) -> String {
-    let aws = &doc.spec.aws;
-    let key = format!(
-        "{owner_id}\n{}\n{}\n{}\n{service_name}\n{:?}\n{:?}",
-        doc.metadata.name, aws.region, aws.vpc_id, aws.subnet_ids, aws.security_group_ids
-    );
+    let key = match &doc.spec.side {
+        Side::Aws(aws) => format!(
+            "{owner_id}\n{}\n{}\n{}\n{service_name}\n{:?}\n{:?}",
+            doc.metadata.name, aws.region, aws.vpc_id, aws.subnet_ids, aws.security_group_ids
+        ),
+        Side::Gcp(gcp) => format!(
+            "{owner_id}\n{}\n{}\n{}\n{}\n{service_name}\n{}\n{:?}",
+            doc.metadata.name, gcp.project, gcp.region, gcp.network, gcp.subnetwork, gcp.address
+        ),
+    };
     format!("privatelinkd-{:016x}", fnv(&key))
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Desired, Observed};
 use crate::cloud::{ModifyEndpoint, Network, Service, VpcEndpoint};
-use crate::spec::EndpointSpec;
+use crate::spec::AwsSide;
 
 /// Problems that stop a create or modify, checked against the VPC as observed.
 pub(super) fn placement_problem(
@@ -14,7 +14,7 @@ pub(super) fn placement_problem(
     service: &Service,
     creating: bool,
 ) -> Option<String> {
-    let aws = &desired.doc.spec.aws;
+    let aws = desired.doc.spec.aws()?;
     let network = o.network.as_ref()?;
     let vpc = aws.vpc_id.as_str();
     let mut problems = Vec::new();
@@ -75,23 +75,23 @@ pub(super) fn dns_problem(network: &Network, vpc: &str) -> Option<String> {
 ///
 /// `observe` asks this of every endpoint in every pass, so it compares the lists where they
 /// are, with the comparison `IdDiff` makes, instead of building one.
-pub fn in_place(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> bool {
-    let groups = &spec.aws.security_group_ids;
-    !differ(&spec.aws.subnet_ids, &endpoint.subnet_ids)
+pub fn in_place(aws: &AwsSide, endpoint: &VpcEndpoint) -> bool {
+    let groups = &aws.security_group_ids;
+    !differ(&aws.subnet_ids, &endpoint.subnet_ids)
         && (groups.is_empty() || !differ(groups, &endpoint.security_group_ids))
 }
 
 /// How an endpoint's subnets and security groups differ from the spec, as the modify that
 /// corrects them (empty lists when they agree).
-pub fn drift(spec: &EndpointSpec, endpoint: &VpcEndpoint) -> ModifyEndpoint {
-    let subnets = IdDiff::subnets(spec, endpoint);
+pub fn drift(aws: &AwsSide, endpoint: &VpcEndpoint) -> ModifyEndpoint {
+    let subnets = IdDiff::subnets(aws, endpoint);
     let mut modify = ModifyEndpoint {
         endpoint_id: endpoint.id.clone(),
         remove_subnet_ids: subnets.to_remove(),
         add_subnet_ids: subnets.to_add(),
         ..ModifyEndpoint::default()
     };
-    if let Some(groups) = IdDiff::security_groups(spec, endpoint) {
+    if let Some(groups) = IdDiff::security_groups(aws, endpoint) {
         modify.remove_security_group_ids = groups.to_remove();
         modify.add_security_group_ids = groups.to_add();
     }
@@ -117,17 +117,14 @@ impl<'a> IdDiff<'a> {
         }
     }
 
-    pub(super) fn subnets(spec: &'a EndpointSpec, endpoint: &'a VpcEndpoint) -> Self {
-        IdDiff::new(&spec.aws.subnet_ids, &endpoint.subnet_ids)
+    pub(super) fn subnets(aws: &'a AwsSide, endpoint: &'a VpcEndpoint) -> Self {
+        IdDiff::new(&aws.subnet_ids, &endpoint.subnet_ids)
     }
 
     /// `None` when the document names no security group: an empty list asks AWS for the VPC's
     /// default group, and only explicit lists are enforced.
-    pub(super) fn security_groups(
-        spec: &'a EndpointSpec,
-        endpoint: &'a VpcEndpoint,
-    ) -> Option<Self> {
-        let want = &spec.aws.security_group_ids;
+    pub(super) fn security_groups(aws: &'a AwsSide, endpoint: &'a VpcEndpoint) -> Option<Self> {
+        let want = &aws.security_group_ids;
         (!want.is_empty()).then(|| IdDiff::new(want, &endpoint.security_group_ids))
     }
 

@@ -16,7 +16,10 @@ use serde::Serialize;
 
 use super::placement::IdDiff;
 use super::{Desired, EndpointPlan, LeaveKind, Phase, Plan, ownership};
-use crate::cloud::{Connection, ConnectionState, Service, ServiceState, VpcEndpoint};
+use crate::cloud::{
+    CloudEndpoint, Connection, ConnectionState, ConsumerEndpoint, Service, ServiceState,
+};
+use crate::spec::Side;
 
 /// Raised when a field's meaning changes; new optional fields do not raise it.
 pub const FORMAT_VERSION: u32 = 1;
@@ -150,7 +153,7 @@ pub struct Change {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Current<'a> {
     pub service: Option<&'a Service>,
-    pub endpoint: Option<&'a VpcEndpoint>,
+    pub endpoint: Option<&'a CloudEndpoint>,
     pub connection: Option<&'a Connection>,
 }
 
@@ -158,7 +161,7 @@ pub struct Current<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Unnamed<'a> {
     pub name: &'a str,
-    pub endpoint: &'a VpcEndpoint,
+    pub endpoint: &'a CloudEndpoint,
 }
 
 /// The preview of every document against what was observed. `plan` is the pass's plan when
@@ -244,7 +247,6 @@ fn one(
     owner_id: &str,
 ) -> EndpointPreview {
     let doc = d.doc;
-    let aws = &doc.spec.aws;
     let mut preview = EndpointPreview {
         name: doc.metadata.name.to_string(),
         file: Some(d.file.to_string()),
@@ -294,15 +296,32 @@ fn one(
         let old = replaced
             .and_then(|r| r.leaving.as_ref())
             .map_or(NOTHING.to_string(), |l| l.endpoint_id.clone());
-        let mut after = format!("in {}, subnets {}", aws.vpc_id, list(&aws.subnet_ids));
-        if !aws.security_group_ids.is_empty() {
-            after += &format!(", security groups {}", list(&aws.security_group_ids));
-        }
-        preview.changes.push(change("vpcEndpoint", old, after));
+        let (field, after) = match &doc.spec.side {
+            Side::Aws(aws) => {
+                let mut after = format!("in {}, subnets {}", aws.vpc_id, list(&aws.subnet_ids));
+                if !aws.security_group_ids.is_empty() {
+                    after += &format!(", security groups {}", list(&aws.security_group_ids));
+                }
+                ("vpcEndpoint", after)
+            }
+            Side::Gcp(gcp) => {
+                let name = gcp.endpoint_name(&doc.metadata.name);
+                let mut after = format!(
+                    "{name} in {}, subnetwork {}",
+                    gcp.network.name(),
+                    gcp.subnetwork.name()
+                );
+                if let Some(ip) = gcp.address {
+                    after += &format!(", address {ip}");
+                }
+                ("pscEndpoint", after)
+            }
+        };
+        preview.changes.push(change(field, old, after));
         preview
             .changes
             .push(change("registration", NOTHING, registration()));
-        if doc.spec.private_dns {
+        if doc.spec.private_dns && doc.spec.aws().is_some() {
             preview.changes.push(change("privateDns", NOTHING, "true"));
         }
         preview.reason = match replaced {
@@ -323,24 +342,8 @@ fn one(
         return preview;
     };
     // Each ID once: a repeat is no change.
-    let set = |ids: &[&str]| list(ids.iter().collect::<BTreeSet<_>>());
-    let placed = [
-        ("subnetIds", Some(IdDiff::subnets(&doc.spec, e))),
-        ("securityGroupIds", IdDiff::security_groups(&doc.spec, e)),
-    ];
-    for (field, diff) in placed {
-        if let Some(diff) = diff.filter(IdDiff::differ) {
-            preview
-                .changes
-                .push(change(field, set(&diff.have), set(&diff.want)));
-        }
-    }
-    if e.private_dns_enabled != doc.spec.private_dns {
-        preview.changes.push(change(
-            "privateDns",
-            e.private_dns_enabled.to_string(),
-            doc.spec.private_dns.to_string(),
-        ));
+    if let (Some(aws), Some(vpce)) = (doc.spec.aws(), e.aws()) {
+        aws_changes(&mut preview, doc.spec.private_dns, aws, vpce);
     }
     match c.connection {
         None => preview
@@ -358,7 +361,7 @@ fn one(
         let before: Vec<String> = write
             .keys()
             .chain(&drop)
-            .map(|k| format!("{k}={}", e.tag(k).unwrap_or(NOTHING)))
+            .map(|k| format!("{k}={}", e.mark(k).unwrap_or(NOTHING)))
             .collect();
         let after: Vec<String> = write
             .iter()
@@ -391,11 +394,40 @@ fn removal(r: &EndpointPlan) -> EndpointPreview {
 }
 
 /// An owned endpoint no document names, as its tags say it leaves (`--from`).
+/// Subnets, security groups and private DNS: what an AWS endpoint changes in place.
+fn aws_changes(
+    preview: &mut EndpointPreview,
+    private_dns: bool,
+    aws: &crate::spec::AwsSide,
+    e: &crate::cloud::VpcEndpoint,
+) {
+    // Each ID once: a repeat is no change.
+    let set = |ids: &[&str]| list(ids.iter().collect::<BTreeSet<_>>());
+    let placed = [
+        ("subnetIds", Some(IdDiff::subnets(aws, e))),
+        ("securityGroupIds", IdDiff::security_groups(aws, e)),
+    ];
+    for (field, diff) in placed {
+        if let Some(diff) = diff.filter(IdDiff::differ) {
+            preview
+                .changes
+                .push(change(field, set(&diff.have), set(&diff.want)));
+        }
+    }
+    if e.private_dns_enabled != private_dns {
+        preview.changes.push(change(
+            "privateDns",
+            e.private_dns_enabled.to_string(),
+            private_dns.to_string(),
+        ));
+    }
+}
+
 fn leaving_by_tags(u: &Unnamed<'_>) -> EndpointPreview {
     let orphan = ownership::policy_of(u.endpoint) == crate::spec::DeletionPolicy::Orphan;
     let file = ownership::file_of(u.endpoint).map(String::from);
     let reason = "no document names it any more".to_string();
-    departure(u.name, file, &u.endpoint.id, orphan, reason)
+    departure(u.name, file, u.endpoint.id(), orphan, reason)
 }
 
 fn departure(

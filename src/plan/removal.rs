@@ -1,7 +1,9 @@
 //! Owned endpoints that no valid document names: how they leave.
 
 use super::{Action, EndpointPlan, LeaveKind, Leaving, Leftover, Phase, TagPurpose, ownership};
-use crate::cloud::{Connection, ConnectionState, ConsumerEndpoint, Lifecycle, Scope, VpcEndpoint};
+use crate::cloud::{
+    CloudEndpoint, CloudKind, Connection, ConnectionState, ConsumerEndpoint, Lifecycle, Scope,
+};
 use crate::spec::DeletionPolicy;
 
 /// How to remove an owned endpoint that no document names any more.
@@ -24,11 +26,11 @@ pub(super) fn plan_removal(leftover: &Leftover) -> EndpointPlan {
             plan.message = format!(
                 "document removed (deletionPolicy: Orphan); leaving {}{connection} in place \
                  without privatelinkd's tags",
-                e.id
+                e.id()
             );
             plan.actions.push(Action::Untag {
                 scope: leftover.scope.clone(),
-                endpoint_id: e.id.clone(),
+                endpoint_id: e.id().to_string(),
                 keys: ownership::our_keys(e),
                 purpose: TagPurpose::Orphan,
             });
@@ -37,7 +39,7 @@ pub(super) fn plan_removal(leftover: &Leftover) -> EndpointPlan {
         DeletionPolicy::Delete => {
             plan.message = format!(
                 "document removed (deletionPolicy: Delete); deleting {}{connection}",
-                e.id
+                e.id()
             );
             plan.actions = delete_actions(&leftover.scope, e, leftover.connection.as_ref());
             LeaveKind::Delete
@@ -45,7 +47,7 @@ pub(super) fn plan_removal(leftover: &Leftover) -> EndpointPlan {
     };
     plan.leaving = Some(Leaving {
         kind,
-        endpoint_id: e.id.clone(),
+        endpoint_id: e.id().to_string(),
         file,
     });
     plan
@@ -54,7 +56,7 @@ pub(super) fn plan_removal(leftover: &Leftover) -> EndpointPlan {
 /// The connection first (TiDB Cloud stops using the endpoint), then the endpoint.
 pub(super) fn delete_actions(
     scope: &Scope,
-    endpoint: &VpcEndpoint,
+    endpoint: &CloudEndpoint,
     connection: Option<&Connection>,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -67,9 +69,10 @@ pub(super) fn delete_actions(
     // Deleting or deleted already (a ledger entry's endpoint AWS no longer has): only its
     // connection is left to delete.
     if endpoint.lifecycle() != Lifecycle::Going {
-        actions.push(Action::DeleteVpcEndpoint {
-            scope: scope.clone(),
-            endpoint_id: endpoint.id.clone(),
+        let (scope, endpoint_id) = (scope.clone(), endpoint.id().to_string());
+        actions.push(match endpoint.cloud() {
+            CloudKind::Aws => Action::DeleteVpcEndpoint { scope, endpoint_id },
+            CloudKind::Gcp => Action::DeletePscEndpoint { scope, endpoint_id },
         });
     }
     actions

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::ownership::{self as tags, client_token};
 use super::*;
-use crate::cloud::{ConnectionState, ModifyEndpoint, Network, ServiceState};
+use crate::cloud::{ConnectionState, ModifyEndpoint, Network, ServiceState, VpcEndpoint};
 use crate::spec::DeletionPolicy;
 
 mod conditions;
@@ -106,7 +106,7 @@ pub(crate) fn converged() -> Observed {
             dns_name: "d".into(),
             available_zones: vec!["use1-az1".into(), "use1-az4".into(), "use1-az6".into()],
         })),
-        endpoint: Some(endpoint()),
+        endpoint: Some(endpoint().into()),
         connection: Some(Arc::new(connection(ConnectionState::Active))),
         ..Observed::default()
     }

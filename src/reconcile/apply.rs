@@ -6,8 +6,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cloud::budget::within_window;
+use crate::cloud::clouds::Clouds;
+use crate::cloud::gcp::Gcp;
 use crate::cloud::{
-    CloudError, Connection, ConnectionState, CreateEndpoint, Ec2, Scope, TidbCloud,
+    CloudError, Connection, ConnectionState, Consumer, CreateEndpoint, Ec2, Scope, TidbCloud,
 };
 use crate::plan::{Action, Plan, TagPurpose, ownership};
 
@@ -44,10 +46,16 @@ enum Answer {
 /// Carries out every action of `plan` within `window`: past it (waiting for a budget), the
 /// rest waits for a later pass, which observes first, so other endpoints' next steps need not
 /// wait for this pass's slowest queue. Results come back in plan order.
-pub async fn apply<T, E>(tidb: &T, ec2: &E, plan: &Plan, window: Duration) -> Vec<Applied>
+pub async fn apply<T, E, G>(
+    tidb: &T,
+    clouds: &Clouds<E, G>,
+    plan: &Plan,
+    window: Duration,
+) -> Vec<Applied>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
     let deadline = Instant::now() + window;
     let mut tasks = tokio::task::JoinSet::new();
@@ -55,13 +63,17 @@ where
         if p.actions.is_empty() {
             continue;
         }
-        let (tidb, ec2, actions, name) =
-            (tidb.clone(), ec2.clone(), p.actions.clone(), p.name.clone());
+        let (tidb, clouds, actions, name) = (
+            tidb.clone(),
+            clouds.clone(),
+            p.actions.clone(),
+            p.name.clone(),
+        );
         tasks.spawn(within_window(deadline, async move {
             let mut done = Vec::new();
             let mut created: Option<String> = None;
             for action in actions {
-                let result = execute(&tidb, &ec2, &action, created.as_deref()).await;
+                let result = execute(&tidb, &clouds, &action, created.as_deref()).await;
                 // Not sent: it waits for the next pass, which observes first.
                 if matches!(result, Err(CloudError::Deferred)) {
                     break;
@@ -150,9 +162,9 @@ async fn create<E: Ec2>(
 
 /// Carries out one action; a create answers with the new endpoint's ID, which a following
 /// registration without an ID of its own (`created`) uses.
-async fn execute<T: TidbCloud, E: Ec2>(
+async fn execute<T: TidbCloud, E: Ec2, G: Gcp>(
     tidb: &T,
-    ec2: &E,
+    clouds: &Clouds<E, G>,
     action: &Action,
     created: Option<&str>,
 ) -> Result<Answer, CloudError> {
@@ -162,9 +174,17 @@ async fn execute<T: TidbCloud, E: Ec2>(
     };
     let result = match action {
         Action::CreateVpcEndpoint { scope, request, .. } => {
-            return create(ec2, scope, request).await.map(Answer::Created);
+            return create(&clouds.ec2, scope, request)
+                .await
+                .map(Answer::Created);
         }
-        Action::ModifyVpcEndpoint { scope, request } => ec2.modify_endpoint(scope, request).await,
+        Action::ModifyVpcEndpoint { scope, request } => {
+            clouds.ec2.modify_endpoint(scope, request).await
+        }
+        // One step; its operation is read when the next pass observes.
+        Action::CreatePscEndpoint { scope, request } => {
+            clouds.psc.create(scope, request).await.map(drop)
+        }
         Action::RegisterConnection {
             cluster_id,
             node_group_id,
@@ -186,21 +206,22 @@ async fn execute<T: TidbCloud, E: Ec2>(
                 })
             });
         }
-        Action::DeleteVpcEndpoint { scope, endpoint_id } => {
-            gone_is_done(ec2.delete_endpoint(scope, endpoint_id).await)
+        Action::DeleteVpcEndpoint { scope, endpoint_id }
+        | Action::DeletePscEndpoint { scope, endpoint_id } => {
+            gone_is_done(clouds.delete_endpoint(scope, endpoint_id).await)
         }
         Action::Tag {
             scope,
             endpoint_id,
             tags,
             ..
-        } => ec2.set_marks(scope, endpoint_id, tags).await,
+        } => clouds.set_marks(scope, endpoint_id, tags).await,
         Action::Untag {
             scope,
             endpoint_id,
             keys,
             ..
-        } => ec2.remove_marks(scope, endpoint_id, keys).await,
+        } => clouds.remove_marks(scope, endpoint_id, keys).await,
     };
     result.map(|()| Answer::Nothing)
 }

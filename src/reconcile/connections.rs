@@ -23,8 +23,10 @@ use tokio::time::Instant;
 
 use super::store::{self, EndpointKey, Lifetime, ProjectKey, Store};
 use super::{Engine, PassOutcome, observe::all_pages};
+use crate::cloud::gcp::Gcp;
 use crate::cloud::{
-    CloudError, Connection, ConnectionState, Ec2, EndpointState, TidbCloud, VpcEndpoint,
+    CloudEndpoint, CloudError, Connection, ConnectionState, ConsumerEndpoint, Ec2, Lifecycle,
+    TidbCloud,
 };
 
 /// The share of the key's budget that observation may spend.
@@ -100,17 +102,18 @@ enum Look {
     Nothing,
 }
 
-impl<T, E> Engine<T, E>
+impl<T, E, G> Engine<T, E, G>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
     /// Brings the book up to date as far as the budget allows; `false` if a listing that was
     /// needed failed (then what was not listed is unknown, not absent).
     pub(super) async fn observe_connections(
         &mut self,
         projects: &BTreeSet<ProjectKey>,
-        endpoints: &[(&str, &VpcEndpoint)],
+        endpoints: &[(&str, &CloudEndpoint)],
         outcome: &mut PassOutcome,
     ) -> Result<(), CloudError> {
         self.connections.set_resync(self.full_resync);
@@ -122,8 +125,8 @@ where
         // In flight: not ACTIVE yet, or its VPC endpoint not available yet.
         let mut in_flight: BTreeMap<&str, Vec<Connection>> = BTreeMap::new();
         for (project, e) in endpoints {
-            if let Some(c) = book.of(&e.id)
-                && (c.state != ConnectionState::Active || e.state != EndpointState::Available)
+            if let Some(c) = book.of(e.id())
+                && (c.state != ConnectionState::Active || e.lifecycle() != Lifecycle::Available)
             {
                 in_flight.entry(project).or_default().push((**c).clone());
             }

@@ -72,8 +72,12 @@ impl<'a> Generations<'a> {
                 .collect();
             for l in self.leftovers {
                 let name = plan::ownership::name_of(&l.endpoint);
-                map.entry(name)
-                    .or_insert_with(|| Cow::from(format!("removal of {}", l.endpoint.id)));
+                map.entry(name).or_insert_with(|| {
+                    Cow::from(format!(
+                        "removal of {}",
+                        crate::cloud::ConsumerEndpoint::id(&l.endpoint)
+                    ))
+                });
             }
             map
         });

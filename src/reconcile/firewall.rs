@@ -15,7 +15,8 @@ use std::sync::Arc;
 use super::network::{FIREWALL_TTL, VpcFacts, store_groups};
 use super::store::{Lifetime, VpcKey};
 use super::{Engine, PassOutcome};
-use crate::cloud::{CloudError, Ec2, Firewall, Scope, TidbCloud};
+use crate::cloud::gcp::Gcp;
+use crate::cloud::{CloudEndpoint, CloudError, Ec2, Firewall, Scope, TidbCloud};
 use crate::plan::{ConditionStatus, ConditionType, Observed, Plan};
 use crate::reconcile::Wanted;
 
@@ -94,10 +95,11 @@ impl Firewalls {
     }
 }
 
-impl<T, E> Engine<T, E>
+impl<T, E, G> Engine<T, E, G>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
     /// Fills in each observed endpoint's firewall, describing what is not known yet.
     pub(super) async fn observe_firewalls(
@@ -109,7 +111,7 @@ where
         // Borrowed: this runs over every endpoint every pass, and usually finds all fresh.
         let mut needed: BTreeMap<&Scope, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
         for (w, o) in wanted.iter().zip(per.iter()) {
-            if let Some(e) = &o.endpoint {
+            if let Some(e) = o.endpoint.as_ref().and_then(CloudEndpoint::aws) {
                 let (groups, vpcs) = needed.entry(&w.scope).or_default();
                 groups.extend(e.security_group_ids.iter().map(String::as_str));
                 vpcs.insert(&e.vpc_id);
@@ -121,7 +123,7 @@ where
                 && groups.iter().all(|g| facts.groups.is_fresh(*g))
                 && vpcs.iter().all(|v| facts.vpc_cidrs.is_fresh(*v));
             if !fresh
-                && describe(&self.ec2, scope, facts, groups, vpcs)
+                && describe(&self.clouds.ec2, scope, facts, groups, vpcs)
                     .await
                     .is_err()
             {
@@ -130,7 +132,7 @@ where
             self.firewalls.show(scope, facts);
         }
         for (w, o) in wanted.iter().zip(per.iter_mut()) {
-            if let Some(e) = &o.endpoint {
+            if let Some(e) = o.endpoint.as_ref().and_then(CloudEndpoint::aws) {
                 // Known once its VPC's CIDRs are: only this batch describes them.
                 o.firewall = self
                     .firewalls

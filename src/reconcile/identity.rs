@@ -11,9 +11,10 @@ use rustc_hash::FxHashMap;
 use tracing::{info, warn};
 
 use super::{Applied, Engine, Frozen, PassOutcome, Wanted};
+use crate::cloud::gcp::Gcp;
 use crate::cloud::{
-    Connection, ConnectionState, ConsumerEndpoint, Ec2, EndpointState, Lifecycle, Scope, TidbCloud,
-    VpcEndpoint,
+    CloudEndpoint, Connection, ConnectionState, Consumer, ConsumerEndpoint, Ec2, EndpointState,
+    Lifecycle, Scope, TidbCloud, VpcEndpoint,
 };
 use crate::ledger::{self, ConnectionRecord, DocRef, Entry, How};
 use crate::plan::{Action, LastSeen, Leftover, Observed, Plan, ownership};
@@ -36,10 +37,11 @@ fn doc_of(w: &Wanted) -> DocRef<'_> {
     }
 }
 
-impl<T, E> Engine<T, E>
+impl<T, E, G> Engine<T, E, G>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
     /// Desired endpoints the tagged listing shows none for, whose ledger entry names live
     /// endpoints: those are described by ID (one call per scope). One AWS still has is ours
@@ -74,11 +76,11 @@ where
         let now = ledger::now();
         for (scope, asked) in asked {
             let ids: Vec<String> = asked.iter().map(|(_, id)| id.clone()).collect();
-            let mut found: FxHashMap<String, VpcEndpoint> = FxHashMap::default();
+            let mut found: FxHashMap<String, CloudEndpoint> = FxHashMap::default();
             let mut answered = true;
             for chunk in ids.chunks(super::firewall::CHUNK) {
-                match self.ec2.describe_endpoints(&scope, chunk).await {
-                    Ok(list) => found.extend(list.into_iter().map(|e| (e.id.clone(), e))),
+                match self.clouds.describe_endpoints(&scope, chunk).await {
+                    Ok(list) => found.extend(list.into_iter().map(|e| (e.id().to_string(), e))),
                     Err(_) => {
                         outcome.observe_errors += 1;
                         answered = false;
@@ -140,23 +142,14 @@ where
                 .as_ref()
                 .filter(|e| e.lifecycle() == Lifecycle::Going);
             if let Some(e) = going {
-                self.ledger.endpoint_gone(doc.name, &e.id, now);
+                self.ledger.endpoint_gone(doc.name, e.id(), now);
             } else if let Some(e) = &o.endpoint {
                 let how = match self.ledger.get(doc.name) {
                     Some(entry) if entry.creating.is_some() => How::Created,
-                    _ if w
-                        .doc
-                        .spec
-                        .aws
-                        .endpoint_id
-                        .as_ref()
-                        .is_some_and(|id| id.as_str() == e.id) =>
-                    {
-                        How::Adopted
-                    }
+                    _ if w.doc.spec.adopts() == Some(e.id()) => How::Adopted,
                     _ => How::Found,
                 };
-                self.ledger.saw_endpoint(doc, &e.id, how, now);
+                self.ledger.saw_endpoint(doc, e.id(), how, now);
                 if let Some(c) = &o.connection {
                     self.ledger.saw_connection(doc, c, now);
                 }
@@ -234,11 +227,11 @@ where
         let mut unanswered = BTreeSet::new();
         for (scope, ids) in by_scope.into_iter().filter(|(_, ids)| !ids.is_empty()) {
             for chunk in ids.chunks(super::firewall::CHUNK) {
-                match self.ec2.describe_endpoints(scope, chunk).await {
+                match self.clouds.describe_endpoints(scope, chunk).await {
                     Ok(list) => alive.extend(
                         list.into_iter()
                             .filter(|e| e.lifecycle() != Lifecycle::Going)
-                            .map(|e| e.id),
+                            .map(|e| e.id().to_string()),
                     ),
                     Err(_) => {
                         outcome.observe_errors += 1;
@@ -412,7 +405,9 @@ where
 }
 
 /// A removal of the connection a gone endpoint left, as the planner takes removals: the
-/// endpoint as AWS would show a deleted one, marked as the ledger remembers it.
+/// endpoint as AWS would show a deleted one, marked as the ledger remembers it. Whatever its
+/// cloud, only its ID, marks and lifecycle (gone) are read: the removal deletes the
+/// connection and nothing in the cloud.
 fn gone_leftover(name: &str, entry: &Entry, c: &ConnectionRecord, owner_id: &str) -> Leftover {
     let tags = [
         (ownership::OWNER, owner_id),
@@ -444,7 +439,7 @@ fn gone_leftover(name: &str, entry: &Entry, c: &ConnectionRecord, owner_id: &str
     };
     Leftover {
         scope: entry.scope.clone(),
-        endpoint,
+        endpoint: endpoint.into(),
         connection: Some(connection),
         frozen: false,
         last_seen: Some(LastSeen {

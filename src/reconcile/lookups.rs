@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::Engine;
 use super::store::{Lifetime, NodeGroupKey, Store};
+use crate::cloud::gcp::Gcp;
 use crate::cloud::{CloudError, Cluster, Ec2, Service, ServiceState, TidbCloud};
 use crate::spec::ClusterId;
 
@@ -98,10 +99,11 @@ impl Lookups {
     }
 }
 
-impl<T, E> Engine<T, E>
+impl<T, E, G> Engine<T, E, G>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
     /// The cluster and its default node group, cached. `Err` is a transient failure;
     /// `Ok(Err)` a permanent one to show.

@@ -14,6 +14,7 @@ mod backoff;
 mod connections;
 mod error_policy;
 mod firewall;
+mod gcp_network;
 mod gone;
 mod identity;
 mod lookups;
@@ -32,7 +33,9 @@ use rustc_hash::FxHashMap;
 // tokio's clock, so that tests can run the engine on virtual time.
 use tokio::time::Instant;
 
-use crate::cloud::{Connection, Ec2, Scope, Service, TidbCloud, VpcEndpoint};
+use crate::cloud::clouds::Clouds;
+use crate::cloud::gcp::Gcp;
+use crate::cloud::{CloudEndpoint, Connection, Ec2, Scope, Service, TidbCloud};
 use crate::ledger::Ledger;
 use crate::plan::{self, LastSeen, Plan, Policy};
 use crate::probe::Prober;
@@ -133,14 +136,16 @@ pub struct Seen {
     /// The node group in use (the document's, or the cluster's default).
     pub node_group_id: Option<String>,
     pub service: Option<Arc<Service>>,
-    pub endpoint: Option<VpcEndpoint>,
+    pub endpoint: Option<CloudEndpoint>,
     pub connection: Option<Arc<Connection>>,
 }
 
 /// The reconciler: cloud clients, caches and per-endpoint retry state.
-pub struct Engine<T, E> {
+pub struct Engine<T, E, G> {
     tidb: T,
-    ec2: E,
+    /// Every cloud's consumer-side client (`clouds.ec2`, `clouds.psc`), one `Consumer` for
+    /// the cloud-neutral steps.
+    clouds: Clouds<E, G>,
     owner_id: String,
     /// Clusters and services, cached (`Store`s with jittered expiry).
     lookups: Lookups,
@@ -157,6 +162,8 @@ pub struct Engine<T, E> {
     /// What EC2 said of each account and region's VPCs, subnets and security groups: read by
     /// the checks before a create or modify and by `PortAllowed`.
     networks: Networks,
+    /// What Compute Engine said of Google Cloud endpoints' networks.
+    gcp_places: gcp_network::GcpPlaces,
     /// Backoffs after failed actions and re-registrations of FAILED connections.
     errors: ErrorPolicy,
     /// Each endpoint's last plan, reused while its document and observation stay the same.
@@ -179,15 +186,16 @@ pub struct Engine<T, E> {
     reread_ledger: bool,
 }
 
-impl<T, E> Engine<T, E>
+impl<T, E, G> Engine<T, E, G>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
-    pub fn new(tidb: T, ec2: E, owner_id: impl Into<String>) -> Self {
+    pub fn new(tidb: T, ec2: E, gcp: G, owner_id: impl Into<String>) -> Self {
         Engine {
             tidb,
-            ec2,
+            clouds: Clouds::new(ec2, gcp),
             owner_id: owner_id.into(),
             lookups: Lookups::default(),
             connections: ConnectionBook::default(),
@@ -196,6 +204,7 @@ where
             tidb_rate: crate::cloud::BucketClass::Tidb.published().per_second,
             firewalls: Firewalls::default(),
             networks: Networks::default(),
+            gcp_places: gcp_network::GcpPlaces::default(),
             errors: ErrorPolicy::default(),
             memos: Memos::default(),
             prober: None,
@@ -231,13 +240,17 @@ where
     }
 
     pub fn ec2(&self) -> &E {
-        &self.ec2
+        &self.clouds.ec2
+    }
+
+    pub fn gcp(&self) -> &G {
+        self.clouds.psc.inner()
     }
 
     /// New clients (a reload): what they see is looked up afresh; retry state is kept.
-    pub fn set_clients(&mut self, tidb: T, ec2: E) {
+    pub fn set_clients(&mut self, tidb: T, ec2: E, gcp: G) {
         self.tidb = tidb;
-        self.ec2 = ec2;
+        self.clouds = Clouds::new(ec2, gcp);
         self.expire_lookups();
     }
 
@@ -249,6 +262,7 @@ where
         self.connections = ConnectionBook::default();
         self.firewalls = Firewalls::default();
         self.networks = Networks::default();
+        self.gcp_places.forget();
         self.gone = Gone::default();
         self.errors = ErrorPolicy::default();
         self.reread_ledger = true;
@@ -344,7 +358,8 @@ where
             );
         } else if apply {
             self.record_intents(wanted, &mut plan).await;
-            outcome.applied = apply::apply(&self.tidb, &self.ec2, &plan, self.apply_window).await;
+            outcome.applied =
+                apply::apply(&self.tidb, &self.clouds, &plan, self.apply_window).await;
             self.record_results(wanted, &outcome.applied).await;
             for c in outcome.applied.iter().filter_map(|a| a.connection.as_ref()) {
                 self.connections.record(c.clone());

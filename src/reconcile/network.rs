@@ -40,8 +40,9 @@ pub struct NetworkQuery {
 }
 
 impl NetworkQuery {
+    /// Adds an AWS document's VPC, subnets and groups (a document of another cloud has none).
     pub fn add(&mut self, doc: &EndpointDocument) {
-        let aws = &doc.spec.aws;
+        let Some(aws) = doc.spec.aws() else { return };
         self.vpcs.insert(aws.vpc_id.to_string());
         self.subnets
             .extend(aws.subnet_ids.iter().map(ToString::to_string));

@@ -12,16 +12,18 @@ use tokio::time::Instant;
 use super::network::NetworkQuery;
 use super::store::ProjectKey;
 use super::{Engine, Frozen, PassOutcome, Wanted};
+use crate::cloud::gcp::Gcp;
 use crate::cloud::{
-    CloudError, ConnectionState, Ec2, EndpointState, Page, Scope, ServiceState, TidbCloud,
-    VpcEndpoint,
+    CloudEndpoint, CloudError, ConnectionState, Consumer, ConsumerEndpoint, Ec2, Page, Scope,
+    ServiceState, TidbCloud,
 };
 use crate::plan::{self, Leftover, Observed, ProbeResult, ownership};
 use crate::probe::{Prober, Target};
 
 /// VPC facts are needed only before a create or a modify: never in a converged pass. (A
-/// create waiting for its service is checked already, so a mistake shows at once.)
-fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&VpcEndpoint>) -> bool {
+/// create waiting for its service is checked already, so a mistake shows at once.) Google
+/// Cloud's network facts are kept in a store of their own (`gcp_network.rs`).
+fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&CloudEndpoint>) -> bool {
     let spec = &w.doc.spec;
     let Some(service) = &o.service else {
         return false;
@@ -29,17 +31,21 @@ fn needs_network_check(w: &Wanted, o: &Observed, endpoint: Option<&VpcEndpoint>)
     if spec.suspend || service.state == ServiceState::Deleting {
         return false;
     }
-    let Some(e) = endpoint else { return true };
+    let Some(aws) = spec.aws() else { return false };
+    let Some(e) = endpoint.and_then(CloudEndpoint::aws) else {
+        return endpoint.is_none();
+    };
     if service.state != ServiceState::Active {
         return false;
     }
-    !plan::in_place(spec, e) || (spec.private_dns && !e.private_dns_enabled)
+    !plan::in_place(aws, e) || (spec.private_dns && !e.private_dns_enabled)
 }
 
-impl<T, E> Engine<T, E>
+impl<T, E, G> Engine<T, E, G>
 where
     T: TidbCloud + Clone + 'static,
     E: Ec2 + Clone + 'static,
+    G: Gcp + Clone + 'static,
 {
     pub(super) async fn observe(
         &mut self,
@@ -59,7 +65,7 @@ where
         self.find_by_ledger(wanted, &mut per, &unlisted, outcome)
             .await;
         // TiDB Cloud, where change happens (see `connections.rs`).
-        let endpoints: Vec<(&str, &VpcEndpoint)> = per
+        let endpoints: Vec<(&str, &CloudEndpoint)> = per
             .iter()
             .filter_map(|o| {
                 let project = o.cluster.as_ref()?.as_ref().ok()?.project_id.as_str();
@@ -83,7 +89,7 @@ where
         };
 
         // Connections whose VPC endpoints AWS no longer has (deleted in the console).
-        outcome.observe_errors += self.gone.confirm(&self.ec2).await;
+        outcome.observe_errors += self.gone.confirm(&self.clouds).await;
         if connections_known {
             let mut stale = self.gone.stale(|id| self.connections.of(id).map(|c| &**c));
             for (w, o) in wanted.iter().zip(per.iter_mut()) {
@@ -99,7 +105,7 @@ where
                 o.connection = o
                     .endpoint
                     .as_ref()
-                    .and_then(|e| self.connections.of(&e.id).cloned());
+                    .and_then(|e| self.connections.of(e.id()).cloned());
             }
         }
         let unaccounted = self.reconcile_ledger(wanted, &mut per, &unlisted, connections_known);
@@ -128,8 +134,7 @@ where
                 }
                 _ => {}
             }
-            let aws = &w.doc.spec.aws;
-            match (&o.endpoint, &aws.endpoint_id) {
+            match (&o.endpoint, w.doc.spec.adopts()) {
                 (None, Some(id)) => adopt_ids
                     .entry(scope.clone())
                     .or_default()
@@ -142,6 +147,8 @@ where
             }
         }
         self.observe_firewalls(wanted, &mut per, outcome).await;
+        self.observe_gcp_places(wanted, &mut per, &unlisted, outcome)
+            .await;
         if let Some(prober) = &self.prober {
             for (w, o) in wanted.iter().zip(per.iter_mut()) {
                 o.probe = Some(probe(prober, w, o));
@@ -150,7 +157,7 @@ where
         let adoptees = self.describe_adoptees(&adopt_ids, outcome).await;
         let mut networks = BTreeMap::new();
         for (scope, q) in &checks {
-            match self.networks.describe(&self.ec2, scope, q).await {
+            match self.networks.describe(&self.clouds.ec2, scope, q).await {
                 Ok(n) => {
                     networks.insert(scope.clone(), std::sync::Arc::new(n));
                 }
@@ -161,9 +168,9 @@ where
             if checking {
                 o.network = networks.get(&w.scope).cloned();
             }
-            if let (Some(id), Some(found)) = (&w.doc.spec.aws.endpoint_id, adoptees.get(&w.scope)) {
+            if let (Some(id), Some(found)) = (w.doc.spec.adopts(), adoptees.get(&w.scope)) {
                 o.adoptee_checked = true;
-                o.adoptee = found.get(id.as_str()).cloned();
+                o.adoptee = found.get(id).cloned();
             }
         }
 
@@ -179,7 +186,7 @@ where
                 ];
                 Leftover {
                     frozen: frozen.covers(&name, files.into_iter().flatten()),
-                    connection: self.connections.of(&endpoint.id).map(|c| (**c).clone()),
+                    connection: self.connections.of(endpoint.id()).map(|c| (**c).clone()),
                     scope,
                     endpoint,
                     last_seen,
@@ -188,7 +195,7 @@ where
             // Without knowing the connections, a removal could leave a connection behind.
             .filter(|l| connections_known || l.frozen)
             // Another owner's endpoint that no document takes over is not ours to remove.
-            .filter(|l| ownership::owner_of(&l.endpoint) == Some(self.owner_id.as_str()))
+            .filter(|l| ownership::owned_by(&l.endpoint, &self.owner_id))
             .collect();
         // And what the ledger knows of documents that are gone, their tags gone too.
         if connections_known && unaccounted {
@@ -244,13 +251,13 @@ where
         wanted: &[Wanted],
         per: &mut [Observed],
         outcome: &mut PassOutcome,
-    ) -> (BTreeMap<String, (Scope, VpcEndpoint)>, BTreeSet<Scope>) {
+    ) -> (BTreeMap<String, (Scope, CloudEndpoint)>, BTreeSet<Scope>) {
         for w in wanted {
             if !self.scopes.contains(&w.scope) {
                 self.scopes.insert(w.scope.clone());
             }
         }
-        let mut owned: BTreeMap<String, (Scope, VpcEndpoint)> = BTreeMap::new();
+        let mut owned: BTreeMap<String, (Scope, CloudEndpoint)> = BTreeMap::new();
         let mut unlisted = BTreeSet::new();
         // Ours first; then, with `--reown-from`, the other owner's, for the names not found.
         let owners: Vec<&str> = std::iter::once(self.owner_id.as_str())
@@ -259,9 +266,9 @@ where
         self.gone.begin();
         for scope in &self.scopes {
             for owner in &owners {
-                let (ec2, tag) = (&self.ec2, ownership::owner_tag(owner));
+                let (clouds, tag) = (&self.clouds, ownership::owner_tag(owner));
                 let listed = all_pages(|token| async move {
-                    ec2.list_marked(scope, tag, token.as_deref()).await
+                    clouds.list_marked(scope, tag, token.as_deref()).await
                 })
                 .await;
                 match listed {
@@ -273,10 +280,7 @@ where
                             }
                             // Two endpoints with one name (should not happen): prefer a live
                             // one, and ours.
-                            if owned
-                                .get(&name)
-                                .is_none_or(|(_, old)| old.state == EndpointState::Deleting)
-                            {
+                            if owned.get(&name).is_none_or(|(_, old)| old.is_going()) {
                                 owned.insert(name, (scope.clone(), e));
                             }
                         }
@@ -287,7 +291,7 @@ where
                         for (w, o) in wanted.iter().zip(per.iter_mut()) {
                             if w.scope == *scope {
                                 o.trouble.get_or_insert_with(|| {
-                                    format!("cannot list VPC endpoints: {e}")
+                                    format!("cannot list {} endpoints: {e}", scope.cloud.title())
                                 });
                             }
                         }
@@ -299,19 +303,42 @@ where
         (owned, unlisted)
     }
 
+    /// Google Cloud endpoints' networks (`gcp_network.rs`): for the checks before a create
+    /// and the egress condition.
+    async fn observe_gcp_places(
+        &mut self,
+        wanted: &[Wanted],
+        per: &mut [Observed],
+        unlisted: &BTreeSet<Scope>,
+        outcome: &mut PassOutcome,
+    ) {
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            let Some(gcp) = w.doc.spec.gcp() else {
+                continue;
+            };
+            if unlisted.contains(&w.scope) || o.service.is_none() {
+                continue;
+            }
+            match self.gcp_places.describe(self.clouds.psc.inner(), gcp).await {
+                Ok(place) => o.gcp_place = Some(place),
+                Err(_) => outcome.observe_errors += 1,
+            }
+        }
+    }
+
     /// Endpoints named by `endpointId` that are not ours yet, per scope that could be asked.
     async fn describe_adoptees(
         &self,
         ids: &BTreeMap<Scope, Vec<String>>,
         outcome: &mut PassOutcome,
-    ) -> BTreeMap<Scope, BTreeMap<String, VpcEndpoint>> {
+    ) -> BTreeMap<Scope, BTreeMap<String, CloudEndpoint>> {
         let mut found = BTreeMap::new();
         for (scope, ids) in ids {
-            match self.ec2.describe_endpoints(scope, ids).await {
+            match self.clouds.describe_endpoints(scope, ids).await {
                 Ok(list) => {
                     found.insert(
                         scope.clone(),
-                        list.into_iter().map(|e| (e.id.clone(), e)).collect(),
+                        list.into_iter().map(|e| (e.id().to_string(), e)).collect(),
                     );
                 }
                 Err(_) => outcome.observe_errors += 1,
@@ -324,19 +351,30 @@ where
 /// The latest probe of an endpoint that can be probed (registered, with a VPC whose CIDRs are
 /// known); asks for the next one when due.
 fn probe(prober: &Prober, w: &Wanted, o: &Observed) -> ProbeResult {
-    let (Some(endpoint), Some(connection), Some(firewall)) =
-        (&o.endpoint, &o.connection, &o.firewall)
-    else {
+    let (Some(endpoint), Some(connection)) = (&o.endpoint, &o.connection) else {
         return ProbeResult::Pending;
     };
-    let Some(vpc_cidrs) = firewall.vpc_cidrs.get(&endpoint.vpc_id) else {
+    // Where clients are: the VPC's blocks (AWS), the endpoint's subnetwork (Google Cloud).
+    let vpc_cidrs = match endpoint {
+        CloudEndpoint::Aws(e) => o
+            .firewall
+            .as_ref()
+            .and_then(|f| f.vpc_cidrs.get(&e.vpc_id))
+            .map(Vec::as_slice),
+        CloudEndpoint::Gcp(_) => o
+            .gcp_place
+            .as_ref()
+            .and_then(|p| p.subnetwork.as_ref())
+            .map(|s| std::slice::from_ref(&s.ip_cidr_range)),
+    };
+    let Some(vpc_cidrs) = vpc_cidrs else {
         return ProbeResult::Pending;
     };
     prober.observe(Target {
         name: w.doc.metadata.name.to_string(),
         host: connection.host.clone(),
         port: connection.port,
-        vpc_cidrs: vpc_cidrs.clone(),
+        vpc_cidrs: vpc_cidrs.to_vec(),
     })
 }
 

@@ -3,6 +3,8 @@
 //! invalid (frozen as it was), and for a file that is gone while its endpoints leave.
 
 use super::*;
+use crate::cloud::{CloudEndpoint, ConsumerEndpoint};
+use crate::spec::Side;
 
 /// A status file being built from a pass.
 pub(super) struct Built {
@@ -59,12 +61,17 @@ impl Built {
                 file: self.display.clone(),
                 cluster_id,
                 node_group_id: group,
-                region: d.spec.spec.aws.region.to_string(),
-                vpc_id: d.spec.spec.aws.vpc_id.to_string(),
+                // The metric's labels keep their names; on Google Cloud they hold the
+                // network and the forwarding rule.
+                region: crate::plan::scope_of(&d.spec.spec).region,
+                vpc_id: match &d.spec.spec.side {
+                    Side::Aws(aws) => aws.vpc_id.to_string(),
+                    Side::Gcp(gcp) => gcp.network.name().to_string(),
+                },
                 vpc_endpoint_id: seen
                     .endpoint
                     .as_ref()
-                    .map(|e| e.id.clone())
+                    .map(|e| e.id().to_string())
                     .unwrap_or_default(),
             };
             views.push(Arc::new(EndpointView {
@@ -230,13 +237,30 @@ pub(super) fn endpoint_status(
             dns_name: s.dns_name.clone(),
             available_zones: s.available_zones.clone(),
         }),
-        vpc_endpoint: seen.endpoint.as_ref().map(|e| VpcEndpointStatus {
-            id: e.id.clone(),
-            state: e.state.clone(),
-            private_dns_enabled: e.private_dns_enabled,
-            subnet_ids: e.subnet_ids.clone(),
-            security_group_ids: e.security_group_ids.clone(),
-        }),
+        vpc_endpoint: seen
+            .endpoint
+            .as_ref()
+            .and_then(CloudEndpoint::aws)
+            .map(|e| VpcEndpointStatus {
+                id: e.id.clone(),
+                state: e.state.clone(),
+                private_dns_enabled: e.private_dns_enabled,
+                subnet_ids: e.subnet_ids.clone(),
+                security_group_ids: e.security_group_ids.clone(),
+            }),
+        psc_endpoint: seen
+            .endpoint
+            .as_ref()
+            .and_then(CloudEndpoint::gcp)
+            .map(|e| PscEndpointStatus {
+                name: e.name.clone(),
+                project: e.project.clone(),
+                region: e.region.clone(),
+                psc_connection_status: e.status(),
+                ip_address: e.ip().map(String::from),
+                network: e.network().map(String::from),
+                subnetwork: e.subnetwork().map(String::from),
+            }),
         connection: seen.connection.as_ref().map(|c| ConnectionStatus {
             id: c.id.clone(),
             state: c.state,

@@ -22,8 +22,8 @@ use crate::plan::{Condition, ConditionStatus, ConditionType, EndpointPlan, Phase
 use crate::reconcile::{Held, PassOutcome, Seen};
 use crate::source::{Catalog, SpecFile, relative};
 use crate::status::{
-    self, ConditionEntry, ConnectionStatus, EndpointStatus, ServiceStatus, StatusFile,
-    StatusWriter, VpcEndpointStatus,
+    self, ConditionEntry, ConnectionStatus, EndpointStatus, PscEndpointStatus, ServiceStatus,
+    StatusFile, StatusWriter, VpcEndpointStatus,
 };
 use build::{Built, frozen};
 

@@ -85,7 +85,10 @@ pub fn parse_file(path: &Path, bytes: &[u8]) -> SpecFile {
                 spec: Arc::new(spec),
                 pos: tree.pos,
                 name_pos: tree.at("/metadata/name").map_or(tree.pos, |n| n.pos),
-                endpoint_id_pos: tree.at("/spec/aws/endpointId").map_or(tree.pos, |n| n.pos),
+                endpoint_id_pos: tree
+                    .at("/spec/aws/endpointId")
+                    .or_else(|| tree.at("/spec/gcp/endpointName"))
+                    .map_or(tree.pos, |n| n.pos),
             }),
             Err(findings) => file
                 .problems

@@ -333,8 +333,8 @@ fn cross_check(files: &mut [Arc<SpecFile>]) {
                         names.insert(name, (&file.path, doc.name_pos.line));
                     }
                 }
-                if let Some(id) = &doc.spec.spec.aws.endpoint_id {
-                    match adopted.get(id.as_str()) {
+                if let Some(id) = doc.spec.spec.adopts() {
+                    match adopted.get(id) {
                         Some((path, line)) => found.push(Diagnostic::new(
                             &file.path,
                             doc.endpoint_id_pos,
@@ -344,7 +344,7 @@ fn cross_check(files: &mut [Arc<SpecFile>]) {
                             ),
                         )),
                         None => {
-                            adopted.insert(id.as_str(), (&file.path, doc.endpoint_id_pos.line));
+                            adopted.insert(id, (&file.path, doc.endpoint_id_pos.line));
                         }
                     }
                 }

@@ -130,8 +130,45 @@ id_type!(
     "an account name (letters, digits, _ . -)"
 );
 
+id_type!(
+    /// A Google Cloud project ID (6-30 characters, Google's rule).
+    GcpProject,
+    "^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+    "a Google Cloud project ID (6-30 characters of a-z, 0-9 and -, starting with a letter)"
+);
+id_type!(
+    /// A Google Cloud region such as `us-central1`.
+    GcpRegion,
+    "^[a-z]+-[a-z]+[0-9]+$",
+    "a Google Cloud region such as us-central1"
+);
+id_type!(
+    /// A VPC network or subnetwork: its name, or its self link (`projects/P/global/networks/N`,
+    /// with or without `https://www.googleapis.com/compute/v1/`).
+    GcpResource,
+    "^((https://www\\.googleapis\\.com/compute/v1/)?projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/(global|regions/[a-z]+-[a-z]+[0-9]+)/(networks|subnetworks)/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+    "a network or subnetwork name (a-z, 0-9 and -, 1-63 characters), or its self link"
+);
+id_type!(
+    /// A forwarding rule's name (Compute Engine's RFC 1035 rule).
+    GcpName,
+    "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+    "a Compute Engine name (1-63 characters of a-z, 0-9 and -, starting with a letter, not ending with -)"
+);
+
+impl GcpResource {
+    /// The name, whether a name or a self link was written.
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+}
+
 /// Every hint, for the checker to put patterns into words (the three TiDB IDs share one).
 pub const HINTS: &[PatternHint] = &[
+    GcpProject::HINT,
+    GcpRegion::HINT,
+    GcpResource::HINT,
+    GcpName::HINT,
     Name::HINT,
     ClusterId::HINT,
     Region::HINT,

@@ -13,11 +13,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use ids::{
-    AccountName, ClusterId, HINTS, Name, NodeGroupId, ProjectId, Region, SecurityGroupId, SubnetId,
-    VpcEndpointId, VpcId,
+    AccountName, ClusterId, GcpName, GcpProject, GcpRegion, GcpResource, HINTS, Name, NodeGroupId,
+    ProjectId, Region, SecurityGroupId, SubnetId, VpcEndpointId, VpcId,
 };
 
 use crate::checked::Checker;
+use crate::cloud::CloudKind;
 
 /// One endpoint, as a user writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -58,14 +59,86 @@ pub struct Metadata {
     pub labels: BTreeMap<String, String>,
 }
 
+/// What to connect: the cluster, and the consumer side in exactly one cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SpecFile", into = "SpecFile")]
+pub struct EndpointSpec {
+    pub tidb_cloud: TidbCloudTarget,
+    /// The consumer side: an AWS VPC endpoint or a Google Cloud Private Service Connect one.
+    pub side: Side,
+    pub private_dns: bool,
+    pub deletion_policy: DeletionPolicy,
+    pub suspend: bool,
+}
+
+/// Where the consumer-side endpoint lives: exactly one cloud's block of the document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Side {
+    Aws(AwsSide),
+    Gcp(GcpSide),
+}
+
+impl EndpointSpec {
+    pub fn cloud(&self) -> CloudKind {
+        match &self.side {
+            Side::Aws(_) => CloudKind::Aws,
+            Side::Gcp(_) => CloudKind::Gcp,
+        }
+    }
+
+    /// The `aws:` block, when the document is for AWS.
+    pub fn aws(&self) -> Option<&AwsSide> {
+        match &self.side {
+            Side::Aws(aws) => Some(aws),
+            Side::Gcp(_) => None,
+        }
+    }
+
+    pub fn aws_mut(&mut self) -> Option<&mut AwsSide> {
+        match &mut self.side {
+            Side::Aws(aws) => Some(aws),
+            Side::Gcp(_) => None,
+        }
+    }
+
+    /// The `gcp:` block, when the document is for Google Cloud.
+    pub fn gcp(&self) -> Option<&GcpSide> {
+        match &self.side {
+            Side::Gcp(gcp) => Some(gcp),
+            Side::Aws(_) => None,
+        }
+    }
+
+    /// `endpointId` (AWS) or `endpointName` (Google Cloud) when it names an endpoint to adopt.
+    pub fn adopts(&self) -> Option<&str> {
+        match &self.side {
+            Side::Aws(aws) => aws.endpoint_id.as_ref().map(VpcEndpointId::as_str),
+            Side::Gcp(gcp) => gcp
+                .adopt
+                .then(|| gcp.endpoint_name.as_ref())?
+                .map(GcpName::as_str),
+        }
+    }
+}
+
+/// `spec` as written: the cloud blocks as optional keys, exactly one present (the schema
+/// says so, and the checker says which is wrong).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EndpointSpec {
+#[schemars(extend("oneOf" = [{"required": ["aws"]}, {"required": ["gcp"]}]))]
+pub struct SpecFile {
     /// The TiDB Cloud Dedicated cluster (and node group) to reach.
     pub tidb_cloud: TidbCloudTarget,
-    /// Where the VPC interface endpoint lives: region, account, VPC, subnets, security groups.
-    pub aws: AwsSide,
-    /// Enable private DNS on the endpoint once TiDB Cloud accepted it.
+    /// AWS: where the VPC interface endpoint lives (region, account, VPC, subnets, security
+    /// groups). Exactly one of `aws` and `gcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSide>,
+    /// Google Cloud: where the Private Service Connect endpoint lives (project, region,
+    /// network, subnetwork). Exactly one of `aws` and `gcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpSide>,
+    /// AWS: enable private DNS on the endpoint once TiDB Cloud accepted it. (Google Cloud
+    /// registers the endpoint's DNS name itself.)
     #[serde(default = "yes")]
     pub private_dns: bool,
     /// What happens to the cloud resources when this document is removed.
@@ -74,6 +147,53 @@ pub struct EndpointSpec {
     /// Observe and report only; change nothing.
     #[serde(default)]
     pub suspend: bool,
+}
+
+impl TryFrom<SpecFile> for EndpointSpec {
+    type Error = &'static str;
+
+    fn try_from(file: SpecFile) -> Result<EndpointSpec, &'static str> {
+        let side = match (file.aws, file.gcp) {
+            (Some(aws), None) => Side::Aws(aws),
+            (None, Some(gcp)) => Side::Gcp(gcp),
+            (None, None) => return Err("spec needs one of `aws` and `gcp`"),
+            (Some(_), Some(_)) => return Err("spec has both `aws` and `gcp`"),
+        };
+        Ok(EndpointSpec {
+            tidb_cloud: file.tidb_cloud,
+            side,
+            private_dns: file.private_dns,
+            deletion_policy: file.deletion_policy,
+            suspend: file.suspend,
+        })
+    }
+}
+
+impl From<EndpointSpec> for SpecFile {
+    fn from(spec: EndpointSpec) -> SpecFile {
+        let (aws, gcp) = match spec.side {
+            Side::Aws(aws) => (Some(aws), None),
+            Side::Gcp(gcp) => (None, Some(gcp)),
+        };
+        SpecFile {
+            tidb_cloud: spec.tidb_cloud,
+            aws,
+            gcp,
+            private_dns: spec.private_dns,
+            deletion_policy: spec.deletion_policy,
+            suspend: spec.suspend,
+        }
+    }
+}
+
+impl JsonSchema for EndpointSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        SpecFile::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        SpecFile::json_schema(generator)
+    }
 }
 
 fn yes() -> bool {
@@ -113,6 +233,43 @@ pub struct AwsSide {
     /// Adopt this existing endpoint instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_id: Option<VpcEndpointId>,
+}
+
+/// Where the Private Service Connect endpoint lives (TiDB Cloud's Google Cloud guide: an
+/// internal address reserved in the subnetwork, a forwarding rule to the service attachment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpSide {
+    /// The consumer project (a name from nowhere else: the credentials must reach it).
+    pub project: GcpProject,
+    /// Must be the cluster's region.
+    pub region: GcpRegion,
+    /// The VPC network (its name or self link).
+    pub network: GcpResource,
+    /// Where the endpoint's internal address is reserved (in `region`, in `network`).
+    pub subnetwork: GcpResource,
+    /// A fixed internal IP in the subnetwork; otherwise Google allocates one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::Ipv4Addr>,
+    /// `allowPscGlobalAccess`: clients in other regions may reach the endpoint.
+    #[serde(default)]
+    pub global_access: bool,
+    /// The forwarding rule's (and the address's) name; `metadata.name` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_name: Option<GcpName>,
+    /// Adopt the existing forwarding rule `endpointName` (made by hand or other tooling)
+    /// instead of creating one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+}
+
+impl GcpSide {
+    /// The forwarding rule's name.
+    pub fn endpoint_name<'a>(&'a self, metadata_name: &'a Name) -> &'a str {
+        self.endpoint_name
+            .as_ref()
+            .map_or(metadata_name.as_str(), GcpName::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -301,6 +301,7 @@ fn the_shipped_production_config_refuses_its_placeholders_and_is_valid_once_fill
         settings.backends(),
         (
             privatelinkd::settings::Backend::Real,
+            privatelinkd::settings::Backend::Real,
             privatelinkd::settings::Backend::Real
         )
     );

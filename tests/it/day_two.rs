@@ -15,7 +15,7 @@ use crate::common::*;
 /// Passes (on virtual time, ten seconds apart: cached cluster facts expire after about five
 /// minutes) until `done` holds; the last pass.
 async fn until(
-    engine: &mut Engine<Sim, Sim>,
+    engine: &mut Engine<Sim, Sim, Sim>,
     wanted: &[Wanted],
     what: &str,
     done: impl Fn(&PassOutcome) -> bool,

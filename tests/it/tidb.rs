@@ -277,7 +277,13 @@ fn a_full_listing_of_300_endpoints_through_the_client_costs_three_pages() {
         .await;
         let ec2 = sim::cloud(1_000_000, false).with_tidb_elsewhere();
         let rates = Rates::default().scaled(1_000_000.0);
-        let mut engine = Engine::new(gated(client), Budgeted::new(ec2.clone(), rates), "owner");
+        let gcp = Budgeted::new(ec2.clone(), rates);
+        let mut engine = Engine::new(
+            gated(client),
+            Budgeted::new(ec2.clone(), rates),
+            gcp,
+            "owner",
+        );
         engine.set_tidb_pace(Duration::from_secs(600), 1000.0);
         let wanted: Vec<Wanted> = (0..300)
             .map(|i| {
@@ -454,7 +460,8 @@ fn through_the_fake_a_failed_connection_is_retried_on_demand_and_a_cluster_lives
         .unwrap();
         let ec2 = cloud_of(&ready_world()).with_tidb_elsewhere();
         let rates = Rates::default().scaled(1_000_000.0);
-        let mut engine = Engine::new(gated(client), Budgeted::new(ec2, rates), "owner");
+        let gcp = Budgeted::new(ec2.clone(), rates);
+        let mut engine = Engine::new(gated(client), Budgeted::new(ec2, rates), gcp, "owner");
         engine.set_tidb_pace(Duration::from_secs(600), 1000.0);
         let wanted = [Wanted::new(
             doc(&endpoint("orders", CLUSTER, &[SUBNET_AZ1], "")),

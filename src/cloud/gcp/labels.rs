@@ -5,7 +5,8 @@
 //! back (https://cloud.google.com/compute/docs/labeling-resources#requirements).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use super::super::consumer::MARK_PREFIX;
 use crate::stable::fnv;
@@ -21,18 +22,34 @@ pub fn key(mark: &str) -> Option<&str> {
         return Some(mark);
     }
     mark.strip_prefix(MARK_PREFIX)?;
-    Some(KEYS.iter().find(|(m, _)| *m == mark).map_or_else(
-        // A document label's key: leaked once per distinct key, a handful in a process.
-        || &*Box::leak(respell(mark).into_boxed_str()),
-        |(_, label)| *label,
-    ))
+    Some(
+        KEYS.iter()
+            .find(|(m, _)| *m == mark)
+            .map_or_else(|| interned(respell(mark)), |(_, label)| *label),
+    )
+}
+
+/// A document label's respelled key, kept for the life of the process: a handful of
+/// distinct keys, asked for every pass.
+fn interned(key: String) -> &'static str {
+    static KNOWN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut known = KNOWN.lock().expect("not poisoned");
+    if let Some(k) = known.get(key.as_str()) {
+        return k;
+    }
+    let k: &'static str = Box::leak(key.into_boxed_str());
+    known.insert(k);
+    k
 }
 
 /// The fixed marks, spelled once (and the common case without an allocation).
 const KEYS: [(&str, &str); 4] = [
     ("privatelinkd.io/owner", "privatelinkd-owner"),
     ("privatelinkd.io/name", "privatelinkd-name"),
-    ("privatelinkd.io/deletion-policy", "privatelinkd-deletion-policy"),
+    (
+        "privatelinkd.io/deletion-policy",
+        "privatelinkd-deletion-policy",
+    ),
     ("privatelinkd.io/file", "privatelinkd-file"),
 ];
 
@@ -117,11 +134,23 @@ mod tests {
     #[test]
     fn every_mark_becomes_a_valid_label() {
         let marks = BTreeMap::from([
-            ("privatelinkd.io/owner".to_string(), "Prod.Host-1".to_string()),
+            (
+                "privatelinkd.io/owner".to_string(),
+                "Prod.Host-1".to_string(),
+            ),
             ("privatelinkd.io/name".to_string(), "orders-gcp".to_string()),
-            ("privatelinkd.io/deletion-policy".to_string(), "Delete".to_string()),
-            ("privatelinkd.io/file".to_string(), "team/a/orders.yaml".to_string()),
-            ("privatelinkd.io/label/Team.Name".to_string(), "x".repeat(80)),
+            (
+                "privatelinkd.io/deletion-policy".to_string(),
+                "Delete".to_string(),
+            ),
+            (
+                "privatelinkd.io/file".to_string(),
+                "team/a/orders.yaml".to_string(),
+            ),
+            (
+                "privatelinkd.io/label/Team.Name".to_string(),
+                "x".repeat(80),
+            ),
             ("Name".to_string(), "orders-gcp".to_string()),
         ]);
         let labels = encode(&marks);

@@ -311,6 +311,10 @@ impl ConsumerEndpoint for PscEndpoint {
         self.labels().keys().filter(ours).map(String::as_str)
     }
 
+    fn spell<'k>(&self, key: &'k str) -> &'k str {
+        labels::key(key).unwrap_or(key)
+    }
+
     fn marked(&self, key: &str, value: &str) -> bool {
         self.mark(key) == Some(labels::value(key, value).as_ref())
     }
@@ -487,11 +491,17 @@ fn join(scope: &Scope, rules: Vec<ForwardingRule>, addresses: Vec<Address>) -> V
     };
     for rule in rules {
         let name = rule.name.clone();
-        by_name.entry(name.clone()).or_insert_with(|| blank(&name)).rule = Some(rule);
+        by_name
+            .entry(name.clone())
+            .or_insert_with(|| blank(&name))
+            .rule = Some(rule);
     }
     for address in addresses {
         let name = address.name.clone();
-        by_name.entry(name.clone()).or_insert_with(|| blank(&name)).address = Some(address);
+        by_name
+            .entry(name.clone())
+            .or_insert_with(|| blank(&name))
+            .address = Some(address);
     }
     by_name.into_values().collect()
 }
@@ -508,10 +518,17 @@ impl<G: Gcp> Consumer for Psc<G> {
         _page_token: Option<&str>,
     ) -> CloudResult<Page<PscEndpoint>> {
         self.settle(scope).await?;
-        let (key, value) = (labels::key(mark.0).unwrap_or(mark.0), labels::value(mark.0, mark.1));
+        let (key, value) = (
+            labels::key(mark.0).unwrap_or(mark.0),
+            labels::value(mark.0, mark.1),
+        );
         let label = (key, value.as_ref());
         let rules = self
-            .all(|t| async move { self.gcp.list_forwarding_rules(scope, label, t.as_deref()).await })
+            .all(|t| async move {
+                self.gcp
+                    .list_forwarding_rules(scope, label, t.as_deref())
+                    .await
+            })
             .await?;
         let addresses = self
             .all(|t| async move { self.gcp.list_addresses(scope, label, t.as_deref()).await })
@@ -531,7 +548,11 @@ impl<G: Gcp> Consumer for Psc<G> {
         for name in ids {
             let rule = self.gcp.get_forwarding_rule(scope, name).await?;
             let address = self.gcp.get_address(scope, name).await?;
-            found.extend(join(scope, rule.into_iter().collect(), address.into_iter().collect()));
+            found.extend(join(
+                scope,
+                rule.into_iter().collect(),
+                address.into_iter().collect(),
+            ));
         }
         Ok(found)
     }
@@ -572,8 +593,10 @@ impl<G: Gcp> Consumer for Psc<G> {
 
     async fn remove_marks(&self, scope: &Scope, name: &str, keys: &[String]) -> CloudResult<()> {
         let gone: Vec<&str> = keys.iter().filter_map(|k| labels::key(k)).collect();
-        self.relabel(scope, name, |labels| labels.retain(|k, _| !gone.contains(&k.as_str())))
-            .await
+        self.relabel(scope, name, |labels| {
+            labels.retain(|k, _| !gone.contains(&k.as_str()))
+        })
+        .await
     }
 }
 
@@ -618,4 +641,15 @@ impl<G: Gcp> Psc<G> {
             )))
         }
     }
+}
+
+/// What the checks before a create read of the network side, per endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    pub network_exists: bool,
+    /// The subnetwork, if it exists in the endpoint's region.
+    pub subnetwork: Option<Subnetwork>,
+    /// The network's firewall rules (the egress check).
+    pub firewalls: Vec<FirewallRule>,
 }

@@ -20,13 +20,14 @@ use crate::stable::{XorShift, fnv};
 
 mod console;
 mod ec2;
+mod gcp;
 mod tidb;
 mod view;
 mod world;
 
 pub use world::{
-    ClusterSeed, FailSeed, Faults, GroupSeed, LifecycleSeed, NodeGroupSeed, RuleSeed, SubnetSeed,
-    Timing, VpcSeed, World,
+    ClusterSeed, FailSeed, Faults, GcpFirewallSeed, GcpNetworkSeed, GcpSubnetworkSeed, GroupSeed,
+    LifecycleSeed, NodeGroupSeed, RuleSeed, SubnetSeed, Timing, VpcSeed, World,
 };
 
 /// Which connections a listing covers: a whole project (`-`/`-`), or one node group.
@@ -51,6 +52,9 @@ struct State {
     /// world file's lifecycle.
     #[serde(default)]
     cluster_states: BTreeMap<String, ClusterState>,
+    /// Google Cloud: addresses, forwarding rules and operations (`gcp.rs`).
+    #[serde(default)]
+    gcp: gcp::GcpState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,9 +387,14 @@ impl Sim {
             let now = self.now();
             let Rate { per_second, burst } = op.class.published();
             let burst = f64::from(burst);
-            let key = match scope {
-                Some(s) => format!("{api}/{}/{}/{}", s.account, s.region, op.name),
-                None => api.to_string(),
+            let key = match (scope, op.class) {
+                // Compute Engine meters per project and quota group.
+                (
+                    Some(s),
+                    BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead,
+                ) => format!("{api}/{}/{:?}", s.account, op.class),
+                (Some(s), _) => format!("{api}/{}/{}/{}", s.account, s.region, op.name),
+                (None, _) => api.to_string(),
             };
             let b = self.buckets.entry(key).or_insert(Bucket {
                 tokens: burst,

@@ -39,9 +39,10 @@ impl TidbCloud for SimCloud {
         sim.call(op::GET_SERVICE, None)?;
         let now = sim.now();
         let cluster = sim.cluster(cluster_id)?;
-        if cluster.cloud_provider != "aws" {
+        if !matches!(cluster.cloud_provider.as_str(), "aws" | "gcp") {
             return Err(CloudError::Permanent(format!(
-                "cluster {cluster_id} is not on AWS"
+                "cluster {cluster_id} runs on {}, which this simulation does not offer",
+                cluster.cloud_provider
             )));
         }
         let group = sim.group(cluster_id, node_group_id)?;
@@ -94,15 +95,24 @@ impl TidbCloud for SimCloud {
         let cluster = sim.cluster(cluster_id)?.clone();
         sim.group(cluster_id, node_group_id)?;
         let service = Sim::service_name(&cluster, node_group_id);
-        let known = sim
-            .state
-            .endpoints
-            .get(endpoint_id)
-            .filter(|e| e.deleted_at.is_none() && e.endpoint.service_name == service);
-        if known.is_none() && !sim.ec2_elsewhere {
-            return Err(CloudError::Permanent(format!(
-                "endpoint {endpoint_id} was not found connecting to the private link service of node group {node_group_id}"
-            )));
+        if cluster.cloud_provider == "gcp" {
+            // TiDB Cloud looks for a forwarding rule of that name targeting its attachment.
+            if !sim.gcp_endpoint_targets(endpoint_id, &service) {
+                return Err(CloudError::Permanent(format!(
+                    "not received connection request from endpoint {endpoint_id}"
+                )));
+            }
+        } else {
+            let known = sim
+                .state
+                .endpoints
+                .get(endpoint_id)
+                .filter(|e| e.deleted_at.is_none() && e.endpoint.service_name == service);
+            if known.is_none() && !sim.ec2_elsewhere {
+                return Err(CloudError::Permanent(format!(
+                    "endpoint {endpoint_id} was not found connecting to the private link service of node group {node_group_id}"
+                )));
+            }
         }
         let exists = sim
             .state
@@ -117,6 +127,12 @@ impl TidbCloud for SimCloud {
         let id = (1_900_000_000_000_000_000 + sim.next_id()).to_string();
         let group = sim.group(cluster_id, node_group_id)?.clone();
         let dns = sim.service(&cluster, &group, now).dns_name;
+        // Google Cloud: each endpoint has its own name in the zone (`<endpoint>.<zone>`).
+        let dns = if cluster.cloud_provider == "gcp" {
+            format!("{endpoint_id}.{dns}")
+        } else {
+            dns
+        };
         let connection = Connection {
             id: id.clone(),
             cluster_id: cluster_id.into(),

@@ -40,12 +40,26 @@ impl Sim {
             })
     }
 
+    /// The node group's `serviceName`: an AWS endpoint service name, or on Google Cloud the
+    /// service attachment's resource name.
     pub(super) fn service_name(cluster: &ClusterSeed, group: &str) -> String {
+        if cluster.cloud_provider == "gcp" {
+            return Self::attachment(cluster, group);
+        }
         let hex = format!("{:017x}", fnv(&format!("{}/{group}", cluster.id)));
         format!(
             "com.amazonaws.vpce.{}.vpce-svc-{}",
             cluster.region,
             &hex[..17]
+        )
+    }
+
+    /// A Google Cloud cluster's service attachment, in TiDB Cloud's project.
+    pub(super) fn attachment(cluster: &ClusterSeed, group: &str) -> String {
+        let id = fnv(&format!("{}/{group}", cluster.id)) % 10_000_000_000_000_000_000;
+        format!(
+            "projects/tidbcloud-dp-{}/regions/{}/serviceAttachments/sa-{id}",
+            cluster.id, cluster.region
         )
     }
 
@@ -62,11 +76,16 @@ impl Sim {
         } else {
             ServiceState::Active
         };
-        let made_up = || {
-            format!(
+        let made_up = || match cluster.cloud_provider.as_str() {
+            // A zone suffix: each endpoint's host is `<endpoint name>.<zone>`.
+            "gcp" => format!(
+                "{}.{}.{}.gcp.tidbcloud.com",
+                group.id, cluster.id, cluster.region
+            ),
+            _ => format!(
                 "privatelink-{}.{}.{}.aws.tidbcloud.com",
                 group.id, cluster.id, cluster.region
-            )
+            ),
         };
         Service {
             state,
@@ -74,6 +93,13 @@ impl Sim {
             dns_name: group.dns_name.clone().unwrap_or_else(made_up),
             available_zones: group.available_zones.clone(),
         }
+    }
+
+    /// Whether a Google Cloud forwarding rule named `name` targets `attachment`.
+    pub(super) fn gcp_endpoint_targets(&self, name: &str, attachment: &str) -> bool {
+        self.state
+            .gcp_rules()
+            .any(|r| r.name == name && r.target == attachment)
     }
 
     pub(super) fn view_endpoint(&self, e: &SimEndpoint, now: u64) -> VpcEndpoint {

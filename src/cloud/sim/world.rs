@@ -18,6 +18,9 @@ pub struct World {
     pub clusters: Vec<ClusterSeed>,
     #[serde(default)]
     pub vpcs: Vec<VpcSeed>,
+    /// Google Cloud VPC networks (for clusters whose `cloudProvider` is `gcp`).
+    #[serde(default)]
+    pub gcp_networks: Vec<GcpNetworkSeed>,
     #[serde(default)]
     pub timing: Timing,
     /// Simulated seconds per real second.
@@ -62,6 +65,8 @@ pub struct NodeGroupSeed {
     pub id: String,
     #[serde(default)]
     pub default: bool,
+    /// AZ IDs (AWS only).
+    #[serde(default)]
     pub available_zones: Vec<String>,
     /// The service's DNS name, instead of the made-up one (`localhost` lets the reachability
     /// probe reach a listener of a test).
@@ -126,6 +131,49 @@ pub struct RuleSeed {
     pub source: String,
 }
 
+/// A Google Cloud VPC network of a consumer project.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpNetworkSeed {
+    pub project: String,
+    pub name: String,
+    #[serde(default)]
+    pub subnetworks: Vec<GcpSubnetworkSeed>,
+    /// Its firewall rules (the egress check reads them).
+    #[serde(default)]
+    pub firewalls: Vec<GcpFirewallSeed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpSubnetworkSeed {
+    pub name: String,
+    pub region: String,
+    pub ip_cidr_range: String,
+}
+
+/// A firewall rule: by default an egress rule denying TCP to `destinationRanges`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpFirewallSeed {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub egress: bool,
+    #[serde(default = "priority")]
+    pub priority: u32,
+    #[serde(default = "yes")]
+    pub deny: bool,
+    /// Ports (`4000`, `3000-3999`); empty: every port.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub destination_ranges: Vec<String>,
+}
+
+fn priority() -> u32 {
+    1000
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubnetSeed {
@@ -147,6 +195,10 @@ pub struct Timing {
     pub private_dns: HumanDuration,
     #[serde(default = "d60")]
     pub delete: HumanDuration,
+    /// How long a Compute Engine operation (reserving an address, creating or deleting a
+    /// forwarding rule) runs.
+    #[serde(default = "d5")]
+    pub operation: HumanDuration,
 }
 
 impl Default for Timing {
@@ -157,8 +209,13 @@ impl Default for Timing {
             activate: d120(),
             private_dns: d30(),
             delete: d60(),
+            operation: d5(),
         }
     }
+}
+
+fn d5() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

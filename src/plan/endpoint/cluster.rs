@@ -22,29 +22,32 @@ pub(super) fn lookup_failed(s: &Situation<'_>) -> Option<EndpointPlan> {
     Some(s.here(Phase::Failed, why.clone()))
 }
 
-/// PrivateLink is AWS's: a cluster on another cloud cannot be reached through it.
-pub(super) fn not_on_aws(s: &Situation<'_>) -> Option<EndpointPlan> {
+/// A private endpoint reaches a cluster in its own cloud only (AWS PrivateLink, Google
+/// Cloud Private Service Connect): the document's block must be the cluster's cloud.
+pub(super) fn on_another_cloud(s: &Situation<'_>) -> Option<EndpointPlan> {
     let cluster = s.cluster?;
-    (cluster.cloud_provider != "aws").then(|| {
+    let cloud = s.spec.cloud();
+    (cluster.cloud_provider != cloud.as_str()).then(|| {
         s.here(
             Phase::Failed,
             format!(
-                "cluster {} runs on {}; AWS PrivateLink needs a cluster on AWS",
-                s.cluster_id, cluster.cloud_provider
+                "cluster {} runs on {}, but the document has a `{}` block; write the endpoint in the cluster's cloud",
+                s.cluster_id, cluster.cloud_provider, cloud.as_str()
             ),
         )
     })
 }
 
-/// An endpoint service is regional: a VPC in another region cannot connect to it.
+/// The cluster's service is regional (an endpoint service; a service attachment): an
+/// endpoint in another region cannot connect to it.
 pub(super) fn in_another_region(s: &Situation<'_>) -> Option<EndpointPlan> {
     let cluster = s.cluster?;
-    let region = &s.spec.aws.region;
-    (cluster.region != region.as_str()).then(|| {
+    let (region, cloud) = (&s.scope.region, s.spec.cloud().as_str());
+    (cluster.region != *region).then(|| {
         s.here(
             Phase::Failed,
             format!(
-                "cluster {} is in {} but spec.aws.region is {region}; PrivateLink does not cross regions: use a VPC in {}",
+                "cluster {} is in {} but spec.{cloud}.region is {region}; private endpoints do not cross regions: use a network in {}",
                 s.cluster_id, cluster.region, cluster.region
             ),
         )
@@ -110,9 +113,7 @@ pub(super) fn service_not_looked_up(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// placement the create would fail on is said now, not minutes later.
 pub(super) fn placement_fails_early(s: &Situation<'_>) -> Option<EndpointPlan> {
     let service = s.service?;
-    if service.state != ServiceState::Creating
-        || s.endpoint.is_some()
-        || s.spec.aws.endpoint_id.is_some()
+    if service.state != ServiceState::Creating || s.endpoint.is_some() || s.spec.adopts().is_some()
     {
         return None;
     }

@@ -5,7 +5,8 @@
 use super::super::placement::dns_problem;
 use super::super::{Action, EndpointPlan, Phase};
 use super::Situation;
-use crate::cloud::{ConnectionState, ConsumerEndpoint, Lifecycle};
+use super::vpce::state_word;
+use crate::cloud::{CloudKind, ConnectionState, ConsumerEndpoint, Lifecycle};
 
 /// TiDB Cloud does not know the endpoint yet (just created, adopted, or its connection was
 /// deleted): register it.
@@ -21,7 +22,7 @@ pub(super) fn not_registered(s: &Situation<'_>) -> Option<EndpointPlan> {
     plan.actions.push(Action::RegisterConnection {
         cluster_id: s.cluster_id.into(),
         node_group_id: s.o.node_group_id.clone()?,
-        endpoint_id: Some(e.id.clone()),
+        endpoint_id: Some(e.id().to_string()),
     });
     Some(s.correcting(plan, None))
 }
@@ -66,10 +67,18 @@ pub(super) fn failed(s: &Situation<'_>) -> Option<EndpointPlan> {
     Some(s.here(
         Phase::Failed,
         format!(
-            "TiDB Cloud marked the connection FAILED: {}. Check that the VPC endpoint's \
-             account is allowed by the service and its subnets sit in the service's \
-             zones{next}, or retry now with `{command}`",
-            failure(&c.message)
+            "TiDB Cloud marked the connection FAILED: {}. {}{next}, or retry now with \
+             `{command}`",
+            failure(&c.message),
+            match s.spec.cloud() {
+                CloudKind::Aws =>
+                    "Check that the VPC endpoint's account is allowed by the \
+                                   service and its subnets sit in the service's zones",
+                CloudKind::Gcp =>
+                    "Check that the forwarding rule exists in the project \
+                                   and region TiDB Cloud expects and targets its service \
+                                   attachment",
+            }
         ),
     ))
 }
@@ -113,7 +122,7 @@ pub(super) fn tidb_verifying(s: &Situation<'_>) -> Option<EndpointPlan> {
 
 /// TiDB Cloud accepted; AWS shows `pending` while it applies acceptance or a change.
 pub(super) fn aws_applying_change(s: &Situation<'_>) -> Option<EndpointPlan> {
-    let (c, e) = (s.connection?, s.endpoint?);
+    let (c, e) = (s.connection?, s.vpce?);
     (c.state == ConnectionState::Active && e.lifecycle() == Lifecycle::Creating).then(|| {
         s.correcting(
             s.here(
@@ -125,14 +134,19 @@ pub(super) fn aws_applying_change(s: &Situation<'_>) -> Option<EndpointPlan> {
     })
 }
 
-/// TiDB Cloud accepted, and AWS has not caught up yet.
-pub(super) fn aws_accepting(s: &Situation<'_>) -> Option<EndpointPlan> {
+/// TiDB Cloud accepted, and the cloud has not caught up yet (AWS's endpoint state; Google
+/// Cloud's `pscConnectionStatus`).
+pub(super) fn cloud_accepting(s: &Situation<'_>) -> Option<EndpointPlan> {
     let (c, e) = (s.connection?, s.endpoint?);
     (c.state == ConnectionState::Active && e.lifecycle() != Lifecycle::Available).then(|| {
         s.correcting(
             s.here(
                 Phase::Initiating,
-                format!("waiting for AWS to accept the endpoint ({})", e.state),
+                format!(
+                    "waiting for {} to accept the endpoint ({})",
+                    s.spec.cloud().title(),
+                    state_word(e)
+                ),
             ),
             None,
         )
@@ -146,7 +160,7 @@ pub(super) fn aws_accepting(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// Private DNS needs both DNS attributes of the VPC on: turning it on without them would
 /// fail in AWS, so the user is told which to turn on.
 pub(super) fn private_dns_blocked(s: &Situation<'_>) -> Option<EndpointPlan> {
-    let e = s.endpoint?;
+    let e = s.vpce?;
     if !s.spec.private_dns || e.private_dns_enabled {
         return None;
     }
@@ -157,7 +171,7 @@ pub(super) fn private_dns_blocked(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// Private DNS goes on as soon as AWS accepted the endpoint (or off, when the document says
 /// so), in the same modify as any drift correction.
 pub(super) fn private_dns_to_change(s: &Situation<'_>) -> Option<EndpointPlan> {
-    let e = s.endpoint?;
+    let e = s.vpce?;
     let wanted = s.spec.private_dns;
     (e.private_dns_enabled != wanted).then(|| {
         let verb = if wanted { "enabling" } else { "disabling" };
@@ -184,7 +198,10 @@ pub(super) fn awaiting_tidb_active(s: &Situation<'_>) -> Option<EndpointPlan> {
     (s.connection?.state != ConnectionState::Active).then(|| {
         s.here(
             Phase::Initiating,
-            "accepted in AWS; waiting for TiDB Cloud to show the connection ACTIVE",
+            format!(
+                "accepted in {}; waiting for TiDB Cloud to show the connection ACTIVE",
+                s.spec.cloud().title()
+            ),
         )
     })
 }

@@ -1,6 +1,7 @@
-//! The VPC endpoint's rows: while there is none, adopt the one `endpointId` names or create
-//! one; once there is one, whether AWS still serves it, where it is, and whether its subnets
-//! and security groups can be corrected.
+//! The endpoint's rows: while there is none, adopt the one the document names (any cloud) or
+//! create one (AWS: a VPC endpoint; Google Cloud's create is `psc.rs`); once there is one,
+//! whether its cloud still serves it (any cloud), where it is, and whether its subnets and
+//! security groups can be corrected (AWS).
 
 use super::super::placement::placement_problem;
 use super::super::{
@@ -8,23 +9,31 @@ use super::super::{
 };
 use super::Situation;
 use crate::cloud::{
-    ConsumerEndpoint, CreateEndpoint, EndpointState, Lifecycle, Service, VpcEndpoint,
+    CloudEndpoint, ConsumerEndpoint, CreateEndpoint, EndpointState, Lifecycle, Service, VpcEndpoint,
 };
 use crate::spec::DeletionPolicy;
 
-/// The endpoint `endpointId` names while it is not ours yet (none of ours observed).
+/// The endpoint the document names while it is not ours yet (none of ours observed).
 fn adopting<'a>(s: &Situation<'a>) -> Option<&'a str> {
-    match (s.endpoint, &s.spec.aws.endpoint_id) {
-        (None, Some(wanted)) => Some(wanted.as_str()),
+    match (s.endpoint, s.spec.adopts()) {
+        (None, Some(wanted)) => Some(wanted),
         _ => None,
     }
 }
 
 /// The adoptee as described by ID: one AWS shows as deleted is as good as none.
-fn adoptee<'a>(s: &Situation<'a>) -> Option<&'a VpcEndpoint> {
+fn adoptee<'a>(s: &Situation<'a>) -> Option<&'a CloudEndpoint> {
     s.o.adoptee
         .as_ref()
-        .filter(|e| e.state != EndpointState::Deleted)
+        .filter(|e| e.aws().is_none_or(|e| e.state != EndpointState::Deleted))
+}
+
+/// What people call the endpoint in the document's cloud.
+fn kind(s: &Situation<'_>) -> &'static str {
+    match s.spec.cloud() {
+        crate::cloud::CloudKind::Aws => "VPC endpoint",
+        crate::cloud::CloudKind::Gcp => "Private Service Connect endpoint",
+    }
 }
 
 /// An endpoint not ours yet is described by ID, which comes a pass after the document.
@@ -42,8 +51,15 @@ pub(super) fn adoptee_missing(s: &Situation<'_>) -> Option<EndpointPlan> {
         s.here(
             Phase::Failed,
             format!(
-                "VPC endpoint {wanted} does not exist in {} (account {})",
-                s.scope.region, s.scope.account
+                "{} {wanted} does not exist in {} ({} {})",
+                kind(s),
+                s.scope.region,
+                if s.aws.is_some() {
+                    "account"
+                } else {
+                    "project"
+                },
+                s.scope.account
             ),
         )
     })
@@ -53,12 +69,14 @@ pub(super) fn adoptee_missing(s: &Situation<'_>) -> Option<EndpointPlan> {
 pub(super) fn adoptee_on_another_service(s: &Situation<'_>) -> Option<EndpointPlan> {
     let wanted = adopting(s)?;
     let (e, service) = (adoptee(s)?, s.service?);
-    (e.service_name != service.name).then(|| {
+    (e.service() != service.name).then(|| {
         s.here(
             Phase::Failed,
             format!(
-                "VPC endpoint {wanted} connects to {}, not to the cluster's service {}",
-                e.service_name, service.name
+                "{} {wanted} connects to {}, not to the cluster's service {}",
+                kind(s),
+                e.service(),
+                service.name
             ),
         )
     })
@@ -67,10 +85,14 @@ pub(super) fn adoptee_on_another_service(s: &Situation<'_>) -> Option<EndpointPl
 /// Another privatelinkd instance manages it: taking it would make two owners fight over it.
 pub(super) fn adoptee_owned_by_another(s: &Situation<'_>) -> Option<EndpointPlan> {
     let wanted = adopting(s)?;
-    let other = ownership::owner_of(adoptee(s)?).filter(|o| *o != s.owner_id)?;
+    let e = adoptee(s)?;
+    let other = ownership::owner_of(e).filter(|_| !ownership::owned_by(e, s.owner_id))?;
     Some(s.here(
         Phase::Failed,
-        format!("VPC endpoint {wanted} is owned by privatelinkd instance {other}"),
+        format!(
+            "{} {wanted} is owned by privatelinkd instance {other}",
+            kind(s)
+        ),
     ))
 }
 
@@ -92,6 +114,7 @@ pub(super) fn adopt(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// offer, two subnets in a zone, private DNS in a VPC without DNS: AWS would refuse the create
 /// with less to go on, so the plan says which and why first.
 pub(super) fn placement_fails_before_create(s: &Situation<'_>) -> Option<EndpointPlan> {
+    s.aws?;
     if s.endpoint.is_some() {
         return None;
     }
@@ -101,6 +124,7 @@ pub(super) fn placement_fails_before_create(s: &Situation<'_>) -> Option<Endpoin
 
 /// The VPC is looked up only when a create needs checking: no create on an unchecked VPC.
 pub(super) fn vpc_not_checked_before_create(s: &Situation<'_>) -> Option<EndpointPlan> {
+    s.aws?;
     (s.endpoint.is_none() && s.o.network.is_none())
         .then(|| s.here(Phase::NotConfigured, "waiting to check the VPC"))
 }
@@ -108,6 +132,7 @@ pub(super) fn vpc_not_checked_before_create(s: &Situation<'_>) -> Option<Endpoin
 /// No endpoint and nothing against one: create it and register it with TiDB Cloud in the same
 /// pass (the registration takes the new endpoint's ID from the create).
 pub(super) fn create(s: &Situation<'_>) -> Option<EndpointPlan> {
+    s.aws?;
     if s.endpoint.is_some() {
         return None;
     }
@@ -125,7 +150,7 @@ pub(super) fn create(s: &Situation<'_>) -> Option<EndpointPlan> {
 }
 
 fn create_action(s: &Situation<'_>, service: &Service) -> Action {
-    let aws = &s.spec.aws;
+    let aws = s.aws.expect("only AWS rows create VPC endpoints");
     let tags = ownership::creation_tags(s.desired, s.owner_id);
     let subnet_ids: Vec<String> = aws.subnet_ids.iter().map(ToString::to_string).collect();
     let request = CreateEndpoint {
@@ -148,19 +173,34 @@ fn create_action(s: &Situation<'_>, service: &Service) -> Action {
     }
 }
 
-/// AWS gave up on the endpoint (failed, rejected by the service, expired unaccepted): it will
-/// not serve again. A person deletes it; then a new one is created.
+/// The cloud gave up on the endpoint (AWS: failed, rejected by the service, expired
+/// unaccepted; Google Cloud: rejected, closed): it will not serve again. A person deletes it;
+/// then a new one is created.
 pub(super) fn broken(s: &Situation<'_>) -> Option<EndpointPlan> {
     let e = s.endpoint?;
     (e.lifecycle() == Lifecycle::Broken).then(|| {
         s.here(
             Phase::Failed,
             format!(
-                "VPC endpoint {} is {} in AWS; delete it in the console and privatelinkd creates a new one",
-                e.id, e.state
+                "{} {} is {} in {}; delete it in the console and privatelinkd creates a new one",
+                kind(s),
+                e.id(),
+                state_word(e),
+                s.spec.cloud().title()
             ),
         )
     })
+}
+
+/// The endpoint's own state in its cloud's words (`pendingAcceptance`; `PENDING`).
+pub(super) fn state_word(e: &CloudEndpoint) -> String {
+    match e {
+        CloudEndpoint::Aws(e) => e.state.to_string(),
+        CloudEndpoint::Gcp(e) => e
+            .status()
+            .map_or("being created", |status| status.as_str())
+            .to_string(),
+    }
 }
 
 /// AWS is deleting the endpoint: nothing to do to it now, and once it is gone the rows above
@@ -171,8 +211,9 @@ pub(super) fn being_deleted(s: &Situation<'_>) -> Option<EndpointPlan> {
         s.here(
             Phase::Deleting,
             format!(
-                "VPC endpoint {} is being deleted; a new one will be created",
-                e.id
+                "{} {} is being deleted; a new one will be created",
+                kind(s),
+                e.id()
             ),
         )
     })
@@ -181,8 +222,8 @@ pub(super) fn being_deleted(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// What is wrong with the endpoint's place, when the document now asks for another VPC or
 /// cluster (service): an endpoint cannot move, it can only be replaced.
 fn moved_from<'a>(s: &Situation<'a>) -> Option<(&'a VpcEndpoint, String)> {
-    let (e, service) = (s.endpoint?, s.service?);
-    let vpc_id = s.spec.aws.vpc_id.as_str();
+    let (e, service) = (s.vpce?, s.service?);
+    let vpc_id = s.aws?.vpc_id.as_str();
     (e.service_name != service.name || e.vpc_id != vpc_id).then(|| {
         let moved = format!(
             "VPC endpoint {} connects {} to {}, but the document asks for {vpc_id} to {}",
@@ -192,11 +233,19 @@ fn moved_from<'a>(s: &Situation<'a>) -> Option<(&'a VpcEndpoint, String)> {
     })
 }
 
+/// Where the endpoint is not where the document (or the cluster's service) says, in words;
+/// AWS's or Google Cloud's (`psc.rs`) comparison.
+fn moved_any(s: &Situation<'_>) -> Option<String> {
+    moved_from(s)
+        .map(|(_, moved)| moved)
+        .or_else(|| super::psc::moved_from(s))
+}
+
 /// An adopted endpoint is the user's own, named by ID: it is never replaced; the document
 /// has to agree with it.
 pub(super) fn adopted_moved(s: &Situation<'_>) -> Option<EndpointPlan> {
-    let (_, moved) = moved_from(s)?;
-    s.spec.aws.endpoint_id.is_some().then(|| {
+    let moved = moved_any(s)?;
+    s.spec.adopts().is_some().then(|| {
         s.here(
             Phase::Failed,
             format!("{moved}; an adopted endpoint is not replaced: fix endpointId or remove it"),
@@ -208,12 +257,13 @@ pub(super) fn adopted_moved(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// deletion policy says (a departure the mass-deletion guard counts), and once it is gone
 /// the rows above create the new one.
 pub(super) fn moved(s: &Situation<'_>) -> Option<EndpointPlan> {
-    let (e, moved) = moved_from(s)?;
+    let moved = moved_any(s)?;
+    let e = s.endpoint?;
     let (kind, message, actions) = match s.spec.deletion_policy {
         DeletionPolicy::Delete => (
             LeaveKind::Replace,
             format!("{moved}; replacing it"),
-            removal::delete_actions(&s.scope, e, s.connection),
+            removal::delete_actions(&s.scope, s.endpoint?, s.connection),
         ),
         DeletionPolicy::Orphan => (
             LeaveKind::ReplaceOrphan,
@@ -223,7 +273,7 @@ pub(super) fn moved(s: &Situation<'_>) -> Option<EndpointPlan> {
             ),
             vec![Action::Untag {
                 scope: s.scope.clone(),
-                endpoint_id: e.id.clone(),
+                endpoint_id: e.id().to_string(),
                 keys: ownership::our_keys(e),
                 purpose: TagPurpose::Orphan,
             }],
@@ -233,7 +283,7 @@ pub(super) fn moved(s: &Situation<'_>) -> Option<EndpointPlan> {
     plan.actions = actions;
     plan.leaving = Some(Leaving {
         kind,
-        endpoint_id: e.id.clone(),
+        endpoint_id: e.id().to_string(),
         file: None,
     });
     Some(plan)
@@ -242,7 +292,7 @@ pub(super) fn moved(s: &Situation<'_>) -> Option<EndpointPlan> {
 /// Subnets or groups changed (in the document or by hand) to ones AWS would refuse: say
 /// which and why instead of a modify that fails.
 pub(super) fn drift_fails_placement(s: &Situation<'_>) -> Option<EndpointPlan> {
-    if !s.drifted {
+    if !s.drifted || s.aws.is_none() {
         return None;
     }
     let problem = placement_problem(s.desired, s.o, s.service?, false)?;

@@ -101,7 +101,12 @@ fn conditions_say_whether_people_can_connect() {
 
     let d = doc("  privateDns: false\n");
     let mut o = converged();
-    o.endpoint.as_mut().unwrap().private_dns_enabled = false;
+    o.endpoint
+        .as_mut()
+        .unwrap()
+        .aws_mut()
+        .unwrap()
+        .private_dns_enabled = false;
     assert_eq!(
         status(&plan_of(&d, &o), ConditionType::PrivateDnsReady).0,
         ConditionStatus::False

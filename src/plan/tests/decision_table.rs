@@ -152,7 +152,7 @@ fn decision_table() {
             "",
             |o| {
                 o.connection = Some(Arc::new(connection(ConnectionState::Pending)));
-                o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
+                o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pendingAcceptance".into();
             },
             Phase::Initiating,
             &[],
@@ -163,7 +163,7 @@ fn decision_table() {
             "",
             |o| {
                 o.connection = Some(Arc::new(connection(ConnectionState::Discovered)));
-                o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
+                o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pendingAcceptance".into();
             },
             Phase::Initiating,
             &[],
@@ -182,7 +182,12 @@ fn decision_table() {
             "",
             |o| {
                 o.connection = Some(Arc::new(connection(ConnectionState::Pending)));
-                o.endpoint.as_mut().unwrap().private_dns_enabled = false;
+                o.endpoint
+                    .as_mut()
+                    .unwrap()
+                    .aws_mut()
+                    .unwrap()
+                    .private_dns_enabled = false;
             },
             Phase::Pending,
             &["enable_private_dns"],
@@ -253,7 +258,7 @@ fn decision_table() {
         (
             "AWS pending acceptance",
             "",
-            |o| o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into(),
+            |o| o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pendingAcceptance".into(),
             Phase::Initiating,
             &[],
             "pendingAcceptance",
@@ -261,7 +266,7 @@ fn decision_table() {
         (
             "AWS rejected",
             "",
-            |o| o.endpoint.as_mut().unwrap().state = "rejected".into(),
+            |o| o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "rejected".into(),
             Phase::Failed,
             &[],
             "is rejected in AWS",
@@ -269,7 +274,14 @@ fn decision_table() {
         (
             "private DNS not on yet",
             "",
-            |o| o.endpoint.as_mut().unwrap().private_dns_enabled = false,
+            |o| {
+                o.endpoint
+                    .as_mut()
+                    .unwrap()
+                    .aws_mut()
+                    .unwrap()
+                    .private_dns_enabled = false
+            },
             Phase::Pending,
             &["enable_private_dns"],
             "enabling private DNS",
@@ -286,7 +298,13 @@ fn decision_table() {
             "a subnet removed by hand",
             "",
             |o| {
-                o.endpoint.as_mut().unwrap().subnet_ids.pop();
+                o.endpoint
+                    .as_mut()
+                    .unwrap()
+                    .aws_mut()
+                    .unwrap()
+                    .subnet_ids
+                    .pop();
                 o.network = Some(network().into())
             },
             Phase::Pending,
@@ -297,7 +315,12 @@ fn decision_table() {
             "an SG swapped by hand",
             "",
             |o| {
-                o.endpoint.as_mut().unwrap().security_group_ids = vec!["sg-0000000b".into()];
+                o.endpoint
+                    .as_mut()
+                    .unwrap()
+                    .aws_mut()
+                    .unwrap()
+                    .security_group_ids = vec!["sg-0000000b".into()];
                 o.network = Some(network().into())
             },
             Phase::Pending,
@@ -307,7 +330,7 @@ fn decision_table() {
         (
             "moved to another VPC",
             "",
-            |o| o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into(),
+            |o| o.endpoint.as_mut().unwrap().aws_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into(),
             Phase::Deleting,
             &["delete_connection", "delete_vpc_endpoint"],
             "replacing it",
@@ -315,7 +338,7 @@ fn decision_table() {
         (
             "being deleted outside",
             "",
-            |o| o.endpoint.as_mut().unwrap().state = "deleting".into(),
+            |o| o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "deleting".into(),
             Phase::Deleting,
             &[],
             "a new one will be created",

@@ -22,7 +22,7 @@ fn creates_are_interface_endpoints_tagged_for_ownership_with_a_stable_token() {
     };
     assert_eq!(request.client_token, again.client_token);
     let mut other = d.clone();
-    other.spec.aws.subnet_ids.pop();
+    other.spec.aws_mut().unwrap().subnet_ids.pop();
     assert_ne!(
         client_token("me", &d, SERVICE),
         client_token("me", &other, SERVICE)
@@ -38,7 +38,7 @@ fn adoption(adoptee: Option<VpcEndpoint>) -> EndpointPlan {
     let mut o = converged();
     o.endpoint = None;
     o.adoptee_checked = true;
-    o.adoptee = adoptee;
+    o.adoptee = adoptee.map(Into::into);
     plan_of(&d, &o)
 }
 
@@ -69,7 +69,7 @@ fn adoption_tags_an_existing_endpoint_and_never_takes_anothers() {
 fn tags_follow_the_document_and_hand_edits_are_restored() {
     let d = doc("  deletionPolicy: Orphan\n");
     let mut o = converged();
-    let e = o.endpoint.as_mut().unwrap();
+    let e = o.endpoint.as_mut().unwrap().aws_mut().unwrap();
     e.tags.insert(tags::FILE.into(), "old/orders.yaml".into());
     e.tags
         .insert(format!("{}team", tags::LABEL_PREFIX), "gone".into());
@@ -100,7 +100,7 @@ fn tags_follow_the_document_and_hand_edits_are_restored() {
     assert_eq!(keys, &[format!("{}team", tags::LABEL_PREFIX)]);
     // Once the tags agree, nothing more to do.
     let mut o = converged();
-    let e = o.endpoint.as_mut().unwrap();
+    let e = o.endpoint.as_mut().unwrap().aws_mut().unwrap();
     e.tags.insert(tags::DELETION_POLICY.into(), "Orphan".into());
     e.tags.insert(tags::FILE.into(), "orders.yaml".into());
     assert!(plan_of(&d, &o).actions.is_empty());

@@ -9,7 +9,7 @@ fn subnet_checks_name_the_subnet_its_zone_and_the_allowed_zones() {
     o.endpoint = None;
     o.network = Some(network().into());
     let mut wrong_zone = d.clone();
-    wrong_zone.spec.aws.subnet_ids = vec![
+    wrong_zone.spec.aws_mut().unwrap().subnet_ids = vec![
         "subnet-0000000a".try_into().unwrap(),
         "subnet-0000000c".try_into().unwrap(),
     ];
@@ -17,7 +17,7 @@ fn subnet_checks_name_the_subnet_its_zone_and_the_allowed_zones() {
     assert_eq!(p.phase, Phase::Failed);
     assert!(p.message.contains("subnet subnet-0000000c is in availability zone use1-az2, which the cluster's service does not offer (it offers use1-az1, use1-az4, use1-az6)"), "{}", p.message);
     let mut same_zone = d;
-    same_zone.spec.aws.subnet_ids = vec![
+    same_zone.spec.aws_mut().unwrap().subnet_ids = vec![
         "subnet-0000000a".try_into().unwrap(),
         "subnet-0000000d".try_into().unwrap(),
     ];
@@ -35,9 +35,14 @@ fn a_subnet_swap_removes_before_it_adds() {
     let d = doc("");
     let mut o = converged();
     o.network = Some(network().into());
-    o.endpoint.as_mut().unwrap().subnet_ids =
+    o.endpoint.as_mut().unwrap().aws_mut().unwrap().subnet_ids =
         vec!["subnet-0000000a".into(), "subnet-0000000d".into()];
-    o.endpoint.as_mut().unwrap().security_group_ids = vec![];
+    o.endpoint
+        .as_mut()
+        .unwrap()
+        .aws_mut()
+        .unwrap()
+        .security_group_ids = vec![];
     let p = plan_of(&d, &o);
     let requests: Vec<&ModifyEndpoint> = p
         .actions

@@ -7,7 +7,7 @@ fn leftover(policy: &str, frozen: bool) -> Leftover {
     e.tags.insert(tags::DELETION_POLICY.into(), policy.into());
     Leftover {
         scope: Scope::aws("default", "us-east-1"),
-        endpoint: e,
+        endpoint: e.into(),
         connection: Some(connection(ConnectionState::Active)),
         frozen,
         last_seen: None,
@@ -103,8 +103,12 @@ fn the_mass_deletion_guard_holds_back_every_departure() {
     let many: Vec<Leftover> = (0..3)
         .map(|i| {
             let mut l = leftover(if i == 0 { "Orphan" } else { "Delete" }, false);
-            l.endpoint.id = format!("vpce-0000000{i}");
-            l.endpoint.tags.insert(tags::NAME.into(), format!("ep-{i}"));
+            l.endpoint.aws_mut().unwrap().id = format!("vpce-0000000{i}");
+            l.endpoint
+                .aws_mut()
+                .unwrap()
+                .tags
+                .insert(tags::NAME.into(), format!("ep-{i}"));
             l
         })
         .collect();
@@ -143,8 +147,12 @@ fn the_mass_deletion_guard_holds_back_every_departure() {
     let mut more = many.clone();
     for i in 3..6 {
         let mut l = leftover("Delete", false);
-        l.endpoint.id = format!("vpce-0000000{i}");
-        l.endpoint.tags.insert(tags::NAME.into(), format!("ep-{i}"));
+        l.endpoint.aws_mut().unwrap().id = format!("vpce-0000000{i}");
+        l.endpoint
+            .aws_mut()
+            .unwrap()
+            .tags
+            .insert(tags::NAME.into(), format!("ep-{i}"));
         more.push(l);
     }
     let p = plan(&[], &more, &approved);
@@ -178,7 +186,7 @@ fn the_latest_document_decides_a_removal_not_the_tags() {
 fn a_replacement_is_a_departure_the_guard_counts() {
     let d = doc("");
     let mut o = converged();
-    o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into();
+    o.endpoint.as_mut().unwrap().aws_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into();
     let replaced = plan(
         &[(
             Desired {

@@ -9,10 +9,10 @@ use std::sync::Arc;
 type Case = (&'static str, fn(&mut EndpointDocument, &mut Observed));
 
 fn adopting(d: &mut EndpointDocument, o: &mut Observed) {
-    d.spec.aws.endpoint_id = Some("vpce-0000000a".try_into().unwrap());
+    d.spec.aws_mut().unwrap().endpoint_id = Some("vpce-0000000a".try_into().unwrap());
     o.endpoint = None;
     o.adoptee_checked = true;
-    o.adoptee = Some(endpoint());
+    o.adoptee = Some(endpoint().into());
 }
 
 fn no_endpoint(o: &mut Observed) {
@@ -70,11 +70,12 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         }),
         ("adoptee on another service", |d, o| {
             adopting(d, o);
-            o.adoptee.as_mut().unwrap().service_name = "com.amazonaws.vpce.other".into();
+            o.adoptee.as_mut().unwrap().aws_mut().unwrap().service_name =
+                "com.amazonaws.vpce.other".into();
         }),
         ("adoptee owned by another instance", |d, o| {
             adopting(d, o);
-            let tags = &mut o.adoptee.as_mut().unwrap().tags;
+            let tags = &mut o.adoptee.as_mut().unwrap().aws_mut().unwrap().tags;
             tags.insert(tags::OWNER.into(), "them".into());
         }),
         ("adopt", adopting),
@@ -88,24 +89,36 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
             o.network = Some(network().into());
         }),
         ("endpoint broken in AWS", |_, o| {
-            o.endpoint.as_mut().unwrap().state = "rejected".into()
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "rejected".into()
         }),
         ("endpoint being deleted", |_, o| {
-            o.endpoint.as_mut().unwrap().state = "deleting".into()
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "deleting".into()
         }),
         ("adopted endpoint moved", |d, o| {
-            d.spec.aws.endpoint_id = Some("vpce-0000000a".try_into().unwrap());
-            o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into();
+            d.spec.aws_mut().unwrap().endpoint_id = Some("vpce-0000000a".try_into().unwrap());
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into();
         }),
         ("endpoint moved", |_, o| {
-            o.endpoint.as_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into()
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().vpc_id = "vpc-0f0f0f0f".into()
         }),
         ("drift correction fails placement", |_, o| {
-            o.endpoint.as_mut().unwrap().subnet_ids.pop();
+            o.endpoint
+                .as_mut()
+                .unwrap()
+                .aws_mut()
+                .unwrap()
+                .subnet_ids
+                .pop();
             o.network = Some(Network::default().into());
         }),
         ("VPC not checked before correcting drift", |_, o| {
-            o.endpoint.as_mut().unwrap().subnet_ids.pop();
+            o.endpoint
+                .as_mut()
+                .unwrap()
+                .aws_mut()
+                .unwrap()
+                .subnet_ids
+                .pop();
         }),
         ("not registered", |_, o| o.connection = None),
         ("connection failed, retry due", |_, o| {
@@ -124,25 +137,41 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         }),
         ("TiDB Cloud verifying", |_, o| {
             o.connection = Some(Arc::new(connection(ConnectionState::Pending)));
-            o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into();
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pendingAcceptance".into();
         }),
         ("AWS applying a change", |_, o| {
-            o.endpoint.as_mut().unwrap().state = "pending".into()
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pending".into()
         }),
         ("AWS accepting", |_, o| {
-            o.endpoint.as_mut().unwrap().state = "pendingAcceptance".into()
+            o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pendingAcceptance".into()
         }),
         ("private DNS blocked by the VPC", |_, o| {
-            o.endpoint.as_mut().unwrap().private_dns_enabled = false;
+            o.endpoint
+                .as_mut()
+                .unwrap()
+                .aws_mut()
+                .unwrap()
+                .private_dns_enabled = false;
             let mut n = network();
             n.vpcs.insert("vpc-0a1b2c3d".into(), (true, false));
             o.network = Some(n.into());
         }),
         ("private DNS to change", |_, o| {
-            o.endpoint.as_mut().unwrap().private_dns_enabled = false
+            o.endpoint
+                .as_mut()
+                .unwrap()
+                .aws_mut()
+                .unwrap()
+                .private_dns_enabled = false
         }),
         ("drift to correct", |_, o| {
-            o.endpoint.as_mut().unwrap().subnet_ids.pop();
+            o.endpoint
+                .as_mut()
+                .unwrap()
+                .aws_mut()
+                .unwrap()
+                .subnet_ids
+                .pop();
             o.network = Some(network().into());
         }),
         ("TiDB Cloud's ACTIVE not seen yet", |_, o| {

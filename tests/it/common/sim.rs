@@ -49,10 +49,10 @@ pub fn policy() -> Policy {
 }
 
 /// The engine on `cloud`, owner `owner`, its budgets scaled to the world's time.
-pub fn engine(cloud: &SimCloud) -> Engine<Sim, Sim> {
+pub fn engine(cloud: &SimCloud) -> Engine<Sim, Sim, Sim> {
     let rates = Rates::default().scaled(cloud.time_scale());
     let budgeted = Budgeted::new(cloud.clone(), rates);
-    let mut engine = Engine::new(budgeted.clone(), budgeted, "owner");
+    let mut engine = Engine::new(budgeted.clone(), budgeted.clone(), budgeted, "owner");
     // TiDB Cloud is looked at as often as its budget allows: on the simulated clock.
     engine.set_tidb_pace(Duration::from_secs(600), rates.tidb.per_second);
     engine
@@ -60,7 +60,7 @@ pub fn engine(cloud: &SimCloud) -> Engine<Sim, Sim> {
 
 /// Passes until one changes nothing and nothing is on its way, or `limit` passes.
 pub async fn converge(
-    engine: &mut Engine<Sim, Sim>,
+    engine: &mut Engine<Sim, Sim, Sim>,
     wanted: &[Wanted],
     limit: usize,
 ) -> PassOutcome {

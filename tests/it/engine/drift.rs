@@ -40,7 +40,7 @@ fn an_endpoint_deleted_behind_our_back_is_recreated_once() {
 }
 
 /// The minute (one pass a minute, on virtual time) at which a pass first acts.
-async fn minutes_until_acted(engine: &mut Engine<Sim, Sim>, wanted: &[Wanted]) -> u32 {
+async fn minutes_until_acted(engine: &mut Engine<Sim, Sim, Sim>, wanted: &[Wanted]) -> u32 {
     for minute in 1..=30 {
         tokio::time::advance(Duration::from_secs(60)).await;
         let pass = engine

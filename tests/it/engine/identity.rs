@@ -38,7 +38,7 @@ async fn delete_all_behind_our_back(cloud: &SimCloud) {
 }
 
 /// The engine with its ledger in `dir` (a daemon with a stateDir).
-fn engine_in(cloud: &SimCloud, dir: &std::path::Path) -> Engine<Sim, Sim> {
+fn engine_in(cloud: &SimCloud, dir: &std::path::Path) -> Engine<Sim, Sim, Sim> {
     let mut engine = engine(cloud);
     engine.set_ledger(ledger::local::open(dir).expect("a ledger"));
     engine

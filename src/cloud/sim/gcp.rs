@@ -1,0 +1,427 @@
+//! The simulated Compute Engine: internal addresses, Private Service Connect forwarding rules
+//! and the region operations that make them, as `fake-gcp-compute` (and Google's API) shows
+//! them: operations that run `timing.operation`, label fingerprints, `requestId`s answered with
+//! the same operation, names unique per project and region, and `pscConnectionStatus` that
+//! turns ACCEPTED when TiDB Cloud (this simulation's) accepted the endpoint.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::super::gcp::{
+    Address, FirewallRule, ForwardingRule, Gcp, InsertAddress, InsertForwardingRule, Labelled,
+    OperationState, PscStatus, Subnetwork,
+};
+use super::*;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(super) struct GcpState {
+    /// By `project/region/name`.
+    addresses: BTreeMap<String, Address>,
+    rules: BTreeMap<String, ForwardingRule>,
+    /// Operation name -> when it is done, and its error.
+    operations: BTreeMap<String, (u64, Option<String>)>,
+    /// `requestId`s seen, with their operation.
+    requests: BTreeMap<String, String>,
+}
+
+impl State {
+    pub(super) fn gcp_rules(&self) -> impl Iterator<Item = &ForwardingRule> {
+        self.gcp.rules.values()
+    }
+}
+
+fn key(scope: &Scope, name: &str) -> String {
+    format!("{}/{}/{name}", scope.account, scope.region)
+}
+
+fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let text = serde_json::to_string(labels).expect("labels serialize");
+    format!("{:016x}", fnv(&text))
+}
+
+fn not_found(what: &str, name: &str) -> CloudError {
+    CloudError::NotFound(format!("The resource '{what}/{name}' was not found"))
+}
+
+impl Sim {
+    /// A new operation, done `timing.operation` from now (or the one `request_id` made).
+    fn operation(&mut self, request_id: Option<&str>, error: Option<String>) -> String {
+        if let Some(op) = request_id.and_then(|r| self.state.gcp.requests.get(r)) {
+            return op.clone();
+        }
+        let name = format!("operation-{}", self.next_id());
+        let done = self.now() + Self::ms(self.world.timing.operation);
+        self.state
+            .gcp
+            .operations
+            .insert(name.clone(), (done, error));
+        if let Some(r) = request_id {
+            self.state.gcp.requests.insert(r.to_string(), name.clone());
+        }
+        name
+    }
+
+    /// The forwarding rule as Google shows it now: ACCEPTED once TiDB Cloud accepted it.
+    fn view_rule(&self, rule: &ForwardingRule, project: &str, now: u64) -> ForwardingRule {
+        let mut view = rule.clone();
+        let accepted = self.state.connections.values().any(|c| {
+            c.deleted_at.is_none()
+                && c.connection.endpoint_id == rule.name
+                && self.view_connection(c, now).is_some_and(|v| {
+                    v.state == ConnectionState::Active && self.cluster_project_ok(&v, project)
+                })
+        });
+        view.psc_connection_status = if accepted {
+            PscStatus::Accepted
+        } else {
+            PscStatus::Pending
+        };
+        view
+    }
+
+    fn cluster_project_ok(&self, _c: &Connection, _project: &str) -> bool {
+        // The simulation's TiDB Cloud accepts an endpoint from any consumer project.
+        true
+    }
+
+    fn subnetwork(&self, scope: &Scope, name: &str) -> Option<Subnetwork> {
+        self.world
+            .gcp_networks
+            .iter()
+            .filter(|n| n.project == scope.account)
+            .flat_map(|n| n.subnetworks.iter().map(move |s| (n, s)))
+            .find(|(_, s)| s.name == name && s.region == scope.region)
+            .map(|(n, s)| Subnetwork {
+                name: s.name.clone(),
+                network: n.name.clone(),
+                region: s.region.clone(),
+                ip_cidr_range: s.ip_cidr_range.clone(),
+            })
+    }
+
+    /// The next free address in a subnetwork (Google keeps the first two).
+    fn allocate(&self, scope: &Scope, sub: &Subnetwork) -> CloudResult<String> {
+        let (base, bits) = sub
+            .ip_cidr_range
+            .split_once('/')
+            .unwrap_or(("10.0.0.0", "24"));
+        let base: std::net::Ipv4Addr = base.parse().unwrap_or(std::net::Ipv4Addr::new(10, 0, 0, 0));
+        let size = 1u32 << (32 - bits.parse::<u32>().unwrap_or(24).min(30));
+        let used: BTreeSet<&str> = self
+            .state
+            .gcp
+            .addresses
+            .iter()
+            .filter(|(k, a)| k.starts_with(&key(scope, "")) && a.subnetwork == sub.name)
+            .map(|(_, a)| a.address.as_str())
+            .collect();
+        (2..size - 1)
+            .map(|i| std::net::Ipv4Addr::from(u32::from(base) + i).to_string())
+            .find(|ip| !used.contains(ip.as_str()))
+            .ok_or_else(|| {
+                CloudError::Permanent(format!(
+                    "IP_SPACE_EXHAUSTED: no free address in subnetwork {}",
+                    sub.name
+                ))
+            })
+    }
+}
+
+impl Gcp for SimCloud {
+    async fn list_forwarding_rules(
+        &self,
+        scope: &Scope,
+        (key_, value): (&str, &str),
+        _page_token: Option<&str>,
+    ) -> CloudResult<Page<ForwardingRule>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::LIST_FORWARDING_RULES, Some(scope))?;
+        let now = sim.now();
+        let prefix = key(scope, "");
+        let items = sim
+            .state
+            .gcp
+            .rules
+            .iter()
+            .filter(|(k, r)| {
+                k.starts_with(&prefix) && r.labels.get(key_).map(String::as_str) == Some(value)
+            })
+            .map(|(_, r)| sim.view_rule(r, &scope.account, now))
+            .collect();
+        Ok(Page { items, next: None })
+    }
+
+    async fn list_addresses(
+        &self,
+        scope: &Scope,
+        (key_, value): (&str, &str),
+        _page_token: Option<&str>,
+    ) -> CloudResult<Page<Address>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::LIST_ADDRESSES, Some(scope))?;
+        let prefix = key(scope, "");
+        let items = sim
+            .state
+            .gcp
+            .addresses
+            .iter()
+            .filter(|(k, a)| {
+                k.starts_with(&prefix) && a.labels.get(key_).map(String::as_str) == Some(value)
+            })
+            .map(|(_, a)| a.clone())
+            .collect();
+        Ok(Page { items, next: None })
+    }
+
+    async fn get_forwarding_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> CloudResult<Option<ForwardingRule>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::GET_FORWARDING_RULE, Some(scope))?;
+        let now = sim.now();
+        let rule = sim.state.gcp.rules.get(&key(scope, name)).cloned();
+        Ok(rule.map(|r| sim.view_rule(&r, &scope.account, now)))
+    }
+
+    async fn get_address(&self, scope: &Scope, name: &str) -> CloudResult<Option<Address>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::GET_ADDRESS, Some(scope))?;
+        Ok(sim.state.gcp.addresses.get(&key(scope, name)).cloned())
+    }
+
+    async fn insert_address(&self, scope: &Scope, r: &InsertAddress) -> CloudResult<String> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::INSERT_ADDRESS, Some(scope))?;
+        if let Some(op) = sim.state.gcp.requests.get(&r.request_id) {
+            return Ok(op.clone());
+        }
+        let k = key(scope, &r.name);
+        if sim.state.gcp.addresses.contains_key(&k) {
+            return Err(CloudError::Permanent(format!(
+                "The resource 'projects/{}/regions/{}/addresses/{}' already exists",
+                scope.account, scope.region, r.name
+            )));
+        }
+        let sub = sim
+            .subnetwork(scope, &r.subnetwork)
+            .ok_or_else(|| not_found("subnetworks", &r.subnetwork))?;
+        let address = match &r.address {
+            Some(ip) => ip.clone(),
+            None => sim.allocate(scope, &sub)?,
+        };
+        sim.state.gcp.addresses.insert(
+            k,
+            Address {
+                name: r.name.clone(),
+                address,
+                subnetwork: sub.name,
+                labels: r.labels.clone(),
+                label_fingerprint: fingerprint(&r.labels),
+            },
+        );
+        let op = sim.operation(Some(&r.request_id), None);
+        sim.persist();
+        sim.answer(op::INSERT_ADDRESS, op)
+    }
+
+    async fn insert_forwarding_rule(
+        &self,
+        scope: &Scope,
+        r: &InsertForwardingRule,
+    ) -> CloudResult<String> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::INSERT_FORWARDING_RULE, Some(scope))?;
+        if let Some(op) = sim.state.gcp.requests.get(&r.request_id) {
+            return Ok(op.clone());
+        }
+        let k = key(scope, &r.name);
+        if sim.state.gcp.rules.contains_key(&k) {
+            return Err(CloudError::Permanent(format!(
+                "The resource 'projects/{}/regions/{}/forwardingRules/{}' already exists",
+                scope.account, scope.region, r.name
+            )));
+        }
+        let network_known = sim
+            .world
+            .gcp_networks
+            .iter()
+            .any(|n| n.project == scope.account && n.name == r.network);
+        if !network_known {
+            return Err(not_found("networks", &r.network));
+        }
+        let ip = sim
+            .state
+            .gcp
+            .addresses
+            .get(&key(scope, &r.address))
+            .map(|a| a.address.clone())
+            .ok_or_else(|| not_found("addresses", &r.address))?;
+        // An attachment no TiDB Cloud cluster offers: the operation fails, as Google's does.
+        let known_target = sim.world.clusters.iter().any(|c| {
+            c.node_groups
+                .iter()
+                .any(|g| Sim::attachment(c, &g.id) == r.target)
+        });
+        let error = (!known_target).then(|| format!("The resource '{}' was not found", r.target));
+        if known_target {
+            sim.state.gcp.rules.insert(
+                k,
+                ForwardingRule {
+                    name: r.name.clone(),
+                    network: r.network.clone(),
+                    ip_address: ip,
+                    target: r.target.clone(),
+                    psc_connection_status: PscStatus::Pending,
+                    allow_psc_global_access: r.allow_psc_global_access,
+                    labels: r.labels.clone(),
+                    label_fingerprint: fingerprint(&r.labels),
+                },
+            );
+        }
+        let op = sim.operation(Some(&r.request_id), error);
+        sim.persist();
+        sim.answer(op::INSERT_FORWARDING_RULE, op)
+    }
+
+    async fn delete_forwarding_rule(&self, scope: &Scope, name: &str) -> CloudResult<String> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::DELETE_FORWARDING_RULE, Some(scope))?;
+        sim.state
+            .gcp
+            .rules
+            .remove(&key(scope, name))
+            .ok_or_else(|| not_found("forwardingRules", name))?;
+        let op = sim.operation(None, None);
+        sim.persist();
+        sim.answer(op::DELETE_FORWARDING_RULE, op)
+    }
+
+    async fn delete_address(&self, scope: &Scope, name: &str) -> CloudResult<String> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::DELETE_ADDRESS, Some(scope))?;
+        let k = key(scope, name);
+        let Some(address) = sim.state.gcp.addresses.get(&k) else {
+            return Err(not_found("addresses", name));
+        };
+        let in_use = sim
+            .state
+            .gcp
+            .rules
+            .iter()
+            .any(|(rk, r)| rk.starts_with(&key(scope, "")) && r.ip_address == address.address);
+        if in_use {
+            return Err(CloudError::Permanent(format!(
+                "The address resource '{name}' is already being used by a forwarding rule"
+            )));
+        }
+        sim.state.gcp.addresses.remove(&k);
+        let op = sim.operation(None, None);
+        sim.persist();
+        sim.answer(op::DELETE_ADDRESS, op)
+    }
+
+    async fn set_labels(
+        &self,
+        scope: &Scope,
+        kind: Labelled,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        fp: &str,
+    ) -> CloudResult<String> {
+        self.latency().await;
+        let mut sim = self.lock();
+        let op = match kind {
+            Labelled::Address => op::SET_ADDRESS_LABELS,
+            Labelled::ForwardingRule => op::SET_FORWARDING_RULE_LABELS,
+        };
+        sim.call(op, Some(scope))?;
+        let k = key(scope, name);
+        let gcp = &mut sim.state.gcp;
+        let (labels_now, fingerprint_now) = match kind {
+            Labelled::Address => gcp
+                .addresses
+                .get_mut(&k)
+                .map(|a| (&mut a.labels, &mut a.label_fingerprint))
+                .ok_or_else(|| not_found("addresses", name))?,
+            Labelled::ForwardingRule => gcp
+                .rules
+                .get_mut(&k)
+                .map(|r| (&mut r.labels, &mut r.label_fingerprint))
+                .ok_or_else(|| not_found("forwardingRules", name))?,
+        };
+        if fingerprint_now != fp {
+            return Err(CloudError::Transient(format!(
+                "Labels fingerprint either invalid or resource labels have changed \
+                 (412 conditionNotMet) on {name}"
+            )));
+        }
+        *labels_now = labels.clone();
+        *fingerprint_now = fingerprint(labels);
+        let op_name = sim.operation(None, None);
+        sim.persist();
+        sim.answer(op, op_name)
+    }
+
+    async fn get_operation(&self, scope: &Scope, operation: &str) -> CloudResult<OperationState> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::GET_OPERATION, Some(scope))?;
+        let now = sim.now();
+        match sim.state.gcp.operations.get(operation) {
+            None => Err(not_found("operations", operation)),
+            Some((done, _)) if now < *done => Ok(OperationState::Running),
+            Some((_, Some(error))) => Ok(OperationState::Failed(error.clone())),
+            Some((_, None)) => Ok(OperationState::Done),
+        }
+    }
+
+    async fn network_exists(&self, project: &str, network: &str) -> CloudResult<bool> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::GET_NETWORK, Some(&Scope::gcp(project, "global")))?;
+        Ok(sim
+            .world
+            .gcp_networks
+            .iter()
+            .any(|n| n.project == project && n.name == network))
+    }
+
+    async fn get_subnetwork(&self, scope: &Scope, name: &str) -> CloudResult<Option<Subnetwork>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::GET_SUBNETWORK, Some(scope))?;
+        Ok(sim.subnetwork(scope, name))
+    }
+
+    async fn list_firewalls(&self, project: &str, network: &str) -> CloudResult<Vec<FirewallRule>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::LIST_FIREWALLS, Some(&Scope::gcp(project, "global")))?;
+        Ok(sim
+            .world
+            .gcp_networks
+            .iter()
+            .filter(|n| n.project == project && n.name == network)
+            .flat_map(|n| &n.firewalls)
+            .map(|f| FirewallRule {
+                name: f.name.clone(),
+                egress: f.egress,
+                priority: f.priority,
+                deny: f.deny,
+                rules: vec![("tcp".into(), f.ports.clone())],
+                destination_ranges: f.destination_ranges.clone(),
+                targeted: false,
+                disabled: false,
+            })
+            .collect())
+    }
+}
