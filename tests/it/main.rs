@@ -17,6 +17,7 @@ mod day_two;
 mod ec2_throttling;
 mod engine;
 mod fuzz;
+mod gcp_fake;
 mod group;
 mod histories;
 mod lease;

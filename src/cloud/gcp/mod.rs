@@ -10,6 +10,7 @@
 //! reverse order, and keeps the operations it started, read when the next pass observes, so
 //! that a failed operation becomes the next create's error instead of a silent retry.
 
+pub mod client;
 pub mod labels;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::{CloudError, CloudResult, Consumer, ConsumerEndpoint, Lifecycle, Page, Scope};
+
+pub use client::{GcpClient, GcpConfig, GcpCredentials};
 
 /// A forwarding rule's `pscConnectionStatus`: the producer's side of the story.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
