@@ -212,6 +212,8 @@ pub enum GcpCredentialsSettings {
     /// A workload identity federation configuration (an `external_account` JSON file, such as
     /// `gcloud iam workload-identity-pools create-cred-config` writes; AWS-sourced ones too).
     WorkloadIdentityFederation(PathBuf),
+    /// No credentials (a fixed placeholder token): only for a fake Compute Engine in tests.
+    Anonymous,
 }
 
 /// Each Compute Engine quota group per project (reads, mutations, operation reads); the

@@ -11,7 +11,7 @@ use privatelinkd::control::{HeldBack, Retrying};
 use privatelinkd::daemon::{self, Daemon, Member};
 use privatelinkd::lease::{self, Election, ElectionConfig, StoreConfig};
 use privatelinkd::metrics::Metrics;
-use privatelinkd::plan::{ConditionStatus, ConditionType};
+use privatelinkd::plan::{ConditionStatus, ConditionType, Phase};
 use privatelinkd::settings::{LeaderElection, Settings};
 use privatelinkd::source::Catalog;
 use privatelinkd::status::{self, StatusFile, StatusWriter};
@@ -299,7 +299,7 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
         Output::Text => {
             println!(
                 "{:<28} {:<14} {:<24} {:>6}  {:<28} MESSAGE",
-                "NAME", "PHASE", "VPC ENDPOINT", "AGE", "CONDITIONS"
+                "NAME", "PHASE", "ENDPOINT", "AGE", "CONDITIONS"
             );
             for (path, status) in &files {
                 let Some(status) = status else {
@@ -319,7 +319,13 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                     println!("{:<28} {standby}", status.file);
                 }
                 for e in &status.endpoints {
-                    let endpoint = e.vpc_endpoint.as_ref().map_or("-", |v| v.id.as_str());
+                    // A VPC endpoint's ID, or a Private Service Connect forwarding rule's name.
+                    let endpoint = e
+                        .vpc_endpoint
+                        .as_ref()
+                        .map(|v| v.id.as_str())
+                        .or(e.psc_endpoint.as_ref().map(|p| p.name.as_str()))
+                        .unwrap_or("-");
                     let name = if e.removed {
                         format!("{} (removed)", e.name)
                     } else {
@@ -334,6 +340,12 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                         conditions_summary(&e.conditions),
                         e.message
                     );
+                    // Where clients connect, once they can.
+                    if let Some(c) = e.connection.as_ref().filter(|_| e.phase == Phase::Active)
+                        && !c.host.is_empty()
+                    {
+                        println!("  host: {}:{}", c.host, c.port);
+                    }
                     // What a person must act on, in the condition's own words.
                     for c in e
                         .conditions

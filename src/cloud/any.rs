@@ -2,6 +2,7 @@
 //! engine is built once and the choice is made at start-up.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::aws::AwsClient;
 use super::sim::SimCloud;
@@ -22,10 +23,12 @@ pub enum AnyEc2 {
     Real(AwsClient),
 }
 
-/// The Google Cloud side: simulated, or none configured (every call says so).
+/// The Google Cloud side: simulated, real, or none configured (every call says so).
 #[derive(Clone)]
 pub enum AnyGcp {
     Simulated(SimCloud),
+    /// Built on first use: Google's client builders are async, the wiring is not.
+    Real(Arc<LazyGcp>),
     /// No `gcp:` section: a Google Cloud document is told what to configure.
     Unconfigured,
 }
@@ -182,10 +185,34 @@ impl Ec2 for AnyEc2 {
     }
 }
 
+/// The real Compute Engine client and the config it is built from on first use.
+pub struct LazyGcp {
+    config: super::gcp::GcpConfig,
+    client: tokio::sync::OnceCell<Result<super::gcp::GcpClient, CloudError>>,
+}
+
+impl LazyGcp {
+    pub fn new(config: super::gcp::GcpConfig) -> LazyGcp {
+        LazyGcp {
+            config,
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> CloudResult<&super::gcp::GcpClient> {
+        let built = self
+            .client
+            .get_or_init(|| super::gcp::GcpClient::new(&self.config))
+            .await;
+        built.as_ref().map_err(Clone::clone)
+    }
+}
+
 macro_rules! gcp {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
             AnyGcp::Simulated(c) => c.$method($($arg),*).await,
+            AnyGcp::Real(lazy) => lazy.get().await?.$method($($arg),*).await,
             AnyGcp::Unconfigured => Err(CloudError::Permanent(
                 "Google Cloud is not configured: add a `gcp:` section to the daemon config".into(),
             )),

@@ -50,11 +50,26 @@ pub struct Clouds {
 
 /// The real Compute Engine client, when the settings have a `gcp:` section.
 fn real_gcp(settings: &Settings) -> Result<AnyGcp, StartError> {
-    match &settings.file.gcp {
-        None => Ok(AnyGcp::Unconfigured),
-        // The real client comes with its module (`cloud::gcp::client`).
-        Some(_) => Ok(AnyGcp::Unconfigured),
-    }
+    use crate::cloud::gcp::{GcpConfig, GcpCredentials};
+    use crate::settings::GcpCredentialsSettings as Given;
+    let Some(gcp) = &settings.file.gcp else {
+        return Ok(AnyGcp::Unconfigured);
+    };
+    let credentials = match &gcp.credentials {
+        None => GcpCredentials::ApplicationDefault,
+        Some(Given::ServiceAccountKeyFile(path)) => GcpCredentials::ServiceAccountKey(path.clone()),
+        Some(Given::WorkloadIdentityFederation(path)) => {
+            GcpCredentials::ExternalAccount(path.clone())
+        }
+        Some(Given::Anonymous) => GcpCredentials::Anonymous,
+    };
+    let config = GcpConfig {
+        endpoint_url: gcp.endpoint_url.clone(),
+        credentials,
+    };
+    Ok(AnyGcp::Real(std::sync::Arc::new(
+        crate::cloud::any::LazyGcp::new(config),
+    )))
 }
 
 /// Builds the clouds the settings ask for; every call reports to `observer`; a `member` of a

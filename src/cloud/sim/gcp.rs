@@ -425,3 +425,101 @@ impl Gcp for SimCloud {
             .collect())
     }
 }
+
+/// What a person does in the Google Cloud console behind the daemon's back, and what tests
+/// read of the simulated Compute Engine.
+impl SimCloud {
+    /// The forwarding rules and addresses of a project and region (as stored, not as viewed).
+    pub fn gcp_resources(
+        &self,
+        project: &str,
+        region: &str,
+    ) -> (Vec<ForwardingRule>, Vec<Address>) {
+        let sim = self.lock();
+        let prefix = key(&Scope::gcp(project, region), "");
+        let rules = sim
+            .state
+            .gcp
+            .rules
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix));
+        let addresses = sim
+            .state
+            .gcp
+            .addresses
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix));
+        (
+            rules.map(|(_, r)| r.clone()).collect(),
+            addresses.map(|(_, a)| a.clone()).collect(),
+        )
+    }
+
+    /// Deletes a forwarding rule (its address stays), as a person would in the console.
+    pub fn gcp_delete_rule_behind_our_back(&self, project: &str, region: &str, name: &str) {
+        let mut sim = self.lock();
+        sim.state
+            .gcp
+            .rules
+            .remove(&key(&Scope::gcp(project, region), name));
+        sim.persist();
+    }
+
+    /// Replaces a forwarding rule's and its address's labels, as a person would.
+    pub fn gcp_set_labels_behind_our_back(
+        &self,
+        project: &str,
+        region: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) {
+        let mut sim = self.lock();
+        let k = key(&Scope::gcp(project, region), name);
+        if let Some(r) = sim.state.gcp.rules.get_mut(&k) {
+            r.labels = labels.clone();
+            r.label_fingerprint = fingerprint(labels);
+        }
+        if let Some(a) = sim.state.gcp.addresses.get_mut(&k) {
+            a.labels = labels.clone();
+            a.label_fingerprint = fingerprint(labels);
+        }
+        sim.persist();
+    }
+
+    /// Creates an address and a forwarding rule by hand (no labels), as the TiDB Cloud guide's
+    /// gcloud commands do: something to adopt.
+    pub fn gcp_create_by_hand(&self, scope: &Scope, name: &str, subnetwork: &str, target: &str) {
+        let mut sim = self.lock();
+        let network = sim
+            .subnetwork(scope, subnetwork)
+            .expect("a subnetwork of the world")
+            .network;
+        let sub = sim.subnetwork(scope, subnetwork).expect("checked");
+        let ip = sim.allocate(scope, &sub).expect("room in the subnetwork");
+        let none = BTreeMap::new();
+        sim.state.gcp.addresses.insert(
+            key(scope, name),
+            Address {
+                name: name.into(),
+                address: ip.clone(),
+                subnetwork: subnetwork.into(),
+                labels: none.clone(),
+                label_fingerprint: fingerprint(&none),
+            },
+        );
+        sim.state.gcp.rules.insert(
+            key(scope, name),
+            ForwardingRule {
+                name: name.into(),
+                network,
+                ip_address: ip,
+                target: target.into(),
+                psc_connection_status: PscStatus::Pending,
+                allow_psc_global_access: false,
+                labels: none.clone(),
+                label_fingerprint: fingerprint(&none),
+            },
+        );
+        sim.persist();
+    }
+}
