@@ -8,6 +8,7 @@ mod convergence;
 mod cost;
 mod documents;
 mod drift;
+mod gcp;
 mod identity;
 mod lost_answers;
 mod network;
