@@ -181,6 +181,34 @@ impl<T: JsonSchema + DeserializeOwned> Checker<T> {
                     node_text(node)
                 ),
             ),
+            // A choice of blocks (`spec`: exactly one of `aws`, `gcp`): none was written.
+            ValidationErrorKind::OneOfNotValid { context }
+                if context
+                    .iter()
+                    .flatten()
+                    .all(|e| matches!(e.kind(), ValidationErrorKind::Required { .. })) =>
+            {
+                let keys: Vec<String> = context
+                    .iter()
+                    .flatten()
+                    .filter_map(|e| match e.kind() {
+                        ValidationErrorKind::Required { property } => {
+                            Some(format!("`{}`", property.as_str().unwrap_or_default()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                at(
+                    node.pos,
+                    format!("`{here}` needs exactly one of {}", keys.join(", ")),
+                )
+            }
+            ValidationErrorKind::OneOfMultipleValid { .. } => at(
+                node.pos,
+                format!(
+                    "`{here}` has more than one cloud's block: a document describes one endpoint in one cloud"
+                ),
+            ),
             // Enums whose variants carry docs become `oneOf` a list of constants.
             ValidationErrorKind::OneOfNotValid { context } => {
                 let options: Vec<String> = context
@@ -437,6 +465,34 @@ mod tests {
     }
 
     const ENDPOINT: &str = "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {name: orders}\nspec:\n  tidbCloud:\n    clusterId: \"1379661944646413143\"\n  aws:\n    region: us-east-1\n    vpcId: vpc-0a1b2c3d4e5f60718\n    subnetIds: [subnet-0a1b2c3d4e5f60718]\n    securityGroupIds: [sg-0a1b2c3d4e5f60718]\n";
+
+    const GCP: &str = "  gcp:\n    project: my-project\n    region: us-central1\n    network: prod-vpc\n    subnetwork: projects/my-project/regions/us-central1/subnetworks/prod\n";
+
+    #[test]
+    fn a_document_names_exactly_one_cloud_and_says_so_where_spec_is() {
+        // Both blocks: one finding where `spec`'s mapping starts (line 5).
+        let both = format!("{ENDPOINT}{GCP}");
+        let message = endpoint_finding(&both, 5);
+        assert!(message.contains("more than one cloud's block"), "{message}");
+        // Neither.
+        let neither = ENDPOINT.split("  aws:").next().unwrap().to_string();
+        let message = endpoint_finding(&neither, 5);
+        assert_eq!(message, "`spec` needs exactly one of `aws`, `gcp`");
+        // Google Cloud alone is a document, its subnetwork's self link read as a name.
+        let gcp = format!("{neither}{GCP}");
+        let doc = yaml::load(&gcp).documents.remove(0);
+        let parsed = crate::spec::checker().check(&doc).expect("valid");
+        let side = parsed.spec.gcp().expect("a gcp block");
+        assert_eq!(side.subnetwork.name(), "prod");
+        assert_eq!(parsed.spec.cloud(), crate::cloud::CloudKind::Gcp);
+        // A Google Cloud ID is checked as Google's rule says, on its line.
+        let bad = gcp.replace("project: my-project", "project: My_Project");
+        let message = endpoint_finding(&bad, 8);
+        assert!(
+            message.contains("not a Google Cloud project ID"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn a_key_of_another_place_is_told_its_place_not_suggested_to_itself() {

@@ -34,7 +34,7 @@ pub struct EndpointDocument {
     pub kind: Kind,
     /// The endpoint's name and labels.
     pub metadata: Metadata,
-    /// What to connect: the TiDB Cloud cluster and the AWS side.
+    /// What to connect: the TiDB Cloud cluster and the endpoint in one cloud.
     pub spec: EndpointSpec,
 }
 
@@ -115,7 +115,7 @@ impl EndpointSpec {
             Side::Aws(aws) => aws.endpoint_id.as_ref().map(VpcEndpointId::as_str),
             Side::Gcp(gcp) => gcp
                 .adopt
-                .then(|| gcp.endpoint_name.as_ref())?
+                .then_some(gcp.endpoint_name.as_ref())?
                 .map(GcpName::as_str),
         }
     }
@@ -131,11 +131,14 @@ pub struct SpecFile {
     pub tidb_cloud: TidbCloudTarget,
     /// AWS: where the VPC interface endpoint lives (region, account, VPC, subnets, security
     /// groups). Exactly one of `aws` and `gcp`.
+    // The block's own schema (not "or null"): a key of it that is wrong is then named as such.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "AwsSide")]
     pub aws: Option<AwsSide>,
     /// Google Cloud: where the Private Service Connect endpoint lives (project, region,
     /// network, subnetwork). Exactly one of `aws` and `gcp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "GcpSide")]
     pub gcp: Option<GcpSide>,
     /// AWS: enable private DNS on the endpoint once TiDB Cloud accepted it. (Google Cloud
     /// registers the endpoint's DNS name itself.)

@@ -356,6 +356,9 @@ pub struct CreatePsc {
     pub token: String,
 }
 
+/// How many spent `requestId`s one create steps past before giving up for this pass.
+const SPENT_TOKENS: usize = 8;
+
 /// Operations started and not yet seen done, by scope and resource name.
 type Inflight = BTreeMap<(Scope, String), String>;
 
@@ -367,6 +370,13 @@ pub struct Psc<G> {
     inflight: Arc<Mutex<Inflight>>,
     /// Operations that failed, by scope and name: the next create of that name says why.
     failed: Arc<Mutex<BTreeMap<(Scope, String), String>>>,
+    /// Operations seen done: an insert answered with one of them was spent on an earlier
+    /// resource (Google answers a known `requestId` with its operation), not a new one.
+    finished: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    /// The last operation seen done on each name: the next insert of that name derives its
+    /// `requestId` from it, so that a re-creation (the rule deleted in the console, the
+    /// document back) is a new request, not the spent one.
+    last_done: Arc<Mutex<BTreeMap<(Scope, String), String>>>,
 }
 
 impl<G: Gcp> Psc<G> {
@@ -375,6 +385,8 @@ impl<G: Gcp> Psc<G> {
             gcp,
             inflight: Arc::default(),
             failed: Arc::default(),
+            finished: Arc::default(),
+            last_done: Arc::default(),
         }
     }
 
@@ -407,6 +419,15 @@ impl<G: Gcp> Psc<G> {
             if state == OperationState::Running {
                 continue;
             }
+            self.finished
+                .lock()
+                .expect("not poisoned")
+                .insert(op.clone());
+            let done_on = (scope.clone(), name.clone());
+            self.last_done
+                .lock()
+                .expect("not poisoned")
+                .insert(done_on, op.clone());
             let key = (scope.clone(), name);
             if let OperationState::Failed(why) = state {
                 self.failed
@@ -437,30 +458,64 @@ impl<G: Gcp> Psc<G> {
             return Ok(CreateStep::WaitingForAddress);
         }
         let labels = labels::encode(&request.marks);
+        let last = self
+            .last_done
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+            .cloned();
+        let token = match last {
+            Some(op) => format!("{}/{op}", request.token),
+            None => request.token.clone(),
+        };
         let Some(address) = self.gcp.get_address(scope, &request.name).await? else {
-            let insert = InsertAddress {
+            let mut insert = InsertAddress {
                 name: request.name.clone(),
                 subnetwork: request.subnetwork.clone(),
                 address: request.address.clone(),
                 labels,
-                request_id: labels::request_id(&request.token, "address"),
+                request_id: labels::request_id(&token, "address"),
             };
-            let op = self.gcp.insert_address(scope, &insert).await?;
+            let mut op = self.gcp.insert_address(scope, &insert).await?;
+            for _ in 0..SPENT_TOKENS {
+                let Some(next) = self.spent(&op, &token, "address") else {
+                    break;
+                };
+                insert.request_id = next;
+                op = self.gcp.insert_address(scope, &insert).await?;
+            }
             self.started(scope, &request.name, op);
             return Ok(CreateStep::ReservingAddress);
         };
-        let insert = InsertForwardingRule {
+        let mut insert = InsertForwardingRule {
             name: request.name.clone(),
             network: request.network.clone(),
             address: address.name,
             target: request.target.clone(),
             allow_psc_global_access: request.allow_psc_global_access,
             labels,
-            request_id: labels::request_id(&request.token, "forwarding-rule"),
+            request_id: labels::request_id(&token, "forwarding-rule"),
         };
-        let op = self.gcp.insert_forwarding_rule(scope, &insert).await?;
+        let mut op = self.gcp.insert_forwarding_rule(scope, &insert).await?;
+        for _ in 0..SPENT_TOKENS {
+            let Some(next) = self.spent(&op, &token, "forwarding-rule") else {
+                break;
+            };
+            insert.request_id = next;
+            op = self.gcp.insert_forwarding_rule(scope, &insert).await?;
+        }
         self.started(scope, &request.name, op);
         Ok(CreateStep::CreatingRule)
+    }
+
+    /// When an insert was answered with an operation already seen done (its `requestId`
+    /// made a resource that is gone since, or failed), the `requestId` to send instead:
+    /// derived from that operation, so it is as repeatable after a crash as the first.
+    fn spent(&self, op: &str, token: &str, step: &str) -> Option<String> {
+        let finished = self.finished.lock().expect("not poisoned");
+        finished
+            .contains(op)
+            .then(|| labels::request_id(&format!("{token}/{op}"), step))
     }
 
     /// Pages through one listing to its end.

@@ -47,7 +47,7 @@ fn decision_table() {
             },
             Phase::Failed,
             &[],
-            "does not cross regions: use a VPC in eu-west-1",
+            "do not cross regions: use a network in eu-west-1",
         ),
         (
             "service creating",

@@ -20,6 +20,40 @@ fn no_endpoint(o: &mut Observed) {
     o.connection = None;
 }
 
+/// The document for Google Cloud, its cluster there, nothing made yet.
+fn on_gcp(d: &mut EndpointDocument, o: &mut Observed) {
+    use crate::spec::{GcpSide, Side};
+    d.spec.side = Side::Gcp(GcpSide {
+        project: "my-project".try_into().unwrap(),
+        region: "us-central1".try_into().unwrap(),
+        network: "prod-vpc".try_into().unwrap(),
+        subnetwork: "prod-us-central1".try_into().unwrap(),
+        address: None,
+        global_access: false,
+        endpoint_name: None,
+        adopt: false,
+    });
+    if let Some(Ok(c)) = &mut o.cluster {
+        let c = Arc::make_mut(c);
+        c.cloud_provider = "gcp".into();
+        c.region = "us-central1".into();
+    }
+    no_endpoint(o);
+}
+
+fn gcp_place(network_exists: bool) -> Arc<crate::cloud::gcp::Placement> {
+    Arc::new(crate::cloud::gcp::Placement {
+        network_exists,
+        subnetwork: Some(crate::cloud::gcp::Subnetwork {
+            name: "prod-us-central1".into(),
+            network: "prod-vpc".into(),
+            region: "us-central1".into(),
+            ip_cidr_range: "10.8.0.0/20".into(),
+        }),
+        firewalls: Vec::new(),
+    })
+}
+
 #[test]
 fn every_rule_is_named_once_and_reached_by_its_case() {
     let cases: &[Case] = &[
@@ -27,7 +61,7 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         ("cluster lookup failed", |_, o| {
             o.cluster = Some(Err("cluster 1 not found".into()))
         }),
-        ("cluster not on AWS", |_, o| {
+        ("cluster on another cloud", |_, o| {
             if let Some(Ok(c)) = &mut o.cluster {
                 Arc::make_mut(c).cloud_provider = "gcp".into()
             }
@@ -88,7 +122,16 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
             no_endpoint(o);
             o.network = Some(network().into());
         }),
-        ("endpoint broken in AWS", |_, o| {
+        ("network fails before a create", |d, o| {
+            on_gcp(d, o);
+            o.gcp_place = Some(gcp_place(false));
+        }),
+        ("network not checked before a create", on_gcp),
+        ("create, or finish creating, on Google Cloud", |d, o| {
+            on_gcp(d, o);
+            o.gcp_place = Some(gcp_place(true));
+        }),
+        ("endpoint broken in its cloud", |_, o| {
             o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "rejected".into()
         }),
         ("endpoint being deleted", |_, o| {
@@ -142,7 +185,7 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         ("AWS applying a change", |_, o| {
             o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pending".into()
         }),
-        ("AWS accepting", |_, o| {
+        ("the cloud accepting", |_, o| {
             o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "pendingAcceptance".into()
         }),
         ("private DNS blocked by the VPC", |_, o| {

@@ -192,13 +192,6 @@ fn a_gcp_document_converges_to_active_with_one_address_one_rule_and_one_connecti
 }
 
 #[test]
-#[ignore = "bug: a re-create resends the first create's requestId (labels::request_id of \
-            ownership::client_token, unchanged once the rule is gone; Psc::create has no \
-            next_client_token fallback as the EC2 create has), and Compute Engine answers a \
-            known requestId with the old, done operation: forwardingRules.insert 'succeeds' \
-            every pass, no rule is made, the endpoint stays NotConfigured 'creating the \
-            forwarding rule' (13 inserts in 12 passes). Google keeps requestIds for at least \
-            60 minutes; the simulator (sim/gcp.rs GcpState::requests) keeps them for ever"]
 fn a_forwarding_rule_deleted_in_the_console_is_created_again() {
     let docs = analytics("");
     let wanted = wanted(&docs);
@@ -466,11 +459,6 @@ fn a_subnetwork_that_does_not_exist_fails_before_any_insert() {
 }
 
 #[test]
-#[ignore = "bug: as for a deleted rule, the second create sends the first create's \
-            requestIds (same owner, name, network and service: same token), Compute Engine \
-            answers with the old operations, and addresses.insert 'succeeds' every pass without \
-            reserving anything: stuck NotConfigured 'reserving the endpoint's internal address' \
-            (41 address inserts in 40 passes)"]
 fn a_document_removed_and_added_again_is_created_again() {
     let docs = analytics("");
     let wanted = wanted(&docs);
