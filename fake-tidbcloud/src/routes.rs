@@ -311,7 +311,13 @@ fn list_connections(sim: &SimCloud, uri: &Uri, cluster: &str, group: &str) -> Re
 
 fn wire_connection(sim: &SimCloud, c: &Connection) -> WireConnection {
     let seed = sim.cluster_seed(&c.cluster_id);
-    let (project, region) = seed.map(|s| (s.project_id, s.region)).unwrap_or_default();
+    let (project, region, cloud) = seed
+        .map(|s| (s.project_id, s.region, s.cloud_provider))
+        .unwrap_or_else(|| (String::new(), String::new(), "aws".into()));
+    // Google Cloud's connections name the consumer project (the spec's `accountId`).
+    let account_id = (cloud == "gcp")
+        .then(|| sim.gcp_project_of(&c.endpoint_id))
+        .flatten();
     WireConnection {
         name: format!(
             "tidbNodeGroups/{}/privateEndpointConnections/{}",
@@ -324,9 +330,10 @@ fn wire_connection(sim: &SimCloud, c: &Connection) -> WireConnection {
         endpoint_id: c.endpoint_id.clone(),
         endpoint_state: Some(connection_state_name(c.state).into()),
         message: c.message.clone(),
-        region_id: format!("aws-{region}"),
-        cloud_provider: Some("aws".into()),
+        region_id: format!("{cloud}-{region}"),
+        cloud_provider: Some(cloud),
         private_link_service_name: String::new(),
+        account_id,
         host: c.host.clone(),
         port: c.port,
     }

@@ -106,9 +106,13 @@ pub fn build_clouds_reusing(
             StartError::World(lines.join("\n"))
         })?;
         let cloud = SimCloud::new(world, sim.state_file.clone()).map_err(StartError::State)?;
-        Some(match (tidb_backend, aws_backend) {
+        let cloud = match (tidb_backend, aws_backend) {
             (Backend::Real, _) => cloud.with_tidb_elsewhere(),
             (_, Backend::Real) => cloud.with_ec2_elsewhere(),
+            _ => cloud,
+        };
+        Some(match (tidb_backend, gcp_backend) {
+            (Backend::Simulated, Backend::Real) => cloud.with_gcp_elsewhere(),
             _ => cloud,
         })
     };

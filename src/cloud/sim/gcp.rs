@@ -27,6 +27,11 @@ impl State {
     pub(super) fn gcp_rules(&self) -> impl Iterator<Item = &ForwardingRule> {
         self.gcp.rules.values()
     }
+
+    pub(super) fn gcp_project_of(&self, rule: &str) -> Option<String> {
+        let (key, _) = self.gcp.rules.iter().find(|(_, r)| r.name == rule)?;
+        key.split('/').next().map(String::from)
+    }
 }
 
 fn key(scope: &Scope, name: &str) -> String {
@@ -63,13 +68,15 @@ impl Sim {
     /// The forwarding rule as Google shows it now: ACCEPTED once TiDB Cloud accepted it.
     fn view_rule(&self, rule: &ForwardingRule, project: &str, now: u64) -> ForwardingRule {
         let mut view = rule.clone();
-        let accepted = self.state.connections.values().any(|c| {
-            c.deleted_at.is_none()
-                && c.connection.endpoint_id == rule.name
-                && self.view_connection(c, now).is_some_and(|v| {
-                    v.state == ConnectionState::Active && self.cluster_project_ok(&v, project)
-                })
-        });
+        // TiDB Cloud elsewhere: this Google Cloud cannot see it accept, and takes it as done.
+        let accepted = self.tidb_elsewhere
+            || self.state.connections.values().any(|c| {
+                c.deleted_at.is_none()
+                    && c.connection.endpoint_id == rule.name
+                    && self.view_connection(c, now).is_some_and(|v| {
+                        v.state == ConnectionState::Active && self.cluster_project_ok(&v, project)
+                    })
+            });
         view.psc_connection_status = if accepted {
             PscStatus::Accepted
         } else {

@@ -101,6 +101,9 @@ struct Sim {
     /// The VPC endpoints live in another world (a moto server, another simulation): TiDB
     /// Cloud takes any endpoint ID it is given.
     ec2_elsewhere: bool,
+    /// Google Cloud lives elsewhere (the real API, `fake-gcp-compute`): TiDB Cloud takes any
+    /// forwarding rule's name it is given.
+    gcp_elsewhere: bool,
     /// TiDB Cloud lives elsewhere (the real API or the fake server): this EC2 cannot see it
     /// accept endpoints, so it accepts them `timing.accept` after creation, as if it had.
     tidb_elsewhere: bool,
@@ -148,6 +151,7 @@ impl SimCloud {
             rng: XorShift::new(0x9e37_79b9_7f4a_7c15),
             tidb_limited: true,
             ec2_elsewhere: false,
+            gcp_elsewhere: false,
             tidb_elsewhere: false,
             injected: BTreeMap::new(),
             lost: BTreeMap::new(),
@@ -259,6 +263,18 @@ impl SimCloud {
     }
 
     /// This world serves TiDB Cloud only; the VPC endpoints are real (or in moto).
+    pub fn with_gcp_elsewhere(self) -> SimCloud {
+        self.lock().gcp_elsewhere = true;
+        self
+    }
+
+    /// The Google Cloud project that has a forwarding rule of this name (TiDB Cloud's
+    /// `accountId`), if this simulation holds it.
+    pub fn gcp_project_of(&self, rule: &str) -> Option<String> {
+        let sim = self.lock();
+        sim.state.gcp_project_of(rule)
+    }
+
     pub fn with_ec2_elsewhere(self) -> SimCloud {
         self.lock().ec2_elsewhere = true;
         self

@@ -97,7 +97,7 @@ impl TidbCloud for SimCloud {
         let service = Sim::service_name(&cluster, node_group_id);
         if cluster.cloud_provider == "gcp" {
             // TiDB Cloud looks for a forwarding rule of that name targeting its attachment.
-            if !sim.gcp_endpoint_targets(endpoint_id, &service) {
+            if !sim.gcp_elsewhere && !sim.gcp_endpoint_targets(endpoint_id, &service) {
                 return Err(CloudError::Permanent(format!(
                     "not received connection request from endpoint {endpoint_id}"
                 )));

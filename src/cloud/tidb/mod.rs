@@ -164,6 +164,9 @@ pub struct WireConnection {
     pub cloud_provider: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub private_link_service_name: String,
+    /// Google Cloud only: the consumer project of the Private Service Connect endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     #[serde(default)]
     pub host: String,
     #[serde(default)]
