@@ -5,6 +5,7 @@
 //! cargo bench --bench reconcile -- --endpoints 1000 [--passes 30] [--no-converge-limits]
 //! cargo bench --bench reconcile -- --endpoints 1000 --write-only DIR
 //! cargo bench --bench reconcile -- --endpoints 1000 --no-ledger   # the ledger in memory
+//! cargo bench --bench reconcile -- --endpoints 1000 --gcp   # Google Cloud endpoints instead
 //! ```
 //!
 //! `--write-only DIR` writes the same files for the daemon itself (`privatelinkd run --config`
@@ -37,6 +38,8 @@ struct Args {
     write_only: Option<PathBuf>,
     /// Keep the ledger in memory instead of `stateDir/ledger.sqlite`: what the ledger costs.
     no_ledger: bool,
+    /// Google Cloud Private Service Connect endpoints instead of AWS VPC endpoints.
+    gcp: bool,
 }
 
 fn args() -> Args {
@@ -46,6 +49,7 @@ fn args() -> Args {
         converge_with_limits: true,
         write_only: None,
         no_ledger: false,
+        gcp: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +60,7 @@ fn args() -> Args {
             "--no-converge-limits" => a.converge_with_limits = false,
             "--write-only" => a.write_only = Some(value().into()),
             "--no-ledger" => a.no_ledger = true,
+            "--gcp" => a.gcp = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -76,7 +81,35 @@ fn vpc(v: usize) -> String {
     format!("vpc-{v:017x}")
 }
 
+/// Google Cloud: TiDB Cloud allows 10 endpoints per cluster, so a cluster (us-central1) for
+/// every ten, and one network whose subnetwork has room for all.
+fn gcp_world(n: usize, rate_limits: bool) -> String {
+    let mut text = String::from("clusters:\n");
+    for c in 0..n.div_ceil(CLUSTERS) {
+        text += &format!(
+            "  - {{id: \"{}\", projectId: \"1372813089454548012\", region: us-central1, cloudProvider: gcp, nodeGroups: [{{id: \"{}\", default: true}}]}}\n",
+            cluster(c),
+            2_379_661_944_646_413_000u64 + c as u64
+        );
+    }
+    text += "gcpNetworks:\n  - {project: bench-project, name: bench-vpc, subnetworks: [{name: bench-sub, region: us-central1, ipCidrRange: 10.0.0.0/12}]}\n";
+    text += &format!(
+        "timing: {{serviceCreate: 180s, accept: 60s, activate: 120s, delete: 60s, operation: 5s}}\nfaults: {{rateLimits: {rate_limits}}}\n"
+    );
+    text
+}
+
+fn gcp_endpoint(i: usize) -> String {
+    format!(
+        "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: ep-{i:05}}}\nspec:\n  tidbCloud: {{clusterId: \"{}\"}}\n  gcp: {{project: bench-project, region: us-central1, network: bench-vpc, subnetwork: bench-sub}}\n",
+        cluster(i / CLUSTERS)
+    )
+}
+
 fn world(n: usize, rate_limits: bool) -> String {
+    if gcp() {
+        return gcp_world(n, rate_limits);
+    }
     let mut text = String::from("clusters:\n");
     for c in 0..CLUSTERS {
         text += &format!(
@@ -98,7 +131,17 @@ fn world(n: usize, rate_limits: bool) -> String {
     text
 }
 
+/// Whether this run is of Google Cloud endpoints (`--gcp`), for the generators.
+fn gcp() -> bool {
+    GCP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static GCP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn endpoint(i: usize) -> String {
+    if gcp() {
+        return gcp_endpoint(i);
+    }
     let v = i / CLUSTERS;
     format!(
         "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: ep-{i:05}}}\nspec:\n  tidbCloud: {{clusterId: \"{}\"}}\n  aws:\n    region: us-east-1\n    vpcId: {}\n    subnetIds: [subnet-{v:017x}, subnet-1{v:016x}]\n    securityGroupIds: [sg-{v:017x}]\n",
@@ -213,6 +256,7 @@ async fn settle(d: &mut Daemon) {
 
 fn main() {
     let a = args();
+    GCP.store(a.gcp, std::sync::atomic::Ordering::Relaxed);
     let n = a.endpoints;
     if let Some(dir) = &a.write_only {
         // The daemon runs on the wall clock, not tokio's paused one: at a time scale of 1,
@@ -278,7 +322,8 @@ fn main() {
     });
     let calls = sim.calls();
     let throttled = calls.get("ec2.throttled").copied().unwrap_or(0)
-        + calls.get("tidbcloud.throttled").copied().unwrap_or(0);
+        + calls.get("tidbcloud.throttled").copied().unwrap_or(0)
+        + calls.get("compute.throttled").copied().unwrap_or(0);
     // The bound: no endpoint can be created before the clusters' services are Active (180 s
     // here); then EC2 lets 4 creates through at once and 0.3 per second after, per account,
     // region and action (one here), and TiDB Cloud 100 registrations at once and 100 per minute
@@ -286,7 +331,14 @@ fn main() {
     // included) and private DNS (30 s).
     let ec2_bound = (n.saturating_sub(4)) as f64 / 0.3;
     let tidb_bound = (n.saturating_sub(100)) as f64 / (100.0 / 60.0);
-    let bound = Duration::from_secs_f64(180.0 + ec2_bound.max(tidb_bound) + 120.0 + 30.0);
+    // Google Cloud: two inserts an endpoint (address, rule) from one project's mutation
+    // bucket (300 burst, 20/s), the rule after the address's operation (5 s); no private DNS.
+    let bound = if a.gcp {
+        let writes = (2 * n).saturating_sub(300) as f64 / 20.0;
+        Duration::from_secs_f64(180.0 + 5.0 + writes.max(tidb_bound) + 120.0)
+    } else {
+        Duration::from_secs_f64(180.0 + ec2_bound.max(tidb_bound) + 120.0 + 30.0)
+    };
 
     // Steady state: converged passes, one a minute for half an hour of (tokio's, virtual)
     // time: TiDB Cloud's full listings every fullResync fall in that window.
@@ -319,18 +371,29 @@ fn main() {
         .map(|(_, v)| *v)
         .sum::<u64>() as f64
         / minutes;
-    let describes_per_pass =
-        steady.get("ec2.DescribeVpcEndpoints").copied().unwrap_or(0) as f64 / minutes;
+    let listing = if a.gcp {
+        "compute.forwardingRules.list"
+    } else {
+        "ec2.DescribeVpcEndpoints"
+    };
+    let describes_per_pass = steady.get(listing).copied().unwrap_or(0) as f64 / minutes;
     let rss_steady = rss_mib("VmRSS:");
     // Drift, one pass a minute: a VPC endpoint deleted in the AWS console, then a connection
     // deleted in TiDB Cloud's console; minutes until a pass acts on each.
     let drift = rt.block_on(async {
         tokio::time::pause();
-        let endpoints = sim.all_endpoints();
-        sim.delete_endpoint_behind_our_back(&endpoints[0].id);
+        let ids: Vec<String> = if a.gcp {
+            // A forwarding rule deleted in the Google Cloud console.
+            sim.gcp_delete_rule_behind_our_back("bench-project", "us-central1", "ep-00000");
+            vec!["ep-00000".into(), "ep-00001".into()]
+        } else {
+            let endpoints = sim.all_endpoints();
+            sim.delete_endpoint_behind_our_back(&endpoints[0].id);
+            endpoints.iter().take(2).map(|e| e.id.clone()).collect()
+        };
         let aws = minutes_until_acted(&mut d).await;
         settle(&mut d).await;
-        sim.delete_connection_behind_our_back(&endpoints[1].id);
+        sim.delete_connection_behind_our_back(&ids[1]);
         let tidb = minutes_until_acted(&mut d).await;
         settle(&mut d).await;
         tokio::time::resume();
@@ -388,7 +451,7 @@ fn main() {
         "ledger: {ledger_entries} entries, {ledger_fill} transactions while filling, {ledger_steady} during the steady passes"
     );
     println!(
-        "steady state over {} minutes: TiDB Cloud {tidb_per_minute:.1} requests/minute ({:.0} % of its budget), {describes_per_pass:.1} DescribeVpcEndpoints pages per pass; all calls {steady:?}; status writes {writes}",
+        "steady state over {} minutes: TiDB Cloud {tidb_per_minute:.1} requests/minute ({:.0} % of its budget), {describes_per_pass:.1} {listing} pages per pass; all calls {steady:?}; status writes {writes}",
         a.passes, tidb_per_minute
     );
     println!(
@@ -403,7 +466,7 @@ fn main() {
         rss_mib("VmHWM:")
     );
     println!(
-        "drift acted on after: {} minute(s) (VPC endpoint deleted in the AWS console), {} minute(s) (connection deleted in the TiDB Cloud console); interval 1m, fullResync 10m",
+        "drift acted on after: {} minute(s) (endpoint deleted in its cloud's console), {} minute(s) (connection deleted in the TiDB Cloud console); interval 1m, fullResync 10m",
         drift.0, drift.1
     );
     println!(
