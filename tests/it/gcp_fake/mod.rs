@@ -1,11 +1,13 @@
 //! The real Compute Engine client (`GcpClient`, Google's own crates) against the fake
 //! Compute Engine API served in this process: every `Gcp` method and its error mapping, the
 //! Private Service Connect consumer (`Psc`) over it end to end, and the call gate over it
-//! (one metered call, one request). The fake's own conformance to Google's client is tested
-//! in its package (`fake-gcp-compute/tests/google_client.rs`).
+//! (one metered call, one request); and the daemon binary with `gcp: real` against it
+//! (`daemon`). The fake's own conformance to Google's client is tested in its package
+//! (`fake-gcp-compute/tests/google_client.rs`).
 
 mod budget;
 mod client;
+mod daemon;
 mod psc;
 
 use std::time::{Duration, Instant};
