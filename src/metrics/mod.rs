@@ -191,7 +191,7 @@ impl Metrics {
         let budget_used = Family::default();
         registry.register(
             "privatelinkd_api_budget_used_ratio",
-            "Share of the provider's published budget used over the last minute (EC2: the busiest action's bucket)",
+            "Share of the provider's published budget used over the last minute (EC2: the busiest action's bucket; Compute Engine: the busiest quota group)",
             budget_used.clone(),
         );
         let last_full_listing = Gauge::default();
@@ -347,8 +347,11 @@ impl Metrics {
     pub fn refresh_budget(&self) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let mut ratios: BTreeMap<&'static str, f64> = [("tidbcloud", 0.0), ("ec2", 0.0)].into();
+        let mut ratios: BTreeMap<&'static str, f64> =
+            [("tidbcloud", 0.0), ("ec2", 0.0), ("compute", 0.0)].into();
         let mut tidb_calls = 0usize;
+        // Compute Engine meters a quota group, not an operation: its calls are summed per group.
+        let mut groups: BTreeMap<BucketClass, usize> = BTreeMap::new();
         for ((api, operation), calls) in recent.iter_mut() {
             while calls
                 .front()
@@ -365,6 +368,10 @@ impl Metrics {
                 tidb_calls += calls.len();
                 continue;
             }
+            if op.class.api() == "compute" {
+                *groups.entry(op.class).or_default() += calls.len();
+                continue;
+            }
             let ratio = calls.len() as f64 / per_minute;
             let entry = ratios.entry(api).or_default();
             *entry = entry.max(ratio);
@@ -373,6 +380,11 @@ impl Metrics {
             "tidbcloud",
             tidb_calls as f64 / (BucketClass::Tidb.published().per_second * 60.0),
         );
+        for (class, calls) in groups {
+            let ratio = calls as f64 / (class.published().per_second * 60.0);
+            let entry = ratios.entry("compute").or_default();
+            *entry = entry.max(ratio);
+        }
         for (api, ratio) in ratios {
             self.budget_used.get_or_create(&ApiLabel { api }).set(ratio);
         }

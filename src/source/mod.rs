@@ -294,11 +294,17 @@ fn stem_of(path: &Path) -> &str {
     name.trim_end_matches(".yaml").trim_end_matches(".yml")
 }
 
-/// Problems between files: names, adopted endpoint IDs and status-file names must be unique.
-/// (Only a file charged with a problem is copied to carry it.)
+/// TiDB Cloud accepts at most this many Google Cloud endpoints per cluster (its Google Cloud
+/// guide's limits).
+const GCP_ENDPOINTS_PER_CLUSTER: usize = 10;
+
+/// Problems between files: names, adopted endpoint IDs and status-file names must be unique;
+/// a cluster takes at most 10 Google Cloud endpoints (the 11th and later, in path order, are
+/// refused before any call). (Only a file charged with a problem is copied to carry it.)
 fn cross_check(files: &mut [Arc<SpecFile>]) {
     let mut charged: Vec<(usize, Vec<Diagnostic>)> = Vec::new();
     {
+        let mut per_cluster: HashMap<&str, usize> = HashMap::new();
         let mut names: HashMap<&str, (&Path, usize)> = HashMap::new();
         let mut adopted: HashMap<&str, (&Path, usize)> = HashMap::new();
         let mut stems: HashMap<&str, &Path> = HashMap::new();
@@ -319,6 +325,21 @@ fn cross_check(files: &mut [Arc<SpecFile>]) {
                 }
             }
             for doc in &file.documents {
+                let spec = &doc.spec.spec;
+                if spec.gcp().is_some() {
+                    let cluster = spec.tidb_cloud.cluster_id.as_str();
+                    let count = per_cluster.entry(cluster).or_default();
+                    *count += 1;
+                    if *count > GCP_ENDPOINTS_PER_CLUSTER {
+                        found.push(Diagnostic::new(
+                            &file.path,
+                            doc.name_pos,
+                            format!(
+                                "cluster {cluster} already has {GCP_ENDPOINTS_PER_CLUSTER} Google Cloud endpoints in this directory, TiDB Cloud's limit per cluster"
+                            ),
+                        ));
+                    }
+                }
                 let name = doc.spec.metadata.name.as_str();
                 match names.get(name) {
                     Some((path, line)) => found.push(Diagnostic::new(
@@ -369,6 +390,32 @@ mod tests {
         format!(
             "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"1\"}}\n  aws:\n    region: us-east-1\n    vpcId: vpc-0a1b2c3d\n    subnetIds: [subnet-0000000a]\n"
         )
+    }
+
+    fn gcp_doc(name: &str) -> String {
+        format!(
+            "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: {name}}}\nspec:\n  tidbCloud: {{clusterId: \"7\"}}\n  gcp: {{project: my-project, region: us-central1, network: n, subnetwork: s}}\n"
+        )
+    }
+
+    #[test]
+    fn an_eleventh_google_cloud_endpoint_of_a_cluster_is_refused_before_any_call() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..11 {
+            std::fs::write(
+                dir.path().join(format!("ep-{i:02}.yaml")),
+                gcp_doc(&format!("ep-{i:02}")),
+            )
+            .unwrap();
+        }
+        let mut tree = Tree::new(dir.path().to_path_buf());
+        tree.rescan().unwrap();
+        let found = problems(&tree);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("ep-10.yaml:3:") && found[0].contains("TiDB Cloud's limit"),
+            "{found:?}"
+        );
     }
 
     fn problems(tree: &Tree) -> Vec<String> {

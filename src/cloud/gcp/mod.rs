@@ -354,6 +354,10 @@ pub struct CreatePsc {
     /// Derives both requests' IDs: a create resent after a crash is the same create.
     #[serde(skip)]
     pub token: String,
+    /// The address, when the observation found it reserved: the step is then the rule's (no
+    /// read spent to find out, so a pass's listing cannot starve its create of read budget).
+    #[serde(skip)]
+    pub reserved: Option<String>,
 }
 
 /// How many spent `requestId`s one create steps past before giving up for this pass.
@@ -468,7 +472,7 @@ impl<G: Gcp> Psc<G> {
             Some(op) => format!("{}/{op}", request.token),
             None => request.token.clone(),
         };
-        let Some(address) = self.gcp.get_address(scope, &request.name).await? else {
+        let Some(address) = request.reserved.clone() else {
             let mut insert = InsertAddress {
                 name: request.name.clone(),
                 subnetwork: request.subnetwork.clone(),
@@ -490,7 +494,7 @@ impl<G: Gcp> Psc<G> {
         let mut insert = InsertForwardingRule {
             name: request.name.clone(),
             network: request.network.clone(),
-            address: address.name,
+            address,
             target: request.target.clone(),
             allow_psc_global_access: request.allow_psc_global_access,
             labels,

@@ -91,6 +91,10 @@ pub(super) fn create(s: &Situation<'_>) -> Option<EndpointPlan> {
             allow_psc_global_access: gcp.global_access,
             marks: ownership::ownership_tags(s.desired, s.owner_id),
             token: ownership::client_token(s.owner_id, s.desired.doc, &service.name),
+            reserved: s
+                .psc
+                .and_then(|p| p.address.as_ref())
+                .map(|a| a.name.clone()),
         },
     });
     Some(plan)

@@ -25,6 +25,21 @@ fn request() -> CreatePsc {
         allow_psc_global_access: false,
         marks: BTreeMap::from([(OWNER.0.to_string(), OWNER.1.to_string())]),
         token: "orders.yaml#1".into(),
+        reserved: None,
+    }
+}
+
+/// The create as the planner asks for it after observing: with the address when reserved.
+async fn seen(psc: &Psc<GcpClient>) -> CreatePsc {
+    let reserved = ours(psc)
+        .await
+        .into_iter()
+        .find(|e| e.name == NAME)
+        .and_then(|e| e.address)
+        .map(|a| a.name);
+    CreatePsc {
+        reserved,
+        ..request()
     }
 }
 
@@ -84,8 +99,8 @@ async fn psc_over_the_real_client_creates_accepts_relabels_and_deletes_an_endpoi
         "nothing is sent while the address's operation has not been seen done"
     );
     let step = passes(&psc, "the rule's step", || async {
-        match psc.create(&s, &request()).await.unwrap() {
-            CreateStep::WaitingForAddress => None,
+        match psc.create(&s, &seen(&psc).await).await.unwrap() {
+            CreateStep::WaitingForAddress | CreateStep::ReservingAddress => None,
             step => Some(step),
         }
     })
