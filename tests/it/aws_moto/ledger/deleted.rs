@@ -2,6 +2,7 @@
 
 use super::{CONVERGE, Rig};
 use crate::common::*;
+use std::time::Duration;
 
 #[test]
 fn an_endpoint_deleted_while_the_daemon_was_stopped_has_its_connection_deleted_at_start() {
@@ -47,6 +48,10 @@ fn an_endpoint_deleted_while_the_daemon_was_stopped_has_its_connection_deleted_a
         .collect();
     assert_eq!(deleted.len(), 1, "one connection deleted: {deleted:?}");
     assert!(deleted[0].contains(&old_connection), "{deleted:?}");
+    // The pass's report (its "phase changed" line) follows its actions by a moment.
+    eventually(Duration::from_secs(10), || {
+        daemon.log().contains("phase changed")
+    });
     let log = daemon.log();
     assert!(
         log.contains(&format!(
