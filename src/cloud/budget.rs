@@ -188,9 +188,11 @@ impl<C> Budgeted<C> {
                     .with_max_times(retries),
             )
             .when(|e| e.is_transient() && !matches!(e, CloudError::Fenced | CloudError::Deferred))
-            // A 429 says when the budget resets: waiting less is pointless, more is waste.
+            // A 429 says when the budget resets: waiting less is pointless, more is waste. Only
+            // while resends are left: `backoff` is `None` once they are spent, and a wait given
+            // then would resend forever (a persistent throttle hung a pass).
             .adjust(|e, backoff| match e {
-                CloudError::Throttled { retry_after, .. } => Some(*retry_after),
+                CloudError::Throttled { retry_after, .. } => backoff.map(|_| *retry_after),
                 _ => backoff,
             })
             .await

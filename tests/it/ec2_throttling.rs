@@ -125,3 +125,26 @@ fn throttling_answers_are_mapped_waited_for_and_not_failures() {
         );
     });
 }
+
+#[test]
+fn a_throttle_that_does_not_end_is_resent_three_times_then_answered() {
+    aws_test_credentials();
+    runtime().block_on(async {
+        // More throttling answers than the gate resends: the caller gets `Throttled` after the
+        // fourth request (a wait from the answer once resends are spent resent forever).
+        let (url, seen, _thread) = stub(vec!["Throttling"; 6]);
+        let gated = Budgeted::new(
+            AwsClient::new(AwsConfig {
+                endpoint_url: Some(url),
+                ..AwsConfig::default()
+            }),
+            Rates::default(),
+        );
+        let e = gated
+            .list_marked(&scope(), ("k", "v"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CloudError::Throttled { .. }), "{e:?}");
+        assert_eq!(*seen.lock().unwrap(), 4);
+    });
+}

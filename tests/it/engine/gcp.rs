@@ -486,3 +486,69 @@ fn a_document_removed_and_added_again_is_created_again() {
     assert_eq!(connections.len(), 1, "{connections:?}");
     assert_eq!(connections[0].endpoint_id, "analytics");
 }
+
+/// A storm of Compute Engine's 403 `rateLimitExceeded` (another tool spending the project's
+/// quota): while it lasts nothing is made and every throttled call waits for its reset; once
+/// it ends, the endpoints converge, and no request ever went over the budget (the simulated
+/// Compute Engine meters the published quotas itself and never had to refuse one).
+#[test]
+fn a_rate_limit_storm_converges_once_it_passes_and_no_request_goes_over_the_budget() {
+    use privatelinkd::cloud::{CloudError, op};
+    let docs: Vec<String> = (0..8)
+        .map(|i| {
+            gcp_doc(
+                &format!("psc-{i}"),
+                GCP_CLUSTER,
+                &subnetwork(SUBNETWORK),
+                "",
+            )
+        })
+        .collect();
+    let world = gcp_world().replace("rateLimits: false", "rateLimits: true");
+    let cloud = cloud_of(&world);
+    // Until the next minute, on the simulated clock (a million times faster than this one).
+    let throttled = || CloudError::Throttled {
+        api: "compute",
+        retry_after: Duration::from_micros(60),
+    };
+    let storm = [
+        op::INSERT_ADDRESS,
+        op::LIST_ADDRESSES,
+        op::LIST_FORWARDING_RULES,
+    ];
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        for o in storm {
+            cloud.fail(o, Some(throttled()));
+        }
+        for _ in 0..5 {
+            let during = engine
+                .pass(&wanted(&docs), &Frozen::default(), &policy(), true)
+                .await;
+            assert!(
+                during.plan.endpoints.iter().all(|p| p.actions.is_empty()),
+                "nothing is acted on while its endpoints cannot be listed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Each pass tries a throttled listing at most four times (one try, three resends).
+        let listed = count(&cloud, "compute.addresses.list");
+        assert!(listed <= 5 * 4, "{listed} listings in 5 passes");
+        assert_eq!(count(&cloud, ADDRESS_INSERT), 0);
+        for o in storm {
+            cloud.fail(o, None);
+        }
+        let last = converge(&mut engine, &wanted(&docs), 60).await;
+        assert_active(&last);
+    });
+    let (rules, addresses) = resources(&cloud);
+    assert_eq!((rules.len(), addresses.len()), (8, 8));
+    let calls = cloud.calls();
+    assert_eq!(
+        calls.get("compute.throttled").copied().unwrap_or(0),
+        0,
+        "the budget kept under the quotas: {calls:?}"
+    );
+    assert_eq!(count(&cloud, ADDRESS_INSERT), 8, "{calls:?}");
+    assert_eq!(count(&cloud, RULE_INSERT), 8, "{calls:?}");
+}
