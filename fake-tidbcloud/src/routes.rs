@@ -198,6 +198,10 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
 
 /// The fake's own control endpoints (not TiDB Cloud's API), for tests and demos:
 /// `PUT /fake/clusters/{id}/state` with `{"state": "PAUSED"}` moves a cluster through its life.
+/// `PUT /fake/psc/{name}` with `{"project", "region", "serviceAttachment"}` says a Google Cloud
+/// forwarding rule of that name asks to connect to the attachment (Private Service Connect's
+/// connection request, which TiDB Cloud sees and this fake cannot: its Google Cloud is
+/// elsewhere); until then, registering that name fails as TiDB Cloud's does.
 fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let segments: Vec<&str> = path.split('/').collect();
     match (method.clone(), segments.as_slice()) {
@@ -217,6 +221,25 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Respon
             }
             shared.sim.set_cluster_state(cluster, state);
             ok(json!({ "clusterId": cluster, "state": state.as_str() }))
+        }
+        (Method::PUT, ["psc", name]) => {
+            let body = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+            let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
+            let (Some(project), Some(region), Some(target)) = (
+                field("project"),
+                field("region"),
+                field("serviceAttachment"),
+            ) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    3,
+                    "project, region and serviceAttachment are required",
+                );
+            };
+            shared
+                .sim
+                .gcp_connection_request(&project, &region, name, &target);
+            ok(json!({ "endpointId": name, "project": project, "serviceAttachment": target }))
         }
         _ => error(StatusCode::NOT_FOUND, 5, "no such control endpoint"),
     }

@@ -13,14 +13,21 @@ const PROJECT: &str = "1372813089454548012";
 const CLUSTER: &str = "1379661944646413143";
 const GROUP: &str = "1379661944646413144";
 
-/// One cluster whose service is Active from the start.
+/// One cluster on AWS and one on Google Cloud, their services Active from the start.
 const WORLD: &str = r#"clusters:
   - id: "1379661944646413143"
     projectId: "1372813089454548012"
     region: us-east-1
     nodeGroups: [{id: "1379661944646413144", default: true, availableZones: [use1-az1, use1-az4, use1-az6]}]
+  - id: "1379661944646415555"
+    projectId: "1372813089454548012"
+    region: us-central1
+    cloudProvider: gcp
+    nodeGroups: [{id: "1379661944646415556", default: true}]
 timing: {serviceCreate: 0s}
 "#;
+const GCP_CLUSTER: &str = "1379661944646415555";
+const GCP_GROUP: &str = "1379661944646415556";
 
 /// The fake server binary, killed when dropped.
 struct FakeServer {
@@ -297,4 +304,64 @@ fn the_fake_agrees_with_itself_on_a_missing_cluster_and_refuses_a_malformed_page
             "{fine}"
         );
     }
+}
+
+#[test]
+fn a_google_cloud_cluster_has_a_service_attachment_and_registers_only_a_requesting_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start(dir.path(), &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let get = |path: &str| {
+        let (_, body) = curl(&user, "GET", &fake.url(path), None);
+        serde_json::from_str::<Value>(&body).unwrap_or(Value::Null)
+    };
+    let cluster = get(&format!("/clusters/{GCP_CLUSTER}"));
+    conforms("tidb_cloud_open_apidedicatedv1beta1Cluster", &cluster);
+    assert_eq!(cluster["cloudProvider"], "gcp");
+    assert_eq!(cluster["regionId"], "gcp-us-central1");
+    let service = get(&format!(
+        "/clusters/{GCP_CLUSTER}/tidbNodeGroups/{GCP_GROUP}/privateLinkService"
+    ));
+    conforms("dedicatedv1beta1PrivateLinkService", &service);
+    // The service attachment's resource name, and a zone each endpoint's name goes under.
+    let attachment = service["serviceName"].as_str().unwrap().to_string();
+    assert!(
+        attachment.starts_with("projects/") && attachment.contains("/serviceAttachments/"),
+        "{attachment}"
+    );
+    let zone = service["serviceDnsName"].as_str().unwrap().to_string();
+    let connections =
+        format!("/clusters/{GCP_CLUSTER}/tidbNodeGroups/{GCP_GROUP}/privateEndpointConnections");
+    let register = || {
+        curl(
+            &user,
+            "POST",
+            &fake.url(&connections),
+            Some(r#"{"endpointId": "orders-gcp"}"#),
+        )
+    };
+    // No forwarding rule asked to connect: TiDB Cloud's own words.
+    let (status, refused) = register();
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.contains("not received connection request from endpoint"),
+        "{refused}"
+    );
+    let (status, body) = curl(
+        &user,
+        "PUT",
+        &format!("http://{}/fake/psc/orders-gcp", fake.addr),
+        Some(&format!(
+            r#"{{"project": "my-project", "region": "us-central1", "serviceAttachment": "{attachment}"}}"#
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, created) = register();
+    assert_eq!(status, 200, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &created);
+    assert_eq!(created["cloudProvider"], "gcp");
+    assert_eq!(created["regionId"], "gcp-us-central1");
+    assert_eq!(created["accountId"], "my-project");
+    assert_eq!(created["host"], format!("orders-gcp.{zone}"));
 }

@@ -493,6 +493,29 @@ impl SimCloud {
         sim.persist();
     }
 
+    /// A Private Service Connect connection request reaching TiDB Cloud's attachment: a
+    /// forwarding rule `name` in `project` and `region` targeting `target`, as far as TiDB
+    /// Cloud sees one (the fake TiDB Cloud server's control endpoint: its Google Cloud is
+    /// elsewhere).
+    pub fn gcp_connection_request(&self, project: &str, region: &str, name: &str, target: &str) {
+        let mut sim = self.lock();
+        let none = BTreeMap::new();
+        sim.state.gcp.rules.insert(
+            key(&Scope::gcp(project, region), name),
+            ForwardingRule {
+                name: name.into(),
+                network: String::new(),
+                ip_address: String::new(),
+                target: target.into(),
+                psc_connection_status: PscStatus::Pending,
+                allow_psc_global_access: false,
+                labels: none.clone(),
+                label_fingerprint: fingerprint(&none),
+            },
+        );
+        sim.persist();
+    }
+
     /// Creates an address and a forwarding rule by hand (no labels), as the TiDB Cloud guide's
     /// gcloud commands do: something to adopt.
     pub fn gcp_create_by_hand(&self, scope: &Scope, name: &str, subnetwork: &str, target: &str) {
