@@ -16,6 +16,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::{Seen, Wanted};
+use crate::cloud::gcp::Placement;
 use crate::cloud::{Firewall, Network};
 use crate::plan::{Desired, EndpointPlan, Observed, plan_endpoint};
 
@@ -34,6 +35,8 @@ struct Memo {
     rest: u64,
     firewall: Option<Arc<Firewall>>,
     network: Option<Arc<Network>>,
+    /// Google Cloud's network facts (a store entry, shared like the firewall).
+    gcp_place: Option<Arc<Placement>>,
     seen: Arc<Seen>,
     plan: Arc<EndpointPlan>,
     revision: u64,
@@ -112,6 +115,7 @@ impl Memos {
         };
         let plan = plan_endpoint(&desired, &o, owner_id);
         let (firewall, network) = (o.firewall.clone(), o.network.clone());
+        let gcp_place = o.gcp_place.clone();
         let seen = Seen {
             node_group_id: o.node_group_id,
             service: o.service,
@@ -129,6 +133,7 @@ impl Memos {
             rest,
             firewall,
             network,
+            gcp_place,
             seen,
             plan,
             revision,
@@ -142,6 +147,7 @@ impl Memo {
         self.rest == rest
             && same(&self.firewall, &o.firewall)
             && same(&self.network, &o.network)
+            && same(&self.gcp_place, &o.gcp_place)
             && self.seen.node_group_id == o.node_group_id
             && self.seen.endpoint == o.endpoint
             && self.seen.connection == o.connection

@@ -462,6 +462,24 @@ impl SimCloud {
         )
     }
 
+    /// Adds a subnetwork to a network, as a person would in the console.
+    pub fn gcp_add_subnetwork_behind_our_back(
+        &self,
+        project: &str,
+        network: &str,
+        subnetwork: super::GcpSubnetworkSeed,
+    ) {
+        let mut sim = self.lock();
+        let found = sim
+            .world
+            .gcp_networks
+            .iter_mut()
+            .find(|n| n.project == project && n.name == network);
+        if let Some(n) = found {
+            n.subnetworks.push(subnetwork);
+        }
+    }
+
     /// Deletes a forwarding rule (its address stays), as a person would in the console.
     pub fn gcp_delete_rule_behind_our_back(&self, project: &str, region: &str, name: &str) {
         let mut sim = self.lock();

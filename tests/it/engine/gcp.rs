@@ -552,3 +552,30 @@ fn a_rate_limit_storm_converges_once_it_passes_and_no_request_goes_over_the_budg
     assert_eq!(count(&cloud, ADDRESS_INSERT), 8, "{calls:?}");
     assert_eq!(count(&cloud, RULE_INSERT), 8, "{calls:?}");
 }
+
+/// A person makes the missing subnetwork: the next look at the network (asked every pass while
+/// something is missing) sees it, and the endpoint is created (the plan of the failed pass is
+/// not reused: the network facts are part of what a plan is made from).
+#[test]
+fn a_missing_subnetwork_made_in_the_console_lets_the_endpoint_be_created() {
+    let docs = vec![gcp_doc("analytics", GCP_CLUSTER, &subnetwork("later"), "")];
+    let wanted = wanted(&docs);
+    let cloud = gcp_cloud();
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let last = converge(&mut engine, &wanted, 20).await;
+        assert_eq!(last.plan.endpoints[0].phase, Phase::Failed);
+        cloud.gcp_add_subnetwork_behind_our_back(
+            PROJECT,
+            NETWORK,
+            privatelinkd::cloud::sim::GcpSubnetworkSeed {
+                name: "later".into(),
+                region: REGION.into(),
+                ip_cidr_range: "10.9.0.0/24".into(),
+            },
+        );
+        let last = converge(&mut engine, &wanted, 40).await;
+        assert_active(&last);
+    });
+    assert_eq!(count(&cloud, ADDRESS_INSERT), 1);
+}
