@@ -65,6 +65,28 @@ impl Sim {
         name
     }
 
+    /// Before an insert: a known `requestId` is answered with its operation (`Some`); a name
+    /// taken is Google's 409 `alreadyExists`; else the insert goes ahead (`None`).
+    fn repeated(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        name: &str,
+        exists: bool,
+        request_id: &str,
+    ) -> CloudResult<Option<String>> {
+        if let Some(op) = self.state.gcp.requests.get(request_id) {
+            return Ok(Some(op.clone()));
+        }
+        if exists {
+            return Err(CloudError::Permanent(format!(
+                "The resource 'projects/{}/regions/{}/{collection}/{name}' already exists",
+                scope.account, scope.region
+            )));
+        }
+        Ok(None)
+    }
+
     /// The forwarding rule as Google shows it now: ACCEPTED once TiDB Cloud accepted it.
     fn view_rule(&self, rule: &ForwardingRule, project: &str, now: u64) -> ForwardingRule {
         let mut view = rule.clone();
@@ -205,15 +227,10 @@ impl Gcp for SimCloud {
         self.latency().await;
         let mut sim = self.lock();
         sim.call(op::INSERT_ADDRESS, Some(scope))?;
-        if let Some(op) = sim.state.gcp.requests.get(&r.request_id) {
-            return Ok(op.clone());
-        }
         let k = key(scope, &r.name);
-        if sim.state.gcp.addresses.contains_key(&k) {
-            return Err(CloudError::Permanent(format!(
-                "The resource 'projects/{}/regions/{}/addresses/{}' already exists",
-                scope.account, scope.region, r.name
-            )));
+        let exists = sim.state.gcp.addresses.contains_key(&k);
+        if let Some(op) = sim.repeated(scope, "addresses", &r.name, exists, &r.request_id)? {
+            return Ok(op);
         }
         let sub = sim
             .subnetwork(scope, &r.subnetwork)
@@ -245,15 +262,10 @@ impl Gcp for SimCloud {
         self.latency().await;
         let mut sim = self.lock();
         sim.call(op::INSERT_FORWARDING_RULE, Some(scope))?;
-        if let Some(op) = sim.state.gcp.requests.get(&r.request_id) {
-            return Ok(op.clone());
-        }
         let k = key(scope, &r.name);
-        if sim.state.gcp.rules.contains_key(&k) {
-            return Err(CloudError::Permanent(format!(
-                "The resource 'projects/{}/regions/{}/forwardingRules/{}' already exists",
-                scope.account, scope.region, r.name
-            )));
+        let exists = sim.state.gcp.rules.contains_key(&k);
+        if let Some(op) = sim.repeated(scope, "forwardingRules", &r.name, exists, &r.request_id)? {
+            return Ok(op);
         }
         let network_known = sim
             .world
