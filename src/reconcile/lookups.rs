@@ -19,6 +19,10 @@ use crate::spec::ClusterId;
 const CLUSTER_TTL: Duration = Duration::from_secs(300);
 /// An Active service, after about this long.
 const SERVICE_TTL: Duration = Duration::from_secs(3600);
+/// A cluster's default node group, after about this long: node groups change far less often
+/// than a cluster's state, and listing them with every look at the state doubled what an
+/// estate of many clusters spends of the key (Google Cloud's ten endpoints per cluster).
+const GROUPS_TTL: Duration = Duration::from_secs(3600);
 /// After a lookup that failed for good (not found, no rights), this long.
 pub const FAILED_TTL: Duration = Duration::from_secs(300);
 /// A cluster that does not serve (paused, resuming) is asked about again after the time the
@@ -43,6 +47,8 @@ pub struct Lookups {
     /// Cluster facts, or why they cannot be had.
     clusters: Store<ClusterId, Result<ClusterFacts, String>>,
     services: Store<ServiceKey, Arc<Service>>,
+    /// Each cluster's default node group (`ListTidbNodeGroups`).
+    default_groups: Store<ClusterId, String>,
     /// Clusters seen to exist since start: a 404 for one of them means it was deleted. Not a
     /// cache (nothing in it goes stale): a memory of what existed.
     known: FxHashSet<ClusterId>,
@@ -56,6 +62,7 @@ impl Default for Lookups {
         Lookups {
             clusters: Store::default(),
             services: Store::default(),
+            default_groups: Store::default(),
             known: FxHashSet::default(),
             per_request: Duration::from_secs_f64(
                 1.0 / crate::cloud::BucketClass::Tidb.published().per_second,
@@ -90,6 +97,7 @@ impl Lookups {
     pub fn expire_all(&mut self) {
         self.clusters.expire_all();
         self.services.expire_all();
+        self.default_groups.expire_all();
     }
 
     /// Forget a failed cluster lookup, so it is asked again now (`privatelinkd retry`).
@@ -116,14 +124,12 @@ where
         }
         let known = self.lookups.known.contains(id);
         let answer = match self.tidb.get_cluster(id.as_str()).await {
-            Ok(cluster) => match self.tidb.list_node_groups(id.as_str()).await {
-                Ok(groups) => match groups.iter().find(|g| g.is_default).or(groups.first()) {
-                    Some(g) => Ok(ClusterFacts {
-                        cluster: Arc::new(cluster),
-                        default_group: g.id.clone(),
-                    }),
-                    None => Err(format!("cluster {id} has no TiDB node group")),
-                },
+            Ok(cluster) => match self.default_group(id).await {
+                Ok(Some(group)) => Ok(ClusterFacts {
+                    cluster: Arc::new(cluster),
+                    default_group: group,
+                }),
+                Ok(None) => Err(format!("cluster {id} has no TiDB node group")),
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => Err(e.to_string()),
             },
@@ -131,6 +137,7 @@ where
             Err(CloudError::NotFound(_)) if known => {
                 // Gone: whatever was cached for it is wrong now.
                 self.lookups.services.forget_where(|(c, _), _| c == id);
+                self.lookups.default_groups.forget(id);
                 Err(format!(
                     "cluster {id} no longer exists in TiDB Cloud; remove this document (its \
                      endpoint is then deleted or orphaned as deletionPolicy says)"
@@ -156,6 +163,22 @@ where
             .clusters
             .insert(id.clone(), answer.clone(), life);
         Ok(answer)
+    }
+
+    /// The cluster's default node group (or its first), kept for `GROUPS_TTL`.
+    async fn default_group(&mut self, id: &ClusterId) -> Result<Option<String>, CloudError> {
+        if let Some(group) = self.lookups.default_groups.fresh(id) {
+            return Ok(Some(group.clone()));
+        }
+        let groups = self.tidb.list_node_groups(id.as_str()).await?;
+        let Some(group) = groups.iter().find(|g| g.is_default).or(groups.first()) else {
+            return Ok(None);
+        };
+        let life = Lifetime::About(GROUPS_TTL);
+        self.lookups
+            .default_groups
+            .insert(id.clone(), group.id.clone(), life);
+        Ok(Some(group.id.clone()))
     }
 
     pub(super) async fn service(
