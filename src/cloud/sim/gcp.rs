@@ -88,16 +88,16 @@ impl Sim {
     }
 
     /// The forwarding rule as Google shows it now: ACCEPTED once TiDB Cloud accepted it.
-    fn view_rule(&self, rule: &ForwardingRule, project: &str, now: u64) -> ForwardingRule {
+    fn view_rule(&self, rule: &ForwardingRule, now: u64) -> ForwardingRule {
         let mut view = rule.clone();
         // TiDB Cloud elsewhere: this Google Cloud cannot see it accept, and takes it as done.
         let accepted = self.tidb_elsewhere
             || self.state.connections.values().any(|c| {
                 c.deleted_at.is_none()
                     && c.connection.endpoint_id == rule.name
-                    && self.view_connection(c, now).is_some_and(|v| {
-                        v.state == ConnectionState::Active && self.cluster_project_ok(&v, project)
-                    })
+                    && self
+                        .view_connection(c, now)
+                        .is_some_and(|v| v.state == ConnectionState::Active)
             });
         view.psc_connection_status = if accepted {
             PscStatus::Accepted
@@ -105,11 +105,6 @@ impl Sim {
             PscStatus::Pending
         };
         view
-    }
-
-    fn cluster_project_ok(&self, _c: &Connection, _project: &str) -> bool {
-        // The simulation's TiDB Cloud accepts an endpoint from any consumer project.
-        true
     }
 
     fn subnetwork(&self, scope: &Scope, name: &str) -> Option<Subnetwork> {
@@ -175,7 +170,7 @@ impl Gcp for SimCloud {
             .filter(|(k, r)| {
                 k.starts_with(&prefix) && r.labels.get(key_).map(String::as_str) == Some(value)
             })
-            .map(|(_, r)| sim.view_rule(r, &scope.account, now))
+            .map(|(_, r)| sim.view_rule(r, now))
             .collect();
         Ok(Page { items, next: None })
     }
@@ -213,7 +208,7 @@ impl Gcp for SimCloud {
         sim.call(op::GET_FORWARDING_RULE, Some(scope))?;
         let now = sim.now();
         let rule = sim.state.gcp.rules.get(&key(scope, name)).cloned();
-        Ok(rule.map(|r| sim.view_rule(&r, &scope.account, now)))
+        Ok(rule.map(|r| sim.view_rule(&r, now)))
     }
 
     async fn get_address(&self, scope: &Scope, name: &str) -> CloudResult<Option<Address>> {
