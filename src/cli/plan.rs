@@ -10,11 +10,13 @@ use anyhow::{Context, bail};
 use privatelinkd::control::Observation;
 use privatelinkd::daemon::{self, Daemon};
 use privatelinkd::metrics::Metrics;
-use privatelinkd::plan::Desired;
 use privatelinkd::plan::preview::{
     self, Current, EndpointPreview, PlanReport, PreviewAction, Unnamed,
 };
+use privatelinkd::plan::{Desired, Observed, Plan, plan_endpoint};
+use privatelinkd::reconcile::Sighting;
 use privatelinkd::source::Catalog;
+use privatelinkd::spec::EndpointDocument;
 
 use super::control::Control;
 use super::daemon::{load_settings, runtime};
@@ -163,23 +165,32 @@ fn from_daemon(
             f.documents.iter().map(move |d| (rel.clone(), d))
         })
         .collect();
+    // The planner runs here on these files, with what the daemon last saw: what it can tell
+    // from the cloud (a subnet in a zone the service does not offer), it tells from the daemon.
+    let observed: Vec<Observed> = files
+        .iter()
+        .map(|(_, d)| observed_by_daemon(&observation, &d.spec))
+        .collect();
     let docs: Vec<(Desired<'_>, Current<'_>)> = files
         .iter()
-        .map(|(file, d)| {
-            let seen = observation
-                .seen
-                .get(d.spec.metadata.name.as_str())
-                .map(|s| &*s.seen);
-            // A document the daemon has not seen yet is new: nothing observed of it.
+        .zip(&observed)
+        .map(|((file, d), o)| {
             let current = Current {
-                service: seen.and_then(|s| s.service.as_deref()),
-                endpoint: seen.and_then(|s| s.endpoint.as_ref()),
-                connection: seen.and_then(|s| s.connection.as_deref()),
+                service: o.service.as_deref(),
+                endpoint: o.endpoint.as_ref(),
+                connection: o.connection.as_deref(),
             };
-            let desired = Desired { doc: &d.spec, file };
-            (desired, current)
+            (Desired { doc: &d.spec, file }, current)
         })
         .collect();
+    let plan = Plan {
+        endpoints: docs
+            .iter()
+            .zip(&observed)
+            .map(|((d, _), o)| Arc::new(plan_endpoint(d, o, &settings.file.owner_id)))
+            .collect(),
+        ..Plan::default()
+    };
     let mut unnamed: Vec<Unnamed<'_>> = observation
         .seen
         .iter()
@@ -194,7 +205,7 @@ fn from_daemon(
     unnamed.sort_by_key(|u| u.name);
     Ok(preview::preview(
         &docs,
-        None,
+        Some(&plan),
         &unnamed,
         &settings.file.owner_id,
         base,
@@ -304,4 +315,35 @@ fn markdown(report: &PlanReport) -> String {
         report.summary.unchanged, report.observed_from
     );
     out
+}
+
+/// What the daemon saw for a document of this name, when it names the same cluster; else what
+/// it knows of the cluster from its other endpoints (a new document: its region and cloud are
+/// checked, its network is not, until the daemon has looked).
+fn observed_by_daemon(observation: &Observation, doc: &EndpointDocument) -> Observed {
+    let cluster_id = doc.spec.tidb_cloud.cluster_id.as_str();
+    let of_cluster = |s: &&Sighting| s.facts.cluster.as_ref().is_some_and(|c| c.id == cluster_id);
+    if let Some(s) = observation
+        .seen
+        .get(doc.metadata.name.as_str())
+        .filter(of_cluster)
+    {
+        return s.facts.observed(&s.seen, doc);
+    }
+    let mut o = Observed::default();
+    // Any endpoint of the cluster says what it is; one of the same node group, its service.
+    let mut sightings: Vec<&Sighting> = observation.seen.values().filter(of_cluster).collect();
+    sightings.sort_by_key(|s| s.seen.node_group_id.clone());
+    if let Some(s) = sightings.first() {
+        o.cluster = s.facts.cluster.clone().map(Ok);
+    }
+    if let Some(group) = &doc.spec.tidb_cloud.node_group_id
+        && let Some(s) = sightings
+            .iter()
+            .find(|s| s.seen.node_group_id.as_deref() == Some(group.as_str()))
+    {
+        o.node_group_id = Some(group.to_string());
+        o.service = s.seen.service.clone();
+    }
+    o
 }

@@ -45,31 +45,57 @@ pub struct Observation {
     pub seen: FxHashMap<Arc<str>, Sighting>,
 }
 
-/// The pass's sightings as a plain map of names to what was seen, sorted by name: the pass's
-/// own map is moved here, not copied, and the revisions (which mean something only inside
-/// the daemon that counted them) stay out of what is served.
+/// The pass's sightings as a plain map of names to what was seen (and the rest of what the
+/// plan was made from, under `facts`), sorted by name: the pass's own map is moved here, not
+/// copied, and the revisions (which mean something only inside the daemon that counted them)
+/// stay out of what is served. A daemon from before `facts` serves none: read as empty.
 mod sightings {
     use super::*;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use crate::reconcile::Facts;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Served<'a> {
+        #[serde(flatten)]
+        seen: &'a Seen,
+        facts: &'a Facts,
+    }
+
+    #[derive(Deserialize)]
+    struct Read {
+        #[serde(flatten)]
+        seen: Seen,
+        #[serde(default)]
+        facts: Facts,
+    }
 
     pub fn serialize<S: Serializer>(
         seen: &FxHashMap<Arc<str>, Sighting>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let sorted: std::collections::BTreeMap<&str, &Seen> =
-            seen.iter().map(|(n, s)| (&**n, &*s.seen)).collect();
+        let sorted: std::collections::BTreeMap<&str, Served<'_>> = seen
+            .iter()
+            .map(|(n, s)| {
+                let served = Served {
+                    seen: &s.seen,
+                    facts: &s.facts,
+                };
+                (&**n, served)
+            })
+            .collect();
         s.collect_map(sorted)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<FxHashMap<Arc<str>, Sighting>, D::Error> {
-        let plain = std::collections::BTreeMap::<String, Seen>::deserialize(d)?;
+        let plain = std::collections::BTreeMap::<String, Read>::deserialize(d)?;
         Ok(plain
             .into_iter()
-            .map(|(name, seen)| {
+            .map(|(name, read)| {
                 let sighting = Sighting {
-                    seen: Arc::new(seen),
+                    seen: Arc::new(read.seen),
+                    facts: Arc::new(read.facts),
                     revision: 0,
                 };
                 (Arc::from(name), sighting)

@@ -145,7 +145,8 @@ pub struct Observed {
 
 /// The schedule of retries of a connection TiDB Cloud marked FAILED: delete it and register
 /// the same VPC endpoint again, after 5 minutes, then 10, 20, 40, and every hour.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Retry {
     /// Retry now: the time came, the document changed, or a person asked (`privatelinkd retry`).
     pub due: bool,

@@ -164,9 +164,10 @@ pub struct Unnamed<'a> {
     pub endpoint: &'a CloudEndpoint,
 }
 
-/// The preview of every document against what was observed. `plan` is the pass's plan when
-/// the planner ran here (failures, replacements, the guard); `unnamed` are owned endpoints no
-/// document names when it did not (their tags say what leaving does).
+/// The preview of every document against what was observed. `plan` is the planner's verdict
+/// on each document (failures, replacements, the guard) and, from a pass here, the removals;
+/// `unnamed` are owned endpoints no document names, when the removals were not planned here
+/// (`--from`: their tags say what leaving does).
 pub fn preview(
     docs: &[(Desired<'_>, Current<'_>)],
     plan: Option<&Plan>,
@@ -198,20 +199,16 @@ pub fn preview(
         .iter()
         .map(|(d, _)| d.doc.metadata.name.as_str())
         .collect();
-    match plan {
-        Some(plan) => {
-            for r in &plan.removals {
-                if named.contains(r.name.as_str()) {
-                    continue; // the old half of a replacement, shown with its document
-                }
-                endpoints.push(removal(r));
-            }
+    let removals = plan.map_or(&[][..], |p| &p.removals[..]);
+    for r in removals {
+        if named.contains(r.name.as_str()) {
+            continue; // the old half of a replacement, shown with its document
         }
-        None => {
-            for u in unnamed.iter().filter(|u| !named.contains(u.name)) {
-                endpoints.push(leaving_by_tags(u));
-            }
-        }
+        endpoints.push(removal(r));
+    }
+    // (`unnamed` comes with `--from` only, where the plan has no removals.)
+    for u in unnamed.iter().filter(|u| !named.contains(u.name)) {
+        endpoints.push(leaving_by_tags(u));
     }
     let summary = Summary::of(&endpoints);
     PlanReport {

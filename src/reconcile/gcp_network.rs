@@ -19,16 +19,6 @@ pub struct GcpPlaces {
     store: Store<String, Arc<Placement>>,
 }
 
-fn key(gcp: &GcpSide) -> String {
-    format!(
-        "{}/{}/{}/{}",
-        gcp.project,
-        gcp.region,
-        gcp.network.name(),
-        gcp.subnetwork.name()
-    )
-}
-
 impl GcpPlaces {
     /// The facts for `gcp`: kept ones while fresh, else three reads (network, subnetwork,
     /// firewall rules).
@@ -37,7 +27,7 @@ impl GcpPlaces {
         client: &impl Gcp,
         gcp: &GcpSide,
     ) -> CloudResult<Arc<Placement>> {
-        let key = key(gcp);
+        let key = super::facts::gcp_place_key(gcp);
         if let Some(place) = self.store.fresh(key.as_str()) {
             return Ok(place.clone());
         }

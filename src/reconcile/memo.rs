@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Seen, Wanted};
+use super::{Facts, Seen, Wanted};
 use crate::cloud::gcp::Placement;
 use crate::cloud::{Firewall, Network};
 use crate::plan::{Desired, EndpointPlan, Observed, plan_endpoint};
@@ -25,6 +25,8 @@ use crate::plan::{Desired, EndpointPlan, Observed, plan_endpoint};
 #[derive(Debug, Clone)]
 pub struct Sighting {
     pub seen: Arc<Seen>,
+    /// The rest of what the plan was made from (served for `plan --from`).
+    pub facts: Arc<Facts>,
     pub revision: u64,
 }
 
@@ -38,6 +40,7 @@ struct Memo {
     /// Google Cloud's network facts (a store entry, shared like the firewall).
     gcp_place: Option<Arc<Placement>>,
     seen: Arc<Seen>,
+    facts: Arc<Facts>,
     plan: Arc<EndpointPlan>,
     revision: u64,
 }
@@ -85,6 +88,7 @@ impl Memos {
             plans.push(memo.plan.clone());
             let sighting = Sighting {
                 seen: memo.seen.clone(),
+                facts: memo.facts.clone(),
                 revision: memo.revision,
             };
             sightings.insert(key.clone(), sighting);
@@ -114,6 +118,7 @@ impl Memos {
             file: &w.file,
         };
         let plan = plan_endpoint(&desired, &o, owner_id);
+        let facts = Arc::new(Facts::of(&w.doc, &o));
         let (firewall, network) = (o.firewall.clone(), o.network.clone());
         let gcp_place = o.gcp_place.clone();
         let seen = Seen {
@@ -135,6 +140,7 @@ impl Memos {
             network,
             gcp_place,
             seen,
+            facts,
             plan,
             revision,
         }

@@ -208,6 +208,79 @@ fn plan_from_a_running_daemon_shows_a_changed_checkout_without_a_cloud_call() {
     assert!(stdout.contains("2 unchanged"), "{stdout}");
 }
 
+/// `plan --from` plans with the daemon's facts: what `plan` against the cloud tells (a subnet
+/// in a zone the service does not offer, a cluster in another region), it tells too, and the
+/// two agree endpoint by endpoint.
+#[test]
+fn plan_from_a_daemon_and_plan_from_the_cloud_agree() {
+    let setup = Setup::new(&ready_world(), "");
+    setup.write(
+        "orders.yaml",
+        &endpoint("orders", CLUSTER, &[SUBNET_AZ1], ""),
+    );
+    setup.write(
+        "bad-zone.yaml",
+        &endpoint("bad-zone", CLUSTER, &[SUBNET_AZ2], "  privateDns: false\n"),
+    );
+    let daemon = Daemon::start(&setup, &[]);
+    wait_for(
+        "orders Active, bad-zone Failed",
+        Duration::from_secs(30),
+        || {
+            setup.phase("orders", "orders").as_deref() == Some("Active")
+                && setup.phase("bad-zone", "bad-zone").as_deref() == Some("Failed")
+        },
+    );
+    let url = format!("http://{}", daemon.addr());
+    let json = |config: &str, extra: &[&str]| {
+        let mut args = vec!["plan", "--config", config, "--output", "json", "--all"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = privatelinkd(&args);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let mut rows: Vec<(String, String, String)> = report["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (field("name"), field("action"), field("reason"))
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let config = setup.config();
+    let config = config.to_str().unwrap();
+    let from_daemon = json(config, &["--from", &url]);
+    let from_cloud = json(config, &[]);
+    assert_eq!(from_daemon, from_cloud);
+    let action = |name: &str| {
+        let row = from_daemon.iter().find(|r| r.0 == name).unwrap();
+        (row.1.as_str(), row.2.clone())
+    };
+    let (bad_zone, why) = action("bad-zone");
+    assert_eq!(bad_zone, "fail", "{from_daemon:?}");
+    assert!(why.contains(SUBNET_AZ2), "{why}");
+    assert_eq!(action("orders").0, "none", "{from_daemon:?}");
+
+    // A pull request's new document for the same cluster in another region: the daemon's
+    // sighting of the cluster says where it is, without a cloud call.
+    let pr = Setup::new("not a world", "");
+    pr.write(
+        "elsewhere.yaml",
+        &endpoint("elsewhere", CLUSTER, &[SUBNET_AZ1], "  privateDns: false\n")
+            .replace("region: us-east-1", "region: eu-west-1"),
+    );
+    let config = pr.config();
+    let rows = json(config.to_str().unwrap(), &["--from", &url]);
+    // (and orders, which that checkout does not name, leaves; bad-zone never had an endpoint)
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let elsewhere = rows.iter().find(|r| r.0 == "elsewhere").unwrap();
+    assert_eq!(elsewhere.1, "fail", "{rows:?}");
+    assert!(elsewhere.2.contains("us-east-1"), "{rows:?}");
+}
+
 #[test]
 fn status_lists_every_endpoint_from_the_status_files() {
     let setup = Setup::new(&ready_world(), "");
