@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use privatelinkd::cloud::sim::{ConnectionFilter, SimCloud};
 use privatelinkd::cloud::tidb::*;
-use privatelinkd::cloud::{CloudError, ClusterState, Connection, TidbCloud};
+use privatelinkd::cloud::{CloudError, Cluster, ClusterState, Connection, TidbCloud};
 
 use crate::{RATE_LIMIT_CODE, Shared, error};
 
@@ -78,6 +78,7 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
     let segments: Vec<&str> = path.split('/').collect();
     let sim = &shared.sim;
     match (method.clone(), segments.as_slice()) {
+        (Method::GET, ["clusters"]) => list_clusters(sim, uri),
         (Method::GET, ["clusters", cluster]) => get_cluster(sim, cluster).await,
         (Method::GET, ["clusters", cluster, "tidbNodeGroups"]) => {
             match sim.list_node_groups(cluster).await {
@@ -246,10 +247,36 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Respon
 }
 
 async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
-    let cluster = match sim.get_cluster(id).await {
-        Ok(c) => c,
-        Err(e) => return from_cloud(e),
+    match sim.get_cluster(id).await {
+        Ok(c) => ok(wire_cluster(sim, c)),
+        Err(e) => from_cloud(e),
+    }
+}
+
+/// `GET /clusters`: a project's clusters (the default project's without `projectId`), paged
+/// as the connections are.
+fn list_clusters(sim: &SimCloud, uri: &Uri) -> Response {
+    let Some(size) = page_size(uri) else {
+        return bad_page_size();
     };
+    let project = query(uri, "projectId").filter(|p| !p.is_empty());
+    let token = query(uri, "pageToken").filter(|t| !t.is_empty());
+    match sim.clusters_page(project.as_deref(), token.as_deref(), size) {
+        Ok((page, total)) => ok(WireClusterList {
+            total_size: total as i32,
+            clusters: page
+                .items
+                .into_iter()
+                .map(|c| wire_cluster(sim, c))
+                .collect(),
+            next_page_token: page.next,
+        }),
+        Err(e) => from_cloud(e),
+    }
+}
+
+fn wire_cluster(sim: &SimCloud, cluster: Cluster) -> WireCluster {
+    let id = cluster.id.as_str();
     let seed = sim.cluster_seed(id);
     let groups: Vec<Value> = seed
         .iter()
@@ -261,7 +288,7 @@ async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
             })
         })
         .collect();
-    ok(WireCluster {
+    WireCluster {
         name: format!("clusters/{id}"),
         cluster_id: id.to_string(),
         display_name: seed
@@ -275,7 +302,7 @@ async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
         port: cluster.port,
         state: Some(cluster.state.as_str().into()),
         cloud_provider: Some(cluster.cloud_provider),
-    })
+    }
 }
 
 fn list_connections(sim: &SimCloud, uri: &Uri, cluster: &str, group: &str) -> Response {
@@ -304,18 +331,8 @@ fn list_connections(sim: &SimCloud, uri: &Uri, cluster: &str, group: &str) -> Re
             ConnectionFilter::NodeGroup(c.to_string(), g.to_string())
         }
     };
-    // The spec: at most 10 by default (also for 0), at most 100 whatever is asked. What is not
-    // a number of 0 or more is refused, as the gateway in front of the real API does.
-    let size = match query(uri, "pageSize").map(|s| s.parse::<u32>()) {
-        None | Some(Ok(0)) => 10,
-        Some(Ok(n)) => (n as usize).min(100),
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                3,
-                "invalid value for pageSize: a non-negative integer is expected",
-            );
-        }
+    let Some(size) = page_size(uri) else {
+        return bad_page_size();
     };
     let token = query(uri, "pageToken").filter(|t| !t.is_empty());
     match sim.connections_page(&filter, token.as_deref(), size) {
@@ -330,6 +347,24 @@ fn list_connections(sim: &SimCloud, uri: &Uri, cluster: &str, group: &str) -> Re
         }
         Err(e) => from_cloud(e),
     }
+}
+
+/// The spec: at most 10 by default (also for 0), at most 100 whatever is asked. What is not a
+/// number of 0 or more is refused, as the gateway in front of the real API does.
+fn page_size(uri: &Uri) -> Option<usize> {
+    match query(uri, "pageSize").map(|s| s.parse::<u32>()) {
+        None | Some(Ok(0)) => Some(10),
+        Some(Ok(n)) => Some((n as usize).min(100)),
+        Some(Err(_)) => None,
+    }
+}
+
+fn bad_page_size() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        3,
+        "invalid value for pageSize: a non-negative integer is expected",
+    )
 }
 
 fn wire_connection(sim: &SimCloud, c: &Connection) -> WireConnection {

@@ -52,6 +52,14 @@ macro_rules! ec2 {
 }
 
 impl TidbCloud for AnyTidb {
+    async fn list_clusters(
+        &self,
+        project_id: Option<&str>,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Cluster>> {
+        tidb!(self.list_clusters(project_id, page_token))
+    }
+
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
         tidb!(self.get_cluster(cluster_id))
     }
@@ -105,6 +113,15 @@ impl Consumer for AnyEc2 {
         page_token: Option<&str>,
     ) -> CloudResult<Page<VpcEndpoint>> {
         ec2!(self.list_marked(scope, tag, page_token))
+    }
+
+    async fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<VpcEndpoint>> {
+        ec2!(self.list_connected(scope, services, page_token))
     }
 
     async fn describe_endpoints(
@@ -228,6 +245,15 @@ impl gcp::Gcp for AnyGcp {
         page_token: Option<&str>,
     ) -> CloudResult<Page<gcp::ForwardingRule>> {
         gcp!(self.list_forwarding_rules(scope, label, page_token))
+    }
+
+    async fn list_forwarding_rules_to(
+        &self,
+        scope: &Scope,
+        targets: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<gcp::ForwardingRule>> {
+        gcp!(self.list_forwarding_rules_to(scope, targets, page_token))
     }
 
     async fn list_addresses(

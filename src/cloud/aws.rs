@@ -277,6 +277,33 @@ impl Consumer for AwsClient {
         Ok(Page { items, next })
     }
 
+    async fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<VpcEndpoint>> {
+        let out = self
+            .client(scope)
+            .await?
+            .describe_vpc_endpoints()
+            .filters(filter("service-name", services.iter().cloned()))
+            .filters(filter("vpc-endpoint-type", ["Interface"]))
+            .max_results(1000)
+            .set_next_token(page_token.map(String::from))
+            .send()
+            .await
+            .map_err(|e| classify("DescribeVpcEndpoints", e))?;
+        let items = out
+            .vpc_endpoints()
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| e.state != EndpointState::Deleted)
+            .collect();
+        let next = out.next_token().filter(|t| !t.is_empty()).map(String::from);
+        Ok(Page { items, next })
+    }
+
     async fn describe_endpoints(
         &self,
         scope: &Scope,

@@ -247,6 +247,17 @@ pub async fn within_window<F: Future>(end: tokio::time::Instant, f: F) -> F::Out
 }
 
 impl<C: TidbCloud> TidbCloud for Budgeted<C> {
+    async fn list_clusters(
+        &self,
+        project_id: Option<&str>,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Cluster>> {
+        self.gated(op::LIST_CLUSTERS, None, || {
+            self.inner.list_clusters(project_id, page_token)
+        })
+        .await
+    }
+
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
         self.gated(op::GET_CLUSTER, None, || self.inner.get_cluster(cluster_id))
             .await
@@ -322,6 +333,18 @@ impl<C: Ec2> Consumer for Budgeted<C> {
     ) -> CloudResult<Page<VpcEndpoint>> {
         self.gated(op::DESCRIBE_VPC_ENDPOINTS, Some(scope), || {
             self.inner.list_marked(scope, tag, page_token)
+        })
+        .await
+    }
+
+    async fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<VpcEndpoint>> {
+        self.gated(op::DESCRIBE_VPC_ENDPOINTS, Some(scope), || {
+            self.inner.list_connected(scope, services, page_token)
         })
         .await
     }
@@ -443,6 +466,19 @@ impl<C: gcp::Gcp> gcp::Gcp for Budgeted<C> {
     ) -> CloudResult<Page<gcp::ForwardingRule>> {
         self.gated(op::LIST_FORWARDING_RULES, Some(scope), || {
             self.inner.list_forwarding_rules(scope, label, page_token)
+        })
+        .await
+    }
+
+    async fn list_forwarding_rules_to(
+        &self,
+        scope: &Scope,
+        targets: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<gcp::ForwardingRule>> {
+        self.gated(op::LIST_FORWARDING_RULES, Some(scope), || {
+            self.inner
+                .list_forwarding_rules_to(scope, targets, page_token)
         })
         .await
     }

@@ -49,6 +49,24 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
         }
     }
 
+    async fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<CloudEndpoint>> {
+        match scope.cloud {
+            CloudKind::Aws => Ok(all(self
+                .ec2
+                .list_connected(scope, services, page_token)
+                .await?)),
+            CloudKind::Gcp => Ok(all(self
+                .psc
+                .list_connected(scope, services, page_token)
+                .await?)),
+        }
+    }
+
     async fn describe_endpoints(
         &self,
         scope: &Scope,

@@ -72,6 +72,15 @@ pub trait Consumer: Send + Sync {
         mark: (&str, &str),
         page_token: Option<&str>,
     ) -> impl Future<Output = CloudResult<Page<Self::Endpoint>>> + Send;
+    /// One page of the endpoints of one scope connected to any of `services` (up to 200),
+    /// ours or not: what `import` finds, one filtered listing per scope rather than a call
+    /// per endpoint. Those already gone are left out.
+    fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<Self::Endpoint>>> + Send;
     /// Endpoints by ID; unknown IDs are simply absent from the answer.
     fn describe_endpoints(
         &self,

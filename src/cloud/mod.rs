@@ -128,6 +128,7 @@ pub mod op {
         }
     }
 
+    pub const LIST_CLUSTERS: Operation = tidb("ListClusters", true, false);
     pub const GET_CLUSTER: Operation = tidb("GetCluster", true, false);
     pub const LIST_NODE_GROUPS: Operation = tidb("ListTidbNodeGroups", true, false);
     pub const GET_SERVICE: Operation = tidb("GetPrivateLinkService", true, false);
@@ -182,7 +183,8 @@ pub mod op {
     pub const LIST_FIREWALLS: Operation = compute("firewalls.list", READ, false);
 
     /// Every operation, to find one by name.
-    pub const ALL: [Operation; 31] = [
+    pub const ALL: [Operation; 32] = [
+        LIST_CLUSTERS,
         GET_CLUSTER,
         LIST_NODE_GROUPS,
         GET_SERVICE,
@@ -327,6 +329,13 @@ pub type CloudResult<T> = Result<T, CloudError>;
 
 /// The TiDB Cloud Dedicated API (v1beta1), as privatelinkd uses it.
 pub trait TidbCloud: Send + Sync {
+    /// One page (up to 100) of a project's clusters; the API key's default project when
+    /// `project_id` is `None` (`import`).
+    fn list_clusters(
+        &self,
+        project_id: Option<&str>,
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<Cluster>>> + Send;
     fn get_cluster(&self, cluster_id: &str) -> impl Future<Output = CloudResult<Cluster>> + Send;
     fn list_node_groups(
         &self,

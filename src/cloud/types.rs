@@ -15,6 +15,9 @@ pub struct Page<T> {
 #[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Cluster {
     pub id: String,
+    /// `displayName`: what people call it (`import` names documents after it).
+    #[serde(default)]
+    pub name: String,
     pub project_id: String,
     /// The AWS region code (`us-east-1`), taken from TiDB's `regionId` (`aws-us-east-1`).
     pub region: String,

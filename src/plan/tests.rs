@@ -93,6 +93,7 @@ pub(crate) fn converged() -> Observed {
     Observed {
         cluster: Some(Ok(Arc::new(Cluster {
             id: "1".into(),
+            name: "orders".into(),
             project_id: "9".into(),
             region: "us-east-1".into(),
             cloud_provider: "aws".into(),

@@ -193,6 +193,29 @@ impl Gcp for GcpClient {
         })
     }
 
+    async fn list_forwarding_rules_to(
+        &self,
+        scope: &Scope,
+        targets: &[String],
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<ForwardingRule>> {
+        let page = self
+            .rules
+            .list()
+            .set_project(&scope.account)
+            .set_region(&scope.region)
+            .set_filter(target_filter(targets))
+            .set_max_results(self.page_size)
+            .set_or_clear_page_token(page_token)
+            .send()
+            .await
+            .map_err(error)?;
+        Ok(Page {
+            items: page.items.into_iter().map(rule).collect(),
+            next: next(page.next_page_token),
+        })
+    }
+
     async fn list_addresses(
         &self,
         scope: &Scope,

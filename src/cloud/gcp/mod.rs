@@ -169,6 +169,14 @@ pub trait Gcp: Send + Sync {
         label: (&str, &str),
         page_token: Option<&str>,
     ) -> impl Future<Output = CloudResult<Page<ForwardingRule>>> + Send;
+    /// One page of a region's forwarding rules targeting any of `targets` (service
+    /// attachments, as TiDB Cloud names them: `projects/P/regions/R/serviceAttachments/S`).
+    fn list_forwarding_rules_to(
+        &self,
+        scope: &Scope,
+        targets: &[String],
+        page_token: Option<&str>,
+    ) -> impl Future<Output = CloudResult<Page<ForwardingRule>>> + Send;
     /// One page of a region's addresses carrying the label `key` = `value`.
     fn list_addresses(
         &self,

@@ -290,6 +290,32 @@ impl<G: Gcp> Consumer for Psc<G> {
         })
     }
 
+    /// The rules targeting the attachments, each with its address (by the rule's name, as
+    /// privatelinkd and TiDB Cloud's guide name them): one listing, then one read per rule
+    /// (TiDB Cloud allows ten a cluster).
+    async fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        _page_token: Option<&str>,
+    ) -> CloudResult<Page<PscEndpoint>> {
+        let rules = self
+            .all(|t| async move {
+                self.gcp
+                    .list_forwarding_rules_to(scope, services, t.as_deref())
+                    .await
+            })
+            .await?;
+        let mut addresses = Vec::new();
+        for rule in &rules {
+            addresses.extend(self.gcp.get_address(scope, &rule.name).await?);
+        }
+        Ok(Page {
+            items: join(scope, rules, addresses),
+            next: None,
+        })
+    }
+
     async fn describe_endpoints(
         &self,
         scope: &Scope,

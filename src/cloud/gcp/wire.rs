@@ -118,6 +118,22 @@ pub(super) fn label_filter((key, value): (&str, &str)) -> String {
     format!("labels.{key} = \"{value}\"")
 }
 
+/// Rules whose `target` (a full URL) ends in one of `targets`: `eq` takes a regular
+/// expression that must match the whole field (the names' characters quoted where special).
+pub(super) fn target_filter(targets: &[String]) -> String {
+    let one = |t: &String| format!("(target eq \".*/{}\")", regex_quote(t));
+    targets.iter().map(one).collect::<Vec<_>>().join(" OR ")
+}
+
+fn regex_quote(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$\"".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
 /// The last part of a resource URL (`.../global/networks/prod-vpc` -> `prod-vpc`).
 pub(super) fn last(link: Option<&str>) -> String {
     let link = link.unwrap_or("");

@@ -36,6 +36,27 @@ impl Consumer for SimCloud {
         Ok(Page { items: page, next })
     }
 
+    async fn list_connected(
+        &self,
+        scope: &Scope,
+        services: &[String],
+        _page_token: Option<&str>,
+    ) -> CloudResult<Page<VpcEndpoint>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::DESCRIBE_VPC_ENDPOINTS, Some(scope))?;
+        let now = sim.now();
+        let items = sim
+            .state
+            .endpoints
+            .values()
+            .filter(|e| e.scope == *scope && services.contains(&e.endpoint.service_name))
+            .map(|e| sim.view_endpoint(e, now))
+            .filter(|e| e.state != EndpointState::Deleted)
+            .collect();
+        Ok(Page { items, next: None })
+    }
+
     async fn describe_endpoints(
         &self,
         scope: &Scope,

@@ -175,6 +175,30 @@ impl Gcp for SimCloud {
         Ok(Page { items, next: None })
     }
 
+    async fn list_forwarding_rules_to(
+        &self,
+        scope: &Scope,
+        targets: &[String],
+        _page_token: Option<&str>,
+    ) -> CloudResult<Page<ForwardingRule>> {
+        self.latency().await;
+        let mut sim = self.lock();
+        sim.call(op::LIST_FORWARDING_RULES, Some(scope))?;
+        let now = sim.now();
+        let prefix = key(scope, "");
+        let items = sim
+            .state
+            .gcp
+            .rules
+            .iter()
+            .filter(|(k, r)| {
+                k.starts_with(&prefix) && targets.iter().any(|t| r.target.ends_with(t.as_str()))
+            })
+            .map(|(_, r)| sim.view_rule(r, now))
+            .collect();
+        Ok(Page { items, next: None })
+    }
+
     async fn list_addresses(
         &self,
         scope: &Scope,

@@ -3,19 +3,21 @@
 use super::*;
 
 impl TidbCloud for SimCloud {
+    async fn list_clusters(
+        &self,
+        project_id: Option<&str>,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Cluster>> {
+        self.latency().await;
+        Ok(self.clusters_page(project_id, page_token, PAGE_TIDB)?.0)
+    }
+
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
         self.latency().await;
         let mut sim = self.lock();
         sim.call(op::GET_CLUSTER, None)?;
         let c = sim.cluster(cluster_id)?;
-        Ok(Cluster {
-            id: c.id.clone(),
-            project_id: c.project_id.clone(),
-            region: c.region.clone(),
-            cloud_provider: c.cloud_provider.clone(),
-            port: c.port,
-            state: sim.cluster_state(c),
-        })
+        Ok(sim.cluster_of(c))
     }
 
     async fn list_node_groups(&self, cluster_id: &str) -> CloudResult<Vec<NodeGroup>> {
@@ -184,5 +186,45 @@ impl TidbCloud for SimCloud {
         }
         sim.persist();
         sim.answer(op::DELETE_CONNECTION, ())
+    }
+}
+
+impl SimCloud {
+    /// One page of `size` of the world's clusters of `project_id`, in the world's order, and
+    /// how many there are; without a project, those of the first cluster's project (the API
+    /// key's "default project"). The token is an offset.
+    pub fn clusters_page(
+        &self,
+        project_id: Option<&str>,
+        page_token: Option<&str>,
+        size: usize,
+    ) -> CloudResult<(Page<Cluster>, usize)> {
+        let mut sim = self.lock();
+        sim.call(op::LIST_CLUSTERS, None)?;
+        let project = match project_id {
+            Some(p) => p.to_string(),
+            None => match sim.world.clusters.first() {
+                Some(c) => c.project_id.clone(),
+                None => String::new(),
+            },
+        };
+        let Ok(from) = page_token.map_or(Ok(0), str::parse::<usize>) else {
+            return Err(CloudError::Permanent("invalid page token".into()));
+        };
+        let all: Vec<&ClusterSeed> = sim
+            .world
+            .clusters
+            .iter()
+            .filter(|c| c.project_id == project)
+            .filter(|c| sim.cluster_state(c) != ClusterState::Deleted)
+            .collect();
+        let items: Vec<Cluster> = all
+            .iter()
+            .skip(from)
+            .take(size)
+            .map(|c| sim.cluster_of(c))
+            .collect();
+        let next = (from + items.len() < all.len()).then(|| (from + items.len()).to_string());
+        Ok((Page { items, next }, all.len()))
     }
 }

@@ -15,6 +15,19 @@ impl Sim {
             .ok_or_else(|| CloudError::NotFound(format!("cluster {id} not found")))
     }
 
+    /// A cluster as the API shows it now.
+    pub(super) fn cluster_of(&self, c: &ClusterSeed) -> Cluster {
+        Cluster {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            project_id: c.project_id.clone(),
+            region: c.region.clone(),
+            cloud_provider: c.cloud_provider.clone(),
+            port: c.port,
+            state: self.cluster_state(c),
+        }
+    }
+
     /// The state a test set, else the world's lifecycle at this moment, else ACTIVE.
     pub(super) fn cluster_state(&self, cluster: &ClusterSeed) -> ClusterState {
         if let Some(state) = self.state.cluster_states.get(&cluster.id) {

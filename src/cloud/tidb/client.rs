@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::{
-    WireCluster, WireConnection, WireConnectionList, WireNodeGroupList, WireService, WireStatus,
+    WireCluster, WireClusterList, WireConnection, WireConnectionList, WireNodeGroupList,
+    WireService, WireStatus,
 };
 use crate::cloud::{
     CloudError, CloudResult, Cluster, Connection, NodeGroup, Page, Service, TidbCloud,
@@ -231,6 +232,24 @@ impl TidbClient {
 }
 
 impl TidbCloud for TidbClient {
+    async fn list_clusters(
+        &self,
+        project_id: Option<&str>,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<Cluster>> {
+        let mut path = format!("/clusters?pageSize={PAGE_SIZE}");
+        if let Some(project) = project_id {
+            path += &format!("&projectId={}", utf8_percent_encode(project, UNRESERVED));
+        }
+        if let Some(token) = page_token {
+            path += &format!("&pageToken={}", utf8_percent_encode(token, UNRESERVED));
+        }
+        let wire: WireClusterList = self.call(Method::GET, &path, None).await?;
+        let items = wire.clusters.iter().map(WireCluster::to_domain).collect();
+        let next = wire.next_page_token.filter(|t| !t.is_empty());
+        Ok(Page { items, next })
+    }
+
     async fn get_cluster(&self, cluster_id: &str) -> CloudResult<Cluster> {
         let wire: WireCluster = self
             .call(Method::GET, &format!("/clusters/{cluster_id}"), None)

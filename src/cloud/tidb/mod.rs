@@ -61,6 +61,7 @@ impl WireCluster {
             .to_string();
         Cluster {
             id: self.cluster_id.clone(),
+            name: self.display_name.clone(),
             project_id: self.labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
             region,
             cloud_provider: provider,
@@ -194,6 +195,17 @@ impl WireConnection {
             port: self.port,
         })
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireClusterList {
+    #[serde(default)]
+    pub clusters: Vec<WireCluster>,
+    #[serde(default)]
+    pub total_size: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
