@@ -27,6 +27,7 @@
 //!
 //! The daemon around it:
 //! - [`daemon`]: the event loop, wiring, file watcher, signals, state directory.
+//! - [`import`]: `privatelinkd import` (existing endpoints, Terraform states -> documents).
 //! - [`lease`]: leader election through a DynamoDB lease (one acting daemon per ownerId).
 //! - [`control`]: what the loop and the HTTP listener share (events, readiness, approvals).
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
@@ -47,6 +48,9 @@ pub mod plan;
 pub mod probe;
 pub mod reconcile;
 pub mod report;
+
+// Bringing existing endpoints under management.
+pub mod import;
 
 // The daemon around it, and the outputs' formats.
 pub mod control;

@@ -53,6 +53,10 @@ pub struct EndpointStatus {
     /// the mass-deletion guard).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// The document adopts the endpoint it shows (`endpointId`; `endpointName` with `adopt`):
+    /// made elsewhere (by hand, by Terraform), managed here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
     /// What the phase does not say (Kubernetes-style): ClusterAvailable, PortAllowed,
     /// PrivateDnsReady, and Reachable when the daemon probes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -326,10 +326,10 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                         .map(|v| v.id.as_str())
                         .or(e.psc_endpoint.as_ref().map(|p| p.name.as_str()))
                         .unwrap_or("-");
-                    let name = if e.removed {
-                        format!("{} (removed)", e.name)
-                    } else {
-                        e.name.clone()
+                    let name = match (e.removed, e.adopted) {
+                        (true, _) => format!("{} (removed)", e.name),
+                        (false, true) => format!("{} (adopted)", e.name),
+                        (false, false) => e.name.clone(),
                     };
                     println!(
                         "{:<28} {:<14} {:<24} {:>6}  {:<28} {}",

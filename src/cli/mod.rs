@@ -2,6 +2,7 @@
 
 mod control;
 mod daemon;
+mod import;
 mod plan;
 mod state;
 mod validate;
@@ -78,6 +79,9 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Show every endpoint's phase from the status files.
     Status(daemon::ShowArgs),
+    /// Write a document for each endpoint that already exists (made by hand, or by
+    /// Terraform), adopting it as it is; report what does not match.
+    Import(import::ImportArgs),
     /// Release what the running daemon's guards hold back now: deletions (the mass-deletion
     /// guard) and re-creations (the creation guard).
     #[command(visible_alias = "approve")]
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => daemon::run(args),
         Command::Plan(args) => plan::plan(args),
         Command::Status(args) => daemon::status(args),
+        Command::Import(args) => import::import(args),
         Command::ApproveDeletions(args) => daemon::approve_deletions(args),
         Command::Retry(args) => daemon::retry(args),
         Command::State(args) => state::run(args),

@@ -103,13 +103,13 @@ fn make(args: &PlanArgs) -> anyhow::Result<PlanReport> {
         .wanted
         .iter()
         .map(|w| {
-            let seen = observation
-                .seen
-                .get(w.doc.metadata.name.as_str())
-                .map(|s| &*s.seen);
+            let sighting = observation.seen.get(w.doc.metadata.name.as_str());
+            let seen = sighting.map(|s| &*s.seen);
+            // An endpoint a document adopts is its endpoint before the first pass tags it.
+            let adoptee = sighting.and_then(|s| s.facts.adoptee.as_ref());
             let current = Current {
                 service: seen.and_then(|s| s.service.as_deref()),
-                endpoint: seen.and_then(|s| s.endpoint.as_ref()),
+                endpoint: seen.and_then(|s| s.endpoint.as_ref()).or(adoptee),
                 connection: seen.and_then(|s| s.connection.as_deref()),
             };
             let desired = Desired {
@@ -177,7 +177,7 @@ fn from_daemon(
         .map(|((file, d), o)| {
             let current = Current {
                 service: o.service.as_deref(),
-                endpoint: o.endpoint.as_ref(),
+                endpoint: o.endpoint.as_ref().or(o.adoptee.as_ref()),
                 connection: o.connection.as_deref(),
             };
             (Desired { doc: &d.spec, file }, current)

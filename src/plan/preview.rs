@@ -353,8 +353,10 @@ fn one(
         )),
         Some(_) => {}
     }
+    // An endpoint adopted as it is: marking it ours is bookkeeping, not a change to review.
+    let adopting = !ownership::owned_by(e, owner_id);
     let (write, drop) = ownership::tag_drift(d, owner_id, e);
-    if !write.is_empty() || !drop.is_empty() {
+    if !adopting && (!write.is_empty() || !drop.is_empty()) {
         let before: Vec<String> = write
             .keys()
             .chain(&drop)
@@ -372,6 +374,11 @@ fn one(
     if !preview.changes.is_empty() {
         preview.action = PreviewAction::Update;
         preview.reason = waiting;
+    } else if adopting {
+        preview.reason = Some(format!(
+            "adopts {} as it is: the first pass marks it as this daemon's",
+            e.id()
+        ));
     }
     preview
 }

@@ -171,6 +171,11 @@ where
             if let (Some(id), Some(found)) = (w.doc.spec.adopts(), adoptees.get(&w.scope)) {
                 o.adoptee_checked = true;
                 o.adoptee = found.get(id).cloned();
+                // Registered by hand before the adoption: the connection to keep, not make.
+                o.connection = o
+                    .connection
+                    .take()
+                    .or_else(|| self.connections.of(id).cloned());
             }
         }
 

@@ -49,6 +49,11 @@ impl Built {
             let (phase, message) = shown(plan, outcome.held.get(name), last, context);
             let mut status =
                 endpoint_status(name, phase, message, seen, last, d.generation.clone());
+            status.adopted = d.spec.spec.adopts().is_some_and(|id| {
+                seen.endpoint
+                    .as_ref()
+                    .is_some_and(|e| crate::cloud::ConsumerEndpoint::id(e) == id)
+            });
             status.conditions = conditions(plan, last);
             log_transition(last, &status);
             let group = seen.node_group_id.clone().unwrap_or_default();
@@ -226,6 +231,7 @@ pub(super) fn endpoint_status(
     EndpointStatus {
         name: name.to_string(),
         removed: false,
+        adopted: false,
         conditions: Vec::new(),
         phase,
         message,

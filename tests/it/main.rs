@@ -22,6 +22,7 @@ mod group;
 mod histories;
 mod lease;
 mod ledger_group;
+mod moving_in;
 mod operability;
 mod package;
 mod safety;

@@ -20,14 +20,16 @@ use crate::stable::{XorShift, fnv};
 
 mod console;
 mod ec2;
+mod existing;
 mod gcp;
 mod tidb;
 mod view;
 mod world;
 
 pub use world::{
-    ClusterSeed, FailSeed, Faults, GcpFirewallSeed, GcpNetworkSeed, GcpSubnetworkSeed, GroupSeed,
-    LifecycleSeed, NodeGroupSeed, RuleSeed, SubnetSeed, Timing, VpcSeed, World,
+    ClusterSeed, ExistingConnection, ExistingSeed, FailSeed, Faults, GcpFirewallSeed,
+    GcpNetworkSeed, GcpSubnetworkSeed, GroupSeed, LifecycleSeed, NodeGroupSeed, RuleSeed,
+    SubnetSeed, Timing, VpcSeed, World,
 };
 
 /// Which connections a listing covers: a whole project (`-`/`-`), or one node group.
@@ -134,15 +136,21 @@ const PAGE_EC2: usize = 1000;
 impl SimCloud {
     /// A world from its inventory; with a state file, what happened before a restart is kept.
     pub fn new(world: World, state_file: Option<PathBuf>) -> std::io::Result<SimCloud> {
-        let state = match &state_file {
-            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-            _ => State {
-                epoch_ms: unix_ms(),
-                ..State::default()
-            },
+        let (state, fresh) = match &state_file {
+            Some(path) if path.exists() => {
+                let state = serde_json::from_slice(&std::fs::read(path)?)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                (state, false)
+            }
+            _ => {
+                let state = State {
+                    epoch_ms: unix_ms(),
+                    ..State::default()
+                };
+                (state, true)
+            }
         };
-        let sim = Sim {
+        let mut sim = Sim {
             world,
             state,
             state_file,
@@ -159,6 +167,11 @@ impl SimCloud {
             started: (unix_us(), tokio::time::Instant::now()),
             latest: std::cell::Cell::new(0),
         };
+        if fresh {
+            sim.seed_existing()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            sim.persist();
+        }
         Ok(SimCloud {
             sim: Arc::new(Mutex::new(sim)),
         })

@@ -21,6 +21,10 @@ pub struct World {
     /// Google Cloud VPC networks (for clusters whose `cloudProvider` is `gcp`).
     #[serde(default)]
     pub gcp_networks: Vec<GcpNetworkSeed>,
+    /// Endpoints made by hand before privatelinkd came (what `privatelinkd import` finds):
+    /// there, and registered as said, when the world begins.
+    #[serde(default)]
+    pub existing: Vec<ExistingSeed>,
     #[serde(default)]
     pub timing: Timing,
     /// Simulated seconds per real second.
@@ -72,6 +76,42 @@ pub struct NodeGroupSeed {
     /// probe reach a listener of a test).
     #[serde(default)]
     pub dns_name: Option<String>,
+}
+
+/// A VPC endpoint made by hand (the console's seven steps), in a VPC of the world.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExistingSeed {
+    /// `vpce-` and 17 hex digits.
+    pub id: String,
+    pub cluster: String,
+    /// The cluster's default node group when absent.
+    #[serde(default)]
+    pub node_group: Option<String>,
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub private_dns: bool,
+    /// What TiDB Cloud knows of it.
+    #[serde(default)]
+    pub connection: ExistingConnection,
+}
+
+/// Whether an existing endpoint was registered with TiDB Cloud, and how that went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ExistingConnection {
+    /// Registered: Active once TiDB Cloud accepted it.
+    #[default]
+    Registered,
+    /// Registered, and TiDB Cloud marked it FAILED.
+    Failed,
+    /// Never registered.
+    None,
+    /// Registered, and the endpoint deleted since (the connection is left behind).
+    EndpointDeleted,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -1,0 +1,182 @@
+//! `privatelinkd import` on the simulated world, as a new user runs it: endpoints made by
+//! hand become documents whose plan is empty, and what does not match is reported.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+const REGISTERED: &str = "vpce-0e0000000000000a1";
+const FAILED: &str = "vpce-0e0000000000000b2";
+const UNREGISTERED: &str = "vpce-0e0000000000000c3";
+const DELETED: &str = "vpce-0e0000000000000d4";
+const MANAGED: &str = "vpce-0e0000000000000e5";
+
+/// The test world, with endpoints made by hand before privatelinkd came.
+fn estate() -> String {
+    let world = world(20, false).replace("serviceCreate: 1s", "serviceCreate: 0s");
+    format!(
+        "{world}existing:
+  - {{id: {REGISTERED}, cluster: \"{CLUSTER}\", vpc: {VPC}, subnets: [{SUBNET_AZ1}, {SUBNET_AZ4}], securityGroups: [{SG}], privateDns: true}}
+  - {{id: {FAILED}, cluster: \"{FAILING_CLUSTER}\", vpc: {VPC}, subnets: [{SUBNET_AZ6}], connection: failed}}
+  - {{id: {UNREGISTERED}, cluster: \"{CLUSTER}\", vpc: {VPC}, subnets: [{SUBNET_AZ6}], connection: none}}
+  - {{id: {DELETED}, cluster: \"{CLUSTER}\", vpc: {VPC}, subnets: [{SUBNET_AZ1}], connection: endpointDeleted}}
+  - {{id: {MANAGED}, cluster: \"{CLUSTER}\", vpc: {VPC}, subnets: [{SUBNET_AZ4}], securityGroups: [{SG}]}}
+"
+    )
+}
+
+fn privatelinkd(setup: &Setup, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = privatelinkd_command()
+        .args(args)
+        .arg("--config")
+        .arg(setup.config())
+        .current_dir(setup.dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn import_writes_documents_whose_plan_is_empty_and_reports_what_does_not_match() {
+    let setup = Setup::new(&estate(), "");
+    // One endpoint a document already adopts: named, not imported again.
+    setup.write(
+        "mine.yaml",
+        &endpoint("mine", CLUSTER, &[SUBNET_AZ4], "  privateDns: false\n").replace(
+            "    securityGroupIds",
+            &format!("    endpointId: {MANAGED}\n    securityGroupIds"),
+        ),
+    );
+
+    let (code, stdout, stderr) = privatelinkd(&setup, &["import", "--dry-run"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 cluster(s); about 5 more TiDB Cloud requests"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("(not written: --dry-run)"), "{stdout}");
+    let files = |setup: &Setup| {
+        let mut names: Vec<String> = std::fs::read_dir(setup.path("endpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml") && !n.contains(".status."))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files(&setup), ["mine.yaml"], "a dry run writes nothing");
+
+    let (code, stdout, stderr) = privatelinkd(&setup, &["import", "--output", "json"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ids = |key: &str, field: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d[field].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut written = ids("documents", "endpointId");
+    written.sort();
+    assert_eq!(written, [REGISTERED, FAILED]);
+    assert_eq!(ids("skipped", "id"), [MANAGED]);
+    let unmatched = report["unmatched"].as_array().unwrap();
+    assert_eq!(unmatched.len(), 2, "{unmatched:?}");
+    let text = serde_json::to_string(unmatched).unwrap();
+    assert!(
+        text.contains(UNREGISTERED) && text.contains("never registered"),
+        "{text}"
+    );
+    assert!(
+        text.contains(DELETED) && text.contains("curl --digest"),
+        "{text}"
+    );
+    assert_eq!(files(&setup).len(), 3, "{:?}", files(&setup));
+
+    // The documents say what the cloud has: nothing to change, only to tag; but a FAILED
+    // connection is registered again (what the daemon does for any FAILED one).
+    let name_of = |id: &str| {
+        let docs = report["documents"].as_array().unwrap();
+        let doc = docs.iter().find(|d| d["endpointId"] == id).unwrap();
+        doc["name"].as_str().unwrap().to_string()
+    };
+    let (registered, failed) = (name_of(REGISTERED), name_of(FAILED));
+    let (code, stdout, stderr) = privatelinkd(
+        &setup,
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--name",
+            &registered,
+            "--name",
+            "mine",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, stderr) = privatelinkd(&setup, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("  ~ update {failed} ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(FAILED) -> registered again"), "{stdout}");
+    assert!(
+        stdout.contains("Plan: 0 to create, 1 to update"),
+        "{stdout}"
+    );
+
+    // Again: everything is managed now, and no file is overwritten.
+    let before: Vec<String> = files(&setup)
+        .iter()
+        .map(|f| std::fs::read_to_string(setup.path(&format!("endpoints/{f}"))).unwrap())
+        .collect();
+    let (code, stdout, stderr) = privatelinkd(&setup, &["import", "--output", "json"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let again: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(again["documents"].as_array().unwrap().len(), 0, "{stdout}");
+    assert_eq!(again["skipped"].as_array().unwrap().len(), 3, "{stdout}");
+    let after: Vec<String> = files(&setup)
+        .iter()
+        .map(|f| std::fs::read_to_string(setup.path(&format!("endpoints/{f}"))).unwrap())
+        .collect();
+    assert_eq!(before, after);
+
+    // The daemon takes them over: tags written, no endpoint created, no connection made.
+    let daemon = Daemon::start(&setup, &[]);
+    wait_for(
+        "the imported endpoint Active",
+        Duration::from_secs(30),
+        || setup.phase(&registered, &registered).as_deref() == Some("Active"),
+    );
+    drop(daemon);
+    let state = setup.world_state();
+    let endpoints = state["endpoints"].as_object().unwrap();
+    assert_eq!(endpoints.len(), 5, "no endpoint created");
+    let tags = &endpoints[REGISTERED]["endpoint"]["tags"];
+    assert_eq!(tags["privatelinkd.io/owner"], "test-host", "{tags}");
+    assert_eq!(tags["privatelinkd.io/name"], registered.as_str(), "{tags}");
+    let connections = state["connections"].as_object().unwrap();
+    let of_registered = connections
+        .values()
+        .filter(|c| c["connection"]["endpointId"] == REGISTERED)
+        .count();
+    assert_eq!(
+        of_registered, 1,
+        "no connection made for the registered one"
+    );
+    let (_, stdout, _) = privatelinkd(&setup, &["status"]);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&registered))
+        .unwrap_or_default();
+    assert!(
+        row.contains("(adopted)") && row.contains("Active"),
+        "{stdout}"
+    );
+}
