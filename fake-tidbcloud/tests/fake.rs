@@ -140,6 +140,27 @@ fn the_fake_answers_curl_digest_and_follows_the_spec() {
     let (status, cluster) = get(&format!("/clusters/{CLUSTER}"));
     assert_eq!(status, 200);
     conforms("tidb_cloud_open_apidedicatedv1beta1Cluster", &cluster);
+    // The listing `import` pages through: the default project without `projectId`.
+    let (status, listed) = get("/clusters?pageSize=100");
+    assert_eq!(status, 200);
+    conforms(
+        "tidb_cloud_open_apidedicatedv1beta1ListClustersResponse",
+        &listed,
+    );
+    assert!(
+        listed["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["clusterId"] == CLUSTER),
+        "{listed}"
+    );
+    let project = cluster["labels"]["tidb.cloud/project"].as_str().unwrap();
+    let (_, same) = get(&format!("/clusters?projectId={project}&pageSize=100"));
+    assert_eq!(same, listed);
+    let (_, other) = get("/clusters?projectId=1&pageSize=100");
+    assert_eq!(other["clusters"], json!([]), "{other}");
+    assert_eq!(get("/clusters?pageSize=abc").0, 400);
     let (_, groups) = get(&format!("/clusters/{CLUSTER}/tidbNodeGroups"));
     conforms("dedicatedv1beta1ListTidbNodeGroupsResponse", &groups);
     let (_, service) = get(&format!(
