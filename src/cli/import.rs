@@ -1,16 +1,18 @@
 //! `privatelinkd import`: one document per existing endpoint, written into the endpoints
 //! directory (or `--out`), never over an existing file; what does not match is reported.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use privatelinkd::cloud::clouds::Clouds;
+use privatelinkd::cloud::{Cluster, TidbCloud};
 use privatelinkd::control::Observation;
 use privatelinkd::daemon;
 use privatelinkd::import::estate::{self, Reach};
-use privatelinkd::import::{Finding, ImportReport, Managed, Options};
+use privatelinkd::import::{Finding, ImportReport, Managed, Options, from_state, terraform};
 use privatelinkd::metrics::Metrics;
 use privatelinkd::settings::Settings;
 use privatelinkd::source::{Catalog, parse_file};
@@ -194,15 +196,54 @@ fn from_clouds(
 }
 
 fn from_terraform(
-    _settings: &Settings,
-    state: &Path,
-    _managed: &Managed,
-    _options: Options,
+    settings: &Settings,
+    path: &Path,
+    managed: &Managed,
+    mut options: Options,
 ) -> anyhow::Result<ImportReport> {
-    bail!(
-        "reading Terraform state {} is not wired in yet",
-        state.display()
-    )
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let state = terraform::parse_state(&text).with_context(|| format!("{}", path.display()))?;
+    for address in &state.ignored {
+        eprintln!("privatelinkd: not imported: {address}");
+    }
+    // The documents are named after the clusters: one GetCluster each (paced like the
+    // daemon's); a cluster TiDB Cloud does not describe is named by its ID.
+    let clouds = daemon::build_clouds(settings, Arc::new(Metrics::new()), None)?;
+    let ids: BTreeSet<&str> = state
+        .connections
+        .iter()
+        .map(|c| c.cluster_id.as_str())
+        .collect();
+    let clusters: BTreeMap<String, Arc<Cluster>> = runtime()?.block_on(async {
+        let mut found = BTreeMap::new();
+        for id in ids {
+            match clouds.tidb.get_cluster(id).await {
+                Ok(c) => {
+                    found.insert(id.to_string(), Arc::new(c));
+                }
+                Err(e) => eprintln!("privatelinkd: warning: cluster {id}: {e}"),
+            }
+        }
+        found
+    });
+    // An account of the config is the state's account number when its role is in it.
+    let accounts: BTreeMap<String, String> = settings
+        .file
+        .aws
+        .accounts
+        .iter()
+        .filter_map(|(name, account)| {
+            let number = account.role_arn.as_deref()?.split(':').nth(4)?;
+            Some((number.to_string(), name.clone()))
+        })
+        .collect();
+    let (estate, findings) = from_state::estate_of(&state, &clusters, &accounts);
+    options.source = format!("Terraform state {}", path.display());
+    let mut report = privatelinkd::import::matched(&estate, managed, &options);
+    report.unmatched.extend(findings);
+    report.unmatched.sort();
+    Ok(report)
 }
 
 /// Writes each document that has no file yet, after checking it as the daemon will read it;
@@ -251,7 +292,11 @@ fn write(out: &Path, report: &mut ImportReport) -> anyhow::Result<()> {
 fn comment_findings(title: &str, findings: &[Finding]) -> String {
     let mut out = String::new();
     for f in findings {
-        out += &format!("# {title} {} (cluster {}): {}\n", f.id, f.cluster_id, f.why);
+        let cluster = match f.cluster_id.as_str() {
+            "" => String::new(),
+            id => format!(" (cluster {id})"),
+        };
+        out += &format!("# {title} {}{cluster}: {}\n", f.id, f.why);
         if let Some(hint) = &f.hint {
             out += &format!("#   {hint}\n");
         }

@@ -86,13 +86,14 @@ pub fn document_text(
         DeletionPolicy::Delete => "Delete",
         DeletionPolicy::Orphan => "Orphan",
     };
+    let registered = match connection.id.as_str() {
+        "" => format!("registered, {}", connection.state.as_str()),
+        id => format!("connection {id}, {}", connection.state.as_str()),
+    };
     let mut out = format!(
-        "# Imported by `privatelinkd import` from {}: adopts {} as it is\n\
-         # (connection {}, {}).\n",
+        "# Imported by `privatelinkd import` from {}: adopts {} as it is\n# ({registered}).\n",
         options.source,
         endpoint_label(endpoint),
-        connection.id,
-        connection.state.as_str(),
     );
     out += "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\n";
     out += &format!("metadata: {{name: {}}}\nspec:\n", scalar(name));

@@ -10,8 +10,9 @@
 
 mod document;
 pub mod estate;
+pub mod from_state;
 mod matching;
-// pub mod terraform; (wired in when the parser lands)
+pub mod terraform;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -180,3 +180,92 @@ fn import_writes_documents_whose_plan_is_empty_and_reports_what_does_not_match()
         "{stdout}"
     );
 }
+
+/// `--from-terraform-state`: a state file (format 4) and `terraform show -json` of the same
+/// estate write the same documents: endpoints in modules, `count` and `for_each` instances,
+/// each with the connection that registers it; what does not pair up is reported; other
+/// resources, data sources, tainted and deposed objects are not imported.
+#[test]
+fn import_from_a_terraform_state_writes_the_paired_endpoints() {
+    let setup = Setup::new("clusters: []\n", "");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/terraform");
+    let mut written = Vec::new();
+    for (state, out) in [
+        ("v4_modules.json", "out-v4"),
+        ("show_modules.json", "out-show"),
+    ] {
+        let state = fixtures.join(state);
+        let (code, stdout, stderr) = privatelinkd(
+            &setup,
+            &[
+                "import",
+                "--from-terraform-state",
+                state.to_str().unwrap(),
+                "--out",
+                out,
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("(tainted)") && stderr.contains("(deposed object"),
+            "{stderr}"
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let mut ids: Vec<&str> = report["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["endpointId"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                "vpce-0aaa111bbb222ccc3",
+                "vpce-0ccc333ddd444eee5",
+                "vpce-0ddd444eee555fff6"
+            ],
+            "{stdout}"
+        );
+        let unmatched = serde_json::to_string(&report["unmatched"]).unwrap();
+        assert!(unmatched.contains("vpce-0bbb222ccc333ddd4"), "{unmatched}");
+        assert!(
+            unmatched.contains("which the state does not hold"),
+            "{unmatched}"
+        );
+        // What is written is what the daemon reads: one file per document, all valid.
+        let (code, stdout, stderr) = privatelinkd_command()
+            .args(["validate", out])
+            .current_dir(setup.dir.path())
+            .output()
+            .map(|o| {
+                (
+                    o.status.code(),
+                    String::from_utf8(o.stdout).unwrap(),
+                    String::from_utf8(o.stderr).unwrap(),
+                )
+            })
+            .unwrap();
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(setup.path(out))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                // The header names the state file read: the rest must be the same.
+                let body: String = text.lines().skip(2).collect::<Vec<_>>().join("\n");
+                (e.file_name().to_string_lossy().into_owned(), body)
+            })
+            .collect();
+        files.sort();
+        written.push(files);
+    }
+    assert_eq!(written[0].len(), 3);
+    assert_eq!(
+        written[0], written[1],
+        "both forms of the state, the same documents"
+    );
+}
