@@ -269,3 +269,49 @@ fn import_from_a_terraform_state_writes_the_paired_endpoints() {
         "both forms of the state, the same documents"
     );
 }
+
+/// The README's moving-in demo, as a new user runs it (on a copy of `examples/demo/`): import
+/// writes a document per registered hand-made endpoint, reports the rest, and the plan is empty.
+#[test]
+fn the_moving_in_demo_imports_documents_whose_plan_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    for file in ["world.yaml", "moving-in.yaml"] {
+        std::fs::copy(demo.join(file), dir.path().join(file)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = privatelinkd_command()
+            .args(args)
+            .args(["--config", "moving-in.yaml"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["import"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 document(s) written, 0 skipped, 2 not matched"),
+        "{stderr}"
+    );
+    let mut written: Vec<String> = std::fs::read_dir(dir.path().join("imported"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "legacy-vpc-0c0ffee00c0ffee00.yaml",
+            "orders-vpc-0c0ffee00c0ffee00.yaml"
+        ]
+    );
+    let (code, stdout, stderr) = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("2 unchanged"), "{stdout}");
+}

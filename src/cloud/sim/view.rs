@@ -84,7 +84,10 @@ impl Sim {
     ) -> Service {
         let state = if self.cluster_state(cluster) == ClusterState::Deleting {
             ServiceState::Deleting
-        } else if now < Self::ms(self.world.timing.service_create) {
+        } else if now < Self::ms(self.world.timing.service_create)
+            // Endpoints made by hand before the world began connect to a service that was there.
+            && !self.world.existing.iter().any(|e| e.cluster == cluster.id)
+        {
             ServiceState::Creating
         } else {
             ServiceState::Active
