@@ -579,3 +579,69 @@ fn a_missing_subnetwork_made_in_the_console_lets_the_endpoint_be_created() {
     });
     assert_eq!(count(&cloud, ADDRESS_INSERT), 1);
 }
+
+/// `import` through the seam on Google Cloud: a forwarding rule made and registered by hand is
+/// found by one target-filtered listing, written as an adopting document, and the engine on
+/// that document inserts nothing and registers nothing.
+#[test]
+fn import_finds_a_hand_made_psc_endpoint_and_its_document_adopts_it_as_it_is() {
+    use privatelinkd::cloud::clouds::Clouds;
+    use privatelinkd::import::estate::{Reach, discover};
+    use privatelinkd::import::{Managed, Options, matched};
+
+    let cloud = gcp_cloud();
+    let scope = Scope::gcp(PROJECT, REGION);
+    let report = runtime().block_on(async {
+        let service = TidbCloud::get_service(&cloud, GCP_CLUSTER, GCP_GROUP)
+            .await
+            .expect("the cluster's service attachment");
+        cloud.gcp_create_by_hand(&scope, "psc-by-hand", SUBNETWORK, &service.name);
+        TidbCloud::create_connection(&cloud, GCP_CLUSTER, GCP_GROUP, "psc-by-hand")
+            .await
+            .expect("registered by hand");
+        let reach = Reach {
+            gcp_projects: vec![PROJECT.into()],
+            ..Reach::default()
+        };
+        let consumer = Clouds::new(cloud.clone(), cloud.clone());
+        let estate = discover(&cloud, &consumer, &reach, |_, _| {})
+            .await
+            .expect("the estate");
+        let options = Options {
+            owner_id: "owner".into(),
+            deletion_policy: privatelinkd::spec::DeletionPolicy::Orphan,
+            source: "the test".into(),
+            api_url: "http://127.0.0.1:1".into(),
+        };
+        matched(&estate, &Managed::default(), &options)
+    });
+    assert_eq!(report.documents.len(), 1, "{report:?}");
+    let imported = &report.documents[0];
+    assert_eq!(
+        (imported.cloud.as_str(), imported.endpoint_id.as_str()),
+        ("gcp", "psc-by-hand")
+    );
+    for line in [
+        "    endpointName: psc-by-hand\n",
+        "    adopt: true\n",
+        &format!("    subnetwork: {SUBNETWORK}\n"),
+    ] {
+        assert!(imported.yaml.contains(line), "{}", imported.yaml);
+    }
+    cloud.reset_calls();
+    runtime().block_on(async {
+        let mut engine = engine(&cloud);
+        let last = converge(&mut engine, &wanted(&[imported.yaml.clone()]), 40).await;
+        assert_active(&last);
+    });
+    let calls = cloud.calls();
+    assert_eq!(count(&cloud, ADDRESS_INSERT), 0, "{calls:?}");
+    assert_eq!(count(&cloud, RULE_INSERT), 0, "{calls:?}");
+    assert_eq!(count(&cloud, CREATE_CONNECTION), 0, "{calls:?}");
+    let (rules, _) = resources(&cloud);
+    assert_ours(
+        &rules[0].labels,
+        &imported.name,
+        "the adopted forwarding rule",
+    );
+}
