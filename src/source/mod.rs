@@ -300,11 +300,14 @@ const GCP_ENDPOINTS_PER_CLUSTER: usize = 10;
 
 /// Problems between files: names, adopted endpoint IDs and status-file names must be unique;
 /// a cluster takes at most 10 Google Cloud endpoints (the 11th and later, in path order, are
-/// refused before any call). (Only a file charged with a problem is copied to carry it.)
+/// refused before any call), each with a name of its own (TiDB Cloud's `endpointId` is the
+/// forwarding rule's name: two of one name, in two projects, could not be told apart). (Only
+/// a file charged with a problem is copied to carry it.)
 fn cross_check(files: &mut [Arc<SpecFile>]) {
     let mut charged: Vec<(usize, Vec<Diagnostic>)> = Vec::new();
     {
         let mut per_cluster: HashMap<&str, usize> = HashMap::new();
+        let mut gcp_names: HashMap<(&str, &str), (&Path, usize)> = HashMap::new();
         let mut names: HashMap<&str, (&Path, usize)> = HashMap::new();
         let mut adopted: HashMap<&str, (&Path, usize)> = HashMap::new();
         let mut stems: HashMap<&str, &Path> = HashMap::new();
@@ -330,6 +333,22 @@ fn cross_check(files: &mut [Arc<SpecFile>]) {
                     let cluster = spec.tidb_cloud.cluster_id.as_str();
                     let count = per_cluster.entry(cluster).or_default();
                     *count += 1;
+                    let rule = spec
+                        .gcp()
+                        .map_or("", |g| g.endpoint_name(&doc.spec.metadata.name));
+                    match gcp_names.get(&(cluster, rule)) {
+                        Some((path, line)) => found.push(Diagnostic::new(
+                            &file.path,
+                            doc.name_pos,
+                            format!(
+                                "cluster {cluster} already has a Google Cloud endpoint named `{rule}` ({}:{line}); TiDB Cloud tells a cluster's endpoints apart by name: set another spec.gcp.endpointName",
+                                path.display()
+                            ),
+                        )),
+                        None => {
+                            gcp_names.insert((cluster, rule), (&file.path, doc.name_pos.line));
+                        }
+                    }
                     if *count > GCP_ENDPOINTS_PER_CLUSTER {
                         found.push(Diagnostic::new(
                             &file.path,
@@ -414,6 +433,26 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0].contains("ep-10.yaml:3:") && found[0].contains("TiDB Cloud's limit"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn two_google_cloud_endpoints_of_one_name_for_a_cluster_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let in_project = |name: &str, project: &str| {
+            gcp_doc(name)
+                .replace("my-project", project)
+                .replace("subnetwork: s}", "subnetwork: s, endpointName: orders-psc}")
+        };
+        std::fs::write(dir.path().join("a.yaml"), in_project("a", "team-a")).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), in_project("b", "team-b")).unwrap();
+        let mut tree = Tree::new(dir.path().to_path_buf());
+        tree.rescan().unwrap();
+        let found = problems(&tree);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("b.yaml:3:") && found[0].contains("named `orders-psc`"),
             "{found:?}"
         );
     }
