@@ -31,6 +31,8 @@ pub struct EndpointInfo {
     pub region: String,
     pub vpc_id: String,
     pub vpc_endpoint_id: String,
+    /// `aws` or `gcp` (empty for an endpoint leaving management: its document is gone).
+    pub cloud: String,
 }
 
 /// One endpoint's state after a pass, as the metrics need it.
@@ -274,6 +276,7 @@ mod tests {
                 region: "us-east-1".into(),
                 vpc_id: "vpc-0a1b2c3d".into(),
                 vpc_endpoint_id: String::new(),
+                cloud: "aws".into(),
             },
             phase,
             message: format!("{name} is {}", phase.as_str()),
@@ -297,7 +300,7 @@ mod tests {
         assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Failed\"} 1"));
         assert!(text.contains("privatelinkd_endpoint_phase{name=\"a\",phase=\"Active\"} 0"));
         assert!(text.contains(
-            "privatelinkd_endpoint_info{name=\"a\",file=\"f.yaml\",cluster_id=\"1\",node_group_id=\"2\",region=\"us-east-1\",vpc_id=\"vpc-0a1b2c3d\",vpc_endpoint_id=\"\"} 1"
+            "privatelinkd_endpoint_info{name=\"a\",file=\"f.yaml\",cluster_id=\"1\",node_group_id=\"2\",region=\"us-east-1\",vpc_id=\"vpc-0a1b2c3d\",vpc_endpoint_id=\"\",cloud=\"aws\"} 1"
         ));
         assert!(text.contains(
             "privatelinkd_endpoint_condition{name=\"a\",type=\"PortAllowed\",status=\"False\"} 1"

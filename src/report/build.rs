@@ -69,6 +69,7 @@ impl Built {
                 // The metric's labels keep their names; on Google Cloud they hold the
                 // network and the forwarding rule.
                 region: crate::plan::scope_of(&d.spec.spec).region,
+                cloud: d.spec.spec.cloud().as_str().to_string(),
                 vpc_id: match &d.spec.spec.side {
                     Side::Aws(aws) => aws.vpc_id.to_string(),
                     Side::Gcp(gcp) => gcp.network.name().to_string(),
