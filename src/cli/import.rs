@@ -185,7 +185,7 @@ fn from_clouds(
         |clusters, requests| {
             // The same key as the daemon's: say what this costs before spending it.
             eprintln!(
-                "privatelinkd: {clusters} cluster(s); about {requests} more TiDB Cloud requests, paced at {per_minute}/min (tidbCloud.requestsPerMinute, shared with the daemon)",
+                "privatelinkd: {clusters} cluster(s); at least {requests} more TiDB Cloud requests (one more per 100 connections past the first 100 of a project), paced at {per_minute}/min (tidbCloud.requestsPerMinute, shared with the daemon)",
             );
         },
     ))?;

@@ -56,7 +56,7 @@ fn import_writes_documents_whose_plan_is_empty_and_reports_what_does_not_match()
     let (code, stdout, stderr) = privatelinkd(&setup, &["import", "--dry-run"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
-        stderr.contains("2 cluster(s); about 5 more TiDB Cloud requests"),
+        stderr.contains("2 cluster(s); at least 5 more TiDB Cloud requests"),
         "{stderr}"
     );
     assert!(stdout.contains("(not written: --dry-run)"), "{stdout}");

@@ -10,6 +10,7 @@ mod documents;
 mod drift;
 mod gcp;
 mod identity;
+mod import_cost;
 mod lost_answers;
 mod network;
 mod removals;
