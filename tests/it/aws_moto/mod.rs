@@ -1,8 +1,9 @@
 //! The real EC2 client (aws-sdk-ec2) against moto_server on loopback (`client`), the daemon
 //! binary with `aws: real` end to end (`daemon`), the ledger with the real clients: tags
 //! stripped, endpoints deleted while stopped, kill -9 during a create, a corrupt ledger file,
-//! `privatelinkd state` (`ledger`), and the benchmark's converged pass through the real
-//! clients (`bench`). moto itself is `common::moto`.
+//! `privatelinkd state` (`ledger`), the benchmark's converged pass through the real clients
+//! (`bench`), and an estate made by hand imported and adopted (`adoption`). moto itself is
+//! `common::moto`.
 //!
 //! moto as it ships is laxer than AWS in ways the tests depend on; `tests/support/moto_server.py`
 //! starts it made strict: one request at a time (no two conditional writes racing), a repeated
@@ -21,6 +22,7 @@ use privatelinkd::plan::ownership as tags;
 
 use crate::common::moto::Network;
 
+mod adoption;
 mod bench;
 mod client;
 mod daemon;
