@@ -154,6 +154,27 @@ fn import_writes_documents_whose_plan_is_empty_and_reports_what_does_not_match()
         Duration::from_secs(30),
         || setup.phase(&registered, &registered).as_deref() == Some("Active"),
     );
+    // Another checkout with no documents, against the running daemon: what it manages is
+    // named as managed, whatever that checkout says.
+    let other = Setup::new("", "");
+    let world = setup.path("world.yaml");
+    let world_state = setup.path("world-state.json");
+    other.edit_config(|c| {
+        c.replace("./world.yaml", world.to_str().unwrap())
+            .replace("./world-state.json", world_state.to_str().unwrap())
+    });
+    let url = format!("http://{}", daemon.addr());
+    let (code, stdout, stderr) = privatelinkd(
+        &other,
+        &["import", "--from", &url, "--dry-run", "--output", "json"],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let from_daemon: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let skipped = serde_json::to_string(&from_daemon["skipped"]).unwrap();
+    assert!(
+        skipped.contains(REGISTERED) && skipped.contains(&format!("document `{registered}`")),
+        "{stdout}"
+    );
     drop(daemon);
     let state = setup.world_state();
     let endpoints = state["endpoints"].as_object().unwrap();

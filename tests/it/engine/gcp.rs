@@ -631,7 +631,7 @@ fn import_finds_a_hand_made_psc_endpoint_and_its_document_adopts_it_as_it_is() {
     cloud.reset_calls();
     runtime().block_on(async {
         let mut engine = engine(&cloud);
-        let last = converge(&mut engine, &wanted(&[imported.yaml.clone()]), 40).await;
+        let last = converge(&mut engine, &wanted(std::slice::from_ref(&imported.yaml)), 40).await;
         assert_active(&last);
     });
     let calls = cloud.calls();
