@@ -131,7 +131,7 @@ fn named(candidates: Vec<Candidate<'_>>, managed: &Managed, options: &Options) -
             };
             let note = (c.state == ConnectionState::Failed).then(|| {
                 format!(
-                    "TiDB Cloud marked its connection FAILED ({}): the daemon registers it again",
+                    "TiDB Cloud marked its connection FAILED ({}): the daemon registers it again on its retry schedule (first after 5 minutes; `privatelinkd retry {name}` for now)",
                     c.message
                 )
             });
