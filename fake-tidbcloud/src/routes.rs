@@ -155,7 +155,7 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
             let Some(endpoint) = endpoint else {
                 return error(StatusCode::BAD_REQUEST, 3, "endpointId is required");
             };
-            match sim.create_connection(cluster, group, &endpoint).await {
+            match sim.create_connection(cluster, group, &endpoint, None).await {
                 Ok(c) => ok(wire_connection(sim, &c)),
                 Err(e) => from_cloud(e),
             }

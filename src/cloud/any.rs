@@ -94,8 +94,9 @@ impl TidbCloud for AnyTidb {
         cluster_id: &str,
         node_group_id: &str,
         endpoint_id: &str,
+        private_ip: Option<&str>,
     ) -> CloudResult<Connection> {
-        tidb!(self.create_connection(cluster_id, node_group_id, endpoint_id))
+        tidb!(self.create_connection(cluster_id, node_group_id, endpoint_id, private_ip))
     }
 
     async fn delete_connection(&self, connection: &Connection) -> CloudResult<()> {

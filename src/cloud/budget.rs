@@ -306,10 +306,11 @@ impl<C: TidbCloud> TidbCloud for Budgeted<C> {
         cluster_id: &str,
         node_group_id: &str,
         endpoint_id: &str,
+        private_ip: Option<&str>,
     ) -> CloudResult<Connection> {
         self.gated(op::CREATE_CONNECTION, None, || {
             self.inner
-                .create_connection(cluster_id, node_group_id, endpoint_id)
+                .create_connection(cluster_id, node_group_id, endpoint_id, private_ip)
         })
         .await
     }

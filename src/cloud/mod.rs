@@ -10,6 +10,7 @@
 
 pub mod any;
 pub mod aws;
+pub mod azure;
 pub mod budget;
 pub mod clouds;
 pub mod consumer;
@@ -364,6 +365,8 @@ pub trait TidbCloud: Send + Sync {
         cluster_id: &str,
         node_group_id: &str,
         endpoint_id: &str,
+        // Azure's: TiDB Cloud is told the endpoint's private IP too (`privateIpAddress`).
+        private_ip: Option<&str>,
     ) -> impl Future<Output = CloudResult<Connection>> + Send;
     fn delete_connection(
         &self,

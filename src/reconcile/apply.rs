@@ -192,7 +192,7 @@ async fn execute<T: TidbCloud, E: Ec2, G: Gcp>(
         } => {
             return match endpoint_id.as_deref().or(created) {
                 Some(id) => tidb
-                    .create_connection(cluster_id, node_group_id, id)
+                    .create_connection(cluster_id, node_group_id, id, None)
                     .await
                     .map(Answer::Connection),
                 None => Ok(Answer::Nothing),

@@ -100,7 +100,7 @@ fn every_operation_with_both_digest_algorithms_and_one_request_per_call() {
                 ["use1-az1", "use1-az4", "use1-az6"]
             );
             let created = client
-                .create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d4e5f67890")
+                .create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d4e5f67890", None)
                 .await
                 .unwrap();
             assert_eq!(created.state, ConnectionState::Pending);
@@ -127,8 +127,8 @@ fn errors_are_mapped_and_never_show_the_private_key() {
         let (_fake, client, url) = fake_at(options(Algorithm::Sha256, 100, Duration::from_secs(60), Faults::default())).await;
         let missing = client.get_cluster("999").await.unwrap_err();
         assert!(matches!(missing, CloudError::NotFound(_)), "{missing:?}");
-        client.create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d").await.unwrap();
-        let twice = client.create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d").await.unwrap_err();
+        client.create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d", None).await.unwrap();
+        let twice = client.create_connection(CLUSTER, GROUP, "vpce-0a1b2c3d", None).await.unwrap_err();
         assert!(matches!(&twice, CloudError::Permanent(m) if m.contains("already exists") && m.contains("HTTP 400")), "{twice:?}");
 
         let wrong = TidbClient::new(TidbSettings {
@@ -159,7 +159,7 @@ fn listing_250_connections_takes_three_pages() {
         .await;
         for i in 0..250 {
             fake.sim()
-                .create_connection(CLUSTER, GROUP, &format!("vpce-{i:017x}"))
+                .create_connection(CLUSTER, GROUP, &format!("vpce-{i:017x}"), None)
                 .await
                 .unwrap();
         }

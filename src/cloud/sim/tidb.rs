@@ -89,6 +89,8 @@ impl TidbCloud for SimCloud {
         cluster_id: &str,
         node_group_id: &str,
         endpoint_id: &str,
+        // Azure's; the simulated clusters run on AWS and Google Cloud.
+        _private_ip: Option<&str>,
     ) -> CloudResult<Connection> {
         self.latency().await;
         let mut sim = self.lock();

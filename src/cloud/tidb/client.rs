@@ -314,11 +314,15 @@ impl TidbCloud for TidbClient {
         cluster_id: &str,
         node_group_id: &str,
         endpoint_id: &str,
+        private_ip: Option<&str>,
     ) -> CloudResult<Connection> {
         let path = format!(
             "/clusters/{cluster_id}/tidbNodeGroups/{node_group_id}/privateEndpointConnections"
         );
-        let body = serde_json::json!({ "endpointId": endpoint_id });
+        let mut body = serde_json::json!({ "endpointId": endpoint_id });
+        if let Some(ip) = private_ip {
+            body["privateIpAddress"] = ip.into();
+        }
         let wire: WireConnection = self.call(Method::POST, &path, Some(&body)).await?;
         wire.to_domain().map_err(CloudError::Transient)
     }

@@ -596,7 +596,7 @@ fn import_finds_a_hand_made_psc_endpoint_and_its_document_adopts_it_as_it_is() {
             .await
             .expect("the cluster's service attachment");
         cloud.gcp_create_by_hand(&scope, "psc-by-hand", SUBNETWORK, &service.name);
-        TidbCloud::create_connection(&cloud, GCP_CLUSTER, GCP_GROUP, "psc-by-hand")
+        TidbCloud::create_connection(&cloud, GCP_CLUSTER, GCP_GROUP, "psc-by-hand", None)
             .await
             .expect("registered by hand");
         let reach = Reach {
@@ -631,7 +631,12 @@ fn import_finds_a_hand_made_psc_endpoint_and_its_document_adopts_it_as_it_is() {
     cloud.reset_calls();
     runtime().block_on(async {
         let mut engine = engine(&cloud);
-        let last = converge(&mut engine, &wanted(std::slice::from_ref(&imported.yaml)), 40).await;
+        let last = converge(
+            &mut engine,
+            &wanted(std::slice::from_ref(&imported.yaml)),
+            40,
+        )
+        .await;
         assert_active(&last);
     });
     let calls = cloud.calls();
