@@ -58,6 +58,9 @@ pub struct ImportArgs {
     /// A Google Cloud project to look for Private Service Connect endpoints in (repeatable).
     #[arg(long = "gcp-project", value_name = "PROJECT")]
     gcp_projects: Vec<String>,
+    /// An Azure subscription to look for private endpoints in (repeatable).
+    #[arg(long = "azure-subscription", value_name = "ID")]
+    azure_subscriptions: Vec<String>,
     /// What removing an imported document will do: `orphan` leaves the endpoint in place
     /// (the default: nothing made by hand is deleted by a removed file), `delete` deletes it.
     #[arg(long, value_enum, default_value = "orphan")]
@@ -174,6 +177,7 @@ fn from_clouds(
         projects: args.projects.clone(),
         aws_accounts,
         gcp_projects: args.gcp_projects.clone(),
+        azure_subscriptions: args.azure_subscriptions.clone(),
     };
     let per_minute = settings.file.tidb_cloud.requests_per_minute.max(1) as usize;
     options.source = "TiDB Cloud and the clouds".into();

@@ -341,3 +341,70 @@ impl gcp::Gcp for AnyGcp {
         gcp!(self.list_firewalls(project, network))
     }
 }
+
+/// Azure Resource Manager: none until the config has an `azure:` section (or the simulated
+/// world serves it).
+#[derive(Clone)]
+pub enum AnyArm {
+    Unconfigured,
+}
+
+impl AnyArm {
+    fn unconfigured<T>() -> CloudResult<T> {
+        Err(CloudError::Permanent(
+            "Azure is not configured: add an `azure:` section to the daemon config".into(),
+        ))
+    }
+}
+
+macro_rules! arm {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            AnyArm::Unconfigured => {
+                let _ = ($(&$arg),*);
+                AnyArm::unconfigured()
+            }
+        }
+    };
+}
+
+impl azure::Arm for AnyArm {
+    async fn list_private_endpoints(
+        &self,
+        subscription: &str,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<azure::PrivateEndpoint>> {
+        arm!(self.list_private_endpoints(subscription, page_token))
+    }
+
+    async fn get_private_endpoint(&self, id: &str) -> CloudResult<Option<azure::PrivateEndpoint>> {
+        arm!(self.get_private_endpoint(id))
+    }
+
+    async fn put_private_endpoint(
+        &self,
+        request: &azure::PutPrivateEndpoint,
+    ) -> CloudResult<String> {
+        arm!(self.put_private_endpoint(request))
+    }
+
+    async fn delete_private_endpoint(&self, id: &str) -> CloudResult<Option<String>> {
+        arm!(self.delete_private_endpoint(id))
+    }
+
+    async fn update_tags(&self, id: &str, tags: &BTreeMap<String, String>) -> CloudResult<()> {
+        arm!(self.update_tags(id, tags))
+    }
+
+    async fn get_operation(&self, url: &str) -> CloudResult<azure::OperationState> {
+        arm!(self.get_operation(url))
+    }
+
+    async fn get_private_ip(&self, network_interface_id: &str) -> CloudResult<Option<String>> {
+        arm!(self.get_private_ip(network_interface_id))
+    }
+
+    async fn get_subnet(&self, id: &str) -> CloudResult<Option<azure::Subnet>> {
+        arm!(self.get_subnet(id))
+    }
+}

@@ -30,6 +30,9 @@ pub struct Rates {
     pub ec2_describe: Rate,
     /// Each Compute Engine quota group of a project (reads, mutations, operation reads).
     pub gcp: Rate,
+    /// Azure Resource Manager per subscription: reads, and writes (deletes alike).
+    pub arm_read: Rate,
+    pub arm_write: Rate,
 }
 
 impl Default for Rates {
@@ -39,6 +42,8 @@ impl Default for Rates {
             ec2_mutating: BucketClass::Ec2Mutating.published(),
             ec2_describe: BucketClass::Ec2Describe.published(),
             gcp: BucketClass::GcpRead.published(),
+            arm_read: BucketClass::ArmRead.published(),
+            arm_write: BucketClass::ArmWrite.published(),
         }
     }
 }
@@ -55,6 +60,8 @@ impl Rates {
             ec2_mutating: scale(self.ec2_mutating),
             ec2_describe: scale(self.ec2_describe),
             gcp: scale(self.gcp),
+            arm_read: scale(self.arm_read),
+            arm_write: scale(self.arm_write),
         }
     }
 }
@@ -95,6 +102,9 @@ struct Limits {
     describe: Buckets,
     /// Compute Engine: one per project and quota group.
     gcp: Buckets,
+    /// Resource Manager: reads, and writes and deletes, each per subscription.
+    arm_read: Buckets,
+    arm_write: Buckets,
 }
 
 /// A cloud client that keeps to the budgets; clones share them.
@@ -118,6 +128,8 @@ impl<C> Budgeted<C> {
                 mutating: RateLimiter::hashmap_with_clock(quota(rates.ec2_mutating), TokioClock),
                 describe: RateLimiter::hashmap_with_clock(quota(rates.ec2_describe), TokioClock),
                 gcp: RateLimiter::hashmap_with_clock(quota(rates.gcp), TokioClock),
+                arm_read: RateLimiter::hashmap_with_clock(quota(rates.arm_read), TokioClock),
+                arm_write: RateLimiter::hashmap_with_clock(quota(rates.arm_write), TokioClock),
             }),
             observer: None,
             fence: None,
@@ -202,11 +214,15 @@ impl<C> Budgeted<C> {
     /// action's. Inside [`within_window`], a wait that would end past the window is not
     /// begun (no token is taken): the call is `Deferred` to the next pass.
     async fn wait(&self, op: Operation, scope: Option<&Scope>) -> CloudResult<()> {
-        // EC2 meters per account, region and action; Compute Engine per project and group.
+        // EC2 meters per account, region and action; Compute Engine per project and group;
+        // Resource Manager per subscription and kind (reads, writes, deletes).
         let key = scope.map(|s| match op.class {
-            BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead => {
-                format!("{}/{:?}", s.account, op.class)
-            }
+            BucketClass::GcpRead
+            | BucketClass::GcpWrite
+            | BucketClass::GcpOperationRead
+            | BucketClass::ArmRead
+            | BucketClass::ArmWrite
+            | BucketClass::ArmDelete => format!("{}/{:?}", s.account, op.class),
             _ => format!("{}/{}/{}", s.account, s.region, op.name),
         });
         loop {
@@ -214,6 +230,10 @@ impl<C> Budgeted<C> {
                 (BucketClass::Tidb, _) => self.limits.tidb.check(),
                 (BucketClass::Ec2Mutating, Some(key)) => self.limits.mutating.check_key(key),
                 (BucketClass::Ec2Describe, Some(key)) => self.limits.describe.check_key(key),
+                (BucketClass::ArmRead, Some(key)) => self.limits.arm_read.check_key(key),
+                (BucketClass::ArmWrite | BucketClass::ArmDelete, Some(key)) => {
+                    self.limits.arm_write.check_key(key)
+                }
                 (_, Some(key)) => self.limits.gcp.check_key(key),
                 (_, None) => unreachable!("cloud operations have a scope"),
             };
@@ -607,6 +627,81 @@ impl<C: gcp::Gcp> gcp::Gcp for Budgeted<C> {
         let scope = Scope::gcp(project, "global");
         self.gated(op::LIST_FIREWALLS, Some(&scope), || {
             self.inner.list_firewalls(project, network)
+        })
+        .await
+    }
+}
+
+/// The subscription a Resource Manager call is metered against: from the resource ID or URL.
+fn arm_scope(id: &str) -> Scope {
+    Scope::azure(azure::segment(id, "subscriptions").unwrap_or_default(), "")
+}
+
+impl<C: azure::Arm> azure::Arm for Budgeted<C> {
+    async fn list_private_endpoints(
+        &self,
+        subscription: &str,
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<azure::PrivateEndpoint>> {
+        let scope = Scope::azure(subscription, "");
+        self.gated(op::LIST_PRIVATE_ENDPOINTS, Some(&scope), || {
+            self.inner.list_private_endpoints(subscription, page_token)
+        })
+        .await
+    }
+
+    async fn get_private_endpoint(&self, id: &str) -> CloudResult<Option<azure::PrivateEndpoint>> {
+        self.gated(op::GET_PRIVATE_ENDPOINT, Some(&arm_scope(id)), || {
+            self.inner.get_private_endpoint(id)
+        })
+        .await
+    }
+
+    async fn put_private_endpoint(
+        &self,
+        request: &azure::PutPrivateEndpoint,
+    ) -> CloudResult<String> {
+        let scope = Scope::azure(request.subscription.as_str(), "");
+        self.gated(op::PUT_PRIVATE_ENDPOINT, Some(&scope), || {
+            self.inner.put_private_endpoint(request)
+        })
+        .await
+    }
+
+    async fn delete_private_endpoint(&self, id: &str) -> CloudResult<Option<String>> {
+        self.gated(op::DELETE_PRIVATE_ENDPOINT, Some(&arm_scope(id)), || {
+            self.inner.delete_private_endpoint(id)
+        })
+        .await
+    }
+
+    async fn update_tags(&self, id: &str, tags: &BTreeMap<String, String>) -> CloudResult<()> {
+        self.gated(
+            op::UPDATE_PRIVATE_ENDPOINT_TAGS,
+            Some(&arm_scope(id)),
+            || self.inner.update_tags(id, tags),
+        )
+        .await
+    }
+
+    async fn get_operation(&self, url: &str) -> CloudResult<azure::OperationState> {
+        self.gated(op::GET_ARM_OPERATION, Some(&arm_scope(url)), || {
+            self.inner.get_operation(url)
+        })
+        .await
+    }
+
+    async fn get_private_ip(&self, network_interface_id: &str) -> CloudResult<Option<String>> {
+        let scope = arm_scope(network_interface_id);
+        self.gated(op::GET_NETWORK_INTERFACE, Some(&scope), || {
+            self.inner.get_private_ip(network_interface_id)
+        })
+        .await
+    }
+
+    async fn get_subnet(&self, id: &str) -> CloudResult<Option<azure::Subnet>> {
+        self.gated(op::GET_AZURE_SUBNET, Some(&arm_scope(id)), || {
+            self.inner.get_subnet(id)
         })
         .await
     }

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use super::any::AnyArm;
+use super::azure::AzureLink;
+use super::budget::Budgeted;
 use super::gcp::{Gcp, Psc};
 use super::{CloudEndpoint, CloudKind, CloudResult, Consumer, Ec2, Page, Scope};
 
@@ -12,14 +15,25 @@ use super::{CloudEndpoint, CloudKind, CloudResult, Consumer, Ec2, Page, Scope};
 pub struct Clouds<E, G> {
     pub ec2: E,
     pub psc: Psc<G>,
+    /// Azure's client is one type whichever backend (simulated, real, none): the engine's
+    /// type parameters stay those of the clouds its tests vary.
+    pub azure: AzureLink<Budgeted<AnyArm>>,
 }
 
 impl<E: Ec2, G: Gcp> Clouds<E, G> {
+    /// AWS and Google Cloud; Azure unconfigured (`with_azure`).
     pub fn new(ec2: E, gcp: G) -> Clouds<E, G> {
+        let rates = super::budget::Rates::default();
         Clouds {
             ec2,
             psc: Psc::new(gcp),
+            azure: AzureLink::new(Budgeted::new(AnyArm::Unconfigured, rates)),
         }
+    }
+
+    pub fn with_azure(mut self, arm: Budgeted<AnyArm>) -> Clouds<E, G> {
+        self.azure = AzureLink::new(arm);
+        self
     }
 }
 
@@ -46,6 +60,7 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
         match scope.cloud {
             CloudKind::Aws => Ok(all(self.ec2.list_marked(scope, mark, page_token).await?)),
             CloudKind::Gcp => Ok(all(self.psc.list_marked(scope, mark, page_token).await?)),
+            CloudKind::Azure => Ok(all(self.azure.list_marked(scope, mark, page_token).await?)),
         }
     }
 
@@ -64,6 +79,10 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
                 .psc
                 .list_connected(scope, services, page_token)
                 .await?)),
+            CloudKind::Azure => Ok(all(self
+                .azure
+                .list_connected(scope, services, page_token)
+                .await?)),
         }
     }
 
@@ -75,6 +94,7 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
         match scope.cloud {
             CloudKind::Aws => Ok(each(self.ec2.describe_endpoints(scope, ids).await?)),
             CloudKind::Gcp => Ok(each(self.psc.describe_endpoints(scope, ids).await?)),
+            CloudKind::Azure => Ok(each(self.azure.describe_endpoints(scope, ids).await?)),
         }
     }
 
@@ -82,6 +102,7 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
         match scope.cloud {
             CloudKind::Aws => self.ec2.delete_endpoint(scope, id).await,
             CloudKind::Gcp => self.psc.delete_endpoint(scope, id).await,
+            CloudKind::Azure => self.azure.delete_endpoint(scope, id).await,
         }
     }
 
@@ -94,6 +115,7 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
         match scope.cloud {
             CloudKind::Aws => self.ec2.set_marks(scope, id, marks).await,
             CloudKind::Gcp => self.psc.set_marks(scope, id, marks).await,
+            CloudKind::Azure => self.azure.set_marks(scope, id, marks).await,
         }
     }
 
@@ -101,6 +123,7 @@ impl<E: Ec2, G: Gcp> Consumer for Clouds<E, G> {
         match scope.cloud {
             CloudKind::Aws => self.ec2.remove_marks(scope, id, keys).await,
             CloudKind::Gcp => self.psc.remove_marks(scope, id, keys).await,
+            CloudKind::Azure => self.azure.remove_marks(scope, id, keys).await,
         }
     }
 }

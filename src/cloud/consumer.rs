@@ -115,27 +115,35 @@ pub trait Consumer: Send + Sync {
 pub enum CloudEndpoint {
     Aws(super::VpcEndpoint),
     Gcp(super::gcp::PscEndpoint),
+    Azure(super::azure::PrivateEndpoint),
 }
 
 impl CloudEndpoint {
     pub fn aws(&self) -> Option<&super::VpcEndpoint> {
         match self {
             CloudEndpoint::Aws(e) => Some(e),
-            CloudEndpoint::Gcp(_) => None,
+            _ => None,
         }
     }
 
     pub fn aws_mut(&mut self) -> Option<&mut super::VpcEndpoint> {
         match self {
             CloudEndpoint::Aws(e) => Some(e),
-            CloudEndpoint::Gcp(_) => None,
+            _ => None,
         }
     }
 
     pub fn gcp(&self) -> Option<&super::gcp::PscEndpoint> {
         match self {
             CloudEndpoint::Gcp(e) => Some(e),
-            CloudEndpoint::Aws(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn azure(&self) -> Option<&super::azure::PrivateEndpoint> {
+        match self {
+            CloudEndpoint::Azure(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -143,6 +151,7 @@ impl CloudEndpoint {
         match self {
             CloudEndpoint::Aws(_) => super::CloudKind::Aws,
             CloudEndpoint::Gcp(_) => super::CloudKind::Gcp,
+            CloudEndpoint::Azure(_) => super::CloudKind::Azure,
         }
     }
 
@@ -158,6 +167,12 @@ impl From<super::VpcEndpoint> for CloudEndpoint {
     }
 }
 
+impl From<super::azure::PrivateEndpoint> for CloudEndpoint {
+    fn from(e: super::azure::PrivateEndpoint) -> CloudEndpoint {
+        CloudEndpoint::Azure(e)
+    }
+}
+
 impl From<super::gcp::PscEndpoint> for CloudEndpoint {
     fn from(e: super::gcp::PscEndpoint) -> CloudEndpoint {
         CloudEndpoint::Gcp(e)
@@ -170,6 +185,7 @@ macro_rules! each {
         match $self {
             CloudEndpoint::Aws($e) => $body,
             CloudEndpoint::Gcp($e) => $body,
+            CloudEndpoint::Azure($e) => $body,
         }
     };
 }

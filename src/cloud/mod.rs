@@ -53,6 +53,12 @@ pub enum BucketClass {
     GcpWrite,
     /// Compute Engine operation reads: one bucket per project.
     GcpOperationRead,
+    /// Azure Resource Manager reads (GET): one bucket per subscription.
+    ArmRead,
+    /// Resource Manager writes (PUT, PATCH): one bucket per subscription.
+    ArmWrite,
+    /// Resource Manager deletes: one bucket per subscription.
+    ArmDelete,
 }
 
 impl BucketClass {
@@ -64,6 +70,7 @@ impl BucketClass {
             BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead => {
                 "compute"
             }
+            BucketClass::ArmRead | BucketClass::ArmWrite | BucketClass::ArmDelete => "arm",
         }
     }
 
@@ -73,6 +80,9 @@ impl BucketClass {
     /// operation reads), refilled at synchronized minutes
     /// (https://cloud.google.com/compute/docs/api-rate-limits): a bucket of 300 refilling
     /// 20 a second never sends more than 1,500 in any 60 seconds, wherever the minute starts.
+    /// Azure Resource Manager: a token bucket per subscription (and Resource Manager region):
+    /// reads 250 refilled 25 a second, writes and deletes 200 refilled 10 a second each
+    /// (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
     pub const fn published(self) -> Rate {
         match self {
             BucketClass::Tidb => Rate {
@@ -90,6 +100,14 @@ impl BucketClass {
             BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead => Rate {
                 per_second: 20.0,
                 burst: 300,
+            },
+            BucketClass::ArmRead => Rate {
+                per_second: 25.0,
+                burst: 250,
+            },
+            BucketClass::ArmWrite | BucketClass::ArmDelete => Rate {
+                per_second: 10.0,
+                burst: 200,
             },
         }
     }
@@ -183,8 +201,34 @@ pub mod op {
     pub const GET_SUBNETWORK: Operation = compute("subnetworks.get", READ, false);
     pub const LIST_FIREWALLS: Operation = compute("firewalls.list", READ, false);
 
+    /// Azure Resource Manager's: a PUT is idempotent by nature (the same body, the same
+    /// resource), a DELETE too; an operation read is a GET.
+    const fn arm(name: &'static str, class: BucketClass, mutating: bool) -> Operation {
+        Operation {
+            name,
+            class,
+            idempotent: true,
+            mutating,
+        }
+    }
+    const ARM_READ: BucketClass = BucketClass::ArmRead;
+    pub const LIST_PRIVATE_ENDPOINTS: Operation = arm("privateEndpoints.list", ARM_READ, false);
+    pub const GET_PRIVATE_ENDPOINT: Operation = arm("privateEndpoints.get", ARM_READ, false);
+    pub const PUT_PRIVATE_ENDPOINT: Operation = arm(
+        "privateEndpoints.createOrUpdate",
+        BucketClass::ArmWrite,
+        true,
+    );
+    pub const DELETE_PRIVATE_ENDPOINT: Operation =
+        arm("privateEndpoints.delete", BucketClass::ArmDelete, true);
+    pub const UPDATE_PRIVATE_ENDPOINT_TAGS: Operation =
+        arm("privateEndpoints.updateTags", BucketClass::ArmWrite, true);
+    pub const GET_ARM_OPERATION: Operation = arm("operations.get", ARM_READ, false);
+    pub const GET_NETWORK_INTERFACE: Operation = arm("networkInterfaces.get", ARM_READ, false);
+    pub const GET_AZURE_SUBNET: Operation = arm("subnets.get", ARM_READ, false);
+
     /// Every operation, to find one by name.
-    pub const ALL: [Operation; 32] = [
+    pub const ALL: [Operation; 40] = [
         LIST_CLUSTERS,
         GET_CLUSTER,
         LIST_NODE_GROUPS,
@@ -217,6 +261,14 @@ pub mod op {
         GET_NETWORK,
         GET_SUBNETWORK,
         LIST_FIREWALLS,
+        LIST_PRIVATE_ENDPOINTS,
+        GET_PRIVATE_ENDPOINT,
+        PUT_PRIVATE_ENDPOINT,
+        DELETE_PRIVATE_ENDPOINT,
+        UPDATE_PRIVATE_ENDPOINT_TAGS,
+        GET_ARM_OPERATION,
+        GET_NETWORK_INTERFACE,
+        GET_AZURE_SUBNET,
     ];
 
     /// The operation of this name (`api` tells TiDB Cloud's from EC2's).

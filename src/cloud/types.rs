@@ -335,6 +335,15 @@ impl Scope {
         }
     }
 
+    /// Azure: the subscription, and the location (a resource group is part of a resource ID).
+    pub fn azure(subscription: impl Into<String>, location: impl Into<String>) -> Scope {
+        Scope {
+            cloud: CloudKind::Azure,
+            account: subscription.into(),
+            region: location.into(),
+        }
+    }
+
     pub fn gcp(project: impl Into<String>, region: impl Into<String>) -> Scope {
         Scope {
             cloud: CloudKind::Gcp,
@@ -353,6 +362,7 @@ pub enum CloudKind {
     #[default]
     Aws,
     Gcp,
+    Azure,
 }
 
 impl CloudKind {
@@ -361,6 +371,7 @@ impl CloudKind {
         match self {
             CloudKind::Aws => "aws",
             CloudKind::Gcp => "gcp",
+            CloudKind::Azure => "azure",
         }
     }
 
@@ -369,6 +380,7 @@ impl CloudKind {
         match self {
             CloudKind::Aws => "AWS",
             CloudKind::Gcp => "Google Cloud",
+            CloudKind::Azure => "Azure",
         }
     }
 }

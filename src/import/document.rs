@@ -135,6 +135,14 @@ pub fn document_text(
             }
             out += &format!("    endpointName: {}\n    adopt: true\n", scalar(&e.name));
         }
+        CloudEndpoint::Azure(e) => {
+            out += "  azure:\n";
+            out += &format!("    subscriptionId: {}\n", scalar(e.subscription()));
+            out += &format!("    resourceGroup: {}\n", scalar(e.resource_group()));
+            out += &format!("    location: {}\n", scalar(&e.location));
+            out += &format!("    subnetId: {}\n", scalar(&e.subnet_id));
+            out += &format!("    endpointName: {}\n    adopt: true\n", scalar(&e.name));
+        }
     }
     // AWS's default is on: say it only when it is off.
     if private_dns == Some(false) {
@@ -148,6 +156,7 @@ fn endpoint_label(endpoint: &CloudEndpoint) -> String {
     match endpoint {
         CloudEndpoint::Aws(e) => format!("VPC endpoint {}", e.id),
         CloudEndpoint::Gcp(e) => format!("Private Service Connect endpoint {}", e.name),
+        CloudEndpoint::Azure(e) => format!("private endpoint {}", e.id),
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Reach {
     pub aws_accounts: Vec<String>,
     /// Google Cloud projects to look for forwarding rules in.
     pub gcp_projects: Vec<String>,
+    /// Azure subscriptions to look for private endpoints in.
+    pub azure_subscriptions: Vec<String>,
 }
 
 /// Filter values per DescribeVpcEndpoints filter (EC2's limit).
@@ -122,6 +124,7 @@ where
         let cloud = match o.cluster.cloud_provider.as_str() {
             "aws" => CloudKind::Aws,
             "gcp" => CloudKind::Gcp,
+            "azure" => CloudKind::Azure,
             _ => continue, // a cloud this version does not reach
         };
         by_region
@@ -133,6 +136,7 @@ where
         let accounts = match cloud {
             CloudKind::Aws => &reach.aws_accounts,
             CloudKind::Gcp => &reach.gcp_projects,
+            CloudKind::Azure => &reach.azure_subscriptions,
         };
         for account in accounts {
             let scope = Scope {

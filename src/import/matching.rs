@@ -99,6 +99,7 @@ fn adopt_key(scope: &Scope) -> &'static str {
     match scope.cloud {
         CloudKind::Aws => "spec.aws.endpointId",
         CloudKind::Gcp => "spec.gcp.endpointName (with adopt: true)",
+        CloudKind::Azure => "spec.azure.endpointName (with adopt: true)",
     }
 }
 
@@ -115,6 +116,10 @@ fn named(candidates: Vec<Candidate<'_>>, managed: &Managed, options: &Options) -
     let network = |e: &CloudEndpoint| match e {
         CloudEndpoint::Aws(v) => v.vpc_id.clone(),
         CloudEndpoint::Gcp(p) => p.network().unwrap_or_default().to_string(),
+        // The virtual network, from the subnet's ID.
+        CloudEndpoint::Azure(a) => crate::cloud::azure::segment(&a.subnet_id, "virtualNetworks")
+            .unwrap_or_default()
+            .to_string(),
     };
     let mut uses: BTreeMap<String, usize> = BTreeMap::new();
     for (_, e, o, _) in &candidates {

@@ -39,6 +39,9 @@ pub enum Action {
         /// `None`: the endpoint the preceding create of this plan returns, so a new endpoint
         /// is registered at once instead of a pass later.
         endpoint_id: Option<String>,
+        /// Azure: the private endpoint's IP (TiDB Cloud's `privateIpAddress`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        private_ip: Option<String>,
     },
     DeleteConnection {
         #[serde(skip)]
@@ -52,6 +55,21 @@ pub enum Action {
     },
     /// Google Cloud: the forwarding rule, then (a pass later, once it is gone) the address.
     DeletePscEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        endpoint_id: String,
+    },
+    /// Azure: one PUT; the private endpoint is made by Resource Manager's operation.
+    CreateAzureEndpoint {
+        #[serde(skip)]
+        scope: Scope,
+        #[serde(skip)]
+        request: crate::cloud::azure::PutPrivateEndpoint,
+        name: String,
+        subnet_id: String,
+    },
+    /// Azure: DELETE on the private endpoint (its network interface goes with it).
+    DeleteAzureEndpoint {
         #[serde(skip)]
         scope: Scope,
         endpoint_id: String,
@@ -100,6 +118,8 @@ impl Action {
             Action::DeleteVpcEndpoint { .. } => "delete_vpc_endpoint",
             Action::CreatePscEndpoint { .. } => "create_psc_endpoint",
             Action::DeletePscEndpoint { .. } => "delete_psc_endpoint",
+            Action::CreateAzureEndpoint { .. } => "create_azure_endpoint",
+            Action::DeleteAzureEndpoint { .. } => "delete_azure_endpoint",
             Action::Tag { .. } => "tag",
             Action::Untag { .. } => "untag",
         }
@@ -111,6 +131,7 @@ impl Action {
             Action::ModifyVpcEndpoint { request, .. } => Some(&request.endpoint_id),
             Action::DeleteVpcEndpoint { endpoint_id, .. }
             | Action::DeletePscEndpoint { endpoint_id, .. }
+            | Action::DeleteAzureEndpoint { endpoint_id, .. }
             | Action::Tag { endpoint_id, .. }
             | Action::Untag { endpoint_id, .. } => Some(endpoint_id),
             Action::DeleteConnection { connection, .. } => Some(&connection.endpoint_id),
@@ -118,6 +139,7 @@ impl Action {
             Action::CreateVpcEndpoint { .. } => None,
             // Named before it exists: its name is its ID.
             Action::CreatePscEndpoint { request, .. } => Some(&request.name),
+            Action::CreateAzureEndpoint { .. } => None,
         }
     }
 
@@ -126,10 +148,12 @@ impl Action {
         match self {
             Action::CreateVpcEndpoint { .. }
             | Action::CreatePscEndpoint { .. }
+            | Action::CreateAzureEndpoint { .. }
             | Action::RegisterConnection { .. } => '+',
             Action::DeleteConnection { .. }
             | Action::DeleteVpcEndpoint { .. }
-            | Action::DeletePscEndpoint { .. } => '-',
+            | Action::DeletePscEndpoint { .. }
+            | Action::DeleteAzureEndpoint { .. } => '-',
             _ => '~',
         }
     }
@@ -155,6 +179,12 @@ impl Action {
             ),
             Action::DeletePscEndpoint { endpoint_id, .. } => {
                 format!("delete Private Service Connect endpoint {endpoint_id}")
+            }
+            Action::CreateAzureEndpoint {
+                name, subnet_id, ..
+            } => format!("create private endpoint {name} in {subnet_id}"),
+            Action::DeleteAzureEndpoint { endpoint_id, .. } => {
+                format!("delete private endpoint {endpoint_id}")
             }
             Action::ModifyVpcEndpoint { request: r, .. } => {
                 let mut parts = Vec::new();

@@ -178,6 +178,16 @@ fn port_allowed(o: &Observed) -> Condition {
             );
         }
         Some(CloudEndpoint::Gcp(psc)) => return egress_allowed(o, psc),
+        // Network security groups apply to private endpoints only when the subnet's
+        // `privateEndpointNetworkPolicies` enables them (off by default); they are not read.
+        Some(CloudEndpoint::Azure(_)) => {
+            return condition(
+                kind,
+                Unknown,
+                "NotChecked",
+                "network security groups are not read for Azure private endpoints",
+            );
+        }
         Some(CloudEndpoint::Aws(e)) => e,
     };
     let Some(firewall) = &o.firewall else {

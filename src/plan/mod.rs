@@ -135,6 +135,10 @@ pub struct Observed {
     /// Google Cloud: the network, subnetwork and firewall rules, looked up only when a create
     /// needs checking (and for the egress check).
     pub gcp_place: Option<std::sync::Arc<crate::cloud::gcp::Placement>>,
+    /// Azure: the document's subnet (`None` until looked up; looked up before a create).
+    pub azure_subnet: Option<std::sync::Arc<crate::cloud::azure::Subnet>>,
+    /// Azure: the subnet was looked up (so `None` above means "does not exist").
+    pub azure_subnet_checked: bool,
     /// What this host's probe found (`None` unless `probe.enabled`).
     pub probe: Option<ProbeResult>,
     /// The connection is FAILED: when TiDB Cloud may be asked again.

@@ -73,6 +73,7 @@ pub(super) fn delete_actions(
         actions.push(match endpoint.cloud() {
             CloudKind::Aws => Action::DeleteVpcEndpoint { scope, endpoint_id },
             CloudKind::Gcp => Action::DeletePscEndpoint { scope, endpoint_id },
+            CloudKind::Azure => Action::DeleteAzureEndpoint { scope, endpoint_id },
         });
     }
     actions

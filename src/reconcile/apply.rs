@@ -189,10 +189,11 @@ async fn execute<T: TidbCloud, E: Ec2, G: Gcp>(
             cluster_id,
             node_group_id,
             endpoint_id,
+            private_ip,
         } => {
             return match endpoint_id.as_deref().or(created) {
                 Some(id) => tidb
-                    .create_connection(cluster_id, node_group_id, id, None)
+                    .create_connection(cluster_id, node_group_id, id, private_ip.as_deref())
                     .await
                     .map(Answer::Connection),
                 None => Ok(Answer::Nothing),
@@ -206,8 +207,11 @@ async fn execute<T: TidbCloud, E: Ec2, G: Gcp>(
                 })
             });
         }
+        // One PUT; its operation is read when the next pass observes.
+        Action::CreateAzureEndpoint { request, .. } => clouds.azure.create(request).await,
         Action::DeleteVpcEndpoint { scope, endpoint_id }
-        | Action::DeletePscEndpoint { scope, endpoint_id } => {
+        | Action::DeletePscEndpoint { scope, endpoint_id }
+        | Action::DeleteAzureEndpoint { scope, endpoint_id } => {
             gone_is_done(clouds.delete_endpoint(scope, endpoint_id).await)
         }
         Action::Tag {

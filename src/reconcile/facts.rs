@@ -144,6 +144,9 @@ impl Facts {
             network,
             firewall: None,
             gcp_place,
+            // Azure's subnet facts are not served yet: a create is checked by the daemon.
+            azure_subnet: None,
+            azure_subnet_checked: false,
             probe: None,
             retry: self.retry.clone(),
             trouble: self.trouble.clone(),

@@ -371,6 +371,10 @@ fn probe(prober: &Prober, w: &Wanted, o: &Observed) -> ProbeResult {
             .as_ref()
             .and_then(|p| p.subnetwork.as_ref())
             .map(|s| std::slice::from_ref(&s.ip_cidr_range)),
+        CloudEndpoint::Azure(_) => o
+            .azure_subnet
+            .as_ref()
+            .map(|s| s.address_prefixes.as_slice()),
     };
     let Some(vpc_cidrs) = vpc_cidrs else {
         return ProbeResult::Pending;

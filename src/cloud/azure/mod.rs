@@ -15,7 +15,11 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+mod link;
+
 use super::{CloudResult, ConsumerEndpoint, Lifecycle, Page};
+
+pub use link::AzureLink;
 
 /// The Resource Manager API version of every `Microsoft.Network` request.
 pub const API_VERSION: &str = "2024-05-01";

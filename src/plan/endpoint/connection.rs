@@ -12,9 +12,25 @@ use crate::cloud::{CloudKind, ConnectionState, ConsumerEndpoint, Lifecycle};
 /// deleted): register it.
 pub(super) fn not_registered(s: &Situation<'_>) -> Option<EndpointPlan> {
     let e = s.endpoint?;
-    if s.connection.is_some() {
+    // TiDB Cloud finds Azure endpoints by itself (DISCOVERED): ours to register all the same.
+    if s.connection
+        .is_some_and(|c| c.state != ConnectionState::Discovered)
+    {
         return None;
     }
+    // Azure's registration names the endpoint's private IP, read from its interface.
+    let private_ip = match e.azure() {
+        Some(a) => match &a.private_ip {
+            Some(ip) => Some(ip.clone()),
+            None => {
+                return Some(s.here(
+                    Phase::Initiating,
+                    "waiting for the private endpoint's private IP",
+                ));
+            }
+        },
+        None => None,
+    };
     let mut plan = s.here(
         Phase::Initiating,
         "registering the endpoint with TiDB Cloud",
@@ -23,6 +39,7 @@ pub(super) fn not_registered(s: &Situation<'_>) -> Option<EndpointPlan> {
         cluster_id: s.cluster_id.into(),
         node_group_id: s.o.node_group_id.clone()?,
         endpoint_id: Some(e.id().to_string()),
+        private_ip,
     });
     Some(s.correcting(plan, None))
 }
@@ -78,6 +95,10 @@ pub(super) fn failed(s: &Situation<'_>) -> Option<EndpointPlan> {
                     "Check that the forwarding rule exists in the project \
                                    and region TiDB Cloud expects and targets its service \
                                    attachment",
+                CloudKind::Azure =>
+                    "Check that the private endpoint connects to TiDB Cloud's \
+                                   Private Link service and that its private IP is the one \
+                                   registered",
             }
         ),
     ))

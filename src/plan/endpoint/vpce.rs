@@ -33,6 +33,7 @@ fn kind(s: &Situation<'_>) -> &'static str {
     match s.spec.cloud() {
         crate::cloud::CloudKind::Aws => "VPC endpoint",
         crate::cloud::CloudKind::Gcp => "Private Service Connect endpoint",
+        crate::cloud::CloudKind::Azure => "private endpoint",
     }
 }
 
@@ -145,6 +146,7 @@ pub(super) fn create(s: &Situation<'_>) -> Option<EndpointPlan> {
         cluster_id: s.cluster_id.into(),
         node_group_id: node_group_id.clone(),
         endpoint_id: None,
+        private_ip: None,
     });
     Some(plan)
 }
@@ -200,6 +202,7 @@ pub(super) fn state_word(e: &CloudEndpoint) -> String {
             .status()
             .map_or("being created", |status| status.as_str())
             .to_string(),
+        CloudEndpoint::Azure(e) => format!("{:?}, {:?}", e.provisioning_state, e.link_status),
     }
 }
 

@@ -33,6 +33,7 @@ fn recreation(name: &str) -> std::sync::Arc<EndpointPlan> {
         cluster_id: "c1".into(),
         node_group_id: "ng".into(),
         endpoint_id: None,
+        private_ip: None,
     });
     std::sync::Arc::new(p)
 }

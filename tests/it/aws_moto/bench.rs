@@ -67,7 +67,7 @@ fn converged_pass_through_the_real_clients_at_1000() {
         tokio::spawn(fake.clone().serve(listener));
         let tidb = TidbClient::new(TidbSettings { api_url: url, public_key: "P".into(), private_key: Secret::new("K"), timeout: Duration::from_secs(30), caller: None }).unwrap();
         let fast = Rate { per_second: 10_000.0, burst: 10_000 };
-        let rates = Rates { tidb: fast, ec2_mutating: fast, ec2_describe: fast, gcp: fast };
+        let rates = Rates { tidb: fast, ec2_mutating: fast, ec2_describe: fast, gcp: fast, arm_read: fast, arm_write: fast };
         let counter = std::sync::Arc::new(Counter::default());
         let mut engine = Engine::new(
             Budgeted::new(tidb, rates).observed_by(counter.clone()),
