@@ -96,7 +96,9 @@ pub async fn route(
                 match rest {
                     "portal/delete" => fake.portal_delete(&b.resource_id),
                     "portal/removeTag" => {
-                        let key = b.key.ok_or_else(|| ApiError::BadRequest("key is required".into()))?;
+                        let key = b
+                            .key
+                            .ok_or_else(|| ApiError::BadRequest("key is required".into()))?;
                         fake.portal_remove_tag(&b.resource_id, &key)
                     }
                     _ => fake.portal_set_tags(&b.resource_id, b.tags.unwrap_or_default()),

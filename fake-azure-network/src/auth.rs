@@ -70,7 +70,13 @@ pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let (mut bits, mut n) = (0u32, 0u32);
     for c in text.trim_end_matches('=').bytes() {
-        let c = if c == b'+' { b'-' } else if c == b'/' { b'_' } else { c };
+        let c = if c == b'+' {
+            b'-'
+        } else if c == b'/' {
+            b'_'
+        } else {
+            c
+        };
         let v = ALPHABET.iter().position(|a| *a == c)? as u32;
         n = n << 6 | v;
         bits += 6;
@@ -104,7 +110,13 @@ fn verify(shared: &Shared, token: &str) -> Option<Value> {
     (signature == expected).then(|| claims_of(token)).flatten()
 }
 
-fn issue(shared: &Shared, audience: &str, tenant: &str, object_id: &str, app_id: &str) -> (String, u64) {
+fn issue(
+    shared: &Shared,
+    audience: &str,
+    tenant: &str,
+    object_id: &str,
+    app_id: &str,
+) -> (String, u64) {
     let now = unix_now();
     let lifetime = shared.options.token_lifetime.as_secs();
     let claims = json!({
@@ -200,7 +212,9 @@ pub fn token_endpoint(shared: &Shared, method: &str, tenant: &str, body: &[u8]) 
             400,
             "invalid_request",
             900561,
-            format!("The endpoint only accepts POST, OPTIONS requests. Received a {method} request."),
+            format!(
+                "The endpoint only accepts POST, OPTIONS requests. Received a {method} request."
+            ),
         ));
     }
     let form = Query::parse(&String::from_utf8_lossy(body));
@@ -213,7 +227,9 @@ pub fn token_endpoint(shared: &Shared, method: &str, tenant: &str, body: &[u8]) 
             format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
         )
     })?;
-    let grant = form.get("grant_type").ok_or_else(|| missing("grant_type"))?;
+    let grant = form
+        .get("grant_type")
+        .ok_or_else(|| missing("grant_type"))?;
     if grant != "client_credentials" {
         return Err(oauth(
             400,
@@ -229,7 +245,9 @@ pub fn token_endpoint(shared: &Shared, method: &str, tenant: &str, body: &[u8]) 
             400,
             "invalid_scope",
             1002012,
-            format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
         ));
     };
     let app = apps
@@ -250,7 +268,9 @@ pub fn token_endpoint(shared: &Shared, method: &str, tenant: &str, body: &[u8]) 
                     401,
                     "invalid_client",
                     7000215,
-                    format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+                    format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                    ),
                 ));
             }
         }
@@ -326,29 +346,30 @@ pub fn imds(shared: &Shared, headers: &HeaderMap, query: &str) -> Result<Respons
     }
     let query = Query::parse(query);
     if query.get("api-version").is_none() {
-        return Err(imds_error("Required query variable 'api-version' is missing"));
+        return Err(imds_error(
+            "Required query variable 'api-version' is missing",
+        ));
     }
     let resource = query
         .get("resource")
         .ok_or_else(|| imds_error("Required query variable 'resource' is missing"))?;
     let state = lock(&shared.state);
     let wanted = query.get("client_id").or(query.get("object_id"));
-    let identity = match wanted {
-        Some(id) => state.identities.iter().find(|i| {
-            i.client_id.eq_ignore_ascii_case(id) || i.object_id.eq_ignore_ascii_case(id)
-        }),
-        // The system-assigned identity, or the only one there is.
-        None => state
-            .identities
-            .iter()
-            .find(|i| i.system_assigned)
-            .or(if state.identities.len() == 1 {
-                state.identities.first()
-            } else {
-                None
+    let identity =
+        match wanted {
+            Some(id) => state.identities.iter().find(|i| {
+                i.client_id.eq_ignore_ascii_case(id) || i.object_id.eq_ignore_ascii_case(id)
             }),
-    }
-    .ok_or_else(|| imds_error("Identity not found"))?;
+            // The system-assigned identity, or the only one there is.
+            None => state.identities.iter().find(|i| i.system_assigned).or(
+                if state.identities.len() == 1 {
+                    state.identities.first()
+                } else {
+                    None
+                },
+            ),
+        }
+        .ok_or_else(|| imds_error("Identity not found"))?;
     let tenant = identity.tenant.as_deref().unwrap_or("common");
     let (token, lifetime) = issue(
         shared,

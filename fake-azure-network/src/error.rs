@@ -91,7 +91,9 @@ pub enum ApiError {
     /// 400: JSON of the wrong shape (Microsoft.Network's answer, e.g. a connection without a name).
     #[error("Cannot parse the request.")]
     InvalidRequestFormat,
-    #[error("Resource name {0} is invalid. The name can be up to 80 characters long. It must begin with a word character, and it must end with a word character or with '_'. The name may contain word characters or '.', '-', '_'.")]
+    #[error(
+        "Resource name {0} is invalid. The name can be up to 80 characters long. It must begin with a word character, and it must end with a word character or with '_'. The name may contain word characters or '.', '-', '_'."
+    )]
     InvalidResourceName(String),
     #[error(
         "Property id '{id}' at path '{path}' is invalid. Expect fully qualified resource Id that start with '/subscriptions/{{subscriptionId}}' or '/providers/{{resourceProviderNamespace}}/'."
@@ -116,9 +118,13 @@ pub enum ApiError {
         "Third-party Private Link Service Id {0} provided during private endpoint creation does not exist or is not visible."
     )]
     PrivateLinkServiceNotVisible(String),
-    #[error("Private endpoint {0} must have exactly one private link service connection, in privateLinkServiceConnections or manualPrivateLinkServiceConnections.")]
+    #[error(
+        "Private endpoint {0} must have exactly one private link service connection, in privateLinkServiceConnections or manualPrivateLinkServiceConnections."
+    )]
     ConnectionRequired(String),
-    #[error("Subnet {name} with address prefix {prefix} does not have enough capacity for 1 IP addresses.")]
+    #[error(
+        "Subnet {name} with address prefix {prefix} does not have enough capacity for 1 IP addresses."
+    )]
     SubnetIsFull { name: String, prefix: String },
     /// 400 for a requested static IP: `code` is PrivateIPAddressNotInSubnet, ...InReservedRange, ...InUse.
     #[error("{message}")]
@@ -176,7 +182,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         let code = match self {
-            Unauthenticated { .. } | InvalidToken | WrongAudience { .. } | ExpiredToken { .. }
+            Unauthenticated { .. }
+            | InvalidToken
+            | WrongAudience { .. }
+            | ExpiredToken { .. }
             | WrongTenant { .. } => 401,
             AuthorizationFailed { .. } | LinkedAuthorizationFailed { .. } => 403,
             SubscriptionNotFound(_)
@@ -328,10 +337,7 @@ mod tests {
         .into_response();
         assert_eq!(throttled.status(), 429);
         assert_eq!(throttled.headers()["retry-after"], "3");
-        let unauthenticated = ApiError::Unauthenticated {
-            tenant: "t".into(),
-        }
-        .into_response();
+        let unauthenticated = ApiError::Unauthenticated { tenant: "t".into() }.into_response();
         assert!(
             unauthenticated.headers()["www-authenticate"]
                 .to_str()

@@ -232,7 +232,10 @@ impl Fake {
     }
 
     /// The endpoints connected to a Private Link service, as its owner sees them.
-    pub fn connections_to(&self, private_link_service_id: &str) -> Result<Vec<PlsConnection>, ApiError> {
+    pub fn connections_to(
+        &self,
+        private_link_service_id: &str,
+    ) -> Result<Vec<PlsConnection>, ApiError> {
         admin::connections_to(&self.shared, private_link_service_id)
     }
 
@@ -292,7 +295,10 @@ async fn handle(
     } else if let Some(tenant) = token_tenant(&path) {
         auth::token_endpoint(&shared, method.as_str(), tenant, &body)
             .unwrap_or_else(IntoResponse::into_response)
-    } else if path.starts_with("/subscriptions/") {
+    } else if path
+        .get(..15)
+        .is_some_and(|p| p.eq_ignore_ascii_case("/subscriptions/"))
+    {
         arm::route(&shared, method.as_str(), &path, &query, &headers, &body).await
     } else {
         ApiError::NotServed {

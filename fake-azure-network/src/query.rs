@@ -83,8 +83,12 @@ mod tests {
 
     #[test]
     fn forms_decode_and_secrets_are_redacted() {
-        let q = Query::parse("scope=https%3A%2F%2Fmanagement.azure.com%2F.default&a=b+c&API-VERSION=1");
-        assert_eq!(q.get("scope"), Some("https://management.azure.com/.default"));
+        let q =
+            Query::parse("scope=https%3A%2F%2Fmanagement.azure.com%2F.default&a=b+c&API-VERSION=1");
+        assert_eq!(
+            q.get("scope"),
+            Some("https://management.azure.com/.default")
+        );
         assert_eq!(q.get("a"), Some("b c"));
         assert_eq!(q.get("api-version"), Some("1"));
         assert_eq!(q.get("missing"), None);

@@ -86,7 +86,10 @@ impl State {
 
     fn seed_into(&mut self, world: &World, guids: &Guids) -> Result<(), String> {
         for tenant in &world.tenants {
-            let apps = self.tenants.entry(tenant.id.to_ascii_lowercase()).or_default();
+            let apps = self
+                .tenants
+                .entry(tenant.id.to_ascii_lowercase())
+                .or_default();
             for app in &tenant.apps {
                 apps.retain(|a| !a.client_id.eq_ignore_ascii_case(&app.client_id));
                 apps.push(App {
@@ -252,12 +255,14 @@ impl State {
 
     /// Creates an endpoint and its network interface, with an address from its subnet.
     pub fn insert_endpoint(&mut self, new: NewEndpoint, guids: &Guids) -> Result<(), ApiError> {
-        let subnet = self.subnets.get(&new.subnet.key()).cloned().ok_or_else(|| {
-            ApiError::InvalidResourceReference {
+        let subnet = self
+            .subnets
+            .get(&new.subnet.key())
+            .cloned()
+            .ok_or_else(|| ApiError::InvalidResourceReference {
                 referenced: new.subnet.display(),
                 by: new.id.display(),
-            }
-        })?;
+            })?;
         let ip = match &new.static_ip {
             Some(s) => self.check_static_ip(&subnet, s.ip)?,
             None => self.allocate(&subnet)?,
@@ -347,19 +352,27 @@ impl State {
         if !subnet.prefix.contains(ip) {
             return Err(ApiError::PrivateIp {
                 code: "PrivateIPAddressNotInSubnet",
-                message: format!("Private static IP address {ip} does not belong to the range of subnet prefix {} of subnet {sub}.", subnet.prefix),
+                message: format!(
+                    "Private static IP address {ip} does not belong to the range of subnet prefix {} of subnet {sub}.",
+                    subnet.prefix
+                ),
             });
         }
         if subnet.prefix.is_reserved(ip) {
             return Err(ApiError::PrivateIp {
                 code: "PrivateIPAddressInReservedRange",
-                message: format!("Private static IP address {ip} falls within reserved IP range of subnet prefix {}.", subnet.prefix),
+                message: format!(
+                    "Private static IP address {ip} falls within reserved IP range of subnet prefix {}.",
+                    subnet.prefix
+                ),
             });
         }
         if self.used_ips(subnet).contains(&ip) {
             return Err(ApiError::PrivateIp {
                 code: "PrivateIPAddressInUse",
-                message: format!("IP configuration of another resource in subnet {sub} is using the private static IP address {ip}."),
+                message: format!(
+                    "IP configuration of another resource in subnet {sub} is using the private static IP address {ip}."
+                ),
             });
         }
         Ok(ip)
@@ -385,9 +398,11 @@ impl State {
             users.endpoints.push(e.id.display());
         }
         for n in self.nics.values().filter(|n| n.subnet.key() == key) {
-            users
-                .ip_configurations
-                .push(format!("{}/ipConfigurations/{}", n.id.display(), n.ip_config));
+            users.ip_configurations.push(format!(
+                "{}/ipConfigurations/{}",
+                n.id.display(),
+                n.ip_config
+            ));
         }
         users
     }

@@ -160,7 +160,9 @@ impl Buckets {
             .zip(levels)
             .filter(|(_, level)| *level < 1.0)
             .map(|((.., bucket), level)| (1.0 - level) / bucket.refill_per_sec.max(1e-9))
-            .fold(None, |max: Option<f64>, w| Some(max.map_or(w, |m| m.max(w))));
+            .fold(None, |max: Option<f64>, w| {
+                Some(max.map_or(w, |m| m.max(w)))
+            });
         if let Some(wait) = wait {
             return Err((wait.ceil() as u64).max(1));
         }
@@ -194,9 +196,8 @@ mod tests {
         };
         let mut buckets = Buckets::default();
         let t0 = Instant::now();
-        let take = |b: &mut Buckets, who: &str, at: Instant| {
-            b.take(&limits, "Sub", who, Kind::Read, at)
-        };
+        let take =
+            |b: &mut Buckets, who: &str, at: Instant| b.take(&limits, "Sub", who, Kind::Read, at);
         assert_eq!(
             take(&mut buckets, "a", t0),
             Ok(Remaining {
@@ -206,10 +207,18 @@ mod tests {
         );
         assert!(take(&mut buckets, "a", t0).is_ok());
         assert!(take(&mut buckets, "a", t0).is_ok());
-        assert_eq!(take(&mut buckets, "a", t0), Err(1), "empty: wait 0.5 s, said as 1");
+        assert_eq!(
+            take(&mut buckets, "a", t0),
+            Err(1),
+            "empty: wait 0.5 s, said as 1"
+        );
         // Another principal has its own bucket but shares the global one (4.5 tokens).
         assert_eq!(take(&mut buckets, "b", t0).unwrap().global, 0);
-        assert_eq!(take(&mut buckets, "b", t0), Err(1), "the global bucket is empty");
+        assert_eq!(
+            take(&mut buckets, "b", t0),
+            Err(1),
+            "the global bucket is empty"
+        );
         // Writes count apart.
         assert!(buckets.take(&limits, "sub", "a", Kind::Write, t0).is_ok());
         // Half a second gives a's bucket one token back, the global one 1.5.

@@ -16,10 +16,10 @@ use super::request::{self, Request, normalize_location};
 use super::{Ctx, with_header};
 use crate::error::{API_VERSION, ApiError, ApiResult, json_response};
 use crate::ids::{ResourceId, is_valid_name};
+use crate::lock;
 use crate::model::{Connection, ConnectionStatus, PrivateEndpoint, Provisioning, endpoint_json};
 use crate::ops::{OpKind, OpStatus, Operation};
 use crate::state::{NewEndpoint, State, default_description};
-use crate::lock;
 
 fn not_found(id: &ResourceId) -> ApiError {
     ApiError::ResourceNotFound {
@@ -32,7 +32,10 @@ fn not_found(id: &ResourceId) -> ApiError {
 pub fn get(ctx: &Ctx, id: &ResourceId) -> ApiResult {
     let mut state = lock(&ctx.shared.state);
     state.advance(Instant::now(), &ctx.shared.guids);
-    let endpoint = state.endpoints.get(&id.key()).ok_or_else(|| not_found(id))?;
+    let endpoint = state
+        .endpoints
+        .get(&id.key())
+        .ok_or_else(|| not_found(id))?;
     Ok(json_response(StatusCode::OK, &endpoint_json(endpoint)))
 }
 
@@ -55,7 +58,12 @@ pub fn list(ctx: &Ctx, subscription: &str, group: Option<&str>) -> ApiResult {
             .ok_or_else(|| ApiError::InvalidSkipToken(token.to_string()))?,
     };
     let size = ctx.shared.options.page_size.max(1);
-    let page: Vec<Value> = all.iter().skip(skip).take(size).map(|e| endpoint_json(e)).collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(skip)
+        .take(size)
+        .map(|e| endpoint_json(e))
+        .collect();
     let mut body = json!({"value": page});
     if skip + size < all.len() {
         body["nextLink"] = json!(format!(
@@ -72,8 +80,8 @@ pub fn put(ctx: &Ctx, id: &ResourceId, body: &Bytes) -> ApiResult {
     if !is_valid_name(&id.name) {
         return Err(ApiError::InvalidResourceName(id.name.clone()));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidRequestContent(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequestContent(e.to_string()))?;
     let req = request::parse(&value, id)?;
     let shared = ctx.shared;
     let mut state = lock(&shared.state);
@@ -154,7 +162,11 @@ fn create(ctx: &Ctx, state: &mut State, id: &ResourceId, req: Request) -> Result
 
 /// A new connection is Pending ("Awaiting approval") until the producer decides; an automatic
 /// one to a service that auto-approves the subscription is Approved at once.
-fn initial_state(state: &State, subscription: &str, c: &Connection) -> Result<Connection, ApiError> {
+fn initial_state(
+    state: &State,
+    subscription: &str,
+    c: &Connection,
+) -> Result<Connection, ApiError> {
     let service = state
         .services
         .get(&c.service.to_ascii_lowercase())
@@ -182,7 +194,12 @@ fn initial_state(state: &State, subscription: &str, c: &Connection) -> Result<Co
 
 /// A PUT on an existing endpoint may change its tags (and request messages); what the endpoint
 /// was created with stays.
-fn update(ctx: &Ctx, state: &mut State, current: PrivateEndpoint, req: Request) -> Result<(), ApiError> {
+fn update(
+    ctx: &Ctx,
+    state: &mut State,
+    current: PrivateEndpoint,
+    req: Request,
+) -> Result<(), ApiError> {
     if normalize_location(&current.location) != req.location {
         return Err(ApiError::InvalidResourceLocation {
             name: current.id.name.clone(),
@@ -196,9 +213,15 @@ fn update(ctx: &Ctx, state: &mut State, current: PrivateEndpoint, req: Request) 
         return changed("subnet");
     }
     let same_connections = current.connections.len() == req.connections.len()
-        && current.connections.iter().zip(&req.connections).all(|(a, b)| {
-            a.name == b.name && a.manual == b.manual && a.service.eq_ignore_ascii_case(&b.service)
-        });
+        && current
+            .connections
+            .iter()
+            .zip(&req.connections)
+            .all(|(a, b)| {
+                a.name == b.name
+                    && a.manual == b.manual
+                    && a.service.eq_ignore_ascii_case(&b.service)
+            });
     if !same_connections {
         return changed("manualPrivateLinkServiceConnections");
     }

@@ -157,29 +157,18 @@ pub async fn route(
     let result = dispatch(shared, method, path, query, headers, body, &mut remaining).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     let out = response.headers_mut();
-    let mut set = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
-            out.insert(n, v);
-        }
-    };
-    set("x-ms-correlation-request-id", &correlation);
-    set("cache-control", "no-cache");
+    set(out, "x-ms-correlation-request-id", &correlation);
+    set(out, "cache-control", "no-cache");
     if let Some((kind, left)) = remaining {
-        set(
-            &format!("x-ms-ratelimit-remaining-subscription-{}", kind.plural()),
-            &left.principal.to_string(),
-        );
-        set(
-            &format!("x-ms-ratelimit-remaining-subscription-global-{}", kind.plural()),
-            &left.global.to_string(),
-        );
+        let plural = kind.plural();
+        let principal = format!("x-ms-ratelimit-remaining-subscription-{plural}");
+        set(out, &principal, &left.principal.to_string());
+        let global = format!("x-ms-ratelimit-remaining-subscription-global-{plural}");
+        set(out, &global, &left.global.to_string());
     }
-    drop(set);
+    // Handlers that start an operation answer with its ID; every other answer gets its own.
     if !out.contains_key("x-ms-request-id") {
-        let id = HeaderValue::from_str(&shared.guids.next());
-        if let Ok(id) = id {
-            out.insert("x-ms-request-id", id);
-        }
+        set(out, "x-ms-request-id", &shared.guids.next());
     }
     response
 }
@@ -207,11 +196,14 @@ async fn dispatch(
     let tenant = subscription.as_ref().and_then(|s| s.tenant.clone());
     let principal = authenticate(shared, headers, tenant.as_deref())?;
     let query = Query::parse(query);
-    let version = query.get("api-version").ok_or(ApiError::MissingApiVersion)?;
+    let version = query
+        .get("api-version")
+        .ok_or(ApiError::MissingApiVersion)?;
     if !is_guid(sub) {
         return Err(ApiError::InvalidSubscriptionId(sub.to_string()));
     }
-    let subscription = subscription.ok_or_else(|| ApiError::SubscriptionNotFound(sub.to_string()))?;
+    let subscription =
+        subscription.ok_or_else(|| ApiError::SubscriptionNotFound(sub.to_string()))?;
     let target = target(sub, method, path, rest)?;
     if version != API_VERSION {
         return Err(ApiError::UnsupportedApiVersion {
@@ -300,6 +292,13 @@ fn base_url(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
     format!("http://{host}")
+}
+
+/// Sets a header (the names and values the fake builds are always valid ones).
+fn set(headers: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+        headers.insert(n, v);
+    }
 }
 
 /// Sets a response header (names and values the fake builds are always valid).

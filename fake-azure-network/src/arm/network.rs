@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::Ctx;
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::ids::ResourceId;
+use crate::lock;
 use crate::model::{nic_json, subnet_json, vnet_json};
 use crate::state::State;
-use crate::lock;
 
 fn not_found(id: &ResourceId) -> ApiError {
     let name = match &id.child {

@@ -15,9 +15,9 @@ use axum::response::IntoResponse;
 
 use super::{Ctx, with_header};
 use crate::error::{ApiError, ApiResult, json_response};
+use crate::lock;
 use crate::model::endpoint_json;
 use crate::ops::{OpKind, OpStatus};
-use crate::lock;
 
 pub fn poll(ctx: &Ctx, subscription: &str, location: &str, id: &str, results: bool) -> ApiResult {
     let shared = ctx.shared;
@@ -50,17 +50,26 @@ pub fn poll(ctx: &Ctx, subscription: &str, location: &str, id: &str, results: bo
             );
             Ok(with_header(response, "retry-after", &retry_after))
         }
-        OpStatus::Succeeded if op.kind == OpKind::Delete => Ok(StatusCode::NO_CONTENT.into_response()),
+        OpStatus::Succeeded if op.kind == OpKind::Delete => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         OpStatus::Succeeded => {
-            let endpoint = state.endpoints.get(&op.target).ok_or_else(|| {
-                ApiError::OperationNotFound(id.to_string())
-            })?;
+            let endpoint = state
+                .endpoints
+                .get(&op.target)
+                .ok_or_else(|| ApiError::OperationNotFound(id.to_string()))?;
             Ok(json_response(StatusCode::OK, &endpoint_json(endpoint)))
         }
         OpStatus::Failed | OpStatus::Canceled => {
-            let error = op.error.unwrap_or_else(|| crate::ops::OpError::new("Failed", ""));
+            let error = op
+                .error
+                .unwrap_or_else(|| crate::ops::OpError::new("Failed", ""));
             Err(ApiError::Other {
-                status: if op.status == OpStatus::Canceled { 409 } else { 400 },
+                status: if op.status == OpStatus::Canceled {
+                    409
+                } else {
+                    400
+                },
                 code: error.code,
                 message: error.message,
             })

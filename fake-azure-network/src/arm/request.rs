@@ -52,7 +52,10 @@ fn tags(body: &Value) -> Result<Tags, ApiError> {
     if map.len() > 50 {
         return Err(ApiError::InvalidTag {
             code: "InvalidTagCount",
-            message: format!("The resource has {} tags; at most 50 are allowed.", map.len()),
+            message: format!(
+                "The resource has {} tags; at most 50 are allowed.",
+                map.len()
+            ),
         });
     }
     let mut tags = Tags::new();
@@ -63,19 +66,25 @@ fn tags(body: &Value) -> Result<Tags, ApiError> {
         if name.chars().any(|c| "<>%&\\?/".contains(c)) {
             return Err(ApiError::InvalidTag {
                 code: "InvalidTagNameCharacters",
-                message: format!("The tag names '{name}' have reserved characters '<,>,%,&,\\,?,/' or control characters."),
+                message: format!(
+                    "The tag names '{name}' have reserved characters '<,>,%,&,\\,?,/' or control characters."
+                ),
             });
         }
         if name.is_empty() || name.chars().count() > 512 {
             return Err(ApiError::InvalidTag {
                 code: "InvalidTagNameLength",
-                message: format!("The tag name '{name}' exceeds the maximum length of '512' characters or is empty."),
+                message: format!(
+                    "The tag name '{name}' exceeds the maximum length of '512' characters or is empty."
+                ),
             });
         }
         if value.chars().count() > 256 {
             return Err(ApiError::InvalidTag {
                 code: "InvalidTagValueLength",
-                message: format!("The tag value '{value}' exceeds the maximum length of '256' characters."),
+                message: format!(
+                    "The tag value '{value}' exceeds the maximum length of '256' characters."
+                ),
             });
         }
         tags.insert(name.clone(), value.clone());
@@ -99,13 +108,13 @@ fn connections(properties: &Value, id: &ResourceId) -> Result<Vec<Connection>, A
             let name = text(c, "name")?.ok_or(ApiError::InvalidRequestFormat)?;
             let props = c.get("properties").ok_or(ApiError::InvalidRequestFormat)?;
             let path = format!("properties.{field}[{i}].properties.privateLinkServiceId");
-            let service = text(props, "privateLinkServiceId")?.ok_or(ApiError::InvalidRequestFormat)?;
-            let service = ResourceId::parse(service).ok_or_else(|| {
-                ApiError::LinkedInvalidPropertyId {
+            let service =
+                text(props, "privateLinkServiceId")?.ok_or(ApiError::InvalidRequestFormat)?;
+            let service =
+                ResourceId::parse(service).ok_or_else(|| ApiError::LinkedInvalidPropertyId {
                     id: service.to_string(),
                     path,
-                }
-            })?;
+                })?;
             let group_ids = match props.get("groupIds") {
                 None | Some(Value::Null) => None,
                 Some(Value::Array(ids)) => Some(
@@ -118,7 +127,10 @@ fn connections(properties: &Value, id: &ResourceId) -> Result<Vec<Connection>, A
             };
             let request_message = text(props, "requestMessage")?.map(str::to_string);
             // The spec: "Restricted to 140 chars."
-            if request_message.as_ref().is_some_and(|m| m.chars().count() > 140) {
+            if request_message
+                .as_ref()
+                .is_some_and(|m| m.chars().count() > 140)
+            {
                 return Err(ApiError::InvalidRequestFormat);
             }
             out.push(Connection {
@@ -150,12 +162,16 @@ fn static_ip(properties: &Value) -> Result<Option<StaticIp>, ApiError> {
     if list.len() > 1 {
         return Err(ApiError::InvalidRequestFormat);
     }
-    let props = first.get("properties").ok_or(ApiError::InvalidRequestFormat)?;
+    let props = first
+        .get("properties")
+        .ok_or(ApiError::InvalidRequestFormat)?;
     let ip: Ipv4Addr = text(props, "privateIPAddress")?
         .and_then(|ip| ip.parse().ok())
         .ok_or(ApiError::InvalidRequestFormat)?;
     Ok(Some(StaticIp {
-        name: text(first, "name")?.ok_or(ApiError::InvalidRequestFormat)?.to_string(),
+        name: text(first, "name")?
+            .ok_or(ApiError::InvalidRequestFormat)?
+            .to_string(),
         group_id: text(props, "groupId")?.map(str::to_string),
         member_name: text(props, "memberName")?.map(str::to_string),
         ip,
@@ -171,7 +187,9 @@ pub fn parse(body: &Value, id: &ResourceId) -> Result<Request, ApiError> {
         .filter(|l| !l.trim().is_empty())
         .ok_or(ApiError::LocationRequired)?;
     let tags = tags(body)?;
-    let properties = body.get("properties").ok_or(ApiError::InvalidRequestFormat)?;
+    let properties = body
+        .get("properties")
+        .ok_or(ApiError::InvalidRequestFormat)?;
     let subnet = properties
         .get("subnet")
         .and_then(|s| s.get("id"))
@@ -202,9 +220,9 @@ pub fn parse(body: &Value, id: &ResourceId) -> Result<Request, ApiError> {
 pub fn preconditions(headers: &HeaderMap, current: Option<&str>) -> Result<(), ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let matches = |list: &str| {
-        list.split(',').map(str::trim).any(|tag| {
-            tag == "*" || current.is_some_and(|c| c == tag)
-        })
+        list.split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || current.is_some_and(|c| c == tag))
     };
     if let Some(list) = header("if-match")
         && (current.is_none() || !matches(list))
@@ -259,7 +277,10 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("name");
-        assert_eq!(parse(&b, &id()).unwrap_err(), ApiError::InvalidRequestFormat);
+        assert_eq!(
+            parse(&b, &id()).unwrap_err(),
+            ApiError::InvalidRequestFormat
+        );
         let mut b = body();
         b["properties"]["subnet"]["id"] = json!("subnets/a");
         assert!(matches!(
@@ -273,7 +294,10 @@ mod tests {
         b["tags"] = json!({"a/b": "x"});
         assert!(matches!(
             parse(&b, &id()).unwrap_err(),
-            ApiError::InvalidTag { code: "InvalidTagNameCharacters", .. }
+            ApiError::InvalidTag {
+                code: "InvalidTagNameCharacters",
+                ..
+            }
         ));
     }
 
