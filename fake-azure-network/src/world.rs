@@ -235,6 +235,21 @@ mod tests {
         );
         assert!(world.subscriptions[1].forbidden);
         assert!(World::parse("subscriptions: [{id: s, colour: red}]").is_err());
+        // The README's example too.
+        let readme = include_str!("../README.md");
+        let block = readme
+            .split("## World file")
+            .nth(1)
+            .and_then(|s| s.split("```yaml").nth(1))
+            .and_then(|s| s.split("```").next())
+            .unwrap();
+        let world = World::parse(block).unwrap();
+        assert_eq!(world.subscriptions.len(), 3);
+        assert!(world.subscriptions[2].read_only);
+        assert_eq!(
+            world.private_link_services[0].visibility,
+            Some(vec!["*".to_string()])
+        );
         assert!(World::parse(r#"{"subscriptions": [{"id": "s"}]}"#).is_ok());
     }
 }
