@@ -3,6 +3,7 @@
 //! (`cluster.rs`, `vpce.rs`, `connection.rs`); `plan_endpoint` then adds what goes with any
 //! decision (tags brought up to date, stale connections, suspension, a partial observation).
 
+mod azure;
 mod cluster;
 mod connection;
 mod psc;
@@ -132,6 +133,10 @@ const RULES: &[Rule] = &[
     rule("network fails before a create",           psc::placement_fails_before_create),
     rule("network not checked before a create",     psc::network_not_checked_before_create),
     rule("create, or finish creating, on Google Cloud", psc::create),
+    // Azure: one PUT, the subnet checked first.
+    rule("subnet fails before a create",            azure::subnet_fails_before_create),
+    rule("subnet not checked before a create",      azure::subnet_not_checked_before_create),
+    rule("create on Azure",                         azure::create),
     // The endpoint: alive, where the document says, with its subnets and groups.
     rule("endpoint broken in its cloud",            vpce::broken),
     rule("endpoint being deleted",                  vpce::being_deleted),
@@ -325,5 +330,6 @@ pub fn scope_of(spec: &EndpointSpec) -> Scope {
     match &spec.side {
         Side::Aws(aws) => Scope::aws(aws.account.as_str(), aws.region.as_str()),
         Side::Gcp(gcp) => Scope::gcp(gcp.project.as_str(), gcp.region.as_str()),
+        Side::Azure(azure) => Scope::azure(azure.subscription_id.as_str(), azure.location.as_str()),
     }
 }

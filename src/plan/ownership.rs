@@ -165,6 +165,13 @@ pub fn client_token(owner_id: &str, doc: &EndpointDocument, service_name: &str) 
             "{owner_id}\n{}\n{}\n{}\n{}\n{service_name}\n{}\n{:?}",
             doc.metadata.name, gcp.project, gcp.region, gcp.network, gcp.subnetwork, gcp.address
         ),
+        // Azure is idempotent by name (a PUT on the resource ID); kept for the ledger's intent.
+        Side::Azure(azure) => format!(
+            "{owner_id}\n{}\n{}\n{}\n{service_name}",
+            doc.metadata.name,
+            azure.endpoint_id(&doc.metadata.name),
+            azure.subnet_id()
+        ),
     };
     format!("privatelinkd-{:016x}", fnv(&key))
 }

@@ -313,6 +313,11 @@ fn one(
                 }
                 ("pscEndpoint", after)
             }
+            Side::Azure(azure) => {
+                let name = azure.endpoint_name(&doc.metadata.name);
+                let after = format!("{name} in {}", azure.subnet_id());
+                ("privateEndpoint", after)
+            }
         };
         preview.changes.push(change(field, old, after));
         preview

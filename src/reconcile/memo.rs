@@ -39,6 +39,8 @@ struct Memo {
     network: Option<Arc<Network>>,
     /// Google Cloud's network facts (a store entry, shared like the firewall).
     gcp_place: Option<Arc<Placement>>,
+    /// Azure's subnet (a store entry, likewise).
+    azure_subnet: Option<Arc<crate::cloud::azure::Subnet>>,
     seen: Arc<Seen>,
     facts: Arc<Facts>,
     plan: Arc<EndpointPlan>,
@@ -121,6 +123,7 @@ impl Memos {
         let facts = Arc::new(Facts::of(&w.doc, &o));
         let (firewall, network) = (o.firewall.clone(), o.network.clone());
         let gcp_place = o.gcp_place.clone();
+        let azure_subnet = o.azure_subnet.clone();
         let seen = Seen {
             node_group_id: o.node_group_id,
             service: o.service,
@@ -139,6 +142,7 @@ impl Memos {
             firewall,
             network,
             gcp_place,
+            azure_subnet,
             seen,
             facts,
             plan,
@@ -154,6 +158,7 @@ impl Memo {
             && same(&self.firewall, &o.firewall)
             && same(&self.network, &o.network)
             && same(&self.gcp_place, &o.gcp_place)
+            && same(&self.azure_subnet, &o.azure_subnet)
             && self.seen.node_group_id == o.node_group_id
             && self.seen.endpoint == o.endpoint
             && self.seen.connection == o.connection
@@ -181,6 +186,7 @@ fn rest_of(w: &Wanted, o: &Observed) -> u64 {
         &o.cluster,
         &o.adoptee,
         o.adoptee_checked,
+        o.azure_subnet_checked,
         o.recreating,
         &o.stale_connections,
         &o.probe,

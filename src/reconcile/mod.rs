@@ -10,6 +10,7 @@
 //! ```
 
 mod apply;
+mod azure_network;
 mod backoff;
 mod connections;
 mod error_policy;
@@ -166,6 +167,8 @@ pub struct Engine<T, E, G> {
     networks: Networks,
     /// What Compute Engine said of Google Cloud endpoints' networks.
     gcp_places: gcp_network::GcpPlaces,
+    /// What Resource Manager said of Azure endpoints' subnets.
+    azure_subnets: azure_network::AzureSubnets,
     /// Backoffs after failed actions and re-registrations of FAILED connections.
     errors: ErrorPolicy,
     /// Each endpoint's last plan, reused while its document and observation stay the same.
@@ -207,6 +210,7 @@ where
             firewalls: Firewalls::default(),
             networks: Networks::default(),
             gcp_places: gcp_network::GcpPlaces::default(),
+            azure_subnets: azure_network::AzureSubnets::default(),
             errors: ErrorPolicy::default(),
             memos: Memos::default(),
             prober: None,
@@ -265,6 +269,7 @@ where
         self.firewalls = Firewalls::default();
         self.networks = Networks::default();
         self.gcp_places.forget();
+        self.azure_subnets.forget();
         self.gone = Gone::default();
         self.errors = ErrorPolicy::default();
         self.reread_ledger = true;

@@ -149,6 +149,8 @@ where
         self.observe_firewalls(wanted, &mut per, outcome).await;
         self.observe_gcp_places(wanted, &mut per, &unlisted, outcome)
             .await;
+        self.observe_azure_subnets(wanted, &mut per, &unlisted, outcome)
+            .await;
         if let Some(prober) = &self.prober {
             for (w, o) in wanted.iter().zip(per.iter_mut()) {
                 o.probe = Some(probe(prober, w, o));
@@ -326,6 +328,32 @@ where
             }
             match self.gcp_places.describe(self.clouds.psc.inner(), gcp).await {
                 Ok(place) => o.gcp_place = Some(place),
+                Err(_) => outcome.observe_errors += 1,
+            }
+        }
+    }
+
+    /// Azure documents' subnets (the check before a create; the probe's client range).
+    async fn observe_azure_subnets(
+        &mut self,
+        wanted: &[Wanted],
+        per: &mut [Observed],
+        unlisted: &BTreeSet<Scope>,
+        outcome: &mut PassOutcome,
+    ) {
+        for (w, o) in wanted.iter().zip(per.iter_mut()) {
+            let Some(azure) = w.doc.spec.azure() else {
+                continue;
+            };
+            if unlisted.contains(&w.scope) || o.service.is_none() {
+                continue;
+            }
+            let arm = self.clouds.azure.arm();
+            match self.azure_subnets.describe(arm, &azure.subnet_id()).await {
+                Ok(subnet) => {
+                    o.azure_subnet = subnet;
+                    o.azure_subnet_checked = true;
+                }
                 Err(_) => outcome.observe_errors += 1,
             }
         }

@@ -73,6 +73,11 @@ impl Built {
                 vpc_id: match &d.spec.spec.side {
                     Side::Aws(aws) => aws.vpc_id.to_string(),
                     Side::Gcp(gcp) => gcp.network.name().to_string(),
+                    Side::Azure(azure) => {
+                        crate::cloud::azure::segment(&azure.subnet_id(), "virtualNetworks")
+                            .unwrap_or_default()
+                            .to_string()
+                    }
                 },
                 vpc_endpoint_id: seen
                     .endpoint

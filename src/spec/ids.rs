@@ -156,6 +156,40 @@ id_type!(
     "a Compute Engine name (1-63 characters of a-z, 0-9 and -, starting with a letter, not ending with -)"
 );
 
+id_type!(
+    /// An Azure subscription ID (a GUID).
+    AzureSubscriptionId,
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    "an Azure subscription ID (a GUID such as 00000000-0000-0000-0000-000000000000)"
+);
+id_type!(
+    /// A resource group's name (Azure's rule: 1-90 of letters, digits, `_ - . ( )`, not
+    /// ending with a period).
+    AzureResourceGroup,
+    "^[-\\w._()]{0,89}[-\\w_()]$",
+    "a resource group name (1-90 letters, digits, _ - . ( ), not ending with .)"
+);
+id_type!(
+    /// An Azure location such as `eastus2`.
+    AzureLocation,
+    "^[a-z][a-z0-9]{1,39}$",
+    "an Azure location such as eastus2 (lowercase letters and digits)"
+);
+id_type!(
+    /// A subnet's resource ID.
+    AzureSubnetId,
+    "^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\\w._()]{1,90}/providers/Microsoft\\.Network/virtualNetworks/[-\\w._]{2,64}/subnets/[-\\w._]{1,80}$",
+    "a subnet's resource ID (/subscriptions/S/resourceGroups/G/providers/Microsoft.Network/virtualNetworks/V/subnets/N)"
+);
+id_type!(
+    /// A virtual network's, subnet's or private endpoint's name (Azure's rule for
+    /// `Microsoft.Network` names: letters, digits, `_ . -`, starting with a letter or digit,
+    /// ending with a letter, digit or `_`).
+    AzureName,
+    "^[A-Za-z0-9]([-\\w.]{0,78}\\w)?$",
+    "an Azure resource name (1-80 letters, digits, _ . -, starting with a letter or digit, ending with a letter, digit or _)"
+);
+
 impl GcpResource {
     /// The name, whether a name or a self link was written.
     pub fn name(&self) -> &str {
@@ -166,6 +200,11 @@ impl GcpResource {
 /// Every hint, for the checker to put patterns into words (the three TiDB IDs share one).
 pub const HINTS: &[PatternHint] = &[
     GcpProject::HINT,
+    AzureSubscriptionId::HINT,
+    AzureResourceGroup::HINT,
+    AzureLocation::HINT,
+    AzureSubnetId::HINT,
+    AzureName::HINT,
     GcpRegion::HINT,
     GcpResource::HINT,
     GcpName::HINT,

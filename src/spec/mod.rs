@@ -13,8 +13,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use ids::{
-    AccountName, ClusterId, GcpName, GcpProject, GcpRegion, GcpResource, HINTS, Name, NodeGroupId,
-    ProjectId, Region, SecurityGroupId, SubnetId, VpcEndpointId, VpcId,
+    AccountName, AzureLocation, AzureName, AzureResourceGroup, AzureSubnetId, AzureSubscriptionId,
+    ClusterId, GcpName, GcpProject, GcpRegion, GcpResource, HINTS, Name, NodeGroupId, ProjectId,
+    Region, SecurityGroupId, SubnetId, VpcEndpointId, VpcId,
 };
 
 use crate::checked::Checker;
@@ -76,6 +77,7 @@ pub struct EndpointSpec {
 pub enum Side {
     Aws(AwsSide),
     Gcp(GcpSide),
+    Azure(AzureSide),
 }
 
 impl EndpointSpec {
@@ -83,6 +85,7 @@ impl EndpointSpec {
         match &self.side {
             Side::Aws(_) => CloudKind::Aws,
             Side::Gcp(_) => CloudKind::Gcp,
+            Side::Azure(_) => CloudKind::Azure,
         }
     }
 
@@ -90,14 +93,14 @@ impl EndpointSpec {
     pub fn aws(&self) -> Option<&AwsSide> {
         match &self.side {
             Side::Aws(aws) => Some(aws),
-            Side::Gcp(_) => None,
+            _ => None,
         }
     }
 
     pub fn aws_mut(&mut self) -> Option<&mut AwsSide> {
         match &mut self.side {
             Side::Aws(aws) => Some(aws),
-            Side::Gcp(_) => None,
+            _ => None,
         }
     }
 
@@ -105,7 +108,15 @@ impl EndpointSpec {
     pub fn gcp(&self) -> Option<&GcpSide> {
         match &self.side {
             Side::Gcp(gcp) => Some(gcp),
-            Side::Aws(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The `azure:` block, when the document is for Azure.
+    pub fn azure(&self) -> Option<&AzureSide> {
+        match &self.side {
+            Side::Azure(azure) => Some(azure),
+            _ => None,
         }
     }
 
@@ -117,6 +128,8 @@ impl EndpointSpec {
                 .adopt
                 .then_some(gcp.endpoint_name.as_ref())?
                 .map(GcpName::as_str),
+            // The private endpoint's resource ID: what TiDB Cloud and the cloud know it by.
+            Side::Azure(azure) => azure.adopt.then_some(azure.adopted_id.as_deref())?,
         }
     }
 }
@@ -125,7 +138,7 @@ impl EndpointSpec {
 /// says so, and the checker says which is wrong).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{"required": ["aws"]}, {"required": ["gcp"]}]))]
+#[schemars(extend("oneOf" = [{"required": ["aws"]}, {"required": ["gcp"]}, {"required": ["azure"]}]))]
 pub struct SpecFile {
     /// The TiDB Cloud Dedicated cluster (and node group) to reach.
     pub tidb_cloud: TidbCloudTarget,
@@ -140,6 +153,11 @@ pub struct SpecFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "GcpSide")]
     pub gcp: Option<GcpSide>,
+    /// Azure: where the private endpoint lives (subscription, resource group, location,
+    /// subnet). Exactly one of `aws`, `gcp` and `azure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "AzureSide")]
+    pub azure: Option<AzureSide>,
     /// AWS: enable private DNS on the endpoint once TiDB Cloud accepted it. (Google Cloud
     /// registers the endpoint's DNS name itself.)
     #[serde(default = "yes")]
@@ -156,11 +174,12 @@ impl TryFrom<SpecFile> for EndpointSpec {
     type Error = &'static str;
 
     fn try_from(file: SpecFile) -> Result<EndpointSpec, &'static str> {
-        let side = match (file.aws, file.gcp) {
-            (Some(aws), None) => Side::Aws(aws),
-            (None, Some(gcp)) => Side::Gcp(gcp),
-            (None, None) => return Err("spec needs one of `aws` and `gcp`"),
-            (Some(_), Some(_)) => return Err("spec has both `aws` and `gcp`"),
+        let side = match (file.aws, file.gcp, file.azure) {
+            (Some(aws), None, None) => Side::Aws(aws),
+            (None, Some(gcp), None) => Side::Gcp(gcp),
+            (None, None, Some(azure)) => Side::Azure(azure.checked()?),
+            (None, None, None) => return Err("spec needs one of `aws`, `gcp` and `azure`"),
+            _ => return Err("spec has more than one cloud's block"),
         };
         Ok(EndpointSpec {
             tidb_cloud: file.tidb_cloud,
@@ -174,14 +193,16 @@ impl TryFrom<SpecFile> for EndpointSpec {
 
 impl From<EndpointSpec> for SpecFile {
     fn from(spec: EndpointSpec) -> SpecFile {
-        let (aws, gcp) = match spec.side {
-            Side::Aws(aws) => (Some(aws), None),
-            Side::Gcp(gcp) => (None, Some(gcp)),
+        let (aws, gcp, azure) = match spec.side {
+            Side::Aws(aws) => (Some(aws), None, None),
+            Side::Gcp(gcp) => (None, Some(gcp), None),
+            Side::Azure(azure) => (None, None, Some(azure)),
         };
         SpecFile {
             tidb_cloud: spec.tidb_cloud,
             aws,
             gcp,
+            azure,
             private_dns: spec.private_dns,
             deletion_policy: spec.deletion_policy,
             suspend: spec.suspend,
@@ -272,6 +293,91 @@ impl GcpSide {
         self.endpoint_name
             .as_ref()
             .map_or(metadata_name.as_str(), GcpName::as_str)
+    }
+}
+
+/// Where the Azure private endpoint lives (TiDB Cloud's Azure guide: a private endpoint in a
+/// subnet with a manual connection to TiDB Cloud's Private Link service).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureSide {
+    /// The consumer subscription (the credentials must reach it).
+    pub subscription_id: AzureSubscriptionId,
+    /// The resource group the private endpoint is made in.
+    pub resource_group: AzureResourceGroup,
+    /// Must be the cluster's region.
+    pub location: AzureLocation,
+    /// The subnet's resource ID; or `virtualNetwork` and `subnet` (names in the resource
+    /// group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<AzureSubnetId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_network: Option<AzureName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<AzureName>,
+    /// The private endpoint's name; `metadata.name` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_name: Option<AzureName>,
+    /// Adopt the existing private endpoint `endpointName` (made by hand or other tooling,
+    /// perhaps already DISCOVERED by TiDB Cloud) instead of creating one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    /// The resource ID of the endpoint to adopt, worked out once (`adopt`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub adopted_id: Option<String>,
+}
+
+impl AzureSide {
+    /// The subnet written one way or the other; the ID of the endpoint to adopt.
+    fn checked(mut self) -> Result<AzureSide, &'static str> {
+        match (&self.subnet_id, &self.virtual_network, &self.subnet) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+            _ => {
+                return Err(
+                    "spec.azure needs `subnetId`, or `virtualNetwork` and `subnet` (one way, not both)",
+                );
+            }
+        }
+        if self.adopt {
+            let Some(name) = &self.endpoint_name else {
+                return Err("spec.azure.adopt needs the `endpointName` to adopt");
+            };
+            self.adopted_id = Some(crate::cloud::azure::private_endpoint_id(
+                self.subscription_id.as_str(),
+                self.resource_group.as_str(),
+                name.as_str(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The private endpoint's name.
+    pub fn endpoint_name<'a>(&'a self, metadata_name: &'a Name) -> &'a str {
+        self.endpoint_name
+            .as_ref()
+            .map_or(metadata_name.as_str(), AzureName::as_str)
+    }
+
+    /// The subnet's resource ID, however it was written.
+    pub fn subnet_id(&self) -> String {
+        match (&self.subnet_id, &self.virtual_network, &self.subnet) {
+            (Some(id), _, _) => id.to_string(),
+            (None, Some(vnet), Some(subnet)) => format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}",
+                self.subscription_id, self.resource_group
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// The private endpoint's resource ID.
+    pub fn endpoint_id(&self, metadata_name: &Name) -> String {
+        crate::cloud::azure::private_endpoint_id(
+            self.subscription_id.as_str(),
+            self.resource_group.as_str(),
+            self.endpoint_name(metadata_name),
+        )
     }
 }
 

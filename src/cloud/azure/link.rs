@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use super::{Arm, OperationState, PrivateEndpoint, PutPrivateEndpoint, segment};
+use super::{Arm, OperationState, PrivateEndpoint, PutPrivateEndpoint, segment, tag_key};
 use crate::cloud::{CloudError, CloudResult, Consumer, Page, Scope};
 
 /// Private endpoints through an [`Arm`] client; clones share what they remember.
@@ -100,7 +100,11 @@ impl<A: Arm> AzureLink<A> {
         if let Some(why) = self.memory().failed.remove(&id) {
             return Err(CloudError::Permanent(why));
         }
-        let url = self.arm.put_private_endpoint(request).await?;
+        let request = PutPrivateEndpoint {
+            tags: tags(&request.tags),
+            ..request.clone()
+        };
+        let url = self.arm.put_private_endpoint(&request).await?;
         self.memory().running.insert(id, url);
         Ok(())
     }
@@ -241,11 +245,21 @@ impl<A: Arm> Consumer for AzureLink<A> {
         id: &str,
         marks: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
-        self.retag(id, |tags| tags.extend(marks.clone())).await
+        let add = tags(marks);
+        self.retag(id, |tags| tags.extend(add)).await
     }
 
     async fn remove_marks(&self, _scope: &Scope, id: &str, keys: &[String]) -> CloudResult<()> {
-        self.retag(id, |tags| tags.retain(|k, _| !keys.contains(k)))
+        let gone: Vec<&str> = keys.iter().map(|k| tag_key(k)).collect();
+        self.retag(id, |tags| tags.retain(|k, _| !gone.contains(&k.as_str())))
             .await
     }
+}
+
+/// Marks as tags: their keys respelled (`tag_key`), values as they are.
+fn tags(marks: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    marks
+        .iter()
+        .map(|(k, v)| (tag_key(k).to_string(), v.clone()))
+        .collect()
 }

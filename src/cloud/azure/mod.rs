@@ -105,7 +105,16 @@ pub fn private_endpoint_id(subscription: &str, resource_group: &str, name: &str)
     )
 }
 
-/// Azure's side of the seam: marks are tags, the service is the Private Link service's ID.
+/// A mark's tag name: Azure refuses `<>%&\?/` in tag names, so the marks' keys are respelled
+/// as Google Cloud's labels are (`privatelinkd.io/owner` -> `privatelinkd-owner`); values are
+/// kept as they are (a tag value holds a file's path).
+/// (https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations)
+pub fn tag_key(mark: &str) -> &str {
+    super::gcp::labels::key(mark).unwrap_or(mark)
+}
+
+/// Azure's side of the seam: marks are tags (keys respelled), the service is the Private
+/// Link service's ID.
 impl ConsumerEndpoint for PrivateEndpoint {
     fn id(&self) -> &str {
         &self.id
@@ -124,14 +133,18 @@ impl ConsumerEndpoint for PrivateEndpoint {
     }
 
     fn mark(&self, key: &str) -> Option<&str> {
-        self.tags.get(key).map(String::as_str)
+        self.tags.get(tag_key(key)).map(String::as_str)
     }
 
     fn mark_keys(&self) -> impl Iterator<Item = &str> {
         self.tags
             .keys()
             .map(String::as_str)
-            .filter(|k| k.starts_with("privatelinkd.io/"))
+            .filter(|k| k.starts_with(super::gcp::labels::LABEL_PREFIX))
+    }
+
+    fn spell<'k>(&self, key: &'k str) -> &'k str {
+        tag_key(key)
     }
 
     fn service(&self) -> &str {

@@ -21,6 +21,9 @@ pub struct World {
     /// Google Cloud VPC networks (for clusters whose `cloudProvider` is `gcp`).
     #[serde(default)]
     pub gcp_networks: Vec<GcpNetworkSeed>,
+    /// Azure virtual networks (for clusters whose `cloudProvider` is `azure`).
+    #[serde(default)]
+    pub azure_networks: Vec<AzureNetworkSeed>,
     /// Endpoints made by hand before privatelinkd came (what `privatelinkd import` finds):
     /// there, and registered as said, when the world begins.
     #[serde(default)]
@@ -210,6 +213,37 @@ pub struct GcpFirewallSeed {
     pub destination_ranges: Vec<String>,
 }
 
+/// An Azure virtual network of a consumer subscription, with its subnets.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureNetworkSeed {
+    pub subscription_id: String,
+    pub resource_group: String,
+    /// Its location (`eastus2`): a private endpoint must be in its subnet's.
+    pub location: String,
+    pub virtual_network: String,
+    #[serde(default)]
+    pub subnets: Vec<AzureSubnetSeed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureSubnetSeed {
+    pub name: String,
+    /// Its CIDR block (`10.1.0.0/24`).
+    pub address_prefix: String,
+}
+
+impl AzureNetworkSeed {
+    /// A subnet's resource ID, as Azure writes it.
+    pub fn subnet_id(&self, subnet: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/virtualNetworks/{}/subnets/{subnet}",
+            self.subscription_id, self.resource_group, self.virtual_network
+        )
+    }
+}
+
 fn priority() -> u32 {
     1000
 }
@@ -236,7 +270,8 @@ pub struct Timing {
     #[serde(default = "d60")]
     pub delete: HumanDuration,
     /// How long a Compute Engine operation (reserving an address, creating or deleting a
-    /// forwarding rule) runs.
+    /// forwarding rule) or a Resource Manager operation (creating, updating or deleting a
+    /// private endpoint) runs.
     #[serde(default = "d5")]
     pub operation: HumanDuration,
 }

@@ -12,10 +12,12 @@ use crate::cloud::{CloudKind, ConnectionState, ConsumerEndpoint, Lifecycle};
 /// deleted): register it.
 pub(super) fn not_registered(s: &Situation<'_>) -> Option<EndpointPlan> {
     let e = s.endpoint?;
-    // TiDB Cloud finds Azure endpoints by itself (DISCOVERED): ours to register all the same.
-    if s.connection
-        .is_some_and(|c| c.state != ConnectionState::Discovered)
-    {
+    // TiDB Cloud finds Azure endpoints by itself (DISCOVERED): ours to register all the same
+    // (elsewhere DISCOVERED is TiDB Cloud verifying, waited on below).
+    let discovered_here = e.azure().is_some()
+        && s.connection
+            .is_some_and(|c| c.state == ConnectionState::Discovered);
+    if s.connection.is_some() && !discovered_here {
         return None;
     }
     // Azure's registration names the endpoint's private IP, read from its interface.

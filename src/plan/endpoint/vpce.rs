@@ -55,10 +55,10 @@ pub(super) fn adoptee_missing(s: &Situation<'_>) -> Option<EndpointPlan> {
                 "{} {wanted} does not exist in {} ({} {})",
                 kind(s),
                 s.scope.region,
-                if s.aws.is_some() {
-                    "account"
-                } else {
-                    "project"
+                match s.spec.cloud() {
+                    crate::cloud::CloudKind::Aws => "account",
+                    crate::cloud::CloudKind::Gcp => "project",
+                    crate::cloud::CloudKind::Azure => "subscription",
                 },
                 s.scope.account
             ),
@@ -242,6 +242,7 @@ fn moved_any(s: &Situation<'_>) -> Option<String> {
     moved_from(s)
         .map(|(_, moved)| moved)
         .or_else(|| super::psc::moved_from(s))
+        .or_else(|| super::azure::moved_from(s))
 }
 
 /// An adopted endpoint is the user's own, named by ID: it is never replaced; the document

@@ -41,6 +41,28 @@ fn on_gcp(d: &mut EndpointDocument, o: &mut Observed) {
     no_endpoint(o);
 }
 
+/// The document for Azure, its cluster there, nothing made yet.
+fn on_azure(d: &mut EndpointDocument, o: &mut Observed) {
+    use crate::spec::{AzureSide, Side};
+    d.spec.side = Side::Azure(AzureSide {
+        subscription_id: "00000000-0000-0000-0000-000000000001".try_into().unwrap(),
+        resource_group: "prod-network".try_into().unwrap(),
+        location: "eastus2".try_into().unwrap(),
+        subnet_id: None,
+        virtual_network: Some("prod".try_into().unwrap()),
+        subnet: Some("db".try_into().unwrap()),
+        endpoint_name: None,
+        adopt: false,
+        adopted_id: None,
+    });
+    if let Some(Ok(c)) = &mut o.cluster {
+        let c = Arc::make_mut(c);
+        c.cloud_provider = "azure".into();
+        c.region = "eastus2".into();
+    }
+    no_endpoint(o);
+}
+
 fn gcp_place(network_exists: bool) -> Arc<crate::cloud::gcp::Placement> {
     Arc::new(crate::cloud::gcp::Placement {
         network_exists,
@@ -130,6 +152,19 @@ fn every_rule_is_named_once_and_reached_by_its_case() {
         ("create, or finish creating, on Google Cloud", |d, o| {
             on_gcp(d, o);
             o.gcp_place = Some(gcp_place(true));
+        }),
+        ("subnet fails before a create", |d, o| {
+            on_azure(d, o);
+            o.azure_subnet_checked = true;
+        }),
+        ("subnet not checked before a create", on_azure),
+        ("create on Azure", |d, o| {
+            on_azure(d, o);
+            o.azure_subnet_checked = true;
+            o.azure_subnet = Some(Arc::new(crate::cloud::azure::Subnet {
+                id: "s".into(),
+                address_prefixes: vec!["10.9.0.0/24".into()],
+            }));
         }),
         ("endpoint broken in its cloud", |_, o| {
             o.endpoint.as_mut().unwrap().aws_mut().unwrap().state = "rejected".into()
