@@ -191,7 +191,7 @@ impl<A: Arm> Consumer for AzureLink<A> {
     ) -> CloudResult<Page<PrivateEndpoint>> {
         let items = self
             .listed(scope, |e| {
-                e.tags.get(key).map(String::as_str) == Some(value)
+                e.tags.get(tag_key(key)).map(String::as_str) == Some(value)
             })
             .await?;
         Ok(Page { items, next: None })
