@@ -47,6 +47,9 @@ pub struct EndpointStatus {
     /// Google Cloud: the Private Service Connect endpoint (forwarding rule and address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psc_endpoint: Option<PscEndpointStatus>,
+    /// Azure: the private endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_endpoint: Option<PrivateEndpointStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionStatus>,
     /// The endpoint's document is gone: the endpoint is leaving management (or held back by
@@ -112,6 +115,22 @@ pub struct PscEndpointStatus {
     pub network: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnetwork: Option<String>,
+}
+
+/// An Azure private endpoint as its status file shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateEndpointStatus {
+    /// Its resource ID (TiDB Cloud's `endpointId`).
+    pub id: String,
+    pub name: String,
+    pub location: String,
+    pub provisioning_state: crate::cloud::azure::ProvisioningState,
+    /// The manual connection's status: TiDB Cloud's side.
+    pub link_status: crate::cloud::azure::LinkStatus,
+    pub subnet_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

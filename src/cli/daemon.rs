@@ -325,6 +325,7 @@ pub fn status(args: ShowArgs) -> anyhow::Result<ExitCode> {
                         .as_ref()
                         .map(|v| v.id.as_str())
                         .or(e.psc_endpoint.as_ref().map(|p| p.name.as_str()))
+                        .or(e.private_endpoint.as_ref().map(|p| p.name.as_str()))
                         .unwrap_or("-");
                     let name = match (e.removed, e.adopted) {
                         (true, _) => format!("{} (removed)", e.name),

@@ -411,6 +411,9 @@ fn private_dns_ready(desired: &Desired<'_>, o: &Observed) -> Condition {
             ),
         };
     }
+    if let Some(CloudEndpoint::Azure(e)) = &o.endpoint {
+        return azure_dns_ready(e, o);
+    }
     if !desired.doc.spec.private_dns {
         return condition(
             kind,
@@ -463,5 +466,47 @@ fn reachable(probe: &ProbeResult) -> Condition {
             ),
         ),
         ProbeResult::Failed { why } => condition(kind, False, "ConnectFailed", why.clone()),
+    }
+}
+
+/// Azure: TiDB Cloud publishes `<name>-<hash>.<serviceDnsName>` for the endpoint's private IP
+/// once it accepts it; the condition is whether that name resolves to that IP from here.
+fn azure_dns_ready(e: &crate::cloud::azure::PrivateEndpoint, o: &Observed) -> Condition {
+    use ConditionStatus::*;
+    let kind = ConditionType::PrivateDnsReady;
+    let host = o.connection.as_ref().map_or("", |c| c.host.as_str());
+    let ip = e.private_ip.as_deref().unwrap_or("its private IP");
+    match &o.azure_dns {
+        None => condition(
+            kind,
+            Unknown,
+            "NotAccepted",
+            "TiDB Cloud publishes the endpoint's DNS name once it accepts the endpoint",
+        ),
+        Some(Ok(found)) if found.iter().any(|a| a.to_string() == ip) => {
+            condition(kind, True, "Published", format!("{host} resolves to {ip}"))
+        }
+        Some(Ok(found)) => {
+            let found: Vec<String> = found.iter().map(ToString::to_string).collect();
+            condition(
+                kind,
+                False,
+                "WrongAddress",
+                format!(
+                    "{host} resolves to {}, not to the endpoint's {ip}",
+                    if found.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        found.join(", ")
+                    }
+                ),
+            )
+        }
+        Some(Err(why)) => condition(
+            kind,
+            False,
+            "NotResolving",
+            format!("{host} does not resolve from this host: {why}"),
+        ),
     }
 }

@@ -139,6 +139,9 @@ pub struct Observed {
     pub azure_subnet: Option<std::sync::Arc<crate::cloud::azure::Subnet>>,
     /// Azure: the subnet was looked up (so `None` above means "does not exist").
     pub azure_subnet_checked: bool,
+    /// Azure: what the connection's host resolves to from here (`None`: not looked up, the
+    /// connection is not ACTIVE yet).
+    pub azure_dns: Option<Result<Vec<std::net::IpAddr>, String>>,
     /// What this host's probe found (`None` unless `probe.enabled`).
     pub probe: Option<ProbeResult>,
     /// The connection is FAILED: when TiDB Cloud may be asked again.

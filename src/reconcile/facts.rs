@@ -147,6 +147,7 @@ impl Facts {
             // Azure's subnet facts are not served yet: a create is checked by the daemon.
             azure_subnet: None,
             azure_subnet_checked: false,
+            azure_dns: None,
             probe: None,
             retry: self.retry.clone(),
             trouble: self.trouble.clone(),

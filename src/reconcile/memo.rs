@@ -187,6 +187,7 @@ fn rest_of(w: &Wanted, o: &Observed) -> u64 {
         &o.adoptee,
         o.adoptee_checked,
         o.azure_subnet_checked,
+        &o.azure_dns,
         o.recreating,
         &o.stale_connections,
         &o.probe,

@@ -10,6 +10,7 @@
 //! ```
 
 mod apply;
+mod azure_dns;
 mod azure_network;
 mod backoff;
 mod connections;
@@ -169,6 +170,8 @@ pub struct Engine<T, E, G> {
     gcp_places: gcp_network::GcpPlaces,
     /// What Resource Manager said of Azure endpoints' subnets.
     azure_subnets: azure_network::AzureSubnets,
+    /// Azure endpoints' public DNS records, as this host resolves them.
+    azure_dns: azure_dns::AzureDns,
     /// Backoffs after failed actions and re-registrations of FAILED connections.
     errors: ErrorPolicy,
     /// Each endpoint's last plan, reused while its document and observation stay the same.
@@ -211,6 +214,7 @@ where
             networks: Networks::default(),
             gcp_places: gcp_network::GcpPlaces::default(),
             azure_subnets: azure_network::AzureSubnets::default(),
+            azure_dns: azure_dns::AzureDns::default(),
             errors: ErrorPolicy::default(),
             memos: Memos::default(),
             prober: None,

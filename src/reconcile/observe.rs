@@ -356,6 +356,19 @@ where
                 }
                 Err(_) => outcome.observe_errors += 1,
             }
+            // TiDB Cloud's public record of an accepted endpoint (`PrivateDnsReady`).
+            let accepted = o
+                .connection
+                .as_ref()
+                .filter(|c| c.state == ConnectionState::Active && !c.host.is_empty());
+            let ip = o
+                .endpoint
+                .as_ref()
+                .and_then(CloudEndpoint::azure)
+                .and_then(|e| e.private_ip.as_deref());
+            if let (Some(c), Some(ip)) = (accepted, ip) {
+                o.azure_dns = Some(self.azure_dns.check(&c.host, c.port, ip).await);
+            }
         }
     }
 

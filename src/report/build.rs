@@ -273,6 +273,19 @@ pub(super) fn endpoint_status(
                 network: e.network().map(String::from),
                 subnetwork: e.subnetwork().map(String::from),
             }),
+        private_endpoint: seen
+            .endpoint
+            .as_ref()
+            .and_then(CloudEndpoint::azure)
+            .map(|e| crate::status::PrivateEndpointStatus {
+                id: e.id.clone(),
+                name: e.name.clone(),
+                location: e.location.clone(),
+                provisioning_state: e.provisioning_state,
+                link_status: e.link_status,
+                subnet_id: e.subnet_id.clone(),
+                private_ip: e.private_ip.clone(),
+            }),
         connection: seen.connection.as_ref().map(|c| ConnectionStatus {
             id: c.id.clone(),
             state: c.state,
