@@ -227,6 +227,12 @@ where
         }
     }
 
+    /// Azure's Resource Manager client (the engine starts with none: an Azure document then
+    /// fails with "not configured").
+    pub fn set_azure(&mut self, arm: crate::cloud::budget::Budgeted<crate::cloud::any::AnyArm>) {
+        self.clouds.azure = crate::cloud::azure::AzureLink::new(arm);
+    }
+
     /// Where identity is kept (the engine starts with one in memory).
     pub fn set_ledger(&mut self, ledger: Ledger) {
         self.ledger = ledger;
