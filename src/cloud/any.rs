@@ -346,6 +346,7 @@ impl gcp::Gcp for AnyGcp {
 /// world serves it).
 #[derive(Clone)]
 pub enum AnyArm {
+    Simulated(SimCloud),
     Unconfigured,
 }
 
@@ -360,6 +361,7 @@ impl AnyArm {
 macro_rules! arm {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
+            AnyArm::Simulated(c) => c.$method($($arg),*).await,
             AnyArm::Unconfigured => {
                 let _ = ($(&$arg),*);
                 AnyArm::unconfigured()

@@ -81,6 +81,8 @@ impl Sim {
                 created_at: 0,
                 deleted_at: None,
                 fails,
+                discovered: false,
+                private_ip: None,
             };
             self.state.connections.insert(id, record);
         }

@@ -1,4 +1,5 @@
-//! The simulated cloud: TiDB Cloud and EC2 in memory, behind the same traits as the real clients.
+//! The simulated cloud: TiDB Cloud, EC2, Compute Engine and Azure Resource Manager in memory,
+//! behind the same traits as the real clients.
 //!
 //! A product feature (demos, CI of config repos, benchmarks, fault tests), so it behaves like
 //! the real services where the daemon can tell: lowercase AWS states, `deleted` endpoints that
@@ -18,6 +19,7 @@ use super::*;
 use crate::duration::HumanDuration;
 use crate::stable::{XorShift, fnv};
 
+mod azure;
 mod console;
 mod ec2;
 mod existing;
@@ -27,9 +29,9 @@ mod view;
 mod world;
 
 pub use world::{
-    ClusterSeed, ExistingConnection, ExistingSeed, FailSeed, Faults, GcpFirewallSeed,
-    GcpNetworkSeed, GcpSubnetworkSeed, GroupSeed, LifecycleSeed, NodeGroupSeed, RuleSeed,
-    SubnetSeed, Timing, VpcSeed, World,
+    AzureNetworkSeed, AzureSubnetSeed, ClusterSeed, ExistingConnection, ExistingSeed, FailSeed,
+    Faults, GcpFirewallSeed, GcpNetworkSeed, GcpSubnetworkSeed, GroupSeed, LifecycleSeed,
+    NodeGroupSeed, RuleSeed, SubnetSeed, Timing, VpcSeed, World,
 };
 
 /// Which connections a listing covers: a whole project (`-`/`-`), or one node group.
@@ -57,6 +59,9 @@ struct State {
     /// Google Cloud: addresses, forwarding rules and operations (`gcp.rs`).
     #[serde(default)]
     gcp: gcp::GcpState,
+    /// Azure: private endpoints and Resource Manager operations (`azure.rs`).
+    #[serde(default)]
+    azure: azure::AzureState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +86,12 @@ struct SimConnection {
     /// say then: a failed connection stays failed; a new one may succeed).
     #[serde(default)]
     fails: bool,
+    /// DISCOVERED: TiDB Cloud found the Azure endpoint by itself; nobody registered it yet.
+    #[serde(default)]
+    discovered: bool,
+    /// Azure: the private IP it was registered with (`privateIpAddress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_ip: Option<String>,
 }
 
 /// A token bucket in simulated time: the provider's limit, as the provider enforces it.
@@ -106,6 +117,9 @@ struct Sim {
     /// Google Cloud lives elsewhere (the real API, `fake-gcp-compute`): TiDB Cloud takes any
     /// forwarding rule's name it is given.
     gcp_elsewhere: bool,
+    /// Azure lives elsewhere (the real API, `fake-azure-network`): TiDB Cloud takes any
+    /// private endpoint and IP it is given.
+    azure_elsewhere: bool,
     /// TiDB Cloud lives elsewhere (the real API or the fake server): this EC2 cannot see it
     /// accept endpoints, so it accepts them `timing.accept` after creation, as if it had.
     tidb_elsewhere: bool,
@@ -160,6 +174,7 @@ impl SimCloud {
             tidb_limited: true,
             ec2_elsewhere: false,
             gcp_elsewhere: false,
+            azure_elsewhere: false,
             tidb_elsewhere: false,
             injected: BTreeMap::new(),
             lost: BTreeMap::new(),
@@ -259,7 +274,8 @@ impl SimCloud {
 
     /// Every connection TiDB Cloud knows.
     pub fn all_connections(&self) -> Vec<Connection> {
-        let sim = self.lock();
+        let mut sim = self.lock();
+        sim.discover();
         let now = sim.now();
         sim.state
             .connections
@@ -311,7 +327,8 @@ impl SimCloud {
 
     /// One connection by ID, as TiDB Cloud shows it now.
     pub fn connection(&self, id: &str) -> Option<Connection> {
-        let sim = self.lock();
+        let mut sim = self.lock();
+        sim.discover();
         let now = sim.now();
         sim.state
             .connections
@@ -329,6 +346,7 @@ impl SimCloud {
     ) -> CloudResult<(Page<Connection>, usize)> {
         let mut sim = self.lock();
         sim.call(op::LIST_CONNECTIONS, None)?;
+        sim.discover();
         let now = sim.now();
         // Counted and selected on the stored records; only the page itself is rendered,
         // so listing N connections page by page stays linear.
@@ -417,10 +435,16 @@ impl Sim {
             let Rate { per_second, burst } = op.class.published();
             let burst = f64::from(burst);
             let key = match (scope, op.class) {
-                // Compute Engine meters per project and quota group.
+                // Compute Engine meters per project and quota group, Resource Manager per
+                // subscription and kind (reads, writes, deletes).
                 (
                     Some(s),
-                    BucketClass::GcpRead | BucketClass::GcpWrite | BucketClass::GcpOperationRead,
+                    BucketClass::GcpRead
+                    | BucketClass::GcpWrite
+                    | BucketClass::GcpOperationRead
+                    | BucketClass::ArmRead
+                    | BucketClass::ArmWrite
+                    | BucketClass::ArmDelete,
                 ) => format!("{api}/{}/{:?}", s.account, op.class),
                 (Some(s), _) => format!("{api}/{}/{}/{}", s.account, s.region, op.name),
                 (None, _) => api.to_string(),

@@ -1,6 +1,7 @@
 //! The simulated TiDB Cloud Dedicated API.
 
 use super::*;
+use crate::cloud::azure::segment;
 
 impl TidbCloud for SimCloud {
     async fn list_clusters(
@@ -41,7 +42,7 @@ impl TidbCloud for SimCloud {
         sim.call(op::GET_SERVICE, None)?;
         let now = sim.now();
         let cluster = sim.cluster(cluster_id)?;
-        if !matches!(cluster.cloud_provider.as_str(), "aws" | "gcp") {
+        if !matches!(cluster.cloud_provider.as_str(), "aws" | "gcp" | "azure") {
             return Err(CloudError::Permanent(format!(
                 "cluster {cluster_id} runs on {}, which this simulation does not offer",
                 cluster.cloud_provider
@@ -70,6 +71,7 @@ impl TidbCloud for SimCloud {
         self.latency().await;
         let mut sim = self.lock();
         sim.call(op::GET_CONNECTION, None)?;
+        sim.discover();
         let now = sim.now();
         sim.cluster(cluster_id)?;
         sim.state
@@ -89,17 +91,19 @@ impl TidbCloud for SimCloud {
         cluster_id: &str,
         node_group_id: &str,
         endpoint_id: &str,
-        // Azure's; the simulated clusters run on AWS and Google Cloud.
-        _private_ip: Option<&str>,
+        private_ip: Option<&str>,
     ) -> CloudResult<Connection> {
         self.latency().await;
         let mut sim = self.lock();
         sim.call(op::CREATE_CONNECTION, None)?;
+        sim.discover();
         let now = sim.now();
         let cluster = sim.cluster(cluster_id)?.clone();
         sim.group(cluster_id, node_group_id)?;
         let service = Sim::service_name(&cluster, node_group_id);
-        if cluster.cloud_provider == "gcp" {
+        if cluster.cloud_provider == "azure" {
+            sim.check_azure_registration(endpoint_id, &service, private_ip)?;
+        } else if cluster.cloud_provider == "gcp" {
             // TiDB Cloud looks for a forwarding rule of that name targeting its attachment.
             if !sim.gcp_elsewhere && !sim.gcp_endpoint_targets(endpoint_id, &service) {
                 return Err(CloudError::Permanent(format!(
@@ -118,24 +122,45 @@ impl TidbCloud for SimCloud {
                 )));
             }
         }
-        let exists = sim
+        // Azure: a DISCOVERED connection of this endpoint is the one registered (its ID kept).
+        let discovered = sim
             .state
             .connections
-            .values()
-            .any(|c| c.connection.endpoint_id == endpoint_id && c.deleted_at.is_none());
+            .iter()
+            .find(|(_, c)| {
+                c.discovered
+                    && c.deleted_at.is_none()
+                    && c.connection.endpoint_id.eq_ignore_ascii_case(endpoint_id)
+                    && c.connection.cluster_id == cluster_id
+                    && c.connection.node_group_id == node_group_id
+            })
+            .map(|(id, _)| id.clone());
+        let exists = sim.state.connections.values().any(|c| {
+            c.connection.endpoint_id.eq_ignore_ascii_case(endpoint_id)
+                && c.deleted_at.is_none()
+                && !c.discovered
+        });
         if exists {
             return Err(CloudError::Permanent(format!(
                 "a connection for endpoint {endpoint_id} already exists"
             )));
         }
-        let id = (1_900_000_000_000_000_000 + sim.next_id()).to_string();
+        let id = match discovered {
+            Some(id) => id,
+            None => (1_900_000_000_000_000_000 + sim.next_id()).to_string(),
+        };
         let group = sim.group(cluster_id, node_group_id)?.clone();
         let dns = sim.service(&cluster, &group, now).dns_name;
         // Google Cloud: each endpoint has its own name in the zone (`<endpoint>.<zone>`).
-        let dns = if cluster.cloud_provider == "gcp" {
-            format!("{endpoint_id}.{dns}")
-        } else {
-            dns
+        // Azure: a public name, `<endpoint name>-<hash>.<zone>`.
+        let dns = match cluster.cloud_provider.as_str() {
+            "gcp" => format!("{endpoint_id}.{dns}"),
+            "azure" => format!(
+                "{}-{:08x}.{dns}",
+                segment(endpoint_id, "privateEndpoints").unwrap_or(endpoint_id),
+                fnv(&endpoint_id.to_ascii_lowercase()) & 0xffff_ffff
+            ),
+            _ => dns,
         };
         let connection = Connection {
             id: id.clone(),
@@ -160,6 +185,10 @@ impl TidbCloud for SimCloud {
                 created_at: now,
                 deleted_at: None,
                 fails,
+                discovered: false,
+                private_ip: private_ip
+                    .filter(|_| cluster.cloud_provider == "azure")
+                    .map(String::from),
             },
         );
         if let Some(e) = sim.state.endpoints.get_mut(endpoint_id) {

@@ -53,11 +53,13 @@ impl Sim {
             })
     }
 
-    /// The node group's `serviceName`: an AWS endpoint service name, or on Google Cloud the
-    /// service attachment's resource name.
+    /// The node group's `serviceName`: an AWS endpoint service name, on Google Cloud the
+    /// service attachment's resource name, on Azure the Private Link service's resource ID.
     pub(super) fn service_name(cluster: &ClusterSeed, group: &str) -> String {
-        if cluster.cloud_provider == "gcp" {
-            return Self::attachment(cluster, group);
+        match cluster.cloud_provider.as_str() {
+            "gcp" => return Self::attachment(cluster, group),
+            "azure" => return Self::private_link_service(cluster, group),
+            _ => {}
         }
         let hex = format!("{:017x}", fnv(&format!("{}/{group}", cluster.id)));
         format!(
@@ -96,6 +98,11 @@ impl Sim {
             // A zone suffix: each endpoint's host is `<endpoint name>.<zone>`.
             "gcp" => format!(
                 "{}.{}.{}.gcp.tidbcloud.com",
+                group.id, cluster.id, cluster.region
+            ),
+            // A public zone: each endpoint's host is `<endpoint name>-<hash>.<zone>`.
+            "azure" => format!(
+                "{}.{}.{}.azure.tidbcloud.com",
                 group.id, cluster.id, cluster.region
             ),
             _ => format!(
@@ -150,6 +157,7 @@ impl Sim {
         view.state = match c.deleted_at {
             Some(at) if now >= at + Self::ms(t.delete) => return None,
             Some(_) => ConnectionState::Deleting,
+            None if c.discovered => ConnectionState::Discovered,
             None if now < c.created_at + Self::ms(t.accept) => ConnectionState::Pending,
             None if c.fails => {
                 view.message = "the endpoint service rejected the connection: the VPC endpoint is in an account not allowed by the service".into();
