@@ -110,9 +110,9 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
             ],
         ) => match sim.get_service(cluster, group).await {
             Ok(s) => {
-                let region = sim
+                let (cloud, region) = sim
                     .cluster_seed(cluster)
-                    .map(|c| c.region)
+                    .map(|c| (c.cloud_provider, c.region))
                     .unwrap_or_default();
                 ok(WireService {
                     name: format!("tidbNodeGroups/{group}/privateLinkService"),
@@ -121,8 +121,8 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
                     service_dns_name: s.dns_name,
                     available_zones: s.available_zones,
                     state: service_state_name(s.state).into(),
-                    region_id: format!("aws-{region}"),
-                    cloud_provider: Some("aws".into()),
+                    region_id: format!("{cloud}-{region}"),
+                    cloud_provider: Some(cloud),
                 })
             }
             Err(e) => from_cloud(e),
@@ -147,15 +147,17 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
                 "privateEndpointConnections",
             ],
         ) => {
-            let endpoint = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
-                v.get("endpointId")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            });
-            let Some(endpoint) = endpoint else {
+            let body = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+            let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
+            let Some(endpoint) = field("endpointId") else {
                 return error(StatusCode::BAD_REQUEST, 3, "endpointId is required");
             };
-            match sim.create_connection(cluster, group, &endpoint, None).await {
+            // Azure only: the private endpoint's IP, which TiDB Cloud publishes a name for.
+            let ip = field("privateIpAddress");
+            match sim
+                .create_connection(cluster, group, &endpoint, ip.as_deref())
+                .await
+            {
                 Ok(c) => ok(wire_connection(sim, &c)),
                 Err(e) => from_cloud(e),
             }
@@ -203,6 +205,10 @@ pub(crate) async fn route(shared: &Shared, method: &Method, uri: &Uri, body: &By
 /// forwarding rule of that name asks to connect to the attachment (Private Service Connect's
 /// connection request, which TiDB Cloud sees and this fake cannot: its Google Cloud is
 /// elsewhere); until then, registering that name fails as TiDB Cloud's does.
+/// `PUT /fake/azure/privateEndpoints` with `{"endpointId", "privateLinkServiceId",
+/// "privateIpAddress"}` says an Azure private endpoint (its resource ID) is connected to a
+/// cluster's Private Link service with that IP: TiDB Cloud lists it as a DISCOVERED connection
+/// and registers it only with that IP. `DELETE` with `{"endpointId"}` says it was deleted.
 fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let segments: Vec<&str> = path.split('/').collect();
     match (method.clone(), segments.as_slice()) {
@@ -242,8 +248,37 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Respon
                 .gcp_connection_request(&project, &region, name, &target);
             ok(json!({ "endpointId": name, "project": project, "serviceAttachment": target }))
         }
+        (method, ["azure", "privateEndpoints"])
+            if method == Method::PUT || method == Method::DELETE =>
+        {
+            azure_endpoint(shared, &method, body)
+        }
         _ => error(StatusCode::NOT_FOUND, 5, "no such control endpoint"),
     }
+}
+
+/// `PUT` or `DELETE /fake/azure/privateEndpoints`: an Azure private endpoint as TiDB Cloud
+/// sees it (its Azure is elsewhere).
+fn azure_endpoint(shared: &Shared, method: &Method, body: &Bytes) -> Response {
+    let body = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
+    let Some(id) = field("endpointId") else {
+        return error(StatusCode::BAD_REQUEST, 3, "endpointId is required");
+    };
+    if method == Method::DELETE {
+        shared.sim.azure_delete_behind_our_back(&id);
+        return ok(json!({ "endpointId": id }));
+    }
+    let (Some(service), Some(ip)) = (field("privateLinkServiceId"), field("privateIpAddress"))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            3,
+            "privateLinkServiceId and privateIpAddress are required",
+        );
+    };
+    shared.sim.azure_connection_request(&id, &service, &ip);
+    ok(json!({ "endpointId": id, "privateLinkServiceId": service, "privateIpAddress": ip }))
 }
 
 async fn get_cluster(sim: &SimCloud, id: &str) -> Response {
@@ -386,6 +421,7 @@ fn wire_connection(sim: &SimCloud, c: &Connection) -> WireConnection {
         cluster_id: c.cluster_id.clone(),
         labels: [(PROJECT_LABEL.to_string(), project)].into(),
         endpoint_id: c.endpoint_id.clone(),
+        private_ip_address: sim.connection_private_ip(&c.id),
         endpoint_state: Some(connection_state_name(c.state).into()),
         message: c.message.clone(),
         region_id: format!("{cloud}-{region}"),

@@ -13,7 +13,8 @@ const PROJECT: &str = "1372813089454548012";
 const CLUSTER: &str = "1379661944646413143";
 const GROUP: &str = "1379661944646413144";
 
-/// One cluster on AWS and one on Google Cloud, their services Active from the start.
+/// One cluster on AWS, one on Google Cloud and one on Azure, their services Active from the
+/// start.
 const WORLD: &str = r#"clusters:
   - id: "1379661944646413143"
     projectId: "1372813089454548012"
@@ -24,10 +25,17 @@ const WORLD: &str = r#"clusters:
     region: us-central1
     cloudProvider: gcp
     nodeGroups: [{id: "1379661944646415556", default: true}]
+  - id: "1379661944646417777"
+    projectId: "1372813089454548012"
+    region: eastus2
+    cloudProvider: azure
+    nodeGroups: [{id: "1379661944646417778", default: true}]
 timing: {serviceCreate: 0s}
 "#;
 const GCP_CLUSTER: &str = "1379661944646415555";
 const GCP_GROUP: &str = "1379661944646415556";
+const AZURE_CLUSTER: &str = "1379661944646417777";
+const AZURE_GROUP: &str = "1379661944646417778";
 
 /// The fake server binary, killed when dropped.
 struct FakeServer {
@@ -344,6 +352,8 @@ fn a_google_cloud_cluster_has_a_service_attachment_and_registers_only_a_requesti
         "/clusters/{GCP_CLUSTER}/tidbNodeGroups/{GCP_GROUP}/privateLinkService"
     ));
     conforms("dedicatedv1beta1PrivateLinkService", &service);
+    assert_eq!(service["cloudProvider"], "gcp");
+    assert_eq!(service["regionId"], "gcp-us-central1");
     // The service attachment's resource name, and a zone each endpoint's name goes under.
     let attachment = service["serviceName"].as_str().unwrap().to_string();
     assert!(
@@ -385,4 +395,116 @@ fn a_google_cloud_cluster_has_a_service_attachment_and_registers_only_a_requesti
     assert_eq!(created["regionId"], "gcp-us-central1");
     assert_eq!(created["accountId"], "my-project");
     assert_eq!(created["host"], format!("orders-gcp.{zone}"));
+}
+
+#[test]
+fn an_azure_cluster_has_a_private_link_service_discovers_endpoints_and_registers_them_with_their_ip()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start(dir.path(), &[]);
+    let user = format!("{PUBLIC}:{PRIVATE}");
+    let get = |path: &str| {
+        let (status, body) = curl(&user, "GET", &fake.url(path), None);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let cluster = get(&format!("/clusters/{AZURE_CLUSTER}"));
+    conforms("tidb_cloud_open_apidedicatedv1beta1Cluster", &cluster);
+    assert_eq!(cluster["cloudProvider"], "azure");
+    assert_eq!(cluster["regionId"], "azure-eastus2");
+    let service = get(&format!(
+        "/clusters/{AZURE_CLUSTER}/tidbNodeGroups/{AZURE_GROUP}/privateLinkService"
+    ));
+    conforms("dedicatedv1beta1PrivateLinkService", &service);
+    assert_eq!(service["cloudProvider"], "azure");
+    assert_eq!(service["regionId"], "azure-eastus2");
+    // The Private Link service's resource ID (in TiDB Cloud's subscription), and a public zone.
+    let pls = service["serviceName"].as_str().unwrap().to_string();
+    assert!(
+        pls.starts_with("/subscriptions/")
+            && pls.contains("/providers/Microsoft.Network/privateLinkServices/"),
+        "{pls}"
+    );
+    let zone = service["serviceDnsName"].as_str().unwrap().to_string();
+    let endpoint = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/apps/providers/Microsoft.Network/privateEndpoints/orders-azure";
+    let connections = format!(
+        "/clusters/{AZURE_CLUSTER}/tidbNodeGroups/{AZURE_GROUP}/privateEndpointConnections"
+    );
+    let register = |ip: Option<&str>| {
+        let body = match ip {
+            Some(ip) => json!({"endpointId": endpoint, "privateIpAddress": ip}),
+            None => json!({"endpointId": endpoint}),
+        };
+        curl(
+            &user,
+            "POST",
+            &fake.url(&connections),
+            Some(&body.to_string()),
+        )
+    };
+    // No such endpoint connected to the service yet.
+    let (status, refused) = register(Some("10.1.0.4"));
+    assert_eq!(status, 400, "{refused}");
+    conforms("googlerpcStatus", &serde_json::from_str(&refused).unwrap());
+    assert!(refused.contains("was not found"), "{refused}");
+    // The endpoint, created in Azure: TiDB Cloud finds it by itself (DISCOVERED).
+    let control = format!("http://{}/fake/azure/privateEndpoints", fake.addr);
+    let seen = json!({"endpointId": endpoint, "privateLinkServiceId": pls, "privateIpAddress": "10.1.0.4"});
+    let (status, body) = curl(&user, "PUT", &control, Some(&seen.to_string()));
+    assert_eq!(status, 200, "{body}");
+    let listed = get(&connections);
+    conforms(
+        "dedicatedv1beta1ListPrivateEndpointConnectionsResponse",
+        &listed,
+    );
+    assert_eq!(listed["totalSize"], 1, "{listed}");
+    let discovered = &listed["privateEndpointConnections"][0];
+    assert_eq!(discovered["endpointState"], "DISCOVERED");
+    assert_eq!(discovered["endpointId"], endpoint);
+    assert!(discovered.get("privateIpAddress").is_none(), "{discovered}");
+    let across = get(&format!(
+        "/clusters/-/tidbNodeGroups/-/privateEndpointConnections?projectId={PROJECT}"
+    ));
+    assert_eq!(across["privateEndpointConnections"][0], *discovered);
+    // Registration names the endpoint's private IP, the one Azure gave it.
+    for (ip, says) in [
+        (None, "privateIpAddress is required"),
+        (Some("10.1.0.9"), "is not the private IP address"),
+    ] {
+        let (status, refused) = register(ip);
+        assert_eq!(status, 400, "{refused}");
+        assert!(refused.contains(says), "{refused}");
+    }
+    let (status, created) = register(Some("10.1.0.4"));
+    assert_eq!(status, 200, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &created);
+    assert_eq!(
+        created["privateEndpointConnectionId"],
+        discovered["privateEndpointConnectionId"]
+    );
+    assert_eq!(created["endpointState"], "PENDING");
+    assert_eq!(created["privateIpAddress"], "10.1.0.4");
+    assert_eq!(created["cloudProvider"], "azure");
+    assert_eq!(created["regionId"], "azure-eastus2");
+    let host = created["host"].as_str().unwrap();
+    let hash = host
+        .strip_prefix("orders-azure-")
+        .and_then(|h| h.strip_suffix(&format!(".{zone}")))
+        .unwrap_or_else(|| panic!("{host}"));
+    assert!(hash.chars().all(|c| c.is_ascii_hexdigit()), "{host}");
+    let id = created["privateEndpointConnectionId"].as_str().unwrap();
+    let one = get(&format!("{connections}/{id}"));
+    conforms("dedicatedv1beta1PrivateEndpointConnection", &one);
+    assert_eq!(one["privateIpAddress"], "10.1.0.4");
+    // Another endpoint, then deleted in Azure: no longer found.
+    let other = endpoint.replace("orders-azure", "stray");
+    let seen =
+        json!({"endpointId": other, "privateLinkServiceId": pls, "privateIpAddress": "10.1.0.5"});
+    curl(&user, "PUT", &control, Some(&seen.to_string()));
+    assert_eq!(get(&connections)["totalSize"], 2);
+    let gone = json!({"endpointId": other});
+    let (status, _) = curl(&user, "DELETE", &control, Some(&gone.to_string()));
+    assert_eq!(status, 200);
+    assert_eq!(get(&connections)["totalSize"], 1);
 }

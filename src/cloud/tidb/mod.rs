@@ -155,6 +155,9 @@ pub struct WireConnection {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub endpoint_id: String,
+    /// Azure only: the private endpoint's IP, as it was registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_state: Option<String>,
     #[serde(default)]
