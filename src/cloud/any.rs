@@ -347,6 +347,8 @@ impl gcp::Gcp for AnyGcp {
 #[derive(Clone)]
 pub enum AnyArm {
     Simulated(SimCloud),
+    /// Resource Manager itself (or `fake-azure-network`), from the `azure:` section.
+    Real(azure::ArmClient),
     Unconfigured,
 }
 
@@ -362,6 +364,7 @@ macro_rules! arm {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
             AnyArm::Simulated(c) => c.$method($($arg),*).await,
+            AnyArm::Real(c) => c.$method($($arg),*).await,
             AnyArm::Unconfigured => {
                 let _ = ($(&$arg),*);
                 AnyArm::unconfigured()

@@ -15,11 +15,16 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+pub mod client;
 mod link;
+pub mod token;
+mod wire;
 
 use super::{CloudResult, ConsumerEndpoint, Lifecycle, Page};
 
+pub use client::{ArmClient, ArmConfig};
 pub use link::AzureLink;
+pub use token::{AzureCredentials, Tokens};
 
 /// The Resource Manager API version of every `Microsoft.Network` request.
 pub const API_VERSION: &str = "2024-05-01";
