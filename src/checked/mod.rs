@@ -209,6 +209,19 @@ impl<T: JsonSchema + DeserializeOwned> Checker<T> {
                     "`{here}` has more than one cloud's block: a document describes one endpoint in one cloud"
                 ),
             ),
+            // A choice of shapes (an optional section: the section or null; a block of one
+            // kind among several, `credentials: {clientSecret: ...}`): the errors of the shape
+            // that was written, where they are, never the whole value (it may hold a secret).
+            ValidationErrorKind::AnyOf { context }
+            | ValidationErrorKind::OneOfNotValid { context }
+                if written_shape(path, context).is_some() =>
+            {
+                written_shape(path, context)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|e| self.explain(doc, e))
+                    .collect()
+            }
             // Enums whose variants carry docs become `oneOf` a list of constants.
             ValidationErrorKind::OneOfNotValid { context } => {
                 let options: Vec<String> = context
@@ -221,6 +234,11 @@ impl<T: JsonSchema + DeserializeOwned> Checker<T> {
                         _ => None,
                     })
                     .collect();
+                if options.is_empty() {
+                    // A choice of blocks, none (or several) written: the value is not quoted
+                    // (it may hold a secret).
+                    return at(node.pos, self.choices(path, &here));
+                }
                 let found = node_text(node);
                 at(
                     node.pos,
@@ -229,6 +247,30 @@ impl<T: JsonSchema + DeserializeOwned> Checker<T> {
                         options.join(", ")
                     ),
                 )
+            }
+            // An optional section of the wrong type (`azure: 5`), or a value that fits none
+            // of the alternatives: what they take, never the value (it may hold a secret).
+            ValidationErrorKind::AnyOf { context } => {
+                let kinds: Vec<String> = context
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.instance_path().as_str() == path)
+                    .filter_map(|e| match e.kind() {
+                        ValidationErrorKind::Type { kind } => Some(type_words(kind)),
+                        _ => None,
+                    })
+                    .filter(|k| k != "nothing")
+                    .collect();
+                let message = if kinds.is_empty() {
+                    format!("`{here}` matches none of the forms it may take")
+                } else {
+                    format!(
+                        "{here}: expected {}, found {}",
+                        kinds.join(" or "),
+                        node.describe()
+                    )
+                };
+                at(node.pos, message)
             }
             ValidationErrorKind::MinItems { limit } => at(
                 node.pos,
@@ -244,6 +286,27 @@ impl<T: JsonSchema + DeserializeOwned> Checker<T> {
             ),
             ValidationErrorKind::UniqueItems => duplicates(node, &here),
             _ => at(node.pos, format!("{here}: {error}")),
+        }
+    }
+
+    /// What a choice at `pointer` takes, by the keys its alternatives have there.
+    fn choices(&self, pointer: &str, here: &str) -> String {
+        let mut keys: Vec<String> = Vec::new();
+        for key in self
+            .places
+            .iter()
+            .filter(|p| p.holds(pointer))
+            .flat_map(|p| &p.keys)
+        {
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        if keys.is_empty() {
+            format!("`{here}` matches none of the forms it may take")
+        } else {
+            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            format!("`{here}` needs exactly one of {}", keys.join(", "))
         }
     }
 
@@ -376,6 +439,43 @@ fn field(pointer: &str) -> String {
 
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Of the alternatives of a choice (each one's errors), the one the document took: the only
+/// one whose errors all lie inside the value (not its type, not a key it requires), else the
+/// only one whose type fits; `None` when that is not one alternative.
+fn written_shape<'a>(
+    path: &str,
+    alternatives: &'a [Vec<ValidationError<'static>>],
+) -> Option<&'a [ValidationError<'static>]> {
+    let fits = |errors: &Vec<ValidationError<'static>>, missing_keys_allowed: bool| {
+        !errors.is_empty()
+            && errors.iter().all(|e| {
+                e.instance_path().as_str() != path
+                    || match e.kind() {
+                        ValidationErrorKind::Required { .. } => missing_keys_allowed,
+                        ValidationErrorKind::Type { .. }
+                        | ValidationErrorKind::Constant { .. }
+                        | ValidationErrorKind::Enum { .. } => false,
+                        _ => true,
+                    }
+            })
+    };
+    let only = |missing_keys_allowed: bool| {
+        let mut fitting = alternatives
+            .iter()
+            .filter(|errors| fits(errors, missing_keys_allowed));
+        match (fitting.next(), fitting.next()) {
+            (Some(one), None) => Some(Ok(one.as_slice())),
+            (Some(_), Some(_)) => Some(Err(())),
+            (None, _) => None,
+        }
+    };
+    match only(false) {
+        Some(Ok(one)) => Some(one),
+        Some(Err(())) => None,
+        None => only(true).and_then(Result::ok),
+    }
 }
 
 fn node_text(node: &Node) -> String {
