@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use privatelinkd::cloud::any::{AnyEc2, AnyGcp, AnyTidb};
+use privatelinkd::cloud::any::{AnyArm, AnyEc2, AnyGcp, AnyTidb};
 use privatelinkd::cloud::budget::{Budgeted, Rates};
 use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::control::Event;
@@ -217,6 +217,7 @@ fn daemon(dir: &Path, sim: &SimCloud, limits: bool, ledger: bool) -> Daemon {
         tidb: Budgeted::new(AnyTidb::Simulated(sim.clone()), rates),
         ec2: Budgeted::new(AnyEc2::Simulated(sim.clone()), rates),
         gcp: Budgeted::new(AnyGcp::Simulated(sim.clone()), rates),
+        azure: Budgeted::new(AnyArm::Simulated(sim.clone()), rates),
     };
     let mut d = Daemon::new(settings, clouds, false, Arc::new(Metrics::new()));
     // As `run` does: the ledger in the stateDir (SQLite, fsync on commit).

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use privatelinkd::cloud::any::{AnyEc2, AnyGcp, AnyTidb};
+use privatelinkd::cloud::any::{AnyArm, AnyEc2, AnyGcp, AnyTidb};
 use privatelinkd::cloud::budget::{Budgeted, Rates};
 use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::daemon::{Clouds, Daemon};
@@ -98,6 +98,7 @@ fn shard(dir: &Path, endpoints: &[usize], accounts: usize) -> (Daemon, SimCloud)
         tidb: Budgeted::new(AnyTidb::Simulated(sim.clone()), Rates::default()),
         ec2: Budgeted::new(AnyEc2::Simulated(sim.clone()), Rates::default()),
         gcp: Budgeted::new(AnyGcp::Simulated(sim.clone()), Rates::default()),
+        azure: Budgeted::new(AnyArm::Simulated(sim.clone()), Rates::default()),
     };
     (
         Daemon::new(settings, clouds, false, Arc::new(Metrics::new())),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::checked::parse_one;
 use crate::cloud::BucketClass;
 use crate::cloud::aws::{Account, AwsConfig};
+use crate::cloud::azure::AzureCredentials;
 use crate::diag::{Diagnostic, Pos};
 use crate::duration::{DURATION_HINT, HumanDuration};
 use crate::secret::Secret;
@@ -37,6 +38,9 @@ pub enum CloudChoice {
         /// Google Cloud; as `aws` when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gcp: Option<Backend>,
+        /// Azure; as `aws` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        azure: Option<Backend>,
     },
 }
 
@@ -83,6 +87,10 @@ pub struct SettingsFile {
     /// configure it.
     #[serde(default)]
     pub gcp: Option<GcpSettings>,
+    /// Azure (documents with an `azure:` block); absent: such documents are told to
+    /// configure it.
+    #[serde(default)]
+    pub azure: Option<AzureSettings>,
     #[serde(default)]
     pub metrics: MetricsSettings,
     #[serde(default)]
@@ -241,6 +249,188 @@ fn default_gcp_rate() -> f64 {
 }
 fn default_gcp_burst() -> u32 {
     BucketClass::GcpRead.published().burst
+}
+
+/// How to reach Azure Resource Manager, with which credentials, at which pace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureSettings {
+    /// Another Resource Manager endpoint (tests: `privatelinkd-fake-azure-network` on
+    /// loopback); `https://management.azure.com` when absent. Plain http only to loopback.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Another Entra ID (tests: the fake's token endpoint); `https://login.microsoftonline.com`
+    /// when absent. Plain http only to loopback.
+    #[serde(default)]
+    pub authority_host: Option<String>,
+    pub credentials: AzureCredentialsSettings,
+    #[serde(default)]
+    pub rate_limits: AzureRateLimits,
+}
+
+/// How privatelinkd gets its Resource Manager token: exactly one of these (secrets from files
+/// only, never inline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum AzureCredentialsSettings {
+    /// The managed identity of the Azure VM privatelinkd runs on (the instance metadata
+    /// service).
+    ManagedIdentity(ManagedIdentitySettings),
+    /// A federated token file exchanged with Entra ID (AKS workload identity).
+    WorkloadIdentity(WorkloadIdentitySettings),
+    /// An app registration's client secret, from a file or a systemd credential.
+    ClientSecret(ClientSecretSettings),
+    /// The Azure CLI's signed-in account (`az login`): for development.
+    AzureCli(AzureCliSettings),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedIdentitySettings {
+    /// A user-assigned identity's client ID; the system-assigned identity when absent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Another instance metadata service (tests: the fake's address); `http://169.254.169.254`
+    /// when absent.
+    #[serde(default)]
+    pub imds_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadIdentitySettings {
+    /// The Entra ID tenant; else `AZURE_TENANT_ID` (set by AKS's workload identity webhook).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// The app (or user-assigned identity) that trusts the federated token; else
+    /// `AZURE_CLIENT_ID`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The federated token file, read again at every token fetch (it is rotated); else
+    /// `AZURE_FEDERATED_TOKEN_FILE`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientSecretSettings {
+    pub tenant_id: String,
+    pub client_id: String,
+    /// A file holding the secret (read again at every token fetch); else the systemd
+    /// credential `azure-client-secret` (`LoadCredential=azure-client-secret:...`).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// Nothing to set: `azureCli: {}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureCliSettings {}
+
+/// Resource Manager's token buckets per subscription (the defaults are Microsoft's: reads 250
+/// refilled 25 a second, writes and deletes 200 refilled 10 a second).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureRateLimits {
+    #[serde(default = "default_arm_read_rate")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub reads_per_second: f64,
+    #[serde(default = "default_arm_read_burst")]
+    #[schemars(range(min = 1))]
+    pub reads_burst: u32,
+    /// Writes and deletes alike (each has a bucket of this size).
+    #[serde(default = "default_arm_write_rate")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub writes_per_second: f64,
+    #[serde(default = "default_arm_write_burst")]
+    #[schemars(range(min = 1))]
+    pub writes_burst: u32,
+}
+
+impl Default for AzureRateLimits {
+    fn default() -> Self {
+        AzureRateLimits {
+            reads_per_second: default_arm_read_rate(),
+            reads_burst: default_arm_read_burst(),
+            writes_per_second: default_arm_write_rate(),
+            writes_burst: default_arm_write_burst(),
+        }
+    }
+}
+
+fn default_arm_read_rate() -> f64 {
+    BucketClass::ArmRead.published().per_second
+}
+fn default_arm_read_burst() -> u32 {
+    BucketClass::ArmRead.published().burst
+}
+fn default_arm_write_rate() -> f64 {
+    BucketClass::ArmWrite.published().per_second
+}
+fn default_arm_write_burst() -> u32 {
+    BucketClass::ArmWrite.published().burst
+}
+
+/// The systemd credential of the Azure client secret (`LoadCredential=azure-client-secret:...`).
+pub const AZURE_SECRET_CREDENTIAL: &str = "azure-client-secret";
+
+impl AzureSettings {
+    /// The credentials, with what the config leaves out taken from the environment (AKS's
+    /// `AZURE_*` variables, systemd's `$CREDENTIALS_DIRECTORY`). Errors name what is missing
+    /// and where it was looked for, never a secret.
+    pub fn credentials(&self) -> Result<AzureCredentials, String> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(match &self.credentials {
+            AzureCredentialsSettings::ManagedIdentity(m) => AzureCredentials::ManagedIdentity {
+                client_id: m.client_id.clone(),
+                endpoint: m.imds_endpoint.clone(),
+            },
+            AzureCredentialsSettings::WorkloadIdentity(w) => {
+                let missing = |key: &str, var: &str| {
+                    format!(
+                        "azure.credentials.workloadIdentity: no {key}: set it, or {var} (AKS's workload identity webhook sets it)"
+                    )
+                };
+                AzureCredentials::WorkloadIdentity {
+                    tenant_id: w
+                        .tenant_id
+                        .clone()
+                        .or_else(|| env("AZURE_TENANT_ID"))
+                        .ok_or_else(|| missing("tenantId", "AZURE_TENANT_ID"))?,
+                    client_id: w
+                        .client_id
+                        .clone()
+                        .or_else(|| env("AZURE_CLIENT_ID"))
+                        .ok_or_else(|| missing("clientId", "AZURE_CLIENT_ID"))?,
+                    token_file: w
+                        .token_file
+                        .clone()
+                        .or_else(|| env("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from))
+                        .ok_or_else(|| missing("tokenFile", "AZURE_FEDERATED_TOKEN_FILE"))?,
+                }
+            }
+            AzureCredentialsSettings::ClientSecret(c) => {
+                let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+                    .map(|dir| PathBuf::from(dir).join(AZURE_SECRET_CREDENTIAL))
+                    .filter(|p| p.exists());
+                let secret_file = c.secret_file.clone().or(credential).ok_or_else(|| {
+                    format!(
+                        "azure.credentials.clientSecret: no secret: set secretFile, or the systemd credential {AZURE_SECRET_CREDENTIAL}"
+                    )
+                })?;
+                warn_if_readable_by_others(&secret_file);
+                AzureCredentials::ClientSecret {
+                    tenant_id: c.tenant_id.clone(),
+                    client_id: c.client_id.clone(),
+                    secret_file,
+                }
+            }
+            AzureCredentialsSettings::AzureCli(_) => AzureCredentials::AzureCli {
+                program: PathBuf::from("az"),
+            },
+        })
+    }
 }
 
 /// EC2's token buckets per account, region and action (the defaults are EC2's own).
@@ -558,6 +748,17 @@ impl Settings {
             .as_deref()
             .map(resolve)
             .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from));
+        if let Some(azure) = &mut file.azure {
+            match &mut azure.credentials {
+                AzureCredentialsSettings::ClientSecret(c) => {
+                    c.secret_file = c.secret_file.as_deref().map(resolve);
+                }
+                AzureCredentialsSettings::WorkloadIdentity(w) => {
+                    w.token_file = w.token_file.as_deref().map(resolve);
+                }
+                _ => {}
+            }
+        }
         if let Some(sim) = &mut file.simulated {
             sim.world = resolve(&sim.world);
             sim.state_file = sim.state_file.as_deref().map(resolve);
@@ -581,7 +782,16 @@ impl Settings {
                 tidb_cloud,
                 aws,
                 gcp,
+                ..
             } => (*tidb_cloud, *aws, gcp.unwrap_or(*aws)),
+        }
+    }
+
+    /// Azure's backend (as AWS's when not chosen).
+    pub fn azure_backend(&self) -> Backend {
+        match &self.file.cloud {
+            CloudChoice::Both(b) => *b,
+            CloudChoice::Each { aws, azure, .. } => azure.unwrap_or(*aws),
         }
     }
 }

@@ -181,7 +181,7 @@ fn from_clouds(
     };
     let per_minute = settings.file.tidb_cloud.requests_per_minute.max(1) as usize;
     options.source = "TiDB Cloud and the clouds".into();
-    let consumer = Clouds::new(clouds.ec2, clouds.gcp);
+    let consumer = Clouds::new(clouds.ec2, clouds.gcp).with_azure(clouds.azure);
     let estate = runtime()?.block_on(estate::discover(
         &clouds.tidb,
         &consumer,

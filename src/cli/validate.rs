@@ -38,8 +38,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if paths.is_empty() {
                     paths.push(settings.file.endpoints_dir.clone());
                 }
-                let simulated =
-                    settings.backends() != (Backend::Real, Backend::Real, Backend::Real);
+                let simulated = settings.backends()
+                    != (Backend::Real, Backend::Real, Backend::Real)
+                    || settings.azure_backend() != Backend::Real;
                 match (&settings.file.simulated, simulated) {
                     (Some(sim), true) => {
                         config_files += 1;

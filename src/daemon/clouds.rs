@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::cloud::Rate;
-use crate::cloud::any::{AnyEc2, AnyGcp, AnyTidb};
+use crate::cloud::any::{AnyArm, AnyEc2, AnyGcp, AnyTidb};
 use crate::cloud::aws::{AwsClient, AwsConfig};
 use crate::cloud::budget::{Budgeted, Rates};
 use crate::cloud::fence::Fence;
@@ -28,6 +28,9 @@ pub enum StartError {
     /// The TiDB Cloud client cannot be set up (no key, bad URL).
     #[error("tidbCloud: {0}")]
     Tidb(String),
+    /// The Azure client cannot be set up (credentials missing or unreadable, bad URL).
+    #[error("azure: {0}")]
+    Azure(String),
     /// `metrics.listen` cannot be bound.
     #[error("{0}")]
     Listen(String),
@@ -46,6 +49,7 @@ pub struct Clouds {
     pub tidb: Budgeted<AnyTidb>,
     pub ec2: Budgeted<AnyEc2>,
     pub gcp: Budgeted<AnyGcp>,
+    pub azure: Budgeted<AnyArm>,
 }
 
 /// The real Compute Engine client, when the settings have a `gcp:` section.
@@ -72,6 +76,22 @@ fn real_gcp(settings: &Settings) -> Result<AnyGcp, StartError> {
     )))
 }
 
+/// The real Resource Manager client, when the settings have an `azure:` section.
+fn real_arm(settings: &Settings, member: Option<&Member>) -> Result<AnyArm, StartError> {
+    use crate::cloud::azure::{ArmClient, ArmConfig};
+    let Some(azure) = &settings.file.azure else {
+        return Ok(AnyArm::Unconfigured);
+    };
+    let config = ArmConfig {
+        endpoint_url: azure.endpoint_url.clone(),
+        authority_host: azure.authority_host.clone(),
+        credentials: azure.credentials().map_err(StartError::Azure)?,
+        caller: member.map(|m| m.holder.clone()),
+    };
+    let client = ArmClient::new(&config).map_err(|e| StartError::Azure(e.to_string()))?;
+    Ok(AnyArm::Real(client))
+}
+
 /// Builds the clouds the settings ask for; every call reports to `observer`; a `member` of a
 /// group calls under its name and behind its fence.
 pub fn build_clouds(
@@ -90,7 +110,8 @@ pub fn build_clouds_reusing(
     member: Option<&Member>,
 ) -> Result<Clouds, StartError> {
     let (tidb_backend, aws_backend, gcp_backend) = settings.backends();
-    let all_real = [tidb_backend, aws_backend, gcp_backend] == [Backend::Real; 3];
+    let azure_backend = settings.azure_backend();
+    let all_real = [tidb_backend, aws_backend, gcp_backend, azure_backend] == [Backend::Real; 4];
     let sim = if all_real {
         None
     } else if let Some(sim) = running {
@@ -111,8 +132,12 @@ pub fn build_clouds_reusing(
             (_, Backend::Real) => cloud.with_ec2_elsewhere(),
             _ => cloud,
         };
-        Some(match (tidb_backend, gcp_backend) {
+        let cloud = match (tidb_backend, gcp_backend) {
             (Backend::Simulated, Backend::Real) => cloud.with_gcp_elsewhere(),
+            _ => cloud,
+        };
+        Some(match (tidb_backend, azure_backend) {
+            (Backend::Simulated, Backend::Real) => cloud.with_azure_elsewhere(),
             _ => cloud,
         })
     };
@@ -190,15 +215,47 @@ pub fn build_clouds_reusing(
             Budgeted::new(real_gcp(settings)?, rates)
         }
     };
-    let (mut tidb, mut ec2, mut gcp) = (
+    let azure = match (azure_backend, &sim) {
+        (Backend::Simulated, Some(sim)) => {
+            Budgeted::new(AnyArm::Simulated(sim.clone()), simulated_rates(sim))
+        }
+        _ => {
+            let limits = settings
+                .file
+                .azure
+                .as_ref()
+                .map(|a| a.rate_limits.clone())
+                .unwrap_or_default();
+            let rates = Rates {
+                arm_read: Rate {
+                    per_second: limits.reads_per_second,
+                    burst: limits.reads_burst,
+                },
+                arm_write: Rate {
+                    per_second: limits.writes_per_second,
+                    burst: limits.writes_burst,
+                },
+                ..Rates::default()
+            };
+            Budgeted::new(real_arm(settings, member)?, rates)
+        }
+    };
+    let (mut tidb, mut ec2, mut gcp, mut azure) = (
         tidb.observed_by(observer.clone()),
         ec2.observed_by(observer.clone()),
-        gcp.observed_by(observer),
+        gcp.observed_by(observer.clone()),
+        azure.observed_by(observer),
     );
     if let Some(m) = member {
         tidb = tidb.fenced_by(m.fence.clone());
         ec2 = ec2.fenced_by(m.fence.clone());
         gcp = gcp.fenced_by(m.fence.clone());
+        azure = azure.fenced_by(m.fence.clone());
     }
-    Ok(Clouds { tidb, ec2, gcp })
+    Ok(Clouds {
+        tidb,
+        ec2,
+        gcp,
+        azure,
+    })
 }

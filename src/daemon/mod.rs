@@ -144,6 +144,7 @@ impl Daemon {
             clouds.gcp,
             settings.file.owner_id.clone(),
         );
+        engine.set_azure(clouds.azure);
         engine.set_apply_window(settings.file.settle_interval.0);
         engine.set_tidb_pace(settings.file.full_resync.0, tidb_rate);
         engine.set_prober(prober(&settings));

@@ -60,6 +60,8 @@ impl Daemon {
         // Then everything at once.
         let tidb_rate = clouds.tidb.rates().tidb.per_second;
         self.engine.set_clients(clouds.tidb, clouds.ec2, clouds.gcp);
+        // After set_clients, which starts the engine with no Azure.
+        self.engine.set_azure(clouds.azure);
         self.engine.set_tidb_pace(file.full_resync.0, tidb_rate);
         self.engine.set_apply_window(file.settle_interval.0);
         self.engine.set_prober(prober(&new));

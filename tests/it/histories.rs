@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use privatelinkd::cloud::any::{AnyEc2, AnyGcp, AnyTidb};
+use privatelinkd::cloud::any::{AnyArm, AnyEc2, AnyGcp, AnyTidb};
 use privatelinkd::cloud::budget::{Budgeted, Rates};
 use privatelinkd::cloud::sim::{SimCloud, World};
 use privatelinkd::cloud::{ConnectionState, VpcEndpoint};
@@ -392,6 +392,7 @@ impl Harness {
             tidb: Budgeted::new(AnyTidb::Simulated(sim.clone()), rates),
             ec2: Budgeted::new(AnyEc2::Simulated(sim.clone()), rates),
             gcp: Budgeted::new(AnyGcp::Simulated(sim.clone()), rates),
+            azure: Budgeted::new(AnyArm::Simulated(sim.clone()), rates),
         };
         Daemon::new(settings, clouds, approve, Arc::new(Metrics::new()))
     }
