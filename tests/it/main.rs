@@ -8,6 +8,7 @@ mod common;
 
 mod architecture;
 mod aws_moto;
+mod azure_fake;
 mod campaigns;
 mod commands;
 mod credentials;
