@@ -60,6 +60,7 @@ pub fn plan_endpoint(desired: &Desired<'_>, observed: &Observed, owner_id: &str)
             .as_ref()
             .is_some_and(|s| s.state == ServiceState::Active);
     if serving && !observed.stale_connections.is_empty() {
+        hold_create_for_same_id(&mut plan, desired.doc, &observed.stale_connections);
         clear_stale(&mut plan, spec.deletion_policy, &observed.stale_connections);
     }
     if spec.suspend {
@@ -308,12 +309,12 @@ fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connect
             });
             plan.actions.extend(deletes);
             format!(
-                "deleting TiDB Cloud connection {}: AWS no longer has its VPC endpoint",
+                "deleting TiDB Cloud connection {}: its endpoint is gone from its cloud",
                 ids.join(", ")
             )
         }
         DeletionPolicy::Orphan => format!(
-            "TiDB Cloud connection {} has no VPC endpoint in AWS any more and is left in place \
+            "TiDB Cloud connection {} has no endpoint in its cloud any more and is left in place \
              (deletionPolicy: Orphan): delete it in the TiDB Cloud console",
             ids.join(", ")
         ),
@@ -323,6 +324,42 @@ fn clear_stale(plan: &mut EndpointPlan, policy: DeletionPolicy, stale: &[Connect
     } else {
         format!("{}; {said}", plan.message)
     };
+}
+
+/// Azure and Google Cloud name an endpoint by its name: one made again has the gone one's ID,
+/// so the gone one's connection must go first (deleted after, it would take the new
+/// endpoint's registration with it). The create waits a pass for that delete.
+fn hold_create_for_same_id(
+    plan: &mut EndpointPlan,
+    doc: &crate::spec::EndpointDocument,
+    stale: &[Connection],
+) {
+    let name = &doc.metadata.name;
+    let new_id = match &doc.spec.side {
+        Side::Aws(_) => return, // EC2 never gives an ID twice
+        Side::Gcp(gcp) => gcp.endpoint_name(name).to_string(),
+        Side::Azure(azure) => azure.endpoint_id(name),
+    };
+    if doc.spec.deletion_policy != DeletionPolicy::Delete
+        || !stale
+            .iter()
+            .any(|c| c.endpoint_id.eq_ignore_ascii_case(&new_id))
+    {
+        return;
+    }
+    let creates = |a: &Action| {
+        matches!(
+            a,
+            Action::CreateAzureEndpoint { .. } | Action::CreatePscEndpoint { .. }
+        )
+    };
+    if plan.actions.iter().any(creates) {
+        plan.actions.retain(|a| !creates(a));
+        plan.message = format!(
+            "{}, once the gone endpoint's connection is deleted (the new one has its name)",
+            plan.message
+        );
+    }
 }
 
 /// Where a document's cloud calls go: its cloud, account (project) and region.

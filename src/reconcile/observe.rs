@@ -64,6 +64,15 @@ where
         // Ours by the ledger, though the tags no longer say so (`identity.rs`).
         self.find_by_ledger(wanted, &mut per, &unlisted, outcome)
             .await;
+        // One whose name tag went (its owner tag stayed) was listed under its ID: the ledger
+        // gave it back to its document, so it is no leftover to remove.
+        if owned.len() > 0 {
+            let claimed: BTreeSet<&str> = per
+                .iter()
+                .filter_map(|o| o.endpoint.as_ref().map(|e| e.id()))
+                .collect();
+            owned.retain(|_, (_, e)| !claimed.contains(e.id()));
+        }
         // TiDB Cloud, where change happens (see `connections.rs`).
         let endpoints: Vec<(&str, &CloudEndpoint)> = per
             .iter()
@@ -93,7 +102,12 @@ where
         if connections_known {
             let mut stale = self.gone.stale(|id| self.connections.of(id).map(|c| &**c));
             for (w, o) in wanted.iter().zip(per.iter_mut()) {
-                if let Some(connections) = stale.remove(w.doc.metadata.name.as_str()) {
+                if let Some(mut connections) = stale.remove(w.doc.metadata.name.as_str()) {
+                    // Azure and Google Cloud name an endpoint by what it is called: one made
+                    // again has the gone one's ID, and the connection is the new one's.
+                    if let Some(e) = &o.endpoint {
+                        connections.retain(|c| c.endpoint_id != e.id());
+                    }
                     o.stale_connections = connections;
                 }
             }

@@ -74,7 +74,9 @@ struct AzOperation {
 /// The provider's answers on endpoints, from TiDB Cloud's connections (lowercased IDs).
 struct Answers {
     approved: BTreeSet<String>,
-    disconnected: BTreeSet<String>,
+    /// When an accepted connection of the endpoint was deleted (the latest): an endpoint made
+    /// again under the same ID afterwards is not disconnected by it.
+    disconnected: BTreeMap<String, u64>,
 }
 
 /// A GUID-shaped name, deterministic in `seed`.
@@ -161,7 +163,11 @@ impl Sim {
             self.tidb_elsewhere && now >= e.created_at + Self::ms(self.world.timing.accept);
         view.link_status = if answers.approved.contains(&id) || elsewhere {
             LinkStatus::Approved
-        } else if answers.disconnected.contains(&id) {
+        } else if answers
+            .disconnected
+            .get(&id)
+            .is_some_and(|at| *at >= e.created_at)
+        {
             LinkStatus::Disconnected
         } else {
             LinkStatus::Pending

@@ -374,7 +374,7 @@ fn decision_table() {
                 "register_connection",
                 "delete_connection",
             ],
-            "deleting TiDB Cloud connection 42 (of vpce-0000000a): AWS no longer has its VPC endpoint",
+            "deleting TiDB Cloud connection 42 (of vpce-0000000a): its endpoint is gone from its cloud",
         ),
         (
             "with Orphan it stays, and the message says what to delete",

@@ -3,6 +3,7 @@
 
 use crate::common::*;
 
+mod azure;
 mod budgets;
 mod convergence;
 mod cost;

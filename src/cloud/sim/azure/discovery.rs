@@ -11,7 +11,7 @@ impl Sim {
         let accept = Self::ms(self.world.timing.accept);
         let mut answers = Answers {
             approved: BTreeSet::new(),
-            disconnected: BTreeSet::new(),
+            disconnected: BTreeMap::new(),
         };
         for c in self.state.connections.values() {
             let accepted_at = c.created_at + accept;
@@ -20,10 +20,15 @@ impl Sim {
             }
             let id = c.connection.endpoint_id.to_ascii_lowercase();
             match c.deleted_at {
-                None => answers.approved.insert(id),
-                Some(at) if at >= accepted_at => answers.disconnected.insert(id),
-                Some(_) => false,
-            };
+                None => {
+                    answers.approved.insert(id);
+                }
+                Some(at) if at >= accepted_at => {
+                    let latest = answers.disconnected.entry(id).or_insert(at);
+                    *latest = (*latest).max(at);
+                }
+                Some(_) => {}
+            }
         }
         answers
     }
