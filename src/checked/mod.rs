@@ -331,9 +331,15 @@ impl<T: JsonSchema + DeserializeOwned> Checker<T> {
             advice += &format!("; did you mean `{known}`?");
         }
         // Where the key (as spelt, or but for its case) is a field elsewhere: said unless the
-        // place it belongs is this one.
+        // place it belongs is this one, or a near miss of this place's keys was suggested
+        // (`subnetId` under `aws:` is `subnetIds`, not Azure's key).
         let mut elsewhere: Vec<(String, String)> = Vec::new();
-        for place in self.places.iter().filter(|p| !here.contains(p)) {
+        let look_elsewhere = closest.is_none();
+        for place in self
+            .places
+            .iter()
+            .filter(|p| look_elsewhere && !here.contains(p))
+        {
             for known in place.keys.iter().filter(|k| k.eq_ignore_ascii_case(key)) {
                 let found = (known.clone(), place.name());
                 if !elsewhere.contains(&found) {
@@ -577,7 +583,7 @@ mod tests {
         // Neither.
         let neither = ENDPOINT.split("  aws:").next().unwrap().to_string();
         let message = endpoint_finding(&neither, 5);
-        assert_eq!(message, "`spec` needs exactly one of `aws`, `gcp`");
+        assert_eq!(message, "`spec` needs exactly one of `aws`, `gcp`, `azure`");
         // Google Cloud alone is a document, its subnetwork's self link read as a name.
         let gcp = format!("{neither}{GCP}");
         let doc = yaml::load(&gcp).documents.remove(0);

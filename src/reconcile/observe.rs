@@ -66,7 +66,7 @@ where
             .await;
         // One whose name tag went (its owner tag stayed) was listed under its ID: the ledger
         // gave it back to its document, so it is no leftover to remove.
-        if owned.len() > 0 {
+        if !owned.is_empty() {
             let claimed: BTreeSet<&str> = per
                 .iter()
                 .filter_map(|o| o.endpoint.as_ref().map(|e| e.id()))
