@@ -28,6 +28,9 @@ _privatelinkd() {
             privatelinkd,help)
                 cmd="privatelinkd__subcmd__help"
                 ;;
+            privatelinkd,import)
+                cmd="privatelinkd__subcmd__import"
+                ;;
             privatelinkd,man)
                 cmd="privatelinkd__subcmd__man"
                 ;;
@@ -60,6 +63,9 @@ _privatelinkd() {
                 ;;
             privatelinkd__subcmd__help,help)
                 cmd="privatelinkd__subcmd__help__subcmd__help"
+                ;;
+            privatelinkd__subcmd__help,import)
+                cmd="privatelinkd__subcmd__help__subcmd__import"
                 ;;
             privatelinkd__subcmd__help,man)
                 cmd="privatelinkd__subcmd__help__subcmd__man"
@@ -125,7 +131,7 @@ _privatelinkd() {
 
     case "${cmd}" in
         privatelinkd)
-            opts="-h -V --log-format --help --version validate schema run plan status approve-deletions approve state retry completions man help"
+            opts="-h -V --log-format --help --version validate schema run plan status import approve-deletions approve state retry completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -187,7 +193,7 @@ _privatelinkd() {
             return 0
             ;;
         privatelinkd__subcmd__help)
-            opts="validate schema run plan status approve-deletions state retry completions man help"
+            opts="validate schema run plan status import approve-deletions state retry completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -229,6 +235,20 @@ _privatelinkd() {
             return 0
             ;;
         privatelinkd__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -389,6 +409,60 @@ _privatelinkd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        privatelinkd__subcmd__import)
+            opts="-h --config --out --output --dry-run --project --gcp-project --azure-subscription --deletion-policy --from --from-terraform-state --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "yaml json markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcp-project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --azure-subscription)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deletion-policy)
+                    COMPREPLY=($(compgen -W "delete orphan" -- "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-terraform-state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -322,7 +322,7 @@ fn validate_checks_the_daemon_config_and_its_world() {
         privatelinkd(&["validate", "--config", "examples/demo/privatelinkd.yaml"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stdout.contains("4 file(s), 4 endpoint(s): all valid"),
+        stdout.contains("5 file(s), 5 endpoint(s): all valid"),
         "{stdout}"
     );
 
