@@ -6,6 +6,7 @@
 //! cargo bench --bench reconcile -- --endpoints 1000 --write-only DIR
 //! cargo bench --bench reconcile -- --endpoints 1000 --no-ledger   # the ledger in memory
 //! cargo bench --bench reconcile -- --endpoints 1000 --gcp   # Google Cloud endpoints instead
+//! cargo bench --bench reconcile -- --endpoints 1000 --azure # Azure private endpoints instead
 //! ```
 //!
 //! `--write-only DIR` writes the same files for the daemon itself (`privatelinkd run --config`
@@ -40,6 +41,8 @@ struct Args {
     no_ledger: bool,
     /// Google Cloud Private Service Connect endpoints instead of AWS VPC endpoints.
     gcp: bool,
+    /// Azure private endpoints instead.
+    azure: bool,
 }
 
 fn args() -> Args {
@@ -50,6 +53,7 @@ fn args() -> Args {
         write_only: None,
         no_ledger: false,
         gcp: false,
+        azure: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +65,7 @@ fn args() -> Args {
             "--write-only" => a.write_only = Some(value().into()),
             "--no-ledger" => a.no_ledger = true,
             "--gcp" => a.gcp = true,
+            "--azure" => a.azure = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -99,6 +104,35 @@ fn gcp_world(n: usize, rate_limits: bool) -> String {
     text
 }
 
+/// Azure: a cluster (eastus2) for every ten endpoints, as for Google Cloud (TiDB Cloud's
+/// per-cluster limits are alike), and one virtual network whose subnet has room for all.
+fn azure_world(n: usize, rate_limits: bool) -> String {
+    let mut text = String::from("clusters:\n");
+    for c in 0..n.div_ceil(CLUSTERS) {
+        text += &format!(
+            "  - {{id: \"{}\", projectId: \"1372813089454548012\", region: eastus2, cloudProvider: azure, nodeGroups: [{{id: \"{}\", default: true}}]}}\n",
+            cluster(c),
+            2_379_661_944_646_413_000u64 + c as u64
+        );
+    }
+    text += &format!(
+        "azureNetworks:\n  - {{subscriptionId: {AZURE_SUBSCRIPTION}, resourceGroup: bench, location: eastus2, virtualNetwork: bench-vnet, subnets: [{{name: bench-sub, addressPrefix: 10.0.0.0/12}}]}}\n"
+    );
+    text += &format!(
+        "timing: {{serviceCreate: 180s, accept: 60s, activate: 120s, delete: 60s, operation: 30s}}\nfaults: {{rateLimits: {rate_limits}}}\n"
+    );
+    text
+}
+
+const AZURE_SUBSCRIPTION: &str = "00000000-0000-0000-0000-0000000000b1";
+
+fn azure_endpoint(i: usize) -> String {
+    format!(
+        "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: ep-{i:05}}}\nspec:\n  tidbCloud: {{clusterId: \"{}\"}}\n  azure: {{subscriptionId: {AZURE_SUBSCRIPTION}, resourceGroup: bench, location: eastus2, virtualNetwork: bench-vnet, subnet: bench-sub}}\n",
+        cluster(i / CLUSTERS)
+    )
+}
+
 fn gcp_endpoint(i: usize) -> String {
     format!(
         "apiVersion: privatelinkd.io/v1\nkind: PrivateEndpoint\nmetadata: {{name: ep-{i:05}}}\nspec:\n  tidbCloud: {{clusterId: \"{}\"}}\n  gcp: {{project: bench-project, region: us-central1, network: bench-vpc, subnetwork: bench-sub}}\n",
@@ -109,6 +143,9 @@ fn gcp_endpoint(i: usize) -> String {
 fn world(n: usize, rate_limits: bool) -> String {
     if gcp() {
         return gcp_world(n, rate_limits);
+    }
+    if azure() {
+        return azure_world(n, rate_limits);
     }
     let mut text = String::from("clusters:\n");
     for c in 0..CLUSTERS {
@@ -138,9 +175,19 @@ fn gcp() -> bool {
 
 static GCP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether this run is of Azure endpoints (`--azure`).
+fn azure() -> bool {
+    AZURE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static AZURE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn endpoint(i: usize) -> String {
     if gcp() {
         return gcp_endpoint(i);
+    }
+    if azure() {
+        return azure_endpoint(i);
     }
     let v = i / CLUSTERS;
     format!(
@@ -258,6 +305,7 @@ async fn settle(d: &mut Daemon) {
 fn main() {
     let a = args();
     GCP.store(a.gcp, std::sync::atomic::Ordering::Relaxed);
+    AZURE.store(a.azure, std::sync::atomic::Ordering::Relaxed);
     let n = a.endpoints;
     if let Some(dir) = &a.write_only {
         // The daemon runs on the wall clock, not tokio's paused one: at a time scale of 1,
@@ -324,7 +372,8 @@ fn main() {
     let calls = sim.calls();
     let throttled = calls.get("ec2.throttled").copied().unwrap_or(0)
         + calls.get("tidbcloud.throttled").copied().unwrap_or(0)
-        + calls.get("compute.throttled").copied().unwrap_or(0);
+        + calls.get("compute.throttled").copied().unwrap_or(0)
+        + calls.get("arm.throttled").copied().unwrap_or(0);
     // The bound: no endpoint can be created before the clusters' services are Active (180 s
     // here); then EC2 lets 4 creates through at once and 0.3 per second after, per account,
     // region and action (one here), and TiDB Cloud 100 registrations at once and 100 per minute
@@ -334,9 +383,14 @@ fn main() {
     let tidb_bound = (n.saturating_sub(100)) as f64 / (100.0 / 60.0);
     // Google Cloud: two inserts an endpoint (address, rule) from one project's mutation
     // bucket (300 burst, 20/s), the rule after the address's operation (5 s); no private DNS.
+    // Azure: one PUT an endpoint from the subscription's write bucket (200 burst, 10/s), its
+    // operation (30 s) before the registration; no private DNS to set.
     let bound = if a.gcp {
         let writes = (2 * n).saturating_sub(300) as f64 / 20.0;
         Duration::from_secs_f64(180.0 + 5.0 + writes.max(tidb_bound) + 120.0)
+    } else if a.azure {
+        let writes = n.saturating_sub(200) as f64 / 10.0;
+        Duration::from_secs_f64(180.0 + 30.0 + writes.max(tidb_bound) + 120.0)
     } else {
         Duration::from_secs_f64(180.0 + ec2_bound.max(tidb_bound) + 120.0 + 30.0)
     };
@@ -374,6 +428,8 @@ fn main() {
         / minutes;
     let listing = if a.gcp {
         "compute.forwardingRules.list"
+    } else if a.azure {
+        "arm.privateEndpoints.list"
     } else {
         "ec2.DescribeVpcEndpoints"
     };
@@ -387,6 +443,13 @@ fn main() {
             // A forwarding rule deleted in the Google Cloud console.
             sim.gcp_delete_rule_behind_our_back("bench-project", "us-central1", "ep-00000");
             vec!["ep-00000".into(), "ep-00001".into()]
+        } else if a.azure {
+            // A private endpoint deleted in the Azure portal.
+            let id = |name: &str| {
+                privatelinkd::cloud::azure::private_endpoint_id(AZURE_SUBSCRIPTION, "bench", name)
+            };
+            sim.azure_delete_behind_our_back(&id("ep-00000"));
+            vec![id("ep-00000"), id("ep-00001")]
         } else {
             let endpoints = sim.all_endpoints();
             sim.delete_endpoint_behind_our_back(&endpoints[0].id);
