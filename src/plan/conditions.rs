@@ -476,7 +476,17 @@ fn azure_dns_ready(e: &crate::cloud::azure::PrivateEndpoint, o: &Observed) -> Co
     let kind = ConditionType::PrivateDnsReady;
     let host = o.connection.as_ref().map_or("", |c| c.host.as_str());
     let ip = e.private_ip.as_deref().unwrap_or("its private IP");
+    let accepted = o
+        .connection
+        .as_ref()
+        .is_some_and(|c| c.state == crate::cloud::ConnectionState::Active);
     match &o.azure_dns {
+        None if accepted => condition(
+            kind,
+            Unknown,
+            "LookingUp",
+            format!("looking up {host} from this host"),
+        ),
         None => condition(
             kind,
             Unknown,

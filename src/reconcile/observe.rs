@@ -381,7 +381,7 @@ where
                 .and_then(CloudEndpoint::azure)
                 .and_then(|e| e.private_ip.as_deref());
             if let (Some(c), Some(ip)) = (accepted, ip) {
-                o.azure_dns = Some(self.azure_dns.check(&c.host, c.port, ip).await);
+                o.azure_dns = self.azure_dns.check(&c.host, c.port, ip);
             }
         }
     }

@@ -310,3 +310,79 @@ fn ten_endpoints_converge_within_resource_managers_budget() {
     assert_eq!(throttled, 0, "{calls:?}");
     assert_eq!(count(&cloud, PUT), 10, "{calls:?}");
 }
+
+/// `import` through the seam on Azure: an endpoint made in the portal and registered by hand
+/// is found by the subscription's listing, written as an adopting document, and the engine on
+/// that document makes nothing and registers nothing.
+#[test]
+fn import_finds_a_hand_made_private_endpoint_and_its_document_adopts_it_as_it_is() {
+    use privatelinkd::cloud::clouds::Clouds;
+    use privatelinkd::import::estate::{Reach, discover};
+    use privatelinkd::import::{Managed, Options, matched};
+
+    let cloud = cloud_of(&azure_world(false));
+    let report = runtime().block_on(async {
+        let service = TidbCloud::get_service(&cloud, AZ_CLUSTER, AZ_GROUP)
+            .await
+            .expect("the cluster's Private Link service");
+        let id =
+            cloud.azure_create_by_hand(SUBSCRIPTION, GROUP, "by-hand", &subnet_id(), &service.name);
+        let ip = cloud
+            .azure_endpoints()
+            .into_iter()
+            .find(|e| e.id == id)
+            .and_then(|e| e.private_ip)
+            .expect("an IP");
+        TidbCloud::create_connection(&cloud, AZ_CLUSTER, AZ_GROUP, &id, Some(&ip))
+            .await
+            .expect("registered by hand");
+        let reach = Reach {
+            azure_subscriptions: vec![SUBSCRIPTION.into()],
+            ..Reach::default()
+        };
+        let rates = Rates::default().scaled(cloud.time_scale());
+        let consumer = Clouds::new(cloud.clone(), cloud.clone())
+            .with_azure(Budgeted::new(AnyArm::Simulated(cloud.clone()), rates));
+        let estate = discover(&cloud, &consumer, &reach, |_, _| {})
+            .await
+            .expect("the estate");
+        let options = Options {
+            owner_id: "owner".into(),
+            deletion_policy: privatelinkd::spec::DeletionPolicy::Orphan,
+            source: "the test".into(),
+            api_url: "http://127.0.0.1:1".into(),
+        };
+        matched(&estate, &Managed::default(), &options)
+    });
+    assert_eq!(report.documents.len(), 1, "{report:?}");
+    let imported = &report.documents[0];
+    assert_eq!(imported.cloud, "azure");
+    assert_eq!(
+        imported.name, "orders-prod",
+        "the cluster's name and the virtual network"
+    );
+    for line in [
+        "    endpointName: by-hand\n",
+        "    adopt: true\n",
+        "    location: eastus2\n",
+    ] {
+        assert!(imported.yaml.contains(line), "{}", imported.yaml);
+    }
+    cloud.reset_calls();
+    runtime().block_on(async {
+        let mut engine = azure_engine(&cloud);
+        let last = converge(
+            &mut engine,
+            &wanted(std::slice::from_ref(&imported.yaml)),
+            40,
+        )
+        .await;
+        assert_active(&last);
+    });
+    let calls = cloud.calls();
+    assert_eq!(count(&cloud, CREATE_CONNECTION), 0, "{calls:?}");
+    assert_eq!(count(&cloud, PUT), 0, "{calls:?}");
+    let creates = endpoints(&cloud).len();
+    assert_eq!(creates, 1, "nothing made");
+    assert_ours(&endpoints(&cloud)[0], &imported.name);
+}
