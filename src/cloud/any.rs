@@ -401,6 +401,15 @@ impl azure::Arm for AnyArm {
         arm!(self.update_tags(id, tags))
     }
 
+    async fn change_tags(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> CloudResult<()> {
+        arm!(self.change_tags(id, set, remove))
+    }
+
     async fn get_operation(&self, url: &str) -> CloudResult<azure::OperationState> {
         arm!(self.get_operation(url))
     }

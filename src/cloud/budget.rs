@@ -632,6 +632,25 @@ impl<C: gcp::Gcp> gcp::Gcp for Budgeted<C> {
     }
 }
 
+impl<C: azure::Arm> Budgeted<C> {
+    /// A tag update: a GET and a PUT, each attempt metered as a write and a read.
+    async fn read_then_write<Fut>(&self, id: &str, call: impl Fn() -> Fut) -> CloudResult<()>
+    where
+        Fut: Future<Output = CloudResult<()>>,
+    {
+        let scope = arm_scope(id);
+        self.gated(op::UPDATE_PRIVATE_ENDPOINT_TAGS, Some(&scope), || async {
+            self.wait(op::GET_PRIVATE_ENDPOINT, Some(&scope)).await?;
+            // The read's wait may be long: the lease must still hold when the PUT starts.
+            if self.fence.as_ref().is_some_and(|f| !f.is_open()) {
+                return Err(CloudError::Fenced);
+            }
+            call().await
+        })
+        .await
+    }
+}
+
 /// The subscription a Resource Manager call is metered against: from the resource ID or URL.
 fn arm_scope(id: &str) -> Scope {
     Scope::azure(azure::segment(id, "subscriptions").unwrap_or_default(), "")
@@ -675,13 +694,23 @@ impl<C: azure::Arm> azure::Arm for Budgeted<C> {
         .await
     }
 
+    /// The real client's tag update is a GET and a conditional PUT (privateEndpoints has no
+    /// PATCH in 2024-05-01): each attempt takes a read token as well as the write token.
     async fn update_tags(&self, id: &str, tags: &BTreeMap<String, String>) -> CloudResult<()> {
-        self.gated(
-            op::UPDATE_PRIVATE_ENDPOINT_TAGS,
-            Some(&arm_scope(id)),
-            || self.inner.update_tags(id, tags),
-        )
-        .await
+        self.read_then_write(id, || self.inner.update_tags(id, tags))
+            .await
+    }
+
+    /// Likewise one read and one write (the real client's; the simulated cloud's is a read
+    /// and a tag update).
+    async fn change_tags(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> CloudResult<()> {
+        self.read_then_write(id, || self.inner.change_tags(id, set, remove))
+            .await
     }
 
     async fn get_operation(&self, url: &str) -> CloudResult<azure::OperationState> {

@@ -1,6 +1,6 @@
 //! The real Azure Resource Manager client behind [`Arm`]: `Microsoft.Network` REST requests
 //! (api-version [`API_VERSION`]) over reqwest, one request per trait method (but
-//! `update_tags`: see there), with bearer tokens from [`Tokens`].
+//! `update_tags` and `change_tags`: see there), with bearer tokens from [`Tokens`].
 //!
 //! What it leaves to the rest of privatelinkd, as the Compute Engine client does: retries and
 //! budgets (the call gate, `budget::Budgeted`), waiting on operations (a PUT or DELETE answers
@@ -343,6 +343,21 @@ impl ArmClient {
             });
         Ok(Some((value, etag)))
     }
+
+    /// PUTs `resource` (as read, with `etag`) back with `tags`.
+    async fn put_tags(
+        &self,
+        id: &str,
+        mut resource: Value,
+        etag: Option<String>,
+        tags: &BTreeMap<String, String>,
+    ) -> CloudResult<()> {
+        resource["tags"] = json!(tags);
+        let url = self.resource_url(id)?;
+        self.call(Method::PUT, url, Some(&resource), etag.as_deref())
+            .await?;
+        Ok(())
+    }
 }
 
 /// The body as JSON; an answer that is not (a proxy's page, a cut-off body) is transient.
@@ -473,19 +488,39 @@ impl Arm for ArmClient {
     /// `privateEndpoints` has no Update Tags (PATCH) in 2024-05-01 (the spec has only PUT, GET
     /// and DELETE on the resource): the resource is read and PUT back with the new tags and
     /// `If-Match` its ETag, so a change made in between is not overwritten (412: read again).
-    /// Two requests, metered by the gate as one write; the PUT's operation is not followed
-    /// (the tags are in the resource at once).
+    /// Two requests, a read and a write (the gate meters both); the PUT's operation is not
+    /// followed (the tags are in the resource at once).
     async fn update_tags(&self, id: &str, tags: &BTreeMap<String, String>) -> CloudResult<()> {
-        let Some((mut resource, etag)) = self.get_raw(id).await? else {
-            return Err(CloudError::NotFound(format!(
-                "private endpoint {id} does not exist"
-            )));
+        let Some((resource, etag)) = self.get_raw(id).await? else {
+            return Err(super::not_found(id));
         };
-        resource["tags"] = json!(tags);
-        let url = self.resource_url(id)?;
-        self.call(Method::PUT, url, Some(&resource), etag.as_deref())
-            .await?;
-        Ok(())
+        self.put_tags(id, resource, etag, tags).await
+    }
+
+    /// As `update_tags`, the change made to the tags of the resource its one read answers.
+    async fn change_tags(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> CloudResult<()> {
+        let Some((resource, etag)) = self.get_raw(id).await? else {
+            return Err(super::not_found(id));
+        };
+        let current: BTreeMap<String, String> = match resource.get("tags") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(tags) => serde_json::from_value(tags.clone()).map_err(|e| {
+                CloudError::Transient(format!(
+                    "GET {}: Resource Manager's tags are not what was expected: {e}",
+                    short(id)
+                ))
+            })?,
+        };
+        let tags = super::changed_tags(&current, set, remove);
+        if tags == current {
+            return Ok(());
+        }
+        self.put_tags(id, resource, etag, &tags).await
     }
 
     /// Reads an operation URL (from `put_private_endpoint` or `delete_private_endpoint`).

@@ -73,6 +73,11 @@ impl<A: Arm> AzureLink<A> {
                     memory.running.remove(&id);
                     memory.failed.insert(id, why);
                 }
+                // Overtaken (deleted in the portal meanwhile): not the next create's error.
+                OperationState::Canceled(why) => {
+                    tracing::info!(endpoint = %id, "{why}");
+                    memory.running.remove(&id);
+                }
             }
         }
         Ok(())
@@ -159,24 +164,6 @@ impl<A: Arm> AzureLink<A> {
         }
         Ok(out)
     }
-
-    async fn retag(
-        &self,
-        id: &str,
-        change: impl FnOnce(&mut BTreeMap<String, String>),
-    ) -> CloudResult<()> {
-        let Some(e) = self.arm.get_private_endpoint(id).await? else {
-            return Err(CloudError::NotFound(format!(
-                "private endpoint {id} does not exist"
-            )));
-        };
-        let mut tags = e.tags.clone();
-        change(&mut tags);
-        if tags != e.tags {
-            self.arm.update_tags(id, &tags).await?;
-        }
-        Ok(())
-    }
 }
 
 impl<A: Arm> Consumer for AzureLink<A> {
@@ -239,20 +226,19 @@ impl<A: Arm> Consumer for AzureLink<A> {
         Ok(())
     }
 
+    /// One read and, when something changes, one conditional write.
     async fn set_marks(
         &self,
         _scope: &Scope,
         id: &str,
         marks: &BTreeMap<String, String>,
     ) -> CloudResult<()> {
-        let add = tags(marks);
-        self.retag(id, |tags| tags.extend(add)).await
+        self.arm.change_tags(id, &tags(marks), &[]).await
     }
 
     async fn remove_marks(&self, _scope: &Scope, id: &str, keys: &[String]) -> CloudResult<()> {
-        let gone: Vec<&str> = keys.iter().map(|k| tag_key(k)).collect();
-        self.retag(id, |tags| tags.retain(|k, _| !gone.contains(&k.as_str())))
-            .await
+        let gone: Vec<String> = keys.iter().map(|k| tag_key(k).to_string()).collect();
+        self.arm.change_tags(id, &BTreeMap::new(), &gone).await
     }
 }
 

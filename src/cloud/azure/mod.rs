@@ -20,7 +20,7 @@ mod link;
 pub mod token;
 mod wire;
 
-use super::{CloudResult, ConsumerEndpoint, Lifecycle, Page};
+use super::{CloudError, CloudResult, ConsumerEndpoint, Lifecycle, Page};
 
 pub use client::{ArmClient, ArmConfig};
 pub use link::AzureLink;
@@ -177,8 +177,12 @@ pub struct PutPrivateEndpoint {
 pub enum OperationState {
     InProgress,
     Succeeded,
-    /// Failed or canceled, with Resource Manager's error (code and message).
+    /// Failed, with Resource Manager's error (code and message).
     Failed(String),
+    /// Canceled, with Resource Manager's words: overtaken (the resource deleted meanwhile, or
+    /// the operation cancelled), not a failure of the request: the next pass observes what
+    /// is there.
+    Canceled(String),
 }
 
 /// A subnet, as the checks before a create read it.
@@ -221,6 +225,26 @@ pub trait Arm: Send + Sync {
         id: &str,
         tags: &BTreeMap<String, String>,
     ) -> impl Future<Output = CloudResult<()>> + Send;
+    /// Sets `set` and removes `remove` among its tags, keeping the others; nothing is written
+    /// when that changes nothing. Here: a read, then `update_tags`. A client whose
+    /// `update_tags` reads the resource anyway (the real one) does both in that one read.
+    fn change_tags(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> impl Future<Output = CloudResult<()>> + Send {
+        async move {
+            let Some(e) = self.get_private_endpoint(id).await? else {
+                return Err(not_found(id));
+            };
+            let tags = changed_tags(&e.tags, set, remove);
+            if tags != e.tags {
+                self.update_tags(id, &tags).await?;
+            }
+            Ok(())
+        }
+    }
     /// A long-running operation by its URL.
     fn get_operation(&self, url: &str) -> impl Future<Output = CloudResult<OperationState>> + Send;
     /// The private IP of a network interface (its first IP configuration); `None` when there
@@ -231,6 +255,23 @@ pub trait Arm: Send + Sync {
     ) -> impl Future<Output = CloudResult<Option<String>>> + Send;
     /// `None` when there is no such subnet.
     fn get_subnet(&self, id: &str) -> impl Future<Output = CloudResult<Option<Subnet>>> + Send;
+}
+
+/// `tags` with `set` set and `remove` removed.
+pub(crate) fn changed_tags(
+    tags: &BTreeMap<String, String>,
+    set: &BTreeMap<String, String>,
+    remove: &[String],
+) -> BTreeMap<String, String> {
+    let mut tags = tags.clone();
+    tags.retain(|k, _| !remove.contains(k));
+    tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    tags
+}
+
+/// A tag change's endpoint is not there.
+pub(crate) fn not_found(id: &str) -> CloudError {
+    CloudError::NotFound(format!("private endpoint {id} does not exist"))
 }
 
 #[cfg(test)]

@@ -307,9 +307,13 @@ pub(super) fn operation_state(status: u16, body: &[u8]) -> OperationState {
     if let Some(s) = v.get("status").and_then(Value::as_str) {
         return match s.to_ascii_lowercase().as_str() {
             "succeeded" => OperationState::Succeeded,
-            "failed" | "canceled" | "cancelled" => {
+            "failed" => {
                 let (code, message) = error_of(&serde_json::to_vec(&v).unwrap_or_default());
                 OperationState::Failed(failure(s, &code, &message))
+            }
+            "canceled" | "cancelled" => {
+                let (code, message) = error_of(&serde_json::to_vec(&v).unwrap_or_default());
+                OperationState::Canceled(failure(s, &code, &message))
             }
             // InProgress, and the non-terminal states some providers answer.
             _ => OperationState::InProgress,
@@ -320,8 +324,11 @@ pub(super) fn operation_state(status: u16, body: &[u8]) -> OperationState {
         .and_then(Value::as_str)
     {
         Some("Succeeded") | None => OperationState::Succeeded,
-        Some(s @ ("Failed" | "Canceled")) => {
-            OperationState::Failed(format!("the resource's provisioningState is {s}"))
+        Some("Failed") => {
+            OperationState::Failed("the resource's provisioningState is Failed".into())
+        }
+        Some("Canceled") => {
+            OperationState::Canceled("the resource's provisioningState is Canceled".into())
         }
         Some(_) => OperationState::InProgress,
     }
@@ -478,6 +485,18 @@ mod tests {
                 br#"{"status":"Failed","error":{"code":"SubnetIsFull","message":"full"}}"#
             ),
             S::Failed("the operation ended Failed: SubnetIsFull: full".into())
+        );
+        // Overtaken (the resource deleted meanwhile): not a failure of the request.
+        assert_eq!(
+            operation_state(
+                200,
+                br#"{"status":"Canceled","error":{"code":"Canceled","message":"deleted"}}"#
+            ),
+            S::Canceled("the operation ended Canceled: Canceled: deleted".into())
+        );
+        assert_eq!(
+            operation_state(200, br#"{"properties":{"provisioningState":"Canceled"}}"#),
+            S::Canceled("the resource's provisioningState is Canceled".into())
         );
         assert_eq!(
             operation_state(200, br#"{"properties":{"provisioningState":"Updating"}}"#),

@@ -1,10 +1,15 @@
 //! The real Azure Resource Manager client (`ArmClient`, reqwest) and its token flows against
 //! `fake-azure-network` served in this process on loopback: every `Arm` method and its error
 //! mapping (`client`), the credentials (`tokens`), that no token or secret ever shows in a log
-//! line or an error (`secrets`), and the daemon config's `azure:` section wired to the client
-//! (`settings`). The fake's own conformance to the 2024-05-01 spec is tested in its package.
+//! line or an error (`secrets`), the daemon config's `azure:` section wired to the client
+//! (`settings`), the call gate over it (`budget`: every request metered as the subscription's
+//! buckets count it), and the daemon binary with `azure: real` against it and the fake TiDB
+//! Cloud (`daemon`). The fake's own conformance to the 2024-05-01 spec is tested in its
+//! package.
 
+mod budget;
 mod client;
+mod daemon;
 mod secrets;
 mod settings;
 mod tokens;
