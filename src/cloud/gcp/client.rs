@@ -169,11 +169,12 @@ impl CredentialsProvider for Placeholder {
     }
 }
 
-impl Gcp for GcpClient {
-    async fn list_forwarding_rules(
+impl GcpClient {
+    /// One page of a region's forwarding rules matching `filter`.
+    async fn rules_page(
         &self,
         scope: &Scope,
-        label: (&str, &str),
+        filter: String,
         page_token: Option<&str>,
     ) -> CloudResult<Page<ForwardingRule>> {
         let page = self
@@ -181,7 +182,7 @@ impl Gcp for GcpClient {
             .list()
             .set_project(&scope.account)
             .set_region(&scope.region)
-            .set_filter(label_filter(label))
+            .set_filter(filter)
             .set_max_results(self.page_size)
             .set_or_clear_page_token(page_token)
             .send()
@@ -192,6 +193,18 @@ impl Gcp for GcpClient {
             next: next(page.next_page_token),
         })
     }
+}
+
+impl Gcp for GcpClient {
+    async fn list_forwarding_rules(
+        &self,
+        scope: &Scope,
+        label: (&str, &str),
+        page_token: Option<&str>,
+    ) -> CloudResult<Page<ForwardingRule>> {
+        self.rules_page(scope, label_filter(label), page_token)
+            .await
+    }
 
     async fn list_forwarding_rules_to(
         &self,
@@ -199,21 +212,8 @@ impl Gcp for GcpClient {
         targets: &[String],
         page_token: Option<&str>,
     ) -> CloudResult<Page<ForwardingRule>> {
-        let page = self
-            .rules
-            .list()
-            .set_project(&scope.account)
-            .set_region(&scope.region)
-            .set_filter(target_filter(targets))
-            .set_max_results(self.page_size)
-            .set_or_clear_page_token(page_token)
-            .send()
+        self.rules_page(scope, target_filter(targets), page_token)
             .await
-            .map_err(error)?;
-        Ok(Page {
-            items: page.items.into_iter().map(rule).collect(),
-            next: next(page.next_page_token),
-        })
     }
 
     async fn list_addresses(
