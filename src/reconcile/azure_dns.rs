@@ -8,7 +8,8 @@
 //! for a new one when it is due; the lookups run on tasks of their own, a bounded number at a
 //! time, and their answers are read by a later pass (as the reachability probe's are). A name
 //! seen resolving to its endpoint's IP is trusted for ten minutes; any other answer is asked
-//! again after a minute.
+//! again after a minute, then two, four... up to ten (a zone that does not resolve from this
+//! host is not asked a thousand times a minute).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -21,10 +22,11 @@ use tokio::time::Instant;
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a name seen resolving to its endpoint's IP is taken to still do so.
 const KEEP: Duration = Duration::from_secs(600);
-/// How long any other answer stands before the name is asked again.
+/// How long any other answer stands before the name is asked again (doubling with each
+/// answer in a row that is not the endpoint's IP, up to `KEEP`).
 const RETRY: Duration = Duration::from_secs(60);
 /// Lookups running at once (the resolver's threads are shared with everything else).
-const IN_FLIGHT: usize = 16;
+const IN_FLIGHT: usize = 64;
 
 /// What a lookup of an endpoint's host found.
 pub type DnsAnswer = Result<Vec<IpAddr>, String>;
@@ -33,8 +35,9 @@ type Key = (String, u16, String);
 
 #[derive(Debug, Default)]
 struct Answers {
-    /// The latest answer for (host, port, IP), and when it is due again.
-    known: HashMap<Key, (DnsAnswer, Instant)>,
+    /// The latest answer for (host, port, IP), when it is due again, and how many answers
+    /// in a row were not the endpoint's IP.
+    known: HashMap<Key, (DnsAnswer, Instant, u32)>,
     running: HashSet<Key>,
 }
 
@@ -57,7 +60,8 @@ impl AzureDns {
         let latest = answers.known.get(&key).cloned();
         let due = latest
             .as_ref()
-            .is_none_or(|(_, again)| Instant::now() >= *again);
+            .is_none_or(|(_, again, _)| Instant::now() >= *again);
+        let misses = latest.as_ref().map_or(0, |(_, _, misses)| *misses);
         if due && !answers.running.contains(&key) && answers.running.len() < IN_FLIGHT {
             answers.running.insert(key.clone());
             let shared = self.clone();
@@ -65,13 +69,22 @@ impl AzureDns {
                 let answer = lookup(&key.0, key.1).await;
                 let confirmed =
                     matches!(&answer, Ok(ips) if ips.iter().any(|a| a.to_string() == key.2));
-                let again = Instant::now() + if confirmed { KEEP } else { RETRY };
+                let (wait, misses) = if confirmed {
+                    (KEEP, 0)
+                } else {
+                    (
+                        RETRY.saturating_mul(1 << misses.min(4)).min(KEEP),
+                        misses + 1,
+                    )
+                };
                 let mut answers = shared.lock();
                 answers.running.remove(&key);
-                answers.known.insert(key, (answer, again));
+                answers
+                    .known
+                    .insert(key, (answer, Instant::now() + wait, misses));
             });
         }
-        latest.map(|(answer, _)| answer)
+        latest.map(|(answer, _, _)| answer)
     }
 }
 
@@ -109,5 +122,37 @@ mod tests {
         assert!(dns.lock().running.is_empty());
         dns.check("localhost", 4000, "127.0.0.1");
         assert!(dns.lock().running.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_is_asked_again_less_and_less_often() {
+        let dns = AzureDns::default();
+        let host = "not-a-host.invalid";
+        dns.check(host, 4000, "10.0.0.4");
+        let wait_for_answer = |misses: u32| {
+            let dns = dns.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let answers = dns.lock();
+                    if let Some((answer, again, m)) = answers.known.values().next()
+                        && *m == misses
+                    {
+                        assert!(answer.is_err(), "{answer:?}");
+                        return *again - Instant::now();
+                    }
+                }
+            }
+        };
+        let first = wait_for_answer(1).await;
+        assert!(first <= RETRY && first > RETRY / 2, "{first:?}");
+        // Due again: the next answer stands twice as long.
+        dns.lock()
+            .known
+            .values_mut()
+            .for_each(|(_, again, _)| *again = Instant::now());
+        dns.check(host, 4000, "10.0.0.4");
+        let second = wait_for_answer(2).await;
+        assert!(second > RETRY && second <= RETRY * 2, "{second:?}");
     }
 }
