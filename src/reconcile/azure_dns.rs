@@ -96,8 +96,12 @@ async fn lookup(host: &str, port: u16) -> DnsAnswer {
             ips.dedup();
             Ok(ips)
         }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {}s", LOOKUP_TIMEOUT.as_secs())),
+        // One wording for every failure: the resolver's own text varies (a timeout, a failed
+        // lookup), and a status that changes with it is rewritten every pass for nothing.
+        Ok(Err(_)) | Err(_) => Err(format!(
+            "no address from this host's resolver (within {}s)",
+            LOOKUP_TIMEOUT.as_secs()
+        )),
     }
 }
 
